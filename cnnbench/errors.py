@@ -1,0 +1,5 @@
+"""The one exception type for mistakes a user can fix: the CLI prints its message, not a traceback."""
+
+
+class UserError(Exception):
+    """A problem with the user's input or environment, with a message that says how to fix it."""

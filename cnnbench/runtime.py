@@ -1,0 +1,77 @@
+"""Device, mixed precision and seeding: chosen once per run, then passed around as plain values."""
+from __future__ import annotations
+
+import contextlib
+import random
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .errors import UserError
+
+
+@dataclass(frozen=True)
+class Runtime:
+    device: torch.device
+    amp_dtype: torch.dtype | None  # None: full precision
+    channels_last: bool
+
+    @property
+    def amp_name(self) -> str:
+        return {None: "off", torch.bfloat16: "bf16", torch.float16: "fp16"}[self.amp_dtype]
+
+    @property
+    def needs_scaler(self) -> bool:
+        return self.amp_dtype == torch.float16 and self.device.type == "cuda"
+
+    @property
+    def device_name(self) -> str:
+        if self.device.type == "cuda":
+            return torch.cuda.get_device_name(self.device)
+        return self.device.type
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        if self.amp_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=self.amp_dtype)
+
+
+def select_device(requested: str) -> torch.device:
+    if requested == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if requested == "cuda" and not torch.cuda.is_available():
+        raise UserError("trainer.device=cuda was asked for, but PyTorch sees no CUDA GPU on this "
+                        "machine (or this PyTorch build has no CUDA support). Use "
+                        "trainer.device=auto to take the best device available, or trainer.device=cpu.")
+    if requested == "mps" and not (getattr(torch.backends, "mps", None)
+                                   and torch.backends.mps.is_available()):
+        raise UserError("trainer.device=mps was asked for, but Apple's MPS backend is not available "
+                        "here. Use trainer.device=auto or trainer.device=cpu.")
+    return torch.device(requested)
+
+
+def select_amp(requested: str, device: torch.device) -> torch.dtype | None:
+    if requested == "off":
+        return None
+    if requested == "auto":
+        if device.type != "cuda":
+            return None
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return {"bf16": torch.bfloat16, "fp16": torch.float16}[requested]
+
+
+def make_runtime(device: str, amp: str, channels_last: bool | str) -> Runtime:
+    dev = select_device(device)
+    use_cl = dev.type == "cuda" if channels_last == "auto" else bool(channels_last)
+    return Runtime(dev, select_amp(amp, dev), use_cl)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)

@@ -1,0 +1,63 @@
+"""Learning-rate schedules from config, each stepped at the right moment for its kind.
+
+Per-batch schedules (one-cycle, cosine) get their length from the run; ReduceLROnPlateau is
+stepped once per epoch with the validation loss (or the training loss when there is no
+validation set); any other scheduler is stepped once per epoch.
+"""
+from __future__ import annotations
+
+import inspect
+from typing import Any, Callable
+
+import torch
+from torch.optim.lr_scheduler import ReduceLROnPlateau
+
+PER_STEP_LENGTH_ARGS = ("total_steps", "T_max")
+
+
+class LRSchedule:
+    """Wraps an optional torch scheduler; the fit loop calls after_batch and after_epoch."""
+
+    def __init__(self, scheduler: Any | None) -> None:
+        self.scheduler = scheduler
+        self.per_step = scheduler is not None and _takes_length(type(scheduler))
+
+    @property
+    def is_plateau(self) -> bool:
+        return isinstance(self.scheduler, ReduceLROnPlateau)
+
+    def after_batch(self) -> None:
+        if self.per_step:
+            self.scheduler.step()
+
+    def after_epoch(self, monitored_loss: float) -> None:
+        if self.scheduler is None or self.per_step:
+            return
+        if self.is_plateau:
+            self.scheduler.step(monitored_loss)
+        else:
+            self.scheduler.step()
+
+    def state_dict(self) -> dict:
+        return self.scheduler.state_dict() if self.scheduler is not None else {}
+
+    def load_state_dict(self, state: dict) -> None:
+        if self.scheduler is not None and state:
+            self.scheduler.load_state_dict(state)
+
+
+def _takes_length(cls: type) -> bool:
+    params = inspect.signature(cls.__init__).parameters
+    return any(name in params for name in PER_STEP_LENGTH_ARGS)
+
+
+def build_schedule(factory: Callable[..., Any] | None, optimizer: torch.optim.Optimizer,
+                   epochs: int, steps_per_epoch: int) -> LRSchedule:
+    """`factory` is the partially-applied scheduler class from config (None for a constant lr)."""
+    if factory is None:
+        return LRSchedule(None)
+    cls = getattr(factory, "func", factory)
+    params = inspect.signature(cls.__init__).parameters
+    total = max(1, epochs * steps_per_epoch)
+    extra = {name: total for name in PER_STEP_LENGTH_ARGS if name in params}
+    return LRSchedule(factory(optimizer, **extra))

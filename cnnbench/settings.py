@@ -1,0 +1,94 @@
+"""The trainer's settings as a plain, validated object built from the `trainer` config group."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from typing import Any, Mapping
+
+from .errors import UserError
+
+DEVICES = ("auto", "cuda", "cpu", "mps")
+AMP_MODES = ("auto", "bf16", "fp16", "off")
+MONITORS = {"val/loss": "min", "val/acc": "max"}
+
+
+@dataclass
+class EarlyStopping:
+    monitor: str = "val/loss"
+    patience: int | None = None
+    restore_best: bool = True
+
+    @property
+    def mode(self) -> str:
+        return MONITORS[self.monitor]
+
+
+@dataclass
+class Checkpointing:
+    save_best: bool = True
+    save_last: bool = True
+
+
+@dataclass
+class TrainerSettings:
+    epochs: int = 10
+    batch_size: int = 128
+    eval_batch_size: int = 1024
+    device: str = "auto"
+    amp: str = "auto"
+    channels_last: bool | str = "auto"
+    val_split: float = 0.1
+    seed: int = 42
+    label_smoothing: float = 0.0
+    early_stopping: EarlyStopping = field(default_factory=EarlyStopping)
+    checkpoint: Checkpointing = field(default_factory=Checkpointing)
+    progress: bool = True
+
+    @classmethod
+    def from_config(cls, cfg: Mapping[str, Any]) -> "TrainerSettings":
+        """Build from the `trainer` config (a mapping), checking every value a user can get wrong."""
+        data = dict(cfg)
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise UserError(f"Unknown trainer option(s) {', '.join(unknown)}. "
+                            f"Known options: {', '.join(sorted(known))}.")
+        data["early_stopping"] = EarlyStopping(**dict(data.get("early_stopping") or {}))
+        data["checkpoint"] = Checkpointing(**dict(data.get("checkpoint") or {}))
+        settings = cls(**data)
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        def bad(key: str, value: Any, rule: str) -> UserError:
+            return UserError(f"trainer.{key}={value!r} is not valid: it must be {rule}. "
+                             f"Fix it on the command line, e.g. trainer.{key}=<value>.")
+
+        for key in ("epochs", "batch_size", "eval_batch_size", "seed"):
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise bad(key, value, "a whole number")
+        if self.epochs < 1:
+            raise bad("epochs", self.epochs, "at least 1")
+        if self.batch_size < 1:
+            raise bad("batch_size", self.batch_size, "at least 1")
+        if self.eval_batch_size < 1:
+            raise bad("eval_batch_size", self.eval_batch_size, "at least 1")
+        if not isinstance(self.val_split, (int, float)) or not 0 <= self.val_split < 1:
+            raise bad("val_split", self.val_split, "a fraction in [0, 1)")
+        if self.device not in DEVICES:
+            raise bad("device", self.device, f"one of {', '.join(DEVICES)}")
+        if self.amp not in AMP_MODES:
+            raise bad("amp", self.amp, f"one of {', '.join(AMP_MODES)}")
+        if self.channels_last not in (True, False, "auto"):
+            raise bad("channels_last", self.channels_last, "true, false or auto")
+        if not 0 <= self.label_smoothing < 1:
+            raise bad("label_smoothing", self.label_smoothing, "in [0, 1)")
+        es = self.early_stopping
+        if es.monitor not in MONITORS:
+            raise bad("early_stopping.monitor", es.monitor, f"one of {', '.join(MONITORS)}")
+        if es.patience is not None and (not isinstance(es.patience, int) or es.patience < 1):
+            raise bad("early_stopping.patience", es.patience, "a whole number >= 1, or null")
+        if self.val_split == 0 and es.monitor.startswith("val/") and es.patience is not None:
+            raise UserError("Early stopping watches the validation set, but trainer.val_split=0 "
+                            "leaves none. Set trainer.val_split (e.g. 0.1) or "
+                            "trainer.early_stopping.patience=null.")

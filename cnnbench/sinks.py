@@ -1,0 +1,128 @@
+"""Where a run's results go: the terminal (rich), TensorBoard, history.csv and metrics.json.
+
+Each sink takes plain dicts of numbers; none of them knows about models or configs.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Mapping
+
+from rich.console import Console
+from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                           TimeElapsedColumn, TimeRemainingColumn)
+from rich.table import Table
+
+
+def write_json_atomic(path: Path, data: Mapping[str, Any]) -> None:
+    """Write JSON to a temporary file beside `path`, then rename: readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    with os.fdopen(fd, "w") as f:
+        json.dump(data, f, indent=2, sort_keys=False, default=str)
+        f.write("\n")
+    os.replace(tmp, path)
+
+
+class HistoryCSV:
+    """history.csv: one row per epoch, flushed as soon as the epoch ends."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.columns: list[str] | None = None
+        if path.exists() and path.stat().st_size:
+            with open(path, newline="") as f:
+                self.columns = next(csv.reader(f), None)
+
+    def write(self, row: Mapping[str, Any]) -> None:
+        new = self.columns is None
+        if new:
+            self.columns = list(row)
+        with open(self.path, "a", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=self.columns, extrasaction="ignore")
+            if new:
+                writer.writeheader()
+            writer.writerow(row)
+
+
+class TensorBoardSink:
+    """TensorBoard event files under <run>/tb: one scalar per metric, x-axis = epoch."""
+
+    def __init__(self, log_dir: Path, purge_step: int | None = None) -> None:
+        from torch.utils.tensorboard import SummaryWriter
+
+        self.writer = SummaryWriter(log_dir=str(log_dir), purge_step=purge_step)
+
+    def scalars(self, values: Mapping[str, float], step: int) -> None:
+        for tag, value in values.items():
+            if value is not None:
+                self.writer.add_scalar(tag, value, step)
+        self.writer.flush()
+
+    def text(self, tag: str, text: str) -> None:
+        self.writer.add_text(tag, text)
+
+    def close(self) -> None:
+        self.writer.flush()
+        self.writer.close()
+
+
+class ConsoleProgress:
+    """Rich progress: an epoch bar and a batch bar with live loss, accuracy and images/s."""
+
+    def __init__(self, console: Console, enabled: bool = True) -> None:
+        self.console = console
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("{task.fields[stats]}"), TimeElapsedColumn(), TimeRemainingColumn(),
+            console=console, disable=not enabled, transient=False,
+        )
+        self.epoch_task = None
+        self.batch_task = None
+
+    def __enter__(self) -> "ConsoleProgress":
+        self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.progress.__exit__(*exc)
+
+    def start(self, epochs: int, first_epoch: int, batches: int) -> None:
+        self.epoch_task = self.progress.add_task("epochs", total=epochs, completed=first_epoch,
+                                                 stats="")
+        self.batch_task = self.progress.add_task("batches", total=batches, stats="")
+
+    def new_epoch(self, epoch: int, epochs: int) -> None:
+        self.progress.reset(self.batch_task, description=f"epoch {epoch}/{epochs}", stats="")
+
+    def batch(self, done: int, loss: float | None = None, acc: float | None = None,
+              images_per_s: float | None = None) -> None:
+        stats = ""
+        if loss is not None:
+            stats = f"loss {loss:.4f}  acc {acc:.4f}  {images_per_s:,.0f} img/s"
+        self.progress.update(self.batch_task, completed=done, stats=stats)
+
+    def epoch_done(self, row: Mapping[str, Any]) -> None:
+        self.progress.advance(self.epoch_task)
+        parts = [f"train loss {row['train/loss']:.4f} acc {row['train/acc']:.4f}"]
+        if row.get("val/loss") is not None:
+            parts.append(f"val loss {row['val/loss']:.4f} acc {row['val/acc']:.4f}")
+        self.progress.update(self.epoch_task, stats="  ".join(parts))
+        if not self.progress.live.is_started or self.progress.disable:
+            self.console.print(f"epoch {row['epoch']}: " + "  ".join(parts)
+                               + f"  ({row['epoch_seconds']:.1f} s, "
+                               f"{row['images_per_s']:,.0f} img/s)")
+
+
+def summary_table(title: str, rows: Mapping[str, Any]) -> Table:
+    table = Table(title=title, show_header=False, title_justify="left")
+    table.add_column(style="bold cyan")
+    table.add_column()
+    for key, value in rows.items():
+        if isinstance(value, float):
+            value = f"{value:,.4f}" if abs(value) < 1000 else f"{value:,.0f}"
+        table.add_row(key, str(value))
+    return table
