@@ -1,0 +1,57 @@
+"""The in-memory form of a dataset: uint8 image tensors plus what a model needs to know."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass
+class Split:
+    """Images as uint8 N x C x H x W and labels as int64 N."""
+
+    images: torch.Tensor
+    labels: torch.Tensor
+
+    def __len__(self) -> int:
+        return self.labels.shape[0]
+
+    def subset(self, index: torch.Tensor) -> "Split":
+        return Split(self.images[index], self.labels[index])
+
+
+@dataclass
+class ImageData:
+    """A dataset held in memory, with its metadata (shape, classes, normalization)."""
+
+    name: str
+    train: Split
+    test: Split
+    classes: list[str]
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    val: Split | None = None
+
+    @property
+    def channels(self) -> int:
+        return self.train.images.shape[1]
+
+    @property
+    def image_size(self) -> tuple[int, int]:
+        return tuple(self.train.images.shape[2:4])
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    def with_validation(self, fraction: float, seed: int) -> "ImageData":
+        """Hold out `fraction` of the training set (a seeded random split) for validation."""
+        if fraction <= 0:
+            return ImageData(self.name, self.train, self.test, self.classes, self.mean, self.std, None)
+        n = len(self.train)
+        n_val = max(1, int(round(n * fraction)))
+        order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+        return ImageData(
+            self.name, self.train.subset(order[n_val:]), self.test, self.classes,
+            self.mean, self.std, self.train.subset(order[:n_val]),
+        )
