@@ -6,6 +6,7 @@ the curves so far, the last checkpoint and a metrics.json whose `status` says ho
 """
 from __future__ import annotations
 
+import copy
 import sys
 import time
 from pathlib import Path
@@ -19,15 +20,15 @@ from torch import nn
 
 from . import __version__
 from .checkpoint import rng_states, save_checkpoint
-from .data import DeviceLoader, ImageData, load_dataset
+from .data import ImageData, data_fits_on_device, load_dataset, make_loader, split_bytes
 from .errors import UserError
 from .models import count_parameters
-from .runtime import Runtime, make_runtime, seed_everything
+from .runtime import Runtime, fused_options, make_runtime, process_seconds, seed_everything
 from .schedule import build_schedule
 from .settings import TrainerSettings
 from .sinks import (ConsoleProgress, HistoryCSV, TensorBoardSink, summary_table,
                     write_json_atomic)
-from .train import Diverged, Fit, evaluate
+from .train import Diverged, Fit, evaluate, warm_up
 
 
 def build_model(cfg: DictConfig, data: ImageData) -> nn.Module:
@@ -51,7 +52,8 @@ def build_optimizer(cfg: DictConfig, model: nn.Module) -> torch.optim.Optimizer:
         raise UserError(f"optimizer.lr={lr!r} is not valid: the learning rate must be a number "
                         f"above 0, e.g. optimizer.lr=0.001.")
     try:
-        return instantiate(cfg.optimizer, _convert_="all")(model.parameters())
+        factory = instantiate(cfg.optimizer, _convert_="all")
+        return factory(model.parameters(), **fused_options(factory, next(model.parameters()).device))
     except Exception as err:
         cause = err.__cause__ or err
         raise UserError(f"The optimizer could not be built from optimizer.*: {cause}.") from None
@@ -104,21 +106,31 @@ class TrainingRun:
     def execute(self) -> dict[str, Any]:
         s = self.settings
         self.write_metrics(status="running")
-        runtime = make_runtime(s.device, s.amp, s.channels_last)
+        runtime = make_runtime(s.device, s.amp, s.channels_last, s.compile_mode)
         seed_everything(s.seed)
+        opt_cfg = self.cfg  # with trainer.scale_lr=linear, a copy whose optimizer.lr is scaled
+        if s.lr_factor() != 1.0 and self.cfg.optimizer.get("lr") is not None:
+            opt_cfg = copy.deepcopy(self.cfg)  # schedulers' ${optimizer.lr} follow the copy
+            opt_cfg.optimizer.lr = float(self.cfg.optimizer.lr) * s.lr_factor()
+            self.write_metrics(effective_lr=opt_cfg.optimizer.lr)
         data = load_dataset(**OmegaConf.to_container(self.cfg.dataset, resolve=True))
         data = data.with_validation(s.val_split, s.seed)
         model = build_model(self.cfg, data).to(runtime.device)
         if runtime.channels_last:
             model = model.to(memory_format=torch.channels_last)
-        optimizer = build_optimizer(self.cfg, model)
+        optimizer = build_optimizer(opt_cfg, model)
         augment = instantiate(self.cfg.augmentation, _convert_="all")
         loaders = self.make_loaders(data, runtime, augment)
-        factory = (instantiate(self.cfg.scheduler, _convert_="all")
-                   if self.cfg.scheduler.get("_target_") else None)
+        factory = (instantiate(opt_cfg.scheduler, _convert_="all")
+                   if opt_cfg.scheduler.get("_target_") else None)
         schedule = build_schedule(factory, optimizer, s.epochs, len(loaders["train"]))
         scaler = torch.amp.GradScaler("cuda") if runtime.needs_scaler else None
         loss_fn = nn.CrossEntropyLoss(label_smoothing=s.label_smoothing)
+        compile_seconds = 0.0
+        if s.compile_mode:
+            model.compile(mode=s.compile_mode)  # in place: state_dict keys stay the same
+            compile_seconds = warm_up(model, loss_fn, runtime, loaders["train"],
+                                      [v for k, v in loaders.items() if k != "train" and v])
         fit = Fit(model, optimizer, schedule, loss_fn, runtime, loaders["train"], loaders["val"],
                   s.epochs, s.early_stopping, scaler)
         params = count_parameters(model)
@@ -133,6 +145,8 @@ class TrainingRun:
         tb.text("config", "```\n" + OmegaConf.to_yaml(self.cfg) + "\n```")
         history = HistoryCSV(self.run_dir / "history.csv")
         ckpt_dir = self.run_dir / "checkpoints"
+        self.write_metrics(compile_seconds=compile_seconds, data_path=self.data_path,
+                           startup_seconds=process_seconds() - compile_seconds)
         start = time.perf_counter()
         images_total = 0
 
@@ -154,7 +168,7 @@ class TrainingRun:
 
             try:
                 fit.run(on_epoch_end,
-                        on_progress=lambda *a: progress.batch(*a),
+                        on_progress=(lambda *a: progress.batch(*a)) if s.progress else None,
                         on_epoch_start=lambda e: progress.new_epoch(e, s.epochs))
             except KeyboardInterrupt:
                 self.finish_early(fit, scaler, tb, "interrupted", "stopped by the user (Ctrl-C)")
@@ -195,11 +209,16 @@ class TrainingRun:
 
     def make_loaders(self, data: ImageData, runtime: Runtime, augment) -> dict:
         s = self.settings
-        common = dict(device=runtime.device, mean=data.mean, std=data.std,
-                      channels_last=runtime.channels_last)
-        train = DeviceLoader(data.train, s.batch_size, shuffle=True, seed=s.seed,
-                             augment=augment if augment.active else None, **common)
-        evaluate_on = lambda split: DeviceLoader(split, s.eval_batch_size, **common)  # noqa: E731
+        on_device = s.data_on_device
+        if on_device == "auto":
+            on_device = data_fits_on_device(split_bytes(data.train, data.val, data.test),
+                                            runtime.device)
+        self.data_path = "device" if on_device else "streaming"
+        common = dict(device=runtime.device, mean=data.mean, std=data.std, on_device=on_device,
+                      channels_last=runtime.channels_last, num_workers=s.num_workers)
+        train = make_loader(data.train, s.batch_size, shuffle=True, seed=s.seed,
+                            augment=augment if augment.active else None, **common)
+        evaluate_on = lambda split: make_loader(split, s.eval_batch_size, **common)  # noqa: E731
         return {"train": train, "val": evaluate_on(data.val) if data.val else None,
                 "test": evaluate_on(data.test)}
 

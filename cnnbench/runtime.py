@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import contextlib
+import inspect
 import random
 from dataclasses import dataclass
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -16,6 +18,12 @@ class Runtime:
     device: torch.device
     amp_dtype: torch.dtype | None  # None: full precision
     channels_last: bool
+    compile_mode: str | None = None  # torch.compile mode of the model, None when not compiled
+
+    @property
+    def cuda_graphs(self) -> bool:
+        """Whether the compiled model runs as CUDA graphs (each step must be marked)."""
+        return self.device.type == "cuda" and self.compile_mode in ("reduce-overhead", "max-autotune")
 
     @property
     def amp_name(self) -> str:
@@ -65,13 +73,54 @@ def select_amp(requested: str, device: torch.device) -> torch.dtype | None:
     return {"bf16": torch.bfloat16, "fp16": torch.float16}[requested]
 
 
-def make_runtime(device: str, amp: str, channels_last: bool | str) -> Runtime:
+def make_runtime(device: str, amp: str, channels_last: bool | str,
+                 compile_mode: str | None = None) -> Runtime:
     dev = select_device(device)
     use_cl = dev.type == "cuda" if channels_last == "auto" else bool(channels_last)
-    return Runtime(dev, select_amp(amp, dev), use_cl)
+    if dev.type == "cuda":
+        # batch shapes are fixed within a run: let cuDNN time its algorithms once and keep the best
+        torch.backends.cudnn.benchmark = True
+    return Runtime(dev, select_amp(amp, dev), use_cl, compile_mode)
+
+
+def fused_options(factory: Callable[..., torch.optim.Optimizer],
+                  device: torch.device) -> dict[str, Any]:
+    """`fused=True` for optimizers that have a fused CUDA kernel (Adam, AdamW, SGD, ...) on CUDA:
+    one kernel for the whole update instead of several per parameter. Respects a `fused` or
+    `foreach` the config set itself."""
+    if device.type != "cuda":
+        return {}
+    cls = getattr(factory, "func", factory)
+    given = getattr(factory, "keywords", {}) or {}
+    try:
+        accepts = "fused" in inspect.signature(cls).parameters
+    except (TypeError, ValueError):
+        return {}
+    if not accepts or "fused" in given or given.get("foreach"):
+        return {}
+    return {"fused": True}
 
 
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
+
+
+def process_seconds() -> float:
+    """Seconds since this process started (the command was typed), from /proc where there is one;
+    elsewhere since cnnbench was imported."""
+    try:
+        import os
+
+        with open("/proc/self/stat") as f:
+            start_ticks = int(f.read().rsplit(")", 1)[1].split()[19])
+        with open("/proc/uptime") as f:
+            uptime = float(f.read().split()[0])
+        return uptime - start_ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        import time
+
+        from . import IMPORTED_AT
+
+        return time.perf_counter() - IMPORTED_AT

@@ -32,6 +32,8 @@ def train_one_epoch(model: nn.Module, loader: DeviceLoader, optimizer: torch.opt
     seen = 0
     start = time.perf_counter()
     for step, (x, y) in enumerate(loader, 1):
+        if runtime.cuda_graphs:  # a new iteration: the graphs may reuse the last step's outputs
+            torch.compiler.cudagraph_mark_step_begin()
         with runtime.autocast():
             logits = model(x)
             loss = loss_fn(logits, y)
@@ -67,12 +69,65 @@ def evaluate(model: nn.Module, loader: DeviceLoader, loss_fn: nn.Module, runtime
     loss_sum = torch.zeros((), device=runtime.device)
     correct = torch.zeros((), device=runtime.device, dtype=torch.long)
     for x, y in loader:
+        if runtime.cuda_graphs:
+            torch.compiler.cudagraph_mark_step_begin()
         with runtime.autocast():
             logits = model(x)
         loss_sum += loss_fn(logits.float(), y) * y.shape[0]
         correct += (logits.argmax(1) == y).sum()
     n = max(loader.num_samples, 1)
     return {"loss": loss_sum.item() / n, "acc": correct.item() / n}
+
+
+def warm_up(model: nn.Module, loss_fn: nn.Module, runtime: Runtime, train_loader: DeviceLoader,
+            eval_loaders: list[DeviceLoader], repeats: int = 3) -> float:
+    """Run `model` on zero batches of every shape it will meet, in training (with backward) and
+    evaluation mode, so that torch.compile compiles (and CUDA graphs are recorded) here rather
+    than inside the timed epochs. Leaves the model as it was: BatchNorm statistics are restored,
+    no gradients are kept, no weights change. Returns the seconds it took.
+    """
+    start = time.perf_counter()
+    sample = tuple(train_loader.images.shape[1:])
+    memory_format = torch.channels_last if runtime.channels_last else torch.contiguous_format
+
+    def sizes(loader: DeviceLoader) -> list[int]:
+        n, b = loader.num_samples, loader.batch_size
+        last = n % b if (n % b and not loader.drop_last) else 0
+        return [s for s in (min(b, n), last) if s]
+
+    def batch(size: int) -> tuple[torch.Tensor, torch.Tensor]:
+        x = torch.zeros(size, *sample, device=runtime.device).contiguous(memory_format=memory_format)
+        return x, torch.zeros(size, dtype=torch.long, device=runtime.device)
+
+    saved = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    was_training = model.training
+    try:
+        model.train()
+        for size in sizes(train_loader):
+            x, y = batch(size)
+            for _ in range(repeats):
+                if runtime.cuda_graphs:
+                    torch.compiler.cudagraph_mark_step_begin()
+                with runtime.autocast():
+                    loss = loss_fn(model(x), y)
+                loss.backward()
+        model.eval()
+        with torch.no_grad():
+            for size in sorted({s for loader in eval_loaders for s in sizes(loader)}):
+                x, _ = batch(size)
+                for _ in range(repeats):
+                    if runtime.cuda_graphs:
+                        torch.compiler.cudagraph_mark_step_begin()
+                    with runtime.autocast():
+                        model(x)
+    finally:
+        for p in model.parameters():
+            p.grad = None
+        model.load_state_dict(saved)
+        model.train(was_training)
+    if runtime.device.type == "cuda":
+        torch.cuda.synchronize(runtime.device)
+    return time.perf_counter() - start
 
 
 @dataclass
