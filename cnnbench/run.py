@@ -23,7 +23,8 @@ from .checkpoint import rng_states, save_checkpoint
 from .data import ImageData, data_fits_on_device, load_dataset, make_loader, split_bytes
 from .errors import UserError
 from .models import count_parameters
-from .runtime import Runtime, fused_options, make_runtime, process_seconds, seed_everything
+from .runtime import (Runtime, fused_options, make_runtime, preload_in_background,
+                      process_seconds, seed_everything)
 from .schedule import build_schedule
 from .settings import TrainerSettings
 from .sinks import (ConsoleProgress, HistoryCSV, TensorBoardSink, summary_table,
@@ -106,6 +107,7 @@ class TrainingRun:
     def execute(self) -> dict[str, Any]:
         s = self.settings
         self.write_metrics(status="running")
+        preload_in_background()  # overlaps the optimizer's import of torch._dynamo with set-up
         runtime = make_runtime(s.device, s.amp, s.channels_last, s.compile_mode)
         seed_everything(s.seed)
         opt_cfg = self.cfg  # with trainer.scale_lr=linear, a copy whose optimizer.lr is scaled

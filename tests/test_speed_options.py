@@ -80,3 +80,17 @@ def test_linear_scaling_reaches_optimizer_and_one_cycle(compose, tmp_path):
     with open(tmp_path / "history.csv") as f:
         first = next(csv.DictReader(f))
     assert float(first["lr"]) == pytest.approx(0.04 / 25)  # one-cycle starts at max_lr / 25
+
+
+@pytest.mark.parametrize("name,model,dataset", [("mnist_speedrun", "speed_cnn", "mnist"),
+                                                ("fashion_speedrun", "speed_cnn2", "fashion_mnist")])
+def test_speedrun_presets_compose_and_build(compose, name, model, dataset):
+    from hydra.utils import instantiate
+
+    cfg = compose([f"experiment={name}", "trainer.seed=3"])
+    assert cfg.dataset.name == dataset and cfg.trainer.seed == 3
+    assert cfg.trainer.compile == "reduce-overhead" and cfg.trainer.val_split == 0
+    TrainerSettings.from_config(dict(cfg.trainer))
+    net = instantiate(cfg.model, in_channels=1, image_size=[28, 28], num_classes=10)
+    assert net(torch.zeros(2, 1, 28, 28)).shape == (2, 10)
+    assert any(isinstance(m, nn.BatchNorm2d) for m in net.modules())
