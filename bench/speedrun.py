@@ -83,25 +83,32 @@ def main() -> None:
             t0 = time.perf_counter()
             m = runner(overrides, out_root / f"{len(results)}_{seed}")
             device = m.get("device")
-            run = {"seed": seed, "test_acc": m["test/acc"], "train_seconds": m["train_seconds"],
+            run = {"seed": seed, "test_acc": m["test/acc"], "test_acc_tta": m.get("test/acc_tta"),
+                   "train_seconds": m["train_seconds"],
                    "compile_seconds": m.get("compile_seconds"), "startup_seconds": m.get("startup_seconds"),
                    "epochs": m.get("epochs_run"), "status": m["status"],
                    "wall_seconds": time.perf_counter() - t0}
             runs.append(run)
-            print(f"  [{variant or 'preset'}] seed {seed}: test acc {100 * run['test_acc']:.2f}%  "
+            tta = f" (flip TTA {100 * run['test_acc_tta']:.2f}%)" if run["test_acc_tta"] else ""
+            print(f"  [{variant or 'preset'}] seed {seed}: test acc {100 * run['test_acc']:.2f}%{tta}  "
                   f"train {run['train_seconds']:.3f} s  compile {run['compile_seconds'] or 0:.1f} s  "
                   f"(wall {run['wall_seconds']:.1f} s)", flush=True)
         results.append({"overrides": [*args.set, *extra], "runs": runs,
                         "test_acc": summary([r["test_acc"] for r in runs]),
-                        "train_seconds": summary([r["train_seconds"] for r in runs])})
+                        "train_seconds": summary([r["train_seconds"] for r in runs]),
+                        "compile_seconds": summary([r["compile_seconds"] or 0.0 for r in runs])})
+        if all(r["test_acc_tta"] for r in runs):
+            results[-1]["test_acc_tta"] = summary([r["test_acc_tta"] for r in runs])
     print()
     print(f"experiment={args.experiment} on {device}, {args.seeds} seeds (0..{args.seeds - 1})")
-    print("| overrides | test acc mean | min | max | train s mean | min | max |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
+    print("| overrides | test acc mean | min | max | flip-TTA acc mean (min-max) | train s mean | min | max |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for r in results:
-        a, t = r["test_acc"], r["train_seconds"]
+        a, t, tta = r["test_acc"], r["train_seconds"], r.get("test_acc_tta")
+        tta_s = (f"{100 * tta['mean']:.2f}% ({100 * tta['min']:.2f}-{100 * tta['max']:.2f})"
+                 if tta else "-")
         print(f"| {' '.join(r['overrides']) or '(preset)'} | {100 * a['mean']:.2f}% | {100 * a['min']:.2f}% | "
-              f"{100 * a['max']:.2f}% | {t['mean']:.3f} | {t['min']:.3f} | {t['max']:.3f} |")
+              f"{100 * a['max']:.2f}% | {tta_s} | {t['mean']:.3f} | {t['min']:.3f} | {t['max']:.3f} |")
     out = Path(args.out or REPO / "bench" / "results" / f"{args.experiment}.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"experiment": args.experiment, "device": device, "seeds": args.seeds,

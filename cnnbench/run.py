@@ -191,6 +191,9 @@ class TrainingRun:
         if s.early_stopping.restore_best:
             fit.restore_best()
         test = evaluate(model, loaders["test"], loss_fn, runtime)
+        if s.tta_flip:
+            test["acc_tta"] = evaluate(model, loaders["test"], loss_fn, runtime, tta_flip=True)["acc"]
+            self.write_metrics(**{"test/acc_tta": test["acc_tta"]})
         tb.scalars({"test/loss": test["loss"], "test/acc": test["acc"]}, fit.state.epoch)
         tb.close()
         self.write_metrics(

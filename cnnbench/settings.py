@@ -49,6 +49,7 @@ class TrainerSettings:
     compile: bool | str = False           # torch.compile: false | true | one of COMPILE_MODES
     scale_lr: bool | str = False          # false | linear: lr x batch_size / base_batch_size
     base_batch_size: int = 128
+    tta_flip: bool = False                # also report test accuracy with flip test-time augmentation
 
     @property
     def compile_mode(self) -> str | None:
@@ -99,6 +100,8 @@ class TrainerSettings:
             raise bad("data_on_device", self.data_on_device, "true, false or auto")
         if self.compile not in (True, False, *COMPILE_MODES):
             raise bad("compile", self.compile, f"true, false or a mode: {', '.join(COMPILE_MODES)}")
+        if not isinstance(self.tta_flip, bool):
+            raise bad("tta_flip", self.tta_flip, "true or false")
         if self.scale_lr not in (False, "linear"):
             raise bad("scale_lr", self.scale_lr, "false or linear")
         if not isinstance(self.val_split, (int, float)) or not 0 <= self.val_split < 1:

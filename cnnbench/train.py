@@ -22,6 +22,30 @@ class Diverged(RuntimeError):
     """The training loss became NaN or infinite."""
 
 
+def loss_and_count(logits: torch.Tensor, y: torch.Tensor, loss_fn: nn.Module,
+                   loss_sum: torch.Tensor, correct: torch.Tensor) -> torch.Tensor:
+    """The batch's loss (in fp32); adds its summed loss and its correct predictions to the
+    running totals, on the device (no synchronization)."""
+    loss = loss_fn(logits.float(), y)
+    loss_sum.add_(loss.detach() * y.shape[0])
+    correct.add_((logits.detach().argmax(1) == y).sum())
+    return loss
+
+
+_compiled_loss_and_count = None
+
+
+def _counter(runtime: Runtime) -> Callable[..., torch.Tensor]:
+    """`loss_and_count`, compiled (a few fused kernels instead of about ten small ones per step)
+    when the model is compiled too."""
+    global _compiled_loss_and_count
+    if runtime.compile_mode is None:
+        return loss_and_count
+    if _compiled_loss_and_count is None:
+        _compiled_loss_and_count = torch.compile(loss_and_count)
+    return _compiled_loss_and_count
+
+
 def train_one_epoch(model: nn.Module, loader: DeviceLoader, optimizer: torch.optim.Optimizer,
                     loss_fn: nn.Module, runtime: Runtime, scaler: torch.amp.GradScaler | None,
                     schedule: LRSchedule, on_progress: Callable[..., None] | None = None) -> dict:
@@ -30,13 +54,14 @@ def train_one_epoch(model: nn.Module, loader: DeviceLoader, optimizer: torch.opt
     loss_sum = torch.zeros((), device=runtime.device)
     correct = torch.zeros((), device=runtime.device, dtype=torch.long)
     seen = 0
+    count = _counter(runtime)
     start = time.perf_counter()
     for step, (x, y) in enumerate(loader, 1):
         if runtime.cuda_graphs:  # a new iteration: the graphs may reuse the last step's outputs
             torch.compiler.cudagraph_mark_step_begin()
         with runtime.autocast():
             logits = model(x)
-            loss = loss_fn(logits, y)
+        loss = count(logits, y, loss_fn, loss_sum, correct)
         optimizer.zero_grad(set_to_none=True)
         if scaler is not None:
             scaler.scale(loss).backward()
@@ -46,8 +71,6 @@ def train_one_epoch(model: nn.Module, loader: DeviceLoader, optimizer: torch.opt
             loss.backward()
             optimizer.step()
         schedule.after_batch()
-        loss_sum += loss.detach().float() * y.shape[0]
-        correct += (logits.detach().argmax(1) == y).sum()
         seen += y.shape[0]
         if on_progress is not None and (step % PROGRESS_EVERY == 0 or step == len(loader)):
             mean_loss = loss_sum.item() / seen
@@ -63,18 +86,22 @@ def train_one_epoch(model: nn.Module, loader: DeviceLoader, optimizer: torch.opt
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, loader: DeviceLoader, loss_fn: nn.Module, runtime: Runtime) -> dict:
-    """Mean loss and top-1 accuracy of `model` over `loader`."""
+def evaluate(model: nn.Module, loader: DeviceLoader, loss_fn: nn.Module, runtime: Runtime,
+             tta_flip: bool = False) -> dict:
+    """Mean loss and top-1 accuracy of `model` over `loader`; with `tta_flip`, of the mean of the
+    logits of each image and its mirror image (test-time augmentation)."""
     model.eval()
     loss_sum = torch.zeros((), device=runtime.device)
     correct = torch.zeros((), device=runtime.device, dtype=torch.long)
+    count = _counter(runtime)
     for x, y in loader:
         if runtime.cuda_graphs:
             torch.compiler.cudagraph_mark_step_begin()
         with runtime.autocast():
-            logits = model(x)
-        loss_sum += loss_fn(logits.float(), y) * y.shape[0]
-        correct += (logits.argmax(1) == y).sum()
+            logits = model(x).float()  # a copy: the mirrored pass may reuse the output memory
+            if tta_flip:
+                logits = (logits + model(x.flip(3)).float()) / 2
+        count(logits, y, loss_fn, loss_sum, correct)
     n = max(loader.num_samples, 1)
     return {"loss": loss_sum.item() / n, "acc": correct.item() / n}
 
@@ -101,6 +128,9 @@ def warm_up(model: nn.Module, loss_fn: nn.Module, runtime: Runtime, train_loader
 
     saved = {k: v.detach().clone() for k, v in model.state_dict().items()}
     was_training = model.training
+    count = _counter(runtime)
+    loss_sum = torch.zeros((), device=runtime.device)
+    correct = torch.zeros((), device=runtime.device, dtype=torch.long)
     try:
         model.train()
         for size in sizes(train_loader):
@@ -109,17 +139,21 @@ def warm_up(model: nn.Module, loss_fn: nn.Module, runtime: Runtime, train_loader
                 if runtime.cuda_graphs:
                     torch.compiler.cudagraph_mark_step_begin()
                 with runtime.autocast():
-                    loss = loss_fn(model(x), y)
+                    logits = model(x)
+                loss = count(logits, y, loss_fn, loss_sum, correct)
+                for p in model.parameters():  # as in training: no gradient accumulation (a
+                    p.grad = None             # .grad made inside a CUDA graph is overwritten)
                 loss.backward()
         model.eval()
         with torch.no_grad():
             for size in sorted({s for loader in eval_loaders for s in sizes(loader)}):
-                x, _ = batch(size)
+                x, y = batch(size)
                 for _ in range(repeats):
                     if runtime.cuda_graphs:
                         torch.compiler.cudagraph_mark_step_begin()
                     with runtime.autocast():
-                        model(x)
+                        logits = model(x)
+                    count(logits, y, loss_fn, loss_sum, correct)
     finally:
         for p in model.parameters():
             p.grad = None

@@ -84,3 +84,17 @@ def test_auto_compares_the_data_with_free_device_memory(monkeypatch):
     cuda = torch.device("cuda")
     assert data_fits_on_device(400, cuda)       # under half of the free memory
     assert not data_fits_on_device(600, cuda)   # over: stream it
+
+
+@pytest.mark.parametrize("augment", [None, BatchAugment(flip=True, crop_padding=2)])
+def test_whole_epoch_preparation_matches_per_batch(augment):
+    split = make_split(n=100)
+    common = dict(mean=(0.5, 0.4, 0.3), std=(0.2, 0.25, 0.3), shuffle=True, seed=4,
+                  augment=augment, channels_last=True)
+    whole = DeviceLoader(split, 24, CPU, **common)
+    per_batch = DeviceLoader(split, 24, CPU, **common)
+    assert whole.whole_epoch
+    per_batch.whole_epoch = False
+    for (xa, ya), (xb, yb) in zip(batches(whole), batches(per_batch)):
+        assert torch.equal(ya, yb) and torch.equal(xa, xb)
+        assert xa.is_contiguous(memory_format=torch.channels_last)

@@ -94,3 +94,21 @@ def test_speedrun_presets_compose_and_build(compose, name, model, dataset):
     net = instantiate(cfg.model, in_channels=1, image_size=[28, 28], num_classes=10)
     assert net(torch.zeros(2, 1, 28, 28)).shape == (2, 10)
     assert any(isinstance(m, nn.BatchNorm2d) for m in net.modules())
+
+
+def test_flip_tta_averages_the_logits_of_the_mirror_image():
+    from cnnbench.train import evaluate
+
+    class EdgeReader(nn.Module):  # class 0 from the left column, class 1 from the right one
+        def forward(self, x):
+            return torch.stack([x[:, 0, :, 0].mean(1), x[:, 0, :, -1].mean(1)], 1)
+
+    images = torch.zeros(8, 1, 6, 6, dtype=torch.uint8)
+    images[:4, :, :, 0] = 255
+    images[4:, :, :, -1] = 255
+    labels = torch.tensor([0] * 4 + [1] * 4)
+    loader = DeviceLoader(Split(images, labels), 3, CPU, (0.0,), (1.0,))
+    runtime = Runtime(CPU, None, False)
+    assert evaluate(EdgeReader(), loader, nn.CrossEntropyLoss(), runtime)["acc"] == 1.0
+    # mirrored, the two columns swap: the mean logits tie, argmax says 0 for every image
+    assert evaluate(EdgeReader(), loader, nn.CrossEntropyLoss(), runtime, tta_flip=True)["acc"] == 0.5

@@ -26,6 +26,10 @@ Augment = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
 # Share of the device's free memory the data may take in `data_on_device=auto`; the rest is left
 # for the model, its activations and the optimizer.
 DEVICE_DATA_FRACTION = 0.5
+# DeviceLoader prepares a whole epoch at once (one gather in the epoch's order and, without
+# augmentation, one conversion to normalized float) when that copy takes at most this many bytes
+# and fits beside the data; each batch is then a view, with no kernel launched per batch.
+EPOCH_COPY_LIMIT = 2 << 30
 
 
 class _BatchSource:
@@ -100,11 +104,25 @@ class DeviceLoader(_BatchSource):
             images = images.contiguous(memory_format=torch.channels_last)
         self.images = images
         self.labels = split.labels.to(device, non_blocking=True)
+        copy_bytes = images.numel() * (images.element_size() + (4 if augment is None else 0))
+        self.whole_epoch = copy_bytes <= EPOCH_COPY_LIMIT and data_fits_on_device(copy_bytes, device)
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         order = self._order()
         if order is not None:
             order = order.to(self.device)
+        if self.whole_epoch:
+            images, labels = self.images, self.labels
+            if order is not None:  # the epoch's order in one gather
+                images, labels = images[order], labels[order]
+            if self.augment is None:  # normalized once: batches are views
+                prepared = self._prepare(images)
+                for lo, hi in self._bounds():
+                    yield prepared[lo:hi], labels[lo:hi]
+            else:  # augmentation draws per batch, as on the other paths
+                for lo, hi in self._bounds():
+                    yield self._prepare(images[lo:hi]), labels[lo:hi]
+            return
         for lo, hi in self._bounds():
             if order is None:
                 images, labels = self.images[lo:hi], self.labels[lo:hi]
