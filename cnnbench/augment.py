@@ -65,14 +65,28 @@ class BatchAugment:
     def _affine(self) -> bool:
         return bool(self.rotation or self.translate or self.scale or self.shear)
 
+    @property
+    def _widths(self) -> list[int]:
+        """Uniform numbers each image needs, per operation: [flip, shift, affine, erasing]."""
+        return [1 if self.flip else 0, 2 if self.crop_padding else 0, 5 if self._affine else 0,
+                5 if self.erasing else 0]
+
+    def draw(self, n: int, gen: torch.Generator, device: torch.device) -> torch.Tensor:
+        """The random numbers of `n` images (n x k, one row per image), in one call."""
+        u = torch.rand(n, sum(self._widths), device=gen.device, generator=gen)
+        return u.to(device)
+
     def __call__(self, x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
         if not self.active:
             return x
-        # One draw for the whole batch: columns [flip | shift y, x | affine x5 | erasing x5].
-        widths = [1 if self.flip else 0, 2 if self.crop_padding else 0, 5 if self._affine else 0,
-                  5 if self.erasing else 0]
-        u = _rand(x, sum(widths), gen)
-        flip_u, shift_u, affine_u, erase_u = torch.split(u, widths, dim=1)
+        return self.apply(x, self.draw(x.shape[0], gen, x.device))
+
+    def apply(self, x: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+        """Augment each image x[i] with its own numbers u[i] (from `draw`). Images do not interact,
+        so a batch, or a whole epoch at once, gives each image the same result."""
+        if not self.active:
+            return x
+        flip_u, shift_u, affine_u, erase_u = torch.split(u, self._widths, dim=1)
         if self.flip:
             x = flip(x, flip_u)
         if self.crop_padding:

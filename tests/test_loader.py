@@ -98,3 +98,17 @@ def test_whole_epoch_preparation_matches_per_batch(augment):
     for (xa, ya), (xb, yb) in zip(batches(whole), batches(per_batch)):
         assert torch.equal(ya, yb) and torch.equal(xa, xb)
         assert xa.is_contiguous(memory_format=torch.channels_last)
+
+
+def test_any_callable_augmentation_is_applied_per_batch_with_the_generator():
+    split = make_split(n=40)
+
+    def noisy(x, gen):
+        return x + torch.rand(x.shape, generator=gen)
+
+    common = dict(mean=(0.5,) * 3, std=(0.5,) * 3, shuffle=True, seed=1, augment=noisy)
+    a = batches(DeviceLoader(split, 16, CPU, **common), epochs=1)
+    b = batches(StreamingLoader(split, 16, CPU, num_workers=0, **common), epochs=1)
+    assert all(torch.equal(xa, xb) for (xa, _), (xb, _) in zip(a, b))
+    plain = batches(DeviceLoader(split, 16, CPU, **{**common, "augment": None}), epochs=1)
+    assert not torch.equal(a[0][0], plain[0][0])

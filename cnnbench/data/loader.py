@@ -26,10 +26,13 @@ Augment = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
 # Share of the device's free memory the data may take in `data_on_device=auto`; the rest is left
 # for the model, its activations and the optimizer.
 DEVICE_DATA_FRACTION = 0.5
-# DeviceLoader prepares a whole epoch at once (one gather in the epoch's order and, without
-# augmentation, one conversion to normalized float) when that copy takes at most this many bytes
-# and fits beside the data; each batch is then a view, with no kernel launched per batch.
+# DeviceLoader prepares a whole epoch at once (a gather in the epoch's order, conversion,
+# augmentation, normalization, in chunks of EPOCH_CHUNK images) when that copy takes at most
+# EPOCH_COPY_LIMIT bytes and fits beside the data; each batch is then a view, with no kernel
+# launched per batch. Augmentation parameters are drawn per image, so the images are the same as
+# when each batch is augmented on its own (StreamingLoader does that).
 EPOCH_COPY_LIMIT = 2 << 30
+EPOCH_CHUNK = 16384
 
 
 class _BatchSource:
@@ -43,6 +46,9 @@ class _BatchSource:
         self.device = device
         self.shuffle = shuffle
         self.augment = augment
+        # BatchAugment draws the numbers of all the epoch's images at once (`draw`) and applies
+        # them to any slice (`apply`); any other callable is called per batch with the generator.
+        self._per_image = augment is not None and hasattr(augment, "draw") and hasattr(augment, "apply")
         self.drop_last = drop_last
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         shape = (1, -1, 1, 1)
@@ -70,22 +76,27 @@ class _BatchSource:
     def load_state_dict(self, state: dict) -> None:
         self.generator.set_state(state["generator"])
 
-    def _order(self) -> torch.Tensor | None:
-        """This epoch's permutation (on the generator's device), or None for the stored order."""
-        if not self.shuffle:
-            return None
-        return torch.randperm(self._n, device=self.generator.device, generator=self.generator)
+    def _epoch_draws(self) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """This epoch's permutation (None: the stored order) and augmentation numbers (one row per
+        image in the epoch's order; None without per-image augmentation), in this order."""
+        order = None
+        if self.shuffle:
+            order = torch.randperm(self._n, device=self.generator.device, generator=self.generator)
+        params = self.augment.draw(self._n, self.generator, self.device) if self._per_image else None
+        return order, params
 
     def _bounds(self) -> Iterator[tuple[int, int]]:
         for b in range(len(self)):
             yield b * self.batch_size, min((b + 1) * self.batch_size, self._n)
 
-    def _prepare(self, images: torch.Tensor) -> torch.Tensor:
+    def _prepare(self, images: torch.Tensor, params: torch.Tensor | None = None) -> torch.Tensor:
         """uint8 N x C x H x W on the device -> augmented, normalized float."""
         if self.augment is None:
             x = torch.addcmul(self._shift, images.float(), self._scale)
         else:
-            x = self.augment(images.float().mul_(1.0 / 255.0), self.generator)
+            x = images.float().mul_(1.0 / 255.0)
+            x = (self.augment.apply(x, params) if self._per_image
+                 else self.augment(x, self.generator))
             x = (x - self.mean) * self.inv_std
         return x.contiguous(memory_format=self.memory_format)
 
@@ -104,24 +115,24 @@ class DeviceLoader(_BatchSource):
             images = images.contiguous(memory_format=torch.channels_last)
         self.images = images
         self.labels = split.labels.to(device, non_blocking=True)
-        copy_bytes = images.numel() * (images.element_size() + (4 if augment is None else 0))
+        copy_bytes = images.numel() * (images.element_size() + 4)
         self.whole_epoch = copy_bytes <= EPOCH_COPY_LIMIT and data_fits_on_device(copy_bytes, device)
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        order = self._order()
+        order, params = self._epoch_draws()
         if order is not None:
             order = order.to(self.device)
-        if self.whole_epoch:
+        if self.whole_epoch and (self.augment is None or self._per_image):
             images, labels = self.images, self.labels
             if order is not None:  # the epoch's order in one gather
                 images, labels = images[order], labels[order]
-            if self.augment is None:  # normalized once: batches are views
-                prepared = self._prepare(images)
-                for lo, hi in self._bounds():
-                    yield prepared[lo:hi], labels[lo:hi]
-            else:  # augmentation draws per batch, as on the other paths
-                for lo, hi in self._bounds():
-                    yield self._prepare(images[lo:hi]), labels[lo:hi]
+            prepared = torch.empty(images.shape, device=self.device, dtype=torch.float32,
+                                   memory_format=self.memory_format)
+            for lo in range(0, self._n, EPOCH_CHUNK):  # chunks bound the temporaries' memory
+                hi = min(lo + EPOCH_CHUNK, self._n)
+                prepared[lo:hi] = self._prepare(images[lo:hi], None if params is None else params[lo:hi])
+            for lo, hi in self._bounds():  # every batch a view: nothing launched per batch
+                yield prepared[lo:hi], labels[lo:hi]
             return
         for lo, hi in self._bounds():
             if order is None:
@@ -129,7 +140,7 @@ class DeviceLoader(_BatchSource):
             else:
                 index = order[lo:hi]
                 images, labels = self.images[index], self.labels[index]
-            yield self._prepare(images), labels
+            yield self._prepare(images, None if params is None else params[lo:hi]), labels
 
 
 class _BatchGather(torch.utils.data.Dataset):
@@ -187,13 +198,14 @@ class StreamingLoader(_BatchSource):
         return self._loader
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        order = self._order()
+        order, params = self._epoch_draws()
         order = order.cpu() if order is not None else torch.arange(self._n)
-        self._sampler.batches = [order[lo:hi] for lo, hi in self._bounds()]
-        for images, labels in self._data_loader():
+        bounds = list(self._bounds())
+        self._sampler.batches = [order[lo:hi] for lo, hi in bounds]
+        for (lo, hi), (images, labels) in zip(bounds, self._data_loader()):
             images = images.to(self.device, non_blocking=True)
             labels = labels.to(self.device, non_blocking=True)
-            yield self._prepare(images), labels
+            yield self._prepare(images, None if params is None else params[lo:hi]), labels
 
 
 def split_bytes(*splits: Split | None) -> int:
