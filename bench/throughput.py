@@ -11,7 +11,9 @@ net of seed 003 on CIFAR-shaped data (3x32x32, random uint8: CIFAR is not on the
                non_blocking copies, bf16 autocast, channels_last, fused Adam
   cnnbench     cnnbench's own path: DeviceLoader (uint8 on the device) + train_one_epoch, bf16,
                channels_last, fused Adam; with and without on-device augmentation (affine for
-               lenet, keras_like for vgg), torch.compile off and on (mode reduce-overhead)
+               lenet, keras_like for vgg); +graph: the step captured as a CUDA graph
+               (trainer.cuda_graph); +compile: torch.compile (mode default with +graph, else
+               --compile-mode, reduce-overhead)
 Each cnnbench figure is the mean over timed epochs after a warm-up epoch (and, compiled, after the
 compile warm-up); the DataLoader rows time a fixed number of steps after warm-up steps.
 FLOPs per image (forward + backward) come from torch.utils.flop_counter.FlopCounterMode.
@@ -180,15 +182,18 @@ def cnnbench_loop(model: nn.Module, split: Split, mean, std, batch_size: int, ru
                                  **fused_options(torch.optim.Adam, runtime.device))
     loss_fn = nn.CrossEntropyLoss()
     compile_s = 0.0
-    if runtime.compile_mode:
+    if runtime.compile_mode or runtime.capture_step:
         compile_s = warm_up(model, loss_fn, runtime, loader, [])
     rates = []
     for epoch in range(epochs + 1):  # the first epoch warms up (cuDNN autotuning, allocator)
         result = train_one_epoch(model, loader, optimizer, loss_fn, runtime, None, LRSchedule(None))
         if epoch:
             rates.append(result["images"] / result["seconds"])
+    from cnnbench.train import capture_status
+
     return {"images_per_s": float(np.mean(rates)), "min": float(np.min(rates)),
-            "max": float(np.max(rates)), "epochs": epochs, "warmup_seconds": compile_s}
+            "max": float(np.max(rates)), "epochs": epochs, "warmup_seconds": compile_s,
+            "cuda_graph": capture_status(model)}
 
 
 def flops_per_image(model_name: str, device: torch.device) -> float:
@@ -210,7 +215,8 @@ def main() -> None:
     parser.add_argument("--batch-sizes", nargs="+", type=int, default=[64, 512])
     parser.add_argument("--variants", nargs="+",
                         default=["seed-style", "tuned-dl", "cnnbench", "cnnbench+aug",
-                                 "cnnbench+compile", "cnnbench+aug+compile"])
+                                 "cnnbench+graph", "cnnbench+aug+graph",
+                                 "cnnbench+compile+graph", "cnnbench+aug+compile+graph"])
     parser.add_argument("--compile-mode", default="reduce-overhead")
     parser.add_argument("--epochs", type=int, default=2, help="timed epochs of the cnnbench rows")
     parser.add_argument("--steps", type=int, default=300, help="timed steps of DataLoader rows")
@@ -237,7 +243,7 @@ def main() -> None:
         flops = flops_per_image(model_name, device)
         print(f"# {model_name}: {what}; {flops / 1e9:.4f} GFLOP per image (forward + backward)")
         aug_name, aug_kwargs = AUGMENT[model_name]
-        compiled: nn.Module | None = None  # one compiled model per net, reused across rows
+        compiled: dict[str, nn.Module] = {}  # one compiled model per net and mode, reused
         for bs in args.batch_sizes:
             for variant in args.variants:
                 t0 = time.perf_counter()
@@ -249,16 +255,20 @@ def main() -> None:
                                         variant == "tuned-dl", warmup_steps=5, steps=steps)
                     torch.backends.cudnn.benchmark = benchmark
                 else:
-                    use_compile = "compile" in variant
-                    augment = BatchAugment(**aug_kwargs) if "aug" in variant else None
-                    runtime = Runtime(device, base.amp_dtype, base.channels_last,
-                                      args.compile_mode if use_compile else None)
+                    tokens = variant.split("+")
+                    graph = "graph" in tokens and device.type == "cuda"
+                    mode = ("default" if graph else args.compile_mode) if "compile" in tokens else None
+                    augment = BatchAugment(**aug_kwargs) if "aug" in tokens else None
+                    runtime = Runtime(device, base.amp_dtype, base.channels_last, mode, graph)
                     torch.manual_seed(0)
-                    if use_compile:
-                        if compiled is None:
-                            compiled = make_model(model_name).to(device).to(memory_format=torch.channels_last)
-                            compiled.compile(mode=args.compile_mode)
-                        model = compiled
+                    if mode:
+                        if mode not in compiled:
+                            net = make_model(model_name).to(device)
+                            if base.channels_last:
+                                net = net.to(memory_format=torch.channels_last)
+                            net.compile(mode=mode)
+                            compiled[mode] = net
+                        model = compiled[mode]
                     else:
                         model = make_model(model_name).to(device)
                         if base.channels_last:
@@ -269,8 +279,9 @@ def main() -> None:
                        "tflops": r["images_per_s"] * flops / 1e12, "gflop_per_image": flops / 1e9,
                        "wall_seconds": time.perf_counter() - t0, **r}
                 rows.append(row)
-                print(f"  {model_name:5} bs {bs:4} {variant:22} {row['images_per_s']:>11,.0f} img/s "
-                      f"{row['tflops']:7.2f} TFLOP/s  ({row['wall_seconds']:.1f} s)", flush=True)
+                note = f" [cuda graph {r['cuda_graph']}]" if "graph" in variant else ""
+                print(f"  {model_name:5} bs {bs:4} {variant:26} {row['images_per_s']:>11,.0f} img/s "
+                      f"{row['tflops']:7.2f} TFLOP/s  ({row['wall_seconds']:.1f} s){note}", flush=True)
     # ratios to the seed-style loop as the seeds run it (bs 64), and at the same batch size
     for row in rows:
         for key, bs in (("x_seed_bs64", 64), ("x_seed_same_bs", row["batch_size"])):
@@ -288,7 +299,9 @@ def main() -> None:
         for bs in args.batch_sizes:
             pick = {r["variant"]: r["images_per_s"] for r in rows
                     if r["model"] == model_name and r["batch_size"] == bs}
-            for plain, aug in (("cnnbench", "cnnbench+aug"), ("cnnbench+compile", "cnnbench+aug+compile")):
+            for plain, aug in (("cnnbench", "cnnbench+aug"), ("cnnbench+compile", "cnnbench+aug+compile"),
+                               ("cnnbench+graph", "cnnbench+aug+graph"),
+                               ("cnnbench+compile+graph", "cnnbench+aug+compile+graph")):
                 if plain in pick and aug in pick:
                     cost = 1 - pick[aug] / pick[plain]
                     print(f"augmentation cost, {model_name} bs {bs}, {plain}: {100 * cost:.1f}%")

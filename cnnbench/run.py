@@ -29,7 +29,7 @@ from .schedule import build_schedule
 from .settings import TrainerSettings
 from .sinks import (ConsoleProgress, HistoryCSV, TensorBoardSink, summary_table,
                     write_json_atomic)
-from .train import Diverged, Fit, evaluate, warm_up
+from .train import Diverged, Fit, capture_status, evaluate, warm_up
 
 
 def build_model(cfg: DictConfig, data: ImageData) -> nn.Module:
@@ -108,7 +108,7 @@ class TrainingRun:
         s = self.settings
         self.write_metrics(status="running")
         preload_in_background()  # overlaps the optimizer's import of torch._dynamo with set-up
-        runtime = make_runtime(s.device, s.amp, s.channels_last, s.compile_mode)
+        runtime = make_runtime(s.device, s.amp, s.channels_last, s.compile_mode, s.cuda_graph)
         seed_everything(s.seed)
         opt_cfg = self.cfg  # with trainer.scale_lr=linear, a copy whose optimizer.lr is scaled
         if s.lr_factor() != 1.0 and self.cfg.optimizer.get("lr") is not None:
@@ -129,8 +129,9 @@ class TrainingRun:
         scaler = torch.amp.GradScaler("cuda") if runtime.needs_scaler else None
         loss_fn = nn.CrossEntropyLoss(label_smoothing=s.label_smoothing)
         compile_seconds = 0.0
-        if s.compile_mode:
-            model.compile(mode=s.compile_mode)  # in place: state_dict keys stay the same
+        if s.compile_mode or runtime.capture_step:
+            if s.compile_mode:
+                model.compile(mode=s.compile_mode)  # in place: state_dict keys stay the same
             compile_seconds = warm_up(model, loss_fn, runtime, loaders["train"],
                                       [v for k, v in loaders.items() if k != "train" and v])
         fit = Fit(model, optimizer, schedule, loss_fn, runtime, loaders["train"], loaders["val"],
@@ -148,6 +149,7 @@ class TrainingRun:
         history = HistoryCSV(self.run_dir / "history.csv")
         ckpt_dir = self.run_dir / "checkpoints"
         self.write_metrics(compile_seconds=compile_seconds, data_path=self.data_path,
+                           cuda_graph=capture_status(model),
                            startup_seconds=process_seconds() - compile_seconds)
         start = time.perf_counter()
         images_total = 0

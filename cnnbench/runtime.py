@@ -21,6 +21,7 @@ class Runtime:
     amp_dtype: torch.dtype | None  # None: full precision
     channels_last: bool
     compile_mode: str | None = None  # torch.compile mode of the model, None when not compiled
+    capture_step: bool = False       # training step captured as one CUDA graph (CUDA, no fp16)
 
     @property
     def cuda_graphs(self) -> bool:
@@ -76,13 +77,16 @@ def select_amp(requested: str, device: torch.device) -> torch.dtype | None:
 
 
 def make_runtime(device: str, amp: str, channels_last: bool | str,
-                 compile_mode: str | None = None) -> Runtime:
+                 compile_mode: str | None = None, cuda_graph: bool = False) -> Runtime:
     dev = select_device(device)
     use_cl = dev.type == "cuda" if channels_last == "auto" else bool(channels_last)
     if dev.type == "cuda":
         # batch shapes are fixed within a run: let cuDNN time its algorithms once and keep the best
         torch.backends.cudnn.benchmark = True
-    return Runtime(dev, select_amp(amp, dev), use_cl, compile_mode)
+    amp_dtype = select_amp(amp, dev)
+    # fp16 needs the GradScaler's checks between backward and step: no capture then
+    capture = bool(cuda_graph) and dev.type == "cuda" and amp_dtype != torch.float16
+    return Runtime(dev, amp_dtype, use_cl, compile_mode, capture)
 
 
 def fused_options(factory: Callable[..., torch.optim.Optimizer],

@@ -49,6 +49,7 @@ class TrainerSettings:
     compile: bool | str = False           # torch.compile: false | true | one of COMPILE_MODES
     scale_lr: bool | str = False          # false | linear: lr x batch_size / base_batch_size
     base_batch_size: int = 128
+    cuda_graph: bool = False              # capture the training step as one CUDA graph (CUDA only)
     tta_flip: bool = False                # also report test accuracy with flip test-time augmentation
 
     @property
@@ -100,6 +101,12 @@ class TrainerSettings:
             raise bad("data_on_device", self.data_on_device, "true, false or auto")
         if self.compile not in (True, False, *COMPILE_MODES):
             raise bad("compile", self.compile, f"true, false or a mode: {', '.join(COMPILE_MODES)}")
+        if not isinstance(self.cuda_graph, bool):
+            raise bad("cuda_graph", self.cuda_graph, "true or false")
+        if self.cuda_graph and self.compile in ("reduce-overhead", "max-autotune"):
+            raise UserError(f"trainer.cuda_graph=true captures the whole step in a CUDA graph, and "
+                            f"trainer.compile={self.compile} makes CUDA graphs of its own: use "
+                            f"trainer.compile=true (or max-autotune-no-cudagraphs) with it.")
         if not isinstance(self.tta_flip, bool):
             raise bad("tta_flip", self.tta_flip, "true or false")
         if self.scale_lr not in (False, "linear"):

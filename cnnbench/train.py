@@ -4,6 +4,8 @@ from __future__ import annotations
 import copy
 import math
 import time
+import warnings
+import weakref
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -46,23 +48,127 @@ def _counter(runtime: Runtime) -> Callable[..., torch.Tensor]:
     return _compiled_loss_and_count
 
 
+class CapturedStep:
+    """Forward, loss, metrics and backward of one batch shape, captured once as a CUDA graph.
+
+    Each call copies a batch into the graph's input tensors and replays it: one launch instead of
+    dozens, which is what a small model's training step costs on the host. The optimizer step
+    stays outside (the schedule changes its learning rate and momentum as Python numbers).
+    Gradients live in the graph's memory and each replay overwrites them: between steps they must
+    be zeroed in place, never set to None. The loss sum and correct count accumulate on the device.
+    """
+
+    def __init__(self, model: nn.Module, loss_fn: nn.Module, runtime: Runtime,
+                 shape: tuple[int, ...], warmup: int = 3) -> None:
+        dev = runtime.device
+        memory_format = torch.channels_last if runtime.channels_last else torch.contiguous_format
+        self.shape = tuple(shape)
+        self.x = torch.zeros(shape, device=dev).contiguous(memory_format=memory_format)
+        self.y = torch.zeros(shape[0], dtype=torch.long, device=dev)
+        self.loss_sum = torch.zeros((), device=dev)
+        self.correct = torch.zeros((), dtype=torch.long, device=dev)
+        count = _counter(runtime)
+        params = list(model.parameters())
+
+        def body() -> None:
+            with torch.autocast("cuda", dtype=runtime.amp_dtype or torch.bfloat16,
+                                enabled=runtime.amp_dtype is not None, cache_enabled=False):
+                logits = model(self.x)
+            count(logits, self.y, loss_fn, self.loss_sum, self.correct).backward()
+
+        saved = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        was_training = model.training
+        model.train()
+        try:
+            side = torch.cuda.Stream(dev)  # warm-up (cuDNN choices, compilation) before capture
+            side.wait_stream(torch.cuda.current_stream(dev))
+            with torch.cuda.stream(side):
+                for _ in range(warmup):
+                    for p in params:
+                        p.grad = None
+                    body()
+            torch.cuda.current_stream(dev).wait_stream(side)
+            for p in params:  # the captured backward allocates .grad in the graph's memory
+                p.grad = None
+            self.graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(self.graph, capture_error_mode="thread_local"):
+                body()
+        finally:
+            model.load_state_dict(saved)  # BatchNorm statistics moved by the warm-up
+            model.train(was_training)
+        self.loss_sum.zero_()
+        self.correct.zero_()
+
+    def __call__(self, x: torch.Tensor, y: torch.Tensor) -> None:
+        self.x.copy_(x)
+        self.y.copy_(y)
+        self.graph.replay()
+
+
+_captured: "weakref.WeakKeyDictionary[nn.Module, CapturedStep | str]" = weakref.WeakKeyDictionary()
+
+
+def captured_step(model: nn.Module, loss_fn: nn.Module, runtime: Runtime,
+                  loader: DeviceLoader) -> CapturedStep | None:
+    """The model's captured training step for `loader`'s full batches (captured on first use), or
+    None: capture is off, or it failed once (then training goes on without it, with a warning)."""
+    if not runtime.capture_step:
+        return None
+    shape = (min(loader.batch_size, loader.num_samples), *loader.images.shape[1:])
+    step = _captured.get(model)
+    if isinstance(step, CapturedStep) and step.shape == shape:
+        return step
+    if isinstance(step, str):  # failed before
+        return None
+    try:
+        step = CapturedStep(model, loss_fn, runtime, shape)
+    except Exception as err:  # an op that cannot be captured: train without the graph
+        for p in model.parameters():
+            p.grad = None
+        _captured[model] = f"failed: {type(err).__name__}: {err}"
+        warnings.warn(f"trainer.cuda_graph: capture failed ({type(err).__name__}: {err}); "
+                      "training goes on without CUDA graphs.")
+        return None
+    _captured[model] = step
+    return step
+
+
+def capture_status(model: nn.Module) -> str:
+    """'captured', 'failed: ...' or 'off', for metrics.json."""
+    step = _captured.get(model)
+    return "captured" if isinstance(step, CapturedStep) else (step or "off")
+
+
 def train_one_epoch(model: nn.Module, loader: DeviceLoader, optimizer: torch.optim.Optimizer,
                     loss_fn: nn.Module, runtime: Runtime, scaler: torch.amp.GradScaler | None,
                     schedule: LRSchedule, on_progress: Callable[..., None] | None = None) -> dict:
     """One pass over `loader`; returns mean loss, accuracy, images seen and seconds."""
+    graph = captured_step(model, loss_fn, runtime, loader) if scaler is None else None
     model.train()
-    loss_sum = torch.zeros((), device=runtime.device)
-    correct = torch.zeros((), device=runtime.device, dtype=torch.long)
+    if graph is not None:  # the graph adds to its own totals; the other batches join them
+        loss_sum, correct = graph.loss_sum.zero_(), graph.correct.zero_()
+    else:
+        loss_sum = torch.zeros((), device=runtime.device)
+        correct = torch.zeros((), device=runtime.device, dtype=torch.long)
     seen = 0
     count = _counter(runtime)
     start = time.perf_counter()
     for step, (x, y) in enumerate(loader, 1):
+        if graph is not None and x.shape == graph.shape:
+            graph(x, y)  # forward, loss, totals and backward: one replay
+            optimizer.step()
+            schedule.after_batch()
+            seen += y.shape[0]
+            if on_progress is not None and (step % PROGRESS_EVERY == 0 or step == len(loader)):
+                _report(step, loss_sum, correct, seen, start, on_progress)
+            continue
         if runtime.cuda_graphs:  # a new iteration: the graphs may reuse the last step's outputs
             torch.compiler.cudagraph_mark_step_begin()
         with runtime.autocast():
             logits = model(x)
         loss = count(logits, y, loss_fn, loss_sum, correct)
-        optimizer.zero_grad(set_to_none=True)
+        # with a captured step, gradients stay where the graph writes them: zeroed, not dropped
+        optimizer.zero_grad(set_to_none=graph is None)
         if scaler is not None:
             scaler.scale(loss).backward()
             scaler.step(optimizer)
@@ -73,16 +179,21 @@ def train_one_epoch(model: nn.Module, loader: DeviceLoader, optimizer: torch.opt
         schedule.after_batch()
         seen += y.shape[0]
         if on_progress is not None and (step % PROGRESS_EVERY == 0 or step == len(loader)):
-            mean_loss = loss_sum.item() / seen
-            if not math.isfinite(mean_loss):
-                raise Diverged(f"loss is {mean_loss} at batch {step}")
-            on_progress(step, mean_loss, correct.item() / seen, seen / (time.perf_counter() - start))
+            _report(step, loss_sum, correct, seen, start, on_progress)
     mean_loss = loss_sum.item() / max(seen, 1)
     seconds = time.perf_counter() - start
     if not math.isfinite(mean_loss):
         raise Diverged(f"loss is {mean_loss}")
     return {"loss": mean_loss, "acc": correct.item() / max(seen, 1), "images": seen,
             "seconds": seconds}
+
+
+def _report(step: int, loss_sum: torch.Tensor, correct: torch.Tensor, seen: int, start: float,
+            on_progress: Callable[..., None]) -> None:
+    mean_loss = loss_sum.item() / seen
+    if not math.isfinite(mean_loss):
+        raise Diverged(f"loss is {mean_loss} at batch {step}")
+    on_progress(step, mean_loss, correct.item() / seen, seen / (time.perf_counter() - start))
 
 
 @torch.no_grad()
@@ -159,6 +270,7 @@ def warm_up(model: nn.Module, loss_fn: nn.Module, runtime: Runtime, train_loader
             p.grad = None
         model.load_state_dict(saved)
         model.train(was_training)
+    captured_step(model, loss_fn, runtime, train_loader)  # the CUDA graph, when asked for
     if runtime.device.type == "cuda":
         torch.cuda.synchronize(runtime.device)
     return time.perf_counter() - start

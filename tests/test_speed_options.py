@@ -112,3 +112,19 @@ def test_flip_tta_averages_the_logits_of_the_mirror_image():
     assert evaluate(EdgeReader(), loader, nn.CrossEntropyLoss(), runtime)["acc"] == 1.0
     # mirrored, the two columns swap: the mean logits tie, argmax says 0 for every image
     assert evaluate(EdgeReader(), loader, nn.CrossEntropyLoss(), runtime, tta_flip=True)["acc"] == 0.5
+
+
+def test_cuda_graph_option_is_checked_and_needs_cuda():
+    from cnnbench.runtime import make_runtime
+    from cnnbench.train import captured_step, capture_status
+
+    with pytest.raises(UserError, match="cuda_graph"):
+        TrainerSettings.from_config({"cuda_graph": True, "compile": "reduce-overhead"})
+    assert TrainerSettings.from_config({"cuda_graph": True, "compile": True}).cuda_graph
+    runtime = make_runtime("cpu", "off", False, None, cuda_graph=True)
+    assert runtime.capture_step is False  # CPU: the option is ignored, training is unchanged
+    model = nn.Linear(4, 2)
+    split = Split(torch.zeros(8, 1, 2, 2, dtype=torch.uint8), torch.zeros(8).long())
+    loader = DeviceLoader(split, 4, CPU, (0.5,), (0.5,))
+    assert captured_step(model, nn.CrossEntropyLoss(), runtime, loader) is None
+    assert capture_status(model) == "off"
