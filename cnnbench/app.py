@@ -1,6 +1,7 @@
 """The Hydra application behind `cnnbench train`."""
 from __future__ import annotations
 
+import importlib.util
 import secrets
 from pathlib import Path
 from typing import Callable
@@ -13,7 +14,15 @@ from rich.console import Console
 from .errors import UserError
 from .sinks import write_json_atomic
 
-CONFIG_PACKAGE = "pkg://cnnbench.conf"
+
+
+def config_root() -> str:
+    """Hydra's config path: the packaged `cnnbench.conf` when installed, else the checkout's conf/
+    (running from a source tree with only PYTHONPATH set, as on a machine without an install)."""
+    if importlib.util.find_spec("cnnbench.conf") is not None:
+        return "pkg://cnnbench.conf"
+    return str(Path(__file__).resolve().parent.parent / "conf")
+
 
 # A short random tag in run directory names: two runs started in the same second never collide.
 # Cached, so a sweep's directory is resolved once for all its jobs.
@@ -29,7 +38,7 @@ def print_user_error(console: Console, err: BaseException) -> None:
 def make_train_app(outcomes: list[str]) -> Callable[[], None]:
     """The `@hydra.main` task; each job appends 'completed', 'failed' or 'interrupted'."""
 
-    @hydra.main(version_base="1.3", config_path=CONFIG_PACKAGE, config_name="train")
+    @hydra.main(version_base="1.3", config_path=config_root(), config_name="train")
     def train(cfg: DictConfig) -> float | None:
         from .run import TrainingRun  # heavy imports only once Hydra has parsed argv
 

@@ -1,9 +1,9 @@
 """`cnnbench` command line: subcommands, with everything after `train` handed to Hydra."""
 from __future__ import annotations
 
-import os
 import sys
 from importlib import resources
+from pathlib import Path
 
 from rich.console import Console
 
@@ -17,7 +17,10 @@ CONFIG_GROUPS = ("dataset", "model", "optimizer", "scheduler", "augmentation", "
 
 def config_options() -> dict[str, list[str]]:
     """The options of each config group, read from the packaged conf/ directory."""
-    root = resources.files("cnnbench.conf")
+    from .app import config_root
+
+    path = config_root()
+    root = resources.files("cnnbench.conf") if path.startswith("pkg://") else Path(path)
     options = {}
     for group in CONFIG_GROUPS:
         folder = root / group
