@@ -6,6 +6,9 @@ the curves so far, the last checkpoint and a metrics.json whose `status` says ho
 """
 from __future__ import annotations
 
+import json
+import os
+import platform
 import sys
 import time
 from pathlib import Path
@@ -18,9 +21,9 @@ from rich.console import Console
 from torch import nn
 
 from . import __version__
-from .checkpoint import rng_states, save_checkpoint
+from .checkpoint import load_checkpoint, restore_rng_states, rng_states, save_checkpoint
 from .data import DeviceLoader, ImageData, load_dataset
-from .errors import UserError
+from .errors import RunDiverged, UserError
 from .models import count_parameters
 from .runtime import Runtime, make_runtime, seed_everything
 from .schedule import build_schedule
@@ -45,11 +48,24 @@ def build_model(cfg: DictConfig, data: ImageData) -> nn.Module:
                         f"options (`cnnbench train --cfg job` shows them).") from None
 
 
-def build_optimizer(cfg: DictConfig, model: nn.Module) -> torch.optim.Optimizer:
+def validate_lr(cfg: DictConfig) -> None:
     lr = cfg.optimizer.get("lr")
-    if lr is not None and (not isinstance(lr, (int, float)) or lr <= 0):
+    if lr is not None and (isinstance(lr, bool) or not isinstance(lr, (int, float)) or lr <= 0):
         raise UserError(f"optimizer.lr={lr!r} is not valid: the learning rate must be a number "
                         f"above 0, e.g. optimizer.lr=0.001.")
+
+
+def library_versions() -> dict[str, str]:
+    import hydra
+    import torchvision
+
+    return {"cnnbench": __version__, "torch": torch.__version__,
+            "torchvision": torchvision.__version__, "hydra": hydra.__version__,
+            "python": platform.python_version(),
+            "cuda": torch.version.cuda or "none"}
+
+
+def build_optimizer(cfg: DictConfig, model: nn.Module) -> torch.optim.Optimizer:
     try:
         return instantiate(cfg.optimizer, _convert_="all")(model.parameters())
     except Exception as err:
@@ -80,9 +96,9 @@ class TrainingRun:
         self.metrics: dict[str, Any] = {
             "status": "starting", **self.options,
             "command": " ".join(sys.argv), "run_dir": str(self.run_dir),
-            "versions": {"cnnbench": __version__, "torch": torch.__version__,
-                         "python": sys.version.split()[0]},
+            "versions": library_versions(),
         }
+        validate_lr(cfg)
 
     # -- outputs -------------------------------------------------------------------------------
     def write_metrics(self, **updates: Any) -> None:
@@ -95,7 +111,8 @@ class TrainingRun:
             "scheduler": fit.schedule.state_dict(),
             "scaler": scaler.state_dict() if scaler is not None else {},
             "epoch": fit.state.epoch, "best_epoch": fit.state.best_epoch,
-            "best_score": fit.state.best_score, "rng": rng_states(),
+            "best_score": fit.state.best_score, "bad_epochs": fit.state.bad_epochs,
+            "rng": rng_states(),
             "loader": fit.train_loader.state_dict(),
             "config": OmegaConf.to_yaml(self.cfg), "options": dict(self.options),
         }
@@ -103,8 +120,12 @@ class TrainingRun:
     # -- the run -------------------------------------------------------------------------------
     def execute(self) -> dict[str, Any]:
         s = self.settings
-        self.write_metrics(status="running")
+        resume = load_checkpoint(Path(s.resume)) if s.resume else None
+        if resume is not None:
+            self.check_compatible(resume)
+        self.write_metrics(status="running", seed=s.seed, deterministic=s.deterministic)
         runtime = make_runtime(s.device, s.amp, s.channels_last)
+        configure_determinism(s.deterministic, runtime)
         seed_everything(s.seed)
         data = load_dataset(**OmegaConf.to_container(self.cfg.dataset, resolve=True))
         data = data.with_validation(s.val_split, s.seed)
@@ -121,6 +142,8 @@ class TrainingRun:
         loss_fn = nn.CrossEntropyLoss(label_smoothing=s.label_smoothing)
         fit = Fit(model, optimizer, schedule, loss_fn, runtime, loaders["train"], loaders["val"],
                   s.epochs, s.early_stopping, scaler)
+        if resume is not None:
+            self.restore(resume, fit, scaler)
         params = count_parameters(model)
         self.write_metrics(params=params, device=runtime.device_name, amp=runtime.amp_name,
                            train_size=len(data.train), val_size=len(data.val) if data.val else 0,
@@ -129,14 +152,17 @@ class TrainingRun:
             f"[bold]cnnbench[/] {self.options['model']} on {self.options['dataset']} "
             f"({params:,} parameters) | {runtime.device_name}, AMP {runtime.amp_name} | "
             f"{self.run_dir}")
-        tb = TensorBoardSink(self.run_dir / "tb")
+        resumed_at = fit.state.epoch if resume is not None else None
+        tb = TensorBoardSink(self.run_dir / "tb",
+                             purge_step=resumed_at + 1 if resumed_at is not None else None)
         tb.text("config", "```\n" + OmegaConf.to_yaml(self.cfg) + "\n```")
-        history = HistoryCSV(self.run_dir / "history.csv")
+        history = HistoryCSV(self.run_dir / "history.csv", keep_epochs=resumed_at)
         ckpt_dir = self.run_dir / "checkpoints"
         start = time.perf_counter()
         images_total = 0
 
-        with ConsoleProgress(self.console, enabled=s.progress) as progress:
+        live = s.progress and self.console.is_terminal
+        with ConsoleProgress(self.console, enabled=live) as progress:
             progress.start(s.epochs, fit.state.epoch, len(loaders["train"]))
 
             def on_epoch_end(row: dict, is_best: bool) -> None:
@@ -149,19 +175,23 @@ class TrainingRun:
                     save_checkpoint(ckpt_dir / "best.pt", self.checkpoint_payload(fit, scaler))
                 if s.checkpoint.save_last:
                     save_checkpoint(ckpt_dir / "last.pt", self.checkpoint_payload(fit, scaler))
+                val_accs = [self.metrics.get("best_val_acc"), row["val/acc"]]
                 self.write_metrics(epochs_run=fit.state.epoch, best_epoch=fit.state.best_epoch,
+                                   best_val_acc=max((a for a in val_accs if a is not None),
+                                                    default=None),
                                    last_epoch_metrics=row)
 
             try:
                 fit.run(on_epoch_end,
                         on_progress=lambda *a: progress.batch(*a),
                         on_epoch_start=lambda e: progress.new_epoch(e, s.epochs))
-            except KeyboardInterrupt:
-                self.finish_early(fit, scaler, tb, "interrupted", "stopped by the user (Ctrl-C)")
+            except KeyboardInterrupt as err:
+                reason = str(err) or "stopped by the user (Ctrl-C)"
+                self.finish_early(fit, scaler, tb, "interrupted", reason)
                 raise
             except Diverged as err:
                 self.finish_early(fit, scaler, tb, "diverged", str(err))
-                raise UserError(
+                raise RunDiverged(
                     f"Training diverged in epoch {fit.state.epoch + 1}: {err}. The learning rate "
                     f"(optimizer.lr={self.options['lr']}) is probably too high"
                     + (", or fp16 overflowed (try trainer.amp=bf16 or off)"
@@ -183,6 +213,7 @@ class TrainingRun:
             stopped_early=fit.state.stopped_early, restored_best=s.early_stopping.restore_best,
             train_seconds=train_seconds,
             images_per_s=images_total / max(train_seconds, 1e-9),
+            resumed_from_epoch=resumed_at,
         )
         self.console.print(summary_table(f"{self.options['model']} on {self.options['dataset']}", {
             "test accuracy": test["acc"], "test loss": test["loss"],
@@ -204,7 +235,67 @@ class TrainingRun:
                 "test": evaluate_on(data.test)}
 
     def finish_early(self, fit: Fit, scaler, tb: TensorBoardSink, status: str, reason: str) -> None:
-        """Keep what the run had: last checkpoint (of the last finished epoch), curves, metrics."""
+        """Keep what the run had: curves, metrics and last.pt. last.pt stays the snapshot of the
+        last finished epoch (so a resume is exact); before the first epoch ends it is the model
+        as it was then, marked epoch 0. A diverged run keeps only the last good snapshot."""
         tb.close()
+        last = self.run_dir / "checkpoints" / "last.pt"
+        if status != "diverged" and self.settings.checkpoint.save_last and not last.exists():
+            save_checkpoint(last, self.checkpoint_payload(fit, scaler))
         self.write_metrics(status=status, reason=reason, epochs_run=fit.state.epoch,
                            best_epoch=fit.state.best_epoch)
+
+    # -- resume --------------------------------------------------------------------------------
+    def check_compatible(self, ckpt: dict[str, Any]) -> None:
+        theirs = ckpt.get("options", {})
+        for key in ("model", "dataset"):
+            if theirs.get(key) != self.options[key]:
+                raise UserError(
+                    f"trainer.resume={self.settings.resume} is a checkpoint of {key} "
+                    f"'{theirs.get(key)}', but this run asks for {key} '{self.options[key]}'. "
+                    f"Resume with the same {key} (leave {key}= off the command line: the run's "
+                    f"own settings are reused), or start a new run without trainer.resume.")
+
+    def restore(self, ckpt: dict[str, Any], fit: Fit, scaler) -> None:
+        """Put the run back exactly where the checkpoint left it."""
+        try:
+            fit.model.load_state_dict(ckpt["model"])
+            fit.optimizer.load_state_dict(ckpt["optimizer"])
+        except (RuntimeError, ValueError, KeyError) as err:
+            raise UserError(f"trainer.resume={self.settings.resume} does not fit this model or "
+                            f"optimizer ({str(err).splitlines()[0][:200]}). Resume with the "
+                            f"settings the run was started with.") from None
+        fit.schedule.load_state_dict(ckpt.get("scheduler") or {})
+        if scaler is not None and ckpt.get("scaler"):
+            scaler.load_state_dict(ckpt["scaler"])
+        state = fit.state
+        state.epoch, state.best_epoch = ckpt["epoch"], ckpt.get("best_epoch", 0)
+        state.best_score, state.bad_epochs = ckpt.get("best_score"), ckpt.get("bad_epochs", 0)
+        best_file = Path(self.settings.resume)
+        best_file = (best_file if best_file.is_dir() else best_file.parent.parent)
+        best_file = best_file / "checkpoints" / "best.pt"
+        if best_file.exists():
+            best = load_checkpoint(best_file)
+            if best["epoch"] == state.best_epoch:
+                state.best_weights = {k: v.to(self.device_of(fit)) for k, v in best["model"].items()}
+        if "loader" in ckpt:
+            fit.train_loader.load_state_dict(ckpt["loader"])
+        restore_rng_states(ckpt["rng"])
+        previous = self.run_dir / "metrics.json"
+        if previous.exists():
+            self.metrics["best_val_acc"] = json.loads(previous.read_text()).get("best_val_acc")
+
+    @staticmethod
+    def device_of(fit: Fit) -> torch.device:
+        return next(fit.model.parameters()).device
+
+
+def configure_determinism(deterministic: bool, runtime: Runtime) -> None:
+    """Deterministic kernels when asked (identical results for a seed); else fastest kernels."""
+    if deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.backends.cudnn.benchmark = False
+        torch.backends.cudnn.deterministic = True
+    elif runtime.device.type == "cuda":
+        torch.backends.cudnn.benchmark = True

@@ -42,6 +42,8 @@ class TrainerSettings:
     early_stopping: EarlyStopping = field(default_factory=EarlyStopping)
     checkpoint: Checkpointing = field(default_factory=Checkpointing)
     progress: bool = True
+    deterministic: bool = False
+    resume: str | None = None
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any]) -> "TrainerSettings":

@@ -30,12 +30,18 @@ def write_json_atomic(path: Path, data: Mapping[str, Any]) -> None:
 class HistoryCSV:
     """history.csv: one row per epoch, flushed as soon as the epoch ends."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, keep_epochs: int | None = None) -> None:
+        """Appends to an existing file; with `keep_epochs` (a resume) rows after it are dropped."""
         self.path = path
         self.columns: list[str] | None = None
         if path.exists() and path.stat().st_size:
             with open(path, newline="") as f:
-                self.columns = next(csv.reader(f), None)
+                rows = list(csv.reader(f))
+            self.columns = rows[0]
+            if keep_epochs is not None:
+                kept = [r for r in rows[1:] if r and int(r[0]) <= keep_epochs]
+                with open(path, "w", newline="") as f:
+                    csv.writer(f).writerows([self.columns, *kept])
 
     def write(self, row: Mapping[str, Any]) -> None:
         new = self.columns is None
