@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import importlib.util
+import json
+import os
 import logging
 import secrets
 import traceback
@@ -14,6 +16,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 
+from .distributed import from_environment
 from .errors import RunDiverged, UserError
 from .sinks import write_json_atomic
 
@@ -30,9 +33,29 @@ def config_root() -> str:
 
 # A short random tag in run directory names: two runs started in the same second never collide.
 # Cached, so a sweep's directory is resolved once for all its jobs.
+def new_run_id() -> str:
+    return secrets.token_hex(3)
+
+
+def default_parallel_jobs() -> int:
+    """Jobs the parallel launcher runs at once by default: up to 4, never more than CPU cores."""
+    return max(1, min(4, os.cpu_count() or 1))
+
+
 if not OmegaConf.has_resolver("cnnbench.run_id"):
-    OmegaConf.register_new_resolver("cnnbench.run_id", lambda: secrets.token_hex(3),
-                                    use_cache=True)
+    OmegaConf.register_new_resolver("cnnbench.run_id", new_run_id, use_cache=True)
+if not OmegaConf.has_resolver("cnnbench.parallel_jobs"):
+    OmegaConf.register_new_resolver("cnnbench.parallel_jobs", default_parallel_jobs)
+
+
+def share_cpu_threads(launcher: DictConfig) -> None:
+    """Jobs running side by side (joblib launcher) split the CPU cores instead of fighting over
+    them: oversubscribed PyTorch threads slow everything down many times over."""
+    n_jobs = launcher.get("n_jobs") if launcher is not None else None
+    if isinstance(n_jobs, int) and n_jobs > 1:
+        import torch
+
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // n_jobs))
 
 
 def print_user_error(console: Console, err: BaseException) -> None:
@@ -40,10 +63,12 @@ def print_user_error(console: Console, err: BaseException) -> None:
 
 
 def record_failure(run_dir: Path, status: str, reason: str) -> None:
-    """Make sure a failed job's directory says so, even when it failed before training began."""
+    """Make sure a failed job's directory says so, even when it failed before training began
+    (a run that stopped on its own, e.g. diverged or interrupted, already said how)."""
     metrics_file = run_dir / "metrics.json"
-    if not metrics_file.exists():
-        write_json_atomic(metrics_file, {"status": status, "reason": reason})
+    metrics = json.loads(metrics_file.read_text()) if metrics_file.exists() else {}
+    if metrics.get("status") in (None, "starting", "running"):
+        write_json_atomic(metrics_file, {**metrics, "status": status, "reason": reason})
 
 
 def make_train_app(outcomes: list[str], debug: bool = False) -> Callable[[], None]:
@@ -59,6 +84,8 @@ def make_train_app(outcomes: list[str], debug: bool = False) -> Callable[[], Non
         hc = HydraConfig.get()
         run_dir = Path(hc.runtime.output_dir)
         sweeping = hc.mode == RunMode.MULTIRUN
+        if sweeping:
+            share_cpu_threads(hc.launcher)
         console = Console()
         try:
             metrics = TrainingRun(cfg, run_dir, dict(hc.runtime.choices), console).execute()
@@ -67,7 +94,8 @@ def make_train_app(outcomes: list[str], debug: bool = False) -> Callable[[], Non
                 traceback.print_exc()
             print_user_error(console, err)
             status = "diverged" if isinstance(err, RunDiverged) else "failed"
-            record_failure(run_dir, status, str(err))
+            if from_environment().is_main:
+                record_failure(run_dir, status, str(err))
             outcomes.append(status)
             return None
         except KeyboardInterrupt:

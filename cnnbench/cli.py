@@ -99,12 +99,16 @@ def run_train(args: list[str], console: Console, debug: bool = False) -> int:
     from .resume import resume_arguments
 
     outcomes: list[str] = []
+    sweep_dir = None
     previous = signal.signal(signal.SIGTERM, _raise_terminated)
     try:
-        if not any(a in ("--help", "-h", "--hydra-help", "--info", "-i") for a in args):
+        if not any(a in ("--help", "-h", "--hydra-help", "--info", "-i", "--cfg", "-c")
+                   for a in args):
             check_group_choices(args)
             check_output_dir(args)
             args = resume_arguments(args)
+            args, sweep_dir = with_sweep_dir(args)
+            args = with_distributed_run_dir(args)
         sys.argv = ["cnnbench train", *args]
         make_train_app(outcomes, debug=debug)()
     except KeyboardInterrupt as err:
@@ -119,13 +123,85 @@ def run_train(args: list[str], console: Console, debug: bool = False) -> int:
         return 2
     finally:
         signal.signal(signal.SIGTERM, previous)
-    if any(o != "completed" for o in outcomes):
-        failed = sum(o != "completed" for o in outcomes)
-        if len(outcomes) > 1:
+        from .distributed import destroy
+
+        destroy()
+    if sweep_dir is not None:  # jobs may have run in other processes: read what they wrote
+        outcomes = sweep_outcomes(sweep_dir)
+        console.print(f"sweep: {len(outcomes)} jobs in {sweep_dir}")
+    failed = sum(o != "completed" for o in outcomes)
+    if failed:
+        if sweep_dir is not None:
             console.print(f"[bold red]{failed} of {len(outcomes)} jobs did not complete[/]; "
                           "see their metrics.json.")
         return 1
     return 0
+
+
+def with_distributed_run_dir(args: list[str]) -> list[str]:
+    """Under torchrun every process runs this command; they must share one run directory
+    (rank 0 picks it) and only rank 0 writes Hydra's files and log."""
+    from . import distributed
+    from .errors import UserError
+
+    info = distributed.from_environment()
+    if not info.enabled:
+        return args
+    if is_sweep(args):
+        raise UserError("A sweep (-m) cannot run under torchrun: start one torchrun per run, or "
+                        "run the sweep without torchrun (hydra/launcher=parallel runs jobs side "
+                        "by side).")
+    distributed.init_process_group(info)
+    chosen = next((a.partition("=")[2] for a in args if a.startswith("hydra.run.dir=")), None)
+    if info.is_main and chosen is None:
+        from datetime import datetime
+
+        from .app import new_run_id
+
+        stamp = datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
+        chosen = f"outputs/runs/{stamp}_ddp{info.world_size}_{new_run_id()}"
+    run_dir = distributed.broadcast_string(chosen, info)
+    args = [a for a in args if not a.startswith("hydra.run.dir=")] + [f"hydra.run.dir={run_dir}"]
+    if not info.is_main:
+        args += ["hydra.output_subdir=null", "hydra/job_logging=disabled",
+                 "hydra/hydra_logging=disabled"]
+    return args
+
+
+def is_sweep(args: list[str]) -> bool:
+    return any(a in ("-m", "--multirun") or a.startswith("hparams_search=") for a in args)
+
+
+def with_sweep_dir(args: list[str]) -> tuple[list[str], Path | None]:
+    """For a sweep, fix its directory up front (unless the user did), so that the outcome of
+    every job can be read back afterwards, whichever launcher ran it."""
+    if not is_sweep(args):
+        return args, None
+    for arg in args:
+        key, _, value = arg.partition("=")
+        if key == "hydra.sweep.dir":
+            return args, None if "$" in value else Path(value)
+    from datetime import datetime
+
+    from .app import new_run_id
+
+    stamp = datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
+    sweep = Path("outputs") / "multirun" / f"{stamp}_{new_run_id()}"
+    return [*args, f"hydra.sweep.dir={sweep}"], sweep
+
+
+def sweep_outcomes(sweep_dir: Path) -> list[str]:
+    """The status of each job of a sweep, from the metrics.json each job wrote."""
+    import json
+
+    outcomes = []
+    for job in sorted(p for p in sweep_dir.iterdir() if (p / ".hydra").is_dir()) \
+            if sweep_dir.is_dir() else []:
+        try:
+            outcomes.append(json.loads((job / "metrics.json").read_text())["status"])
+        except (OSError, ValueError, KeyError):
+            outcomes.append("failed")
+    return outcomes
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -6,6 +6,7 @@ the curves so far, the last checkpoint and a metrics.json whose `status` says ho
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import platform
@@ -23,6 +24,8 @@ from torch import nn
 from . import __version__
 from .checkpoint import load_checkpoint, restore_rng_states, rng_states, save_checkpoint
 from .data import DeviceLoader, ImageData, load_dataset
+from .distributed import (all_reduce_sum, device_for, from_environment, unwrap,
+                          wrap_model)
 from .errors import RunDiverged, UserError
 from .models import count_parameters
 from .runtime import Runtime, make_runtime, seed_everything
@@ -84,12 +87,22 @@ def run_options(choices: Mapping[str, str], cfg: DictConfig) -> dict[str, Any]:
     }
 
 
+class NullSink:
+    """Stands in for the file sinks on processes other than rank 0."""
+
+    def __getattr__(self, name: str):
+        return lambda *args, **kwargs: None
+
+
 class TrainingRun:
     def __init__(self, cfg: DictConfig, run_dir: Path, choices: Mapping[str, str],
                  console: Console | None = None) -> None:
         self.cfg = cfg
         self.run_dir = Path(run_dir)
+        self.dist = from_environment()
         self.console = console or Console()
+        if not self.dist.is_main:
+            self.console.quiet = True
         self.settings = TrainerSettings.from_config(
             OmegaConf.to_container(cfg.trainer, resolve=True))
         self.options = run_options(choices, cfg)
@@ -103,11 +116,12 @@ class TrainingRun:
     # -- outputs -------------------------------------------------------------------------------
     def write_metrics(self, **updates: Any) -> None:
         self.metrics.update(updates)
-        write_json_atomic(self.run_dir / "metrics.json", self.metrics)
+        if self.dist.is_main:
+            write_json_atomic(self.run_dir / "metrics.json", self.metrics)
 
     def checkpoint_payload(self, fit: Fit, scaler) -> dict[str, Any]:
         return {
-            "model": fit.model.state_dict(), "optimizer": fit.optimizer.state_dict(),
+            "model": unwrap(fit.model).state_dict(), "optimizer": fit.optimizer.state_dict(),
             "scheduler": fit.schedule.state_dict(),
             "scaler": scaler.state_dict() if scaler is not None else {},
             "epoch": fit.state.epoch, "best_epoch": fit.state.best_epoch,
@@ -125,6 +139,7 @@ class TrainingRun:
             self.check_compatible(resume)
         self.write_metrics(status="running", seed=s.seed, deterministic=s.deterministic)
         runtime = make_runtime(s.device, s.amp, s.channels_last)
+        runtime = dataclasses.replace(runtime, device=device_for(self.dist, runtime.device))
         configure_determinism(s.deterministic, runtime)
         seed_everything(s.seed)
         data = load_dataset(**OmegaConf.to_container(self.cfg.dataset, resolve=True))
@@ -132,6 +147,10 @@ class TrainingRun:
         model = build_model(self.cfg, data).to(runtime.device)
         if runtime.channels_last:
             model = model.to(memory_format=torch.channels_last)
+        params = count_parameters(model)
+        model = wrap_model(model, self.dist, runtime.device)
+        if self.dist.enabled:
+            seed_everything(s.seed + self.dist.rank)  # own dropout draws per process
         optimizer = build_optimizer(self.cfg, model)
         augment = instantiate(self.cfg.augmentation, _convert_="all")
         loaders = self.make_loaders(data, runtime, augment)
@@ -141,11 +160,11 @@ class TrainingRun:
         scaler = torch.amp.GradScaler("cuda") if runtime.needs_scaler else None
         loss_fn = nn.CrossEntropyLoss(label_smoothing=s.label_smoothing)
         fit = Fit(model, optimizer, schedule, loss_fn, runtime, loaders["train"], loaders["val"],
-                  s.epochs, s.early_stopping, scaler)
+                  s.epochs, s.early_stopping, scaler, reduce=all_reduce_sum)
         if resume is not None:
             self.restore(resume, fit, scaler)
-        params = count_parameters(model)
         self.write_metrics(params=params, device=runtime.device_name, amp=runtime.amp_name,
+                           world_size=self.dist.world_size,
                            train_size=len(data.train), val_size=len(data.val) if data.val else 0,
                            test_size=len(data.test), classes=data.classes)
         self.console.print(
@@ -153,10 +172,13 @@ class TrainingRun:
             f"({params:,} parameters) | {runtime.device_name}, AMP {runtime.amp_name} | "
             f"{self.run_dir}")
         resumed_at = fit.state.epoch if resume is not None else None
-        tb = TensorBoardSink(self.run_dir / "tb",
-                             purge_step=resumed_at + 1 if resumed_at is not None else None)
-        tb.text("config", "```\n" + OmegaConf.to_yaml(self.cfg) + "\n```")
-        history = HistoryCSV(self.run_dir / "history.csv", keep_epochs=resumed_at)
+        if self.dist.is_main:
+            tb = TensorBoardSink(self.run_dir / "tb",
+                                 purge_step=resumed_at + 1 if resumed_at is not None else None)
+            tb.text("config", "```\n" + OmegaConf.to_yaml(self.cfg) + "\n```")
+            history = HistoryCSV(self.run_dir / "history.csv", keep_epochs=resumed_at)
+        else:
+            tb, history = NullSink(), NullSink()
         ckpt_dir = self.run_dir / "checkpoints"
         start = time.perf_counter()
         images_total = 0
@@ -172,9 +194,9 @@ class TrainingRun:
                 tb.scalars({k: v for k, v in row.items() if k != "epoch"}, row["epoch"])
                 progress.epoch_done(row)
                 if is_best and s.checkpoint.save_best:
-                    save_checkpoint(ckpt_dir / "best.pt", self.checkpoint_payload(fit, scaler))
+                    self.save(ckpt_dir / "best.pt", fit, scaler)
                 if s.checkpoint.save_last:
-                    save_checkpoint(ckpt_dir / "last.pt", self.checkpoint_payload(fit, scaler))
+                    self.save(ckpt_dir / "last.pt", fit, scaler)
                 val_accs = [self.metrics.get("best_val_acc"), row["val/acc"]]
                 self.write_metrics(epochs_run=fit.state.epoch, best_epoch=fit.state.best_epoch,
                                    best_val_acc=max((a for a in val_accs if a is not None),
@@ -229,7 +251,8 @@ class TrainingRun:
         common = dict(device=runtime.device, mean=data.mean, std=data.std,
                       channels_last=runtime.channels_last)
         train = DeviceLoader(data.train, s.batch_size, shuffle=True, seed=s.seed,
-                             augment=augment if augment.active else None, **common)
+                             augment=augment if augment.active else None,
+                             rank=self.dist.rank, world_size=self.dist.world_size, **common)
         evaluate_on = lambda split: DeviceLoader(split, s.eval_batch_size, **common)  # noqa: E731
         return {"train": train, "val": evaluate_on(data.val) if data.val else None,
                 "test": evaluate_on(data.test)}
@@ -241,9 +264,13 @@ class TrainingRun:
         tb.close()
         last = self.run_dir / "checkpoints" / "last.pt"
         if status != "diverged" and self.settings.checkpoint.save_last and not last.exists():
-            save_checkpoint(last, self.checkpoint_payload(fit, scaler))
+            self.save(last, fit, scaler)
         self.write_metrics(status=status, reason=reason, epochs_run=fit.state.epoch,
                            best_epoch=fit.state.best_epoch)
+
+    def save(self, path: Path, fit: Fit, scaler) -> None:
+        if self.dist.is_main:
+            save_checkpoint(path, self.checkpoint_payload(fit, scaler))
 
     # -- resume --------------------------------------------------------------------------------
     def check_compatible(self, ckpt: dict[str, Any]) -> None:
@@ -259,7 +286,7 @@ class TrainingRun:
     def restore(self, ckpt: dict[str, Any], fit: Fit, scaler) -> None:
         """Put the run back exactly where the checkpoint left it."""
         try:
-            fit.model.load_state_dict(ckpt["model"])
+            unwrap(fit.model).load_state_dict(ckpt["model"])
             fit.optimizer.load_state_dict(ckpt["optimizer"])
         except (RuntimeError, ValueError, KeyError) as err:
             raise UserError(f"trainer.resume={self.settings.resume} does not fit this model or "

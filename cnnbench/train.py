@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from .data import DeviceLoader
+from .distributed import unwrap
 from .runtime import Runtime
 from .schedule import LRSchedule
 from .settings import EarlyStopping
@@ -24,8 +25,11 @@ class Diverged(RuntimeError):
 
 def train_one_epoch(model: nn.Module, loader: DeviceLoader, optimizer: torch.optim.Optimizer,
                     loss_fn: nn.Module, runtime: Runtime, scaler: torch.amp.GradScaler | None,
-                    schedule: LRSchedule, on_progress: Callable[..., None] | None = None) -> dict:
-    """One pass over `loader`; returns mean loss, accuracy, images seen and seconds."""
+                    schedule: LRSchedule, on_progress: Callable[..., None] | None = None,
+                    reduce: Callable[[torch.Tensor], torch.Tensor] = lambda t: t) -> dict:
+    """One pass over `loader`; returns mean loss, accuracy, images seen and seconds.
+
+    `reduce` sums the epoch's totals across processes (DDP); the default is a single process."""
     model.train()
     loss_sum = torch.zeros((), device=runtime.device)
     correct = torch.zeros((), device=runtime.device, dtype=torch.long)
@@ -52,11 +56,14 @@ def train_one_epoch(model: nn.Module, loader: DeviceLoader, optimizer: torch.opt
             if not math.isfinite(mean_loss):
                 raise Diverged(f"loss is {mean_loss} at batch {step}")
             on_progress(step, mean_loss, correct.item() / seen, seen / (time.perf_counter() - start))
-    mean_loss = loss_sum.item() / max(seen, 1)
+    totals = reduce(torch.stack([loss_sum.float(), correct.float(),
+                                 torch.tensor(float(seen), device=runtime.device)]))
+    loss_total, correct_total, seen = totals.tolist()
+    mean_loss = loss_total / max(seen, 1)
     seconds = time.perf_counter() - start
     if not math.isfinite(mean_loss):
         raise Diverged(f"loss is {mean_loss}")
-    return {"loss": mean_loss, "acc": correct.item() / max(seen, 1), "images": seen,
+    return {"loss": mean_loss, "acc": correct_total / max(seen, 1), "images": int(seen),
             "seconds": seconds}
 
 
@@ -98,7 +105,8 @@ class Fit:
     def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer, schedule: LRSchedule,
                  loss_fn: nn.Module, runtime: Runtime, train_loader: DeviceLoader,
                  val_loader: DeviceLoader | None, epochs: int, early_stopping: EarlyStopping,
-                 scaler: torch.amp.GradScaler | None = None) -> None:
+                 scaler: torch.amp.GradScaler | None = None,
+                 reduce: Callable[[torch.Tensor], torch.Tensor] = lambda t: t) -> None:
         self.model = model
         self.optimizer = optimizer
         self.schedule = schedule
@@ -109,6 +117,7 @@ class Fit:
         self.epochs = epochs
         self.early_stopping = early_stopping
         self.scaler = scaler
+        self.reduce = reduce
         self.state = FitState()
 
     def monitored(self, row: dict) -> float:
@@ -126,7 +135,8 @@ class Fit:
                 on_epoch_start(epoch)
             lr = self.optimizer.param_groups[0]["lr"]
             train = train_one_epoch(self.model, self.train_loader, self.optimizer, self.loss_fn,
-                                    self.runtime, self.scaler, self.schedule, on_progress)
+                                    self.runtime, self.scaler, self.schedule, on_progress,
+                                    self.reduce)
             row = {"epoch": epoch, "train/loss": train["loss"], "train/acc": train["acc"],
                    "val/loss": None, "val/acc": None, "lr": lr,
                    "epoch_seconds": train["seconds"],
@@ -141,7 +151,7 @@ class Fit:
             self.state.epoch = epoch
             if is_best:
                 self.state.best_score, self.state.best_epoch, self.state.bad_epochs = score, epoch, 0
-                self.state.best_weights = copy.deepcopy(self.model.state_dict())
+                self.state.best_weights = copy.deepcopy(unwrap(self.model).state_dict())
             else:
                 self.state.bad_epochs += 1
             on_epoch_end(row, is_best)
@@ -153,4 +163,4 @@ class Fit:
 
     def restore_best(self) -> None:
         if self.state.best_weights is not None:
-            self.model.load_state_dict(self.state.best_weights)
+            unwrap(self.model).load_state_dict(self.state.best_weights)

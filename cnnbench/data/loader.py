@@ -22,7 +22,7 @@ class DeviceLoader:
     def __init__(self, split: Split, batch_size: int, device: torch.device,
                  mean: tuple[float, ...], std: tuple[float, ...], *, shuffle: bool = False,
                  seed: int = 0, augment: Augment | None = None, drop_last: bool = False,
-                 channels_last: bool = False) -> None:
+                 channels_last: bool = False, rank: int = 0, world_size: int = 1) -> None:
         self.images = split.images.to(device, non_blocking=True)
         self.labels = split.labels.to(device, non_blocking=True)
         self.batch_size = batch_size
@@ -34,10 +34,17 @@ class DeviceLoader:
         shape = (1, -1, 1, 1)
         self.mean = torch.tensor(mean, device=device).view(shape)
         self.inv_std = (1.0 / torch.tensor(std, device=device)).view(shape)
-        # Shuffling and augmentation draw from the loader's own generator, so a run's data order
-        # depends on its seed alone (and resuming restores it with `state_dict`).
+        # Shuffling and augmentation draw from the loader's own generators, so a run's data order
+        # depends on its seed alone (and resuming restores it with `state_dict`). Under DDP all
+        # ranks share the order (each takes every world_size-th image of a batch) but not the
+        # augmentation draws.
         gen_device = "cuda" if device.type == "cuda" else "cpu"
         self.generator = torch.Generator(device=gen_device).manual_seed(seed)
+        self.aug_generator = torch.Generator(device=gen_device).manual_seed(
+            seed + 1 + 7919 * rank)
+        self.rank, self.world_size = rank, world_size
+        if world_size > 1 and not drop_last and 0 < self.num_samples % batch_size < world_size:
+            self.drop_last = True  # a last batch too small to give every rank an image
 
     def __len__(self) -> int:
         n = self.labels.shape[0]
@@ -48,15 +55,17 @@ class DeviceLoader:
         return self.labels.shape[0]
 
     def state_dict(self) -> dict:
-        return {"generator": self.generator.get_state()}
+        return {"generator": self.generator.get_state(),
+                "aug_generator": self.aug_generator.get_state()}
 
     def load_state_dict(self, state: dict) -> None:
         self.generator.set_state(state["generator"])
+        self.aug_generator.set_state(state["aug_generator"])
 
     def _prepare(self, images: torch.Tensor) -> torch.Tensor:
         x = images.float().div_(255.0)
         if self.augment is not None:
-            x = self.augment(x, self.generator)
+            x = self.augment(x, self.aug_generator)
         x = (x - self.mean) * self.inv_std
         return x.contiguous(memory_format=self.memory_format)
 
@@ -72,6 +81,6 @@ class DeviceLoader:
             if order is None:
                 images, labels = self.images[lo:hi], self.labels[lo:hi]
             else:
-                index = order[lo:hi]
+                index = order[lo:hi][self.rank::self.world_size]
                 images, labels = self.images[index], self.labels[index]
             yield self._prepare(images), labels
