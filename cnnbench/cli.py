@@ -11,6 +11,7 @@ from . import __version__
 
 SUBCOMMANDS = {
     "train": "train a model (or a sweep with -m); all Hydra flags and overrides work",
+    "models": "list every model with its parameters for a dataset: models dataset=cifar10 [--json]",
 }
 CONFIG_GROUPS = ("dataset", "model", "optimizer", "scheduler", "augmentation", "trainer")
 
@@ -68,6 +69,18 @@ def run_train(args: list[str], console: Console) -> int:
     return 0
 
 
+def run_models(args: list[str], console: Console) -> int:
+    from .app import print_user_error
+    from .errors import UserError
+    from .zoo import run_models as list_models
+
+    try:
+        return list_models(args, console)
+    except UserError as err:
+        print_user_error(console, err)
+        return 2
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     console = Console()
@@ -80,6 +93,8 @@ def main(argv: list[str] | None = None) -> int:
     command, rest = argv[0], argv[1:]
     if command == "train":
         return run_train(rest, console)
+    if command == "models":
+        return run_models(rest, console)
     console.print(f"[bold red]error:[/] unknown command '{command}'. Commands: "
                   f"{', '.join(SUBCOMMANDS)}. Run `cnnbench --help` for more.", highlight=False)
     return 2
