@@ -16,11 +16,11 @@ SUBCOMMANDS = {
 CONFIG_GROUPS = ("dataset", "model", "optimizer", "scheduler", "augmentation", "trainer")
 
 
-def config_options() -> dict[str, list[str]]:
+def config_options(groups: tuple[str, ...] = CONFIG_GROUPS) -> dict[str, list[str]]:
     """The options of each config group, read from the packaged conf/ directory."""
     root = resources.files("cnnbench.conf")
     options = {}
-    for group in CONFIG_GROUPS:
+    for group in groups:
         folder = root / group
         names = sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".yaml")) \
             if folder.is_dir() else []
@@ -37,10 +37,15 @@ def print_help(console: Console) -> None:
     console.print("\n[bold]Config groups[/] (choose with group=option, e.g. model=mlp):")
     for group, names in config_options().items():
         console.print(f"  {group:<13} {', '.join(names)}")
+    presets = config_options(("experiment",))["experiment"]
+    console.print("\n[bold]Experiment presets[/] (the seed notebooks' setups: experiment=<name>):")
+    console.print(f"  {', '.join(presets)}")
     console.print(
         "\n[bold]Examples:[/]\n"
         "  cnnbench train model=lenet dataset=mnist optimizer=adam augmentation=affine\n"
         "  cnnbench train -m model=mlp,lenet optimizer=sgd,adam,adadelta trainer.epochs=3\n"
+        "  cnnbench train experiment=lenet_mnist trainer.seed=1\n"
+        "  cnnbench models dataset=cifar10\n"
         "  cnnbench train --help            (every option of a training run)\n"
         "  tensorboard --logdir outputs\n", highlight=False)
 
