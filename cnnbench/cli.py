@@ -13,18 +13,19 @@ from . import __version__
 
 SUBCOMMANDS = {
     "train": "train a model (or a sweep with -m); all Hydra flags and overrides work",
+    "models": "list every model with its parameters for a dataset: models dataset=cifar10 [--json]",
 }
 CONFIG_GROUPS = ("dataset", "model", "optimizer", "scheduler", "augmentation", "trainer")
 
 
-def config_options() -> dict[str, list[str]]:
+def config_options(groups: tuple[str, ...] = CONFIG_GROUPS) -> dict[str, list[str]]:
     """The options of each config group, read from the packaged conf/ directory."""
     from .app import config_root
 
     path = config_root()
     root = resources.files("cnnbench.conf") if path.startswith("pkg://") else Path(path)
     options = {}
-    for group in CONFIG_GROUPS:
+    for group in groups:
         folder = root / group
         names = sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".yaml")) \
             if folder.is_dir() else []
@@ -42,10 +43,15 @@ def print_help(console: Console) -> None:
     console.print("\n[bold]Config groups[/] (choose with group=option, e.g. model=mlp):")
     for group, names in config_options().items():
         console.print(f"  {group:<13} {', '.join(names)}")
+    presets = config_options(("experiment",))["experiment"]
+    console.print("\n[bold]Experiment presets[/] (the seed notebooks' setups: experiment=<name>):")
+    console.print(f"  {', '.join(presets)}")
     console.print(
         "\n[bold]Examples:[/]\n"
         "  cnnbench train model=lenet dataset=mnist optimizer=adam augmentation=affine\n"
         "  cnnbench train -m model=mlp,lenet optimizer=sgd,adam,adadelta trainer.epochs=3\n"
+        "  cnnbench train experiment=lenet_mnist trainer.seed=1\n"
+        "  cnnbench models dataset=cifar10\n"
         "  cnnbench train --help            (every option of a training run)\n"
         "  cnnbench train trainer.resume=outputs/runs/<run>   (continue an interrupted run)\n"
         "  tensorboard --logdir outputs\n", highlight=False)
@@ -204,6 +210,18 @@ def sweep_outcomes(sweep_dir: Path) -> list[str]:
     return outcomes
 
 
+def run_models(args: list[str], console: Console) -> int:
+    from .app import print_user_error
+    from .errors import UserError
+    from .zoo import run_models as list_models
+
+    try:
+        return list_models(args, console)
+    except UserError as err:
+        print_user_error(console, err)
+        return 2
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv or os.environ.get("HYDRA_FULL_ERROR") == "1"
@@ -218,6 +236,8 @@ def main(argv: list[str] | None = None) -> int:
     command, rest = argv[0], argv[1:]
     if command == "train":
         return run_train(rest, console, debug)
+    if command == "models":
+        return run_models(rest, console)
     console.print(f"[bold red]error:[/] unknown command '{command}'. Commands: "
                   f"{', '.join(SUBCOMMANDS)}. Run `cnnbench --help` for more.", highlight=False)
     return 2

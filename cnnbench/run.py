@@ -21,7 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 from torch import nn
 
-from . import __version__
+from . import __version__, models
 from .checkpoint import load_checkpoint, restore_rng_states, rng_states, save_checkpoint
 from .data import DeviceLoader, ImageData, load_dataset
 from .distributed import (all_reduce_sum, device_for, from_environment, unwrap,
@@ -36,19 +36,10 @@ from .sinks import (ConsoleProgress, HistoryCSV, TensorBoardSink, summary_table,
 from .train import Diverged, Fit, evaluate
 
 
-def build_model(cfg: DictConfig, data: ImageData) -> nn.Module:
+def build_model(cfg: DictConfig, data: ImageData, name: str | None = None) -> nn.Module:
     """The model of `cfg.model`, shaped by the dataset (channels, image size, classes)."""
-    try:
-        return instantiate(cfg.model, in_channels=data.channels, image_size=list(data.image_size),
-                           num_classes=data.num_classes, _convert_="all")
-    except UserError:
-        raise
-    except Exception as err:
-        cause = err.__cause__ or err
-        if isinstance(cause, UserError):
-            raise cause from None
-        raise UserError(f"The model config could not be built: {cause}. Check the model.* "
-                        f"options (`cnnbench train --cfg job` shows them).") from None
+    return models.build_model(cfg.model, in_channels=data.channels, image_size=data.image_size,
+                              num_classes=data.num_classes, name=name)
 
 
 def validate_lr(cfg: DictConfig) -> None:
@@ -144,7 +135,7 @@ class TrainingRun:
         seed_everything(s.seed)
         data = load_dataset(**OmegaConf.to_container(self.cfg.dataset, resolve=True))
         data = data.with_validation(s.val_split, s.seed)
-        model = build_model(self.cfg, data).to(runtime.device)
+        model = build_model(self.cfg, data, self.options["model"]).to(runtime.device)
         if runtime.channels_last:
             model = model.to(memory_format=torch.channels_last)
         params = count_parameters(model)
