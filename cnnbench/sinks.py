@@ -65,6 +65,14 @@ class TensorBoardSink:
     def text(self, tag: str, text: str) -> None:
         self.writer.add_text(tag, text)
 
+    def image(self, tag: str, image, step: int = 0) -> None:
+        """An H x W x 3 uint8 image (e.g. a saved PNG read back)."""
+        self.writer.add_image(tag, image, step, dataformats="HWC")
+        self.writer.flush()
+
+    def hparams(self, hparams: Mapping[str, Any], metric_tags: list[str]) -> None:
+        tensorboard_hparams(self.writer, hparams, metric_tags)
+
     def close(self) -> None:
         self.writer.flush()
         self.writer.close()
@@ -126,3 +134,19 @@ def summary_table(title: str, rows: Mapping[str, Any]) -> Table:
             value = f"{value:,.4f}" if abs(value) < 1000 else f"{value:,.0f}"
         table.add_row(key, str(value))
     return table
+
+
+def tensorboard_hparams(writer, hparams: Mapping[str, Any], metric_tags: list[str]) -> None:
+    """Log a run's options for TensorBoard's HParams dashboard, in the run's own event file.
+
+    `SummaryWriter.add_hparams` would open a nested run (a subdirectory named by the time); here
+    the summaries go into the run itself, so a sweep shows one HParams row per job, and the
+    metric columns read the run's own final scalars (`metric_tags`, logged beforehand).
+    """
+    from torch.utils.tensorboard.summary import hparams as hparams_summaries
+
+    values = {k: v if isinstance(v, (bool, int, float, str)) else str(v)
+              for k, v in hparams.items()}
+    for summary in hparams_summaries(values, {tag: 0.0 for tag in metric_tags}):
+        writer._get_file_writer().add_summary(summary)  # what add_hparams does, minus the subdir
+    writer.flush()
