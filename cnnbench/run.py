@@ -184,7 +184,7 @@ class TrainingRun:
             model, data, runtime, self.evaluation, self.run_dir, batch_size=s.eval_batch_size,
             tb=tb, step=fit.state.epoch, console=self.console,
             title=f"{self.options['model']} on {self.options['dataset']}")
-        tb.hparams(self.options, ["test/acc", "test/loss", *report.scalars])
+        tb.hparams(self.options)
         tb.close()
         self.write_metrics(
             status="completed", **{"test/loss": test["loss"], "test/acc": test["acc"]},

@@ -70,8 +70,9 @@ class TensorBoardSink:
         self.writer.add_image(tag, image, step, dataformats="HWC")
         self.writer.flush()
 
-    def hparams(self, hparams: Mapping[str, Any], metric_tags: list[str]) -> None:
-        tensorboard_hparams(self.writer, hparams, metric_tags)
+    def hparams(self, hparams: Mapping[str, Any]) -> None:
+        """The run's options for the HParams dashboard (its metrics are the run's scalars)."""
+        tensorboard_hparams(self.writer, hparams)
 
     def close(self) -> None:
         self.writer.flush()
@@ -136,17 +137,21 @@ def summary_table(title: str, rows: Mapping[str, Any]) -> Table:
     return table
 
 
-def tensorboard_hparams(writer, hparams: Mapping[str, Any], metric_tags: list[str]) -> None:
+def tensorboard_hparams(writer, hparams: Mapping[str, Any]) -> None:
     """Log a run's options for TensorBoard's HParams dashboard, in the run's own event file.
 
-    `SummaryWriter.add_hparams` would open a nested run (a subdirectory named by the time); here
-    the summaries go into the run itself, so a sweep shows one HParams row per job, and the
-    metric columns read the run's own final scalars (`metric_tags`, logged beforehand).
+    `SummaryWriter.add_hparams` would open a nested run (a subdirectory named by the time) and
+    fix the experiment's columns from that one run. Here only the session summaries go into the
+    run itself: TensorBoard then builds the experiment from all runs under its logdir (which
+    options differ, their values) and takes each metric column from the runs' own final scalars
+    (test/acc, test/macro_f1, shift/4px, val/acc, ...). A sweep is one HParams row per job.
     """
     from torch.utils.tensorboard.summary import hparams as hparams_summaries
 
     values = {k: v if isinstance(v, (bool, int, float, str)) else str(v)
               for k, v in hparams.items()}
-    for summary in hparams_summaries(values, {tag: 0.0 for tag in metric_tags}):
-        writer._get_file_writer().add_summary(summary)  # what add_hparams does, minus the subdir
+    _, session_start, session_end = hparams_summaries(values, {})
+    file_writer = writer._get_file_writer()  # what add_hparams writes to, minus the subdirectory
+    file_writer.add_summary(session_start)
+    file_writer.add_summary(session_end)
     writer.flush()

@@ -30,8 +30,9 @@ def classification_metrics(logits: torch.Tensor, labels: torch.Tensor,
     per_class = {}
     for name, fn in (("precision", multiclass_precision), ("recall", multiclass_recall),
                      ("f1", multiclass_f1_score)):
-        out[f"test/macro_{name}"] = fn(preds, average="macro", **common).item()
-        per_class[name] = fn(preds, average="none", **common).tolist()
+        # float32 averaging can give 1.0000001: clamp to the range the metric is defined on
+        out[f"test/macro_{name}"] = fn(preds, average="macro", **common).clamp(0, 1).item()
+        per_class[name] = fn(preds, average="none", **common).clamp(0, 1).tolist()
     support = torch.bincount(labels, minlength=n).tolist()
     out["per_class"] = [
         {"class": str(classes[i]), "precision": per_class["precision"][i],
