@@ -11,8 +11,10 @@ from . import __version__
 
 SUBCOMMANDS = {
     "train": "train a model (or a sweep with -m); all Hydra flags and overrides work",
+    "compare": "table and plots across runs: compare PATH... \\[--out DIR]",
 }
-CONFIG_GROUPS = ("dataset", "model", "optimizer", "scheduler", "augmentation", "trainer")
+CONFIG_GROUPS = ("dataset", "model", "optimizer", "scheduler", "augmentation", "trainer",
+                 "evaluation")
 
 
 def config_options() -> dict[str, list[str]]:
@@ -41,6 +43,7 @@ def print_help(console: Console) -> None:
         "  cnnbench train model=lenet dataset=mnist optimizer=adam augmentation=affine\n"
         "  cnnbench train -m model=mlp,lenet optimizer=sgd,adam,adadelta trainer.epochs=3\n"
         "  cnnbench train --help            (every option of a training run)\n"
+        "  cnnbench compare outputs/multirun/<sweep>   (or outputs, or run dirs)\n"
         "  tensorboard --logdir outputs\n", highlight=False)
 
 
@@ -80,6 +83,10 @@ def main(argv: list[str] | None = None) -> int:
     command, rest = argv[0], argv[1:]
     if command == "train":
         return run_train(rest, console)
+    if command == "compare":
+        from .comparison.command import main as compare_main
+
+        return compare_main(rest, console)
     console.print(f"[bold red]error:[/] unknown command '{command}'. Commands: "
                   f"{', '.join(SUBCOMMANDS)}. Run `cnnbench --help` for more.", highlight=False)
     return 2
