@@ -11,6 +11,7 @@ from . import __version__
 
 SUBCOMMANDS = {
     "train": "train a model (or a sweep with -m); all Hydra flags and overrides work",
+    "eval": "evaluate a checkpoint on the test set: eval checkpoint=PATH \\[key=value]",
     "compare": "table and plots across runs: compare PATH... \\[--out DIR]",
 }
 CONFIG_GROUPS = ("dataset", "model", "optimizer", "scheduler", "augmentation", "trainer",
@@ -44,6 +45,7 @@ def print_help(console: Console) -> None:
         "  cnnbench train -m model=mlp,lenet optimizer=sgd,adam,adadelta trainer.epochs=3\n"
         "  cnnbench train --help            (every option of a training run)\n"
         "  cnnbench compare outputs/multirun/<sweep>   (or outputs, or run dirs)\n"
+        "  cnnbench eval checkpoint=outputs/runs/<run> evaluation.shifts=\\[1,2,4]\n"
         "  tensorboard --logdir outputs\n", highlight=False)
 
 
@@ -87,6 +89,10 @@ def main(argv: list[str] | None = None) -> int:
         from .comparison.command import main as compare_main
 
         return compare_main(rest, console)
+    if command == "eval":
+        from .evaluation.command import main as eval_main
+
+        return eval_main(rest, console)
     console.print(f"[bold red]error:[/] unknown command '{command}'. Commands: "
                   f"{', '.join(SUBCOMMANDS)}. Run `cnnbench --help` for more.", highlight=False)
     return 2
