@@ -23,6 +23,7 @@ from .data import DeviceLoader, ImageData, load_dataset
 from .errors import UserError
 from .evaluation.evaluate import evaluate_test_set
 from .evaluation.settings import EvaluationSettings
+from .hparams import log_hparams
 from .models import count_parameters
 from .runtime import Runtime, make_runtime, seed_everything
 from .schedule import build_schedule
@@ -184,7 +185,7 @@ class TrainingRun:
             model, data, runtime, self.evaluation, self.run_dir, batch_size=s.eval_batch_size,
             tb=tb, step=fit.state.epoch, console=self.console,
             title=f"{self.options['model']} on {self.options['dataset']}")
-        tb.hparams(self.options)
+        log_hparams(tb, self.options, self.run_dir, ["test/acc", "test/loss", *report.scalars])
         tb.close()
         self.write_metrics(
             status="completed", **{"test/loss": test["loss"], "test/acc": test["acc"]},

@@ -9,7 +9,7 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Collection, Mapping, Sequence
 
 from rich.console import Console
 from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
@@ -70,9 +70,9 @@ class TensorBoardSink:
         self.writer.add_image(tag, image, step, dataformats="HWC")
         self.writer.flush()
 
-    def hparams(self, hparams: Mapping[str, Any]) -> None:
-        """The run's options for the HParams dashboard (its metrics are the run's scalars)."""
-        tensorboard_hparams(self.writer, hparams)
+    def hparams(self, hparams: Mapping[str, Any], metric_tags: Sequence[str],
+                differs: Collection[str] = ()) -> None:
+        tensorboard_hparams(self.writer, hparams, metric_tags, differs)
 
     def close(self) -> None:
         self.writer.flush()
@@ -137,21 +137,28 @@ def summary_table(title: str, rows: Mapping[str, Any]) -> Table:
     return table
 
 
-def tensorboard_hparams(writer, hparams: Mapping[str, Any]) -> None:
+def tensorboard_hparams(writer, hparams: Mapping[str, Any], metric_tags: Sequence[str],
+                        differs: Collection[str] = ()) -> None:
     """Log a run's options for TensorBoard's HParams dashboard, in the run's own event file.
 
-    `SummaryWriter.add_hparams` would open a nested run (a subdirectory named by the time) and
-    fix the experiment's columns from that one run. Here only the session summaries go into the
-    run itself: TensorBoard then builds the experiment from all runs under its logdir (which
-    options differ, their values) and takes each metric column from the runs' own final scalars
-    (test/acc, test/macro_f1, shift/4px, val/acc, ...). A sweep is one HParams row per job.
+    `SummaryWriter.add_hparams` would open a nested run (a subdirectory named by the time);
+    here the summaries go into the run itself, so a sweep is one HParams row per job, and the
+    metric columns (`metric_tags`, in this order) read the run's own final scalars. `differs`
+    names the options that vary between the runs compared: the dashboard shows those first.
     """
+    from tensorboard.plugins.hparams.plugin_data_pb2 import HParamsPluginData
     from torch.utils.tensorboard.summary import hparams as hparams_summaries
 
     values = {k: v if isinstance(v, (bool, int, float, str)) else str(v)
               for k, v in hparams.items()}
-    _, session_start, session_end = hparams_summaries(values, {})
+    experiment, session_start, session_end = hparams_summaries(
+        values, {tag: 0.0 for tag in metric_tags})
+    plugin_data = experiment.value[0].metadata.plugin_data
+    content = HParamsPluginData.FromString(plugin_data.content)
+    for info in content.experiment.hparam_infos:
+        info.differs = info.name in differs
+    plugin_data.content = content.SerializeToString()
     file_writer = writer._get_file_writer()  # what add_hparams writes to, minus the subdirectory
-    file_writer.add_summary(session_start)
-    file_writer.add_summary(session_end)
+    for summary in (experiment, session_start, session_end):
+        file_writer.add_summary(summary)
     writer.flush()

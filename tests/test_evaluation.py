@@ -178,7 +178,7 @@ def test_evaluate_test_set_writes_metrics_files_and_tensorboard(tmp_path):
     console = Console(record=True, width=120)
     report = evaluate_test_set(model, data, make_runtime("cpu", "off", False), settings, tmp_path,
                                batch_size=16, tb=tb, step=1, console=console, title="linear")
-    tb.hparams({"model": "linear", "lr": 0.1, "scheduler": None})
+    tb.hparams({"model": "linear", "lr": 0.1, "scheduler": None}, ["test/macro_f1"], {"lr"})
     tb.close()
     m = report.metrics
     assert set(report.scalars) == {"test/macro_precision", "test/macro_recall", "test/macro_f1",

@@ -149,6 +149,7 @@ def run(job: Job, run_dir: Path, console: Console) -> dict[str, Any]:
     from torch import nn
 
     from ..data import DeviceLoader
+    from ..hparams import log_hparams
     from ..sinks import TensorBoardSink
     from ..train import evaluate
     from .evaluate import evaluate_test_set
@@ -164,7 +165,7 @@ def run(job: Job, run_dir: Path, console: Console) -> dict[str, Any]:
     report = evaluate_test_set(job.model, data, runtime, job.evaluation, run_dir,
                                batch_size=s.eval_batch_size, tb=tb, step=step, console=console,
                                title=job.title)
-    tb.hparams(job.options)
+    log_hparams(tb, job.options, run_dir, ["test/acc", "test/loss", *report.scalars])
     tb.close()
     return {"test/loss": test["loss"], "test/acc": test["acc"], **report.metrics}
 
