@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
+from matplotlib.colors import PowerNorm
 from matplotlib.figure import Figure
 
 
@@ -37,12 +38,14 @@ def confusion_matrix_figure(counts: Sequence[Sequence[int]], classes: Sequence[s
     side = float(np.clip(0.55 * n + 2.5, 6.0, 22.0))
     fig = Figure(figsize=(side + 1.2, side))
     ax = fig.add_subplot()
-    im = ax.imshow(norm, cmap="Blues", vmin=0.0, vmax=1.0)
+    # a square-root colour scale: 1% confusions are visible next to 99% diagonals
+    im = ax.imshow(norm, cmap="Blues", norm=PowerNorm(gamma=0.5, vmin=0.0, vmax=1.0))
     cbar = fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
-    cbar.set_label("fraction of the true class")
+    cbar.set_label("fraction of the true class (square-root scale)")
     tick_size = 10 if n <= 20 else max(4, 9 - n // 25)
-    ax.set_xticks(range(n), [str(c) for c in classes], rotation=45 if n > 5 else 0,
-                  ha="right" if n > 5 else "center", rotation_mode="anchor", fontsize=tick_size)
+    rotate = max(len(str(c)) for c in classes) > 3
+    ax.set_xticks(range(n), [str(c) for c in classes], rotation=45 if rotate else 0,
+                  ha="right" if rotate else "center", rotation_mode="anchor", fontsize=tick_size)
     ax.set_yticks(range(n), [str(c) for c in classes], fontsize=tick_size)
     ax.set_xlabel("predicted class", fontsize=11)
     ax.set_ylabel("true class", fontsize=11)
@@ -51,10 +54,10 @@ def confusion_matrix_figure(counts: Sequence[Sequence[int]], classes: Sequence[s
             for j in range(n):
                 if counts[i, j] > 0:
                     pct = 100 * norm[i, j]
-                    text = f"{pct:.0f}" if pct >= 1 else "<1"
+                    text = f"{pct:.0f}" if pct >= 9.95 else f"{pct:.1f}" if pct >= 0.05 else "<.1"
                     ax.text(j, i, text, ha="center", va="center", fontsize=9 if n <= 12 else 7,
                             color="white" if norm[i, j] > 0.5 else "black")
-    head = "Confusion matrix (% of each true class; diagonal = recall)"
+    head = "Confusion matrix: % of each true class (row) predicted as each class (column)"
     ax.set_title(f"{head}\n{title}" if title else head, fontsize=12)
     return fig
 
@@ -75,7 +78,7 @@ def misclassified_figure(images: np.ndarray, mistakes: Sequence[dict[str, Any]],
     count = max(len(mistakes), 1)
     columns = min(columns, count)
     rows = -(-count // columns)
-    fig = Figure(figsize=(columns * 1.9, rows * 2.15 + 0.7))
+    fig = Figure(figsize=(columns * 1.9, rows * 2.3 + 0.8), layout="constrained")
     for k, m in enumerate(mistakes):
         ax = fig.add_subplot(rows, columns, k + 1)
         _show(ax, images[m["index"]])
@@ -87,5 +90,5 @@ def misclassified_figure(images: np.ndarray, mistakes: Sequence[dict[str, Any]],
         ax.text(0.5, 0.5, "no mistakes on the test set", ha="center", va="center", fontsize=12)
     head = "Most confident mistakes on the test set: true label, predicted label (confidence)"
     fig.suptitle(f"{head}\n{title}" if title else head, fontsize=11)
-    fig.tight_layout(rect=(0, 0, 1, 0.97))
+    fig.get_layout_engine().set(h_pad=0.12, w_pad=0.06)
     return fig
