@@ -150,9 +150,10 @@ def test_compare_cli(cli, sweep, tmp_path):
     proc = cli("compare", str(sweep), "--out", str(tmp_path / "cmp"), cwd=tmp_path,
                env={"COLUMNS": "160"})
     assert proc.returncode == 0, proc.stderr
-    lines = proc.stdout.splitlines()
-    body = [line for line in lines if line.startswith("│")]
-    assert len(body) == 7 and "98.50%" in body[0] and "job 1" in body[0]
+    body = [line for line in proc.stdout.splitlines() if line.startswith(" job ")]
+    assert len(body) == 7 and "98.50%" in body[0] and body[0].startswith(" job 1 ")
+    assert body[1].startswith(" job 0 ") and "91.00%" in body[1]
+    assert [line.split()[1] for line in body] == list("1023456")  # sorted, unfinished last
     assert "5 of 7 runs did not complete" in proc.stdout
     assert (tmp_path / "cmp" / "comparison.md").is_file()
     proc = cli("compare", str(tmp_path / "cmp"), cwd=tmp_path)

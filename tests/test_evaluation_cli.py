@@ -60,11 +60,12 @@ def test_training_writes_the_evaluation(sweep, model):
 def test_compare_cli_on_a_real_sweep(cli, sweep):
     proc = cli("compare", str(sweep), cwd=sweep.parent, env={"COLUMNS": "150"})
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    rows = [line for line in proc.stdout.splitlines() if line.startswith("│")]
-    assert len(rows) == 2 and {"mlp", "lenet"} == {r.split("│")[1].strip() for r in rows}
+    rows = [line.split() for line in proc.stdout.splitlines() if " completed " in line]
+    assert len(rows) == 2 and {"mlp", "lenet"} == {r[2] for r in rows}  # job N, model, ...
+    assert {"job 0", "job 1"} == {" ".join(r[:2]) for r in rows}
     accs = [json.loads((job(sweep, m) / "metrics.json").read_text())["test/acc"]
             for m in ("mlp", "lenet")]
-    assert f"{100 * max(accs):.2f}%" in rows[0]  # best first
+    assert f"{100 * max(accs):.2f}%" == rows[0][4]  # best first
     for name in ("comparison.csv", "comparison.md"):
         assert (sweep / name).stat().st_size > 100
     assert_png(sweep / "comparison.png")

@@ -77,7 +77,8 @@ def main(args: Sequence[str], console: Console) -> int:
         console.print(f"[bold red]error:[/] {escape(str(err))}", highlight=False, soft_wrap=True)
         return 2
     runs = result.runs
-    console.print(rich_table(runs, f"{len(runs)} run{'s' if len(runs) != 1 else ''}"))
+    console.print(rich_table(runs, f"{len(runs)} run{'s' if len(runs) != 1 else ''}",
+                             console.width))
     unfinished = [r for r in runs if r.status != "completed"]
     if unfinished:
         console.print(f"{len(unfinished)} of {len(runs)} runs did not complete: "

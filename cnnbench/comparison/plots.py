@@ -77,7 +77,7 @@ def curves_figure(runs: Sequence[RunRecord], labels: Sequence[str]) -> Figure | 
             series.append((run, lab, split, h))
     if not series:
         return None
-    fig = Figure(figsize=(13, 5.2 + 0.25 * -(-len(series) // 3)), layout="constrained")
+    fig = Figure(figsize=(13, 5.2 + 0.25 * -(-len(series) // 4)), layout="constrained")
     ax_acc, ax_loss = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
     for (run, lab, split, h), color in zip(series, _colors(len(series))):
         style = "-" if run.status == "completed" else "--"
@@ -94,5 +94,6 @@ def curves_figure(runs: Sequence[RunRecord], labels: Sequence[str]) -> Figure | 
     ax_acc.set_title("Validation accuracy per epoch")
     ax_loss.set_title("Validation loss per epoch")
     fig.legend(*ax_acc.get_legend_handles_labels(), loc="outside lower center", fontsize=9,
-               ncol=min(3, len(series)), frameon=False)
+               ncol=max(1, min(len(series), 4, 160 // (max(map(len, labels)) + 8))),
+               frameon=False)
     return fig

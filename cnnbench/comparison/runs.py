@@ -110,13 +110,14 @@ def load_run(run_dir: Path, name: str) -> RunRecord:
 
 
 def short_name(run_dir: Path, root: Path) -> str:
-    """A sweep job is 'job N' (its directory name repeats every override); others keep their name."""
+    """A sweep job is 'job N' (its directory name repeats every override); other runs keep
+    their path below `root` (runs/..., eval/...)."""
     job, sep, _ = run_dir.name.partition("_")
     if sep and job.isdigit() and (run_dir.parent / "multirun.yaml").is_file():
         if run_dir.parent.resolve() == root.resolve():
             return f"job {job}"
         return f"{run_dir.parent.name} job {job}"
-    return run_dir.name
+    return run_dir.name if run_dir == root else str(run_dir.relative_to(root))
 
 
 def load_runs(paths: Iterable[str | Path]) -> list[RunRecord]:

@@ -5,6 +5,7 @@ import csv
 from pathlib import Path
 from typing import Any, Sequence
 
+from rich import box
 from rich.table import Table
 
 from .runs import OPTION_KEYS, RunRecord
@@ -70,18 +71,26 @@ def display_rows(runs: Sequence[RunRecord],
     return columns, rows
 
 
-def rich_table(runs: Sequence[RunRecord], title: str) -> Table:
+def rich_table(runs: Sequence[RunRecord], title: str, width: int = 200) -> Table:
+    """The terminal table; the run column is left out when `width` leaves no room for it."""
     columns, rows = display_rows(runs, full_names=False)
-    rows = [[*cells[:-1], shorten(cells[-1])] for cells in rows]
+    names = [shorten(cells[-1], 32) for cells in rows]
+    columns, rows = columns[:-1], [cells[:-1] for cells in rows]
+    needed = sum(max(len(c), *(len(r[i]) for r in rows)) + 2 for i, c in enumerate(columns))
     caption = "sorted by test accuracy; green: the best run"
     if any(c.startswith("acc ") for c in columns):
         caption += "; acc Npx: test accuracy with the images shifted N px right and down"
-    table = Table(title=title, title_justify="left", caption=caption, caption_justify="left")
+    if needed + min(12, max(map(len, names))) + 2 <= width:
+        columns, rows = ["run", *columns], [[n, *cells] for n, cells in zip(names, rows)]
+    else:
+        caption += "; run directories: comparison.md (or a wider terminal)"
+    table = Table(title=title, title_justify="left", caption=caption, caption_justify="left",
+                  box=box.SIMPLE_HEAD, pad_edge=False)
     numeric = {"test acc", "loss", "macro F1", "params", "train s", "img/s"}
     for col in columns:
         right = col in numeric or col.startswith("acc ")
         table.add_column(col, justify="right" if right else "left", overflow="fold",
-                         no_wrap=col != "run", min_width=12 if col == "run" else None)
+                         no_wrap=col != "run")
     best = next((i for i, r in enumerate(runs) if r.acc is not None), None)
     for i, (run, cells) in enumerate(zip(runs, rows)):
         style = ("bold green" if i == best else
