@@ -41,7 +41,9 @@ def confusion_matrix_figure(counts: Sequence[Sequence[int]], classes: Sequence[s
     # a square-root colour scale: 1% confusions are visible next to 99% diagonals
     im = ax.imshow(norm, cmap="Blues", norm=PowerNorm(gamma=0.5, vmin=0.0, vmax=1.0))
     cbar = fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
-    cbar.set_label("fraction of the true class (square-root scale)")
+    ticks = [0, 0.01, 0.05, 0.2, 0.5, 1]
+    cbar.set_ticks(ticks, labels=[f"{100 * t:g}%" for t in ticks])
+    cbar.set_label("share of the true class (square-root scale)")
     tick_size = 10 if n <= 20 else max(4, 9 - n // 25)
     rotate = max(len(str(c)) for c in classes) > 3
     ax.set_xticks(range(n), [str(c) for c in classes], rotation=45 if rotate else 0,
