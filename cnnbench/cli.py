@@ -13,9 +13,12 @@ from . import __version__
 
 SUBCOMMANDS = {
     "train": "train a model (or a sweep with -m); all Hydra flags and overrides work",
-    "models": "list every model with its parameters for a dataset: models dataset=cifar10 [--json]",
+    "models": "list every model with its parameters for a dataset: models dataset=cifar10 \\[--json]",
+    "eval": "evaluate a checkpoint on the test set: eval checkpoint=PATH \\[key=value]",
+    "compare": "table and plots across runs: compare PATH... \\[--out DIR]",
 }
-CONFIG_GROUPS = ("dataset", "model", "optimizer", "scheduler", "augmentation", "trainer")
+CONFIG_GROUPS = ("dataset", "model", "optimizer", "scheduler", "augmentation", "trainer",
+                 "evaluation")
 
 
 def config_options(groups: tuple[str, ...] = CONFIG_GROUPS) -> dict[str, list[str]]:
@@ -54,6 +57,8 @@ def print_help(console: Console) -> None:
         "  cnnbench models dataset=cifar10\n"
         "  cnnbench train --help            (every option of a training run)\n"
         "  cnnbench train trainer.resume=outputs/runs/<run>   (continue an interrupted run)\n"
+        "  cnnbench compare outputs/multirun/<sweep>   (or outputs, or run dirs)\n"
+        "  cnnbench eval checkpoint=outputs/runs/<run> evaluation.shifts=\\[1,2,4]\n"
         "  tensorboard --logdir outputs\n", highlight=False)
 
 
@@ -238,6 +243,14 @@ def main(argv: list[str] | None = None) -> int:
         return run_train(rest, console, debug)
     if command == "models":
         return run_models(rest, console)
+    if command == "compare":
+        from .comparison.command import main as compare_main
+
+        return compare_main(rest, console)
+    if command == "eval":
+        from .evaluation.command import main as eval_main
+
+        return eval_main(rest, console)
     console.print(f"[bold red]error:[/] unknown command '{command}'. Commands: "
                   f"{', '.join(SUBCOMMANDS)}. Run `cnnbench --help` for more.", highlight=False)
     return 2

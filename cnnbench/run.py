@@ -27,6 +27,9 @@ from .data import DeviceLoader, ImageData, load_dataset
 from .distributed import (all_reduce_sum, device_for, from_environment, unwrap,
                           wrap_model)
 from .errors import RunDiverged, UserError
+from .evaluation.evaluate import evaluate_test_set
+from .evaluation.settings import EvaluationSettings
+from .hparams import log_hparams
 from .models import count_parameters
 from .runtime import Runtime, make_runtime, seed_everything
 from .schedule import build_schedule
@@ -97,6 +100,8 @@ class TrainingRun:
         self.settings = TrainerSettings.from_config(
             OmegaConf.to_container(cfg.trainer, resolve=True))
         self.options = run_options(choices, cfg)
+        self.evaluation = EvaluationSettings.from_config(  # checked now, not after training
+            OmegaConf.to_container(cfg.evaluation, resolve=True) if "evaluation" in cfg else None)
         self.metrics: dict[str, Any] = {
             "status": "starting", **self.options,
             "command": " ".join(sys.argv), "run_dir": str(self.run_dir),
@@ -217,11 +222,21 @@ class TrainingRun:
         train_seconds = time.perf_counter() - start
         if s.early_stopping.restore_best:
             fit.restore_best()
+        model = unwrap(model)  # every process evaluates the whole test set; rank 0 reports it
         test = evaluate(model, loaders["test"], loss_fn, runtime)
         tb.scalars({"test/loss": test["loss"], "test/acc": test["acc"]}, fit.state.epoch)
+        report = evaluate_test_set(
+            model, data, runtime, self.evaluation if self.dist.is_main else EvaluationSettings(
+                enabled=False), self.run_dir, batch_size=s.eval_batch_size,
+            tb=tb, step=fit.state.epoch, console=self.console,
+            title=f"{self.options['model']} on {self.options['dataset']}")
+        if self.dist.is_main:
+            log_hparams(tb, self.options, self.run_dir,
+                        ["test/acc", "test/loss", *report.scalars])
         tb.close()
         self.write_metrics(
             status="completed", **{"test/loss": test["loss"], "test/acc": test["acc"]},
+            **report.metrics,
             epochs_run=fit.state.epoch, best_epoch=fit.state.best_epoch,
             stopped_early=fit.state.stopped_early, restored_best=s.early_stopping.restore_best,
             train_seconds=train_seconds,

@@ -142,7 +142,7 @@ class Fit:
                    "epoch_seconds": train["seconds"],
                    "images_per_s": train["images"] / max(train["seconds"], 1e-9)}
             if self.val_loader is not None:
-                val = evaluate(self.model, self.val_loader, self.loss_fn, self.runtime)
+                val = evaluate(unwrap(self.model), self.val_loader, self.loss_fn, self.runtime)
                 row["val/loss"], row["val/acc"] = val["loss"], val["acc"]
             score = self.monitored(row)
             self.schedule.after_epoch(row["val/loss"] if row["val/loss"] is not None

@@ -97,7 +97,7 @@ def test_ddp_two_processes_with_gloo_match_one_process(tmp_path, cli):
     ddp = tmp_path / "ddp"
     ddp.mkdir()
     torchrun = shutil.which("torchrun", path=str(Path(sys.executable).parent)) or "torchrun"
-    proc = subprocess.run([torchrun, "--nproc-per-node=2", "--master-port=0", "-m", "cnnbench",
+    proc = subprocess.run([torchrun, "--standalone", "--nproc-per-node=2", "-m", "cnnbench",
                            "train", *args], cwd=ddp, capture_output=True, text=True,
                           timeout=600, env={**os.environ, "CNNBENCH_DIST_BACKEND": "gloo"})
     assert proc.returncode == 0, proc.stdout + proc.stderr
