@@ -23,6 +23,7 @@ import statistics
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -161,6 +162,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, list[
                         help="training seeds (default: 0 1 2; with --quick: 0)")
     parser.add_argument("--epochs-scale", type=float, default=1.0,
                         help="multiply each preset's epochs by this (at least 1 epoch)")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="runs to execute at the same time (default 1)")
     parser.add_argument("--quick", action="store_true",
                         help="CPU smoke run of the whole pipeline: 1 epoch on a small synthetic "
                              "stand-in of each preset's dataset (same shape, 512 images), one seed; "
@@ -198,32 +201,39 @@ def main(argv: list[str] | None = None) -> int:
     runs_dir = args.runs_dir or args.out.parent / "runs" / stamp
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     presets = [load_preset(n) for n in names]
-    results, total, done = [], len(presets) * len(seeds), 0
+    tasks = [(preset, seed) for preset in presets for seed in seeds]
     started = time.perf_counter()
-    for preset in presets:
-        runs = []
-        for seed in seeds:
-            run_dir = (runs_dir / preset.name / f"seed{seed}").resolve()
-            command = train_command(preset, seed, run_dir, args.epochs_scale, args.quick, extra)
-            t0 = time.perf_counter()
-            proc = subprocess.run(command, env=env, capture_output=True, text=True)
-            run = read_run(run_dir, seed, proc.returncode)
-            runs.append(run)
-            done += 1
-            acc = "-" if run["test_acc"] is None else f"{100 * run['test_acc']:.2f} %"
-            console.print(f"[{done}/{total}] {preset.name} seed {seed}: {run['status']}, test acc "
-                          f"{acc} ({time.perf_counter() - t0:.0f} s)", highlight=False)
-            if run["status"] != "completed":
-                console.print(f"   {run.get('reason') or proc.stderr.strip()[-800:]}",
-                              highlight=False, markup=False)
-        results.append(summarize(preset, runs, args.quick))
+    done = 0
+
+    def run_one(task: tuple[Preset, int]) -> dict[str, Any]:
+        nonlocal done
+        preset, seed = task
+        run_dir = (runs_dir / preset.name / f"seed{seed}").resolve()
+        command = train_command(preset, seed, run_dir, args.epochs_scale, args.quick, extra)
+        t0 = time.perf_counter()
+        proc = subprocess.run(command, env=env, capture_output=True, text=True)
+        run = read_run(run_dir, seed, proc.returncode)
+        done += 1
+        acc = "-" if run["test_acc"] is None else f"{100 * run['test_acc']:.2f} %"
+        console.print(f"[{done}/{len(tasks)}] {preset.name} seed {seed}: {run['status']}, test "
+                      f"acc {acc} ({time.perf_counter() - t0:.0f} s)", highlight=False)
+        if run["status"] != "completed":
+            console.print(f"   {run.get('reason') or proc.stderr.strip()[-800:]}",
+                          highlight=False, markup=False)
+        return run
+
+    # runs are independent processes; --jobs N runs N at once (small models share a GPU well)
+    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+        finished = list(pool.map(run_one, tasks))
+    results = [summarize(preset, [r for (p, _), r in zip(tasks, finished) if p is preset],
+                         args.quick) for preset in presets]
 
     title = ("QUICK SMOKE RUN (synthetic stand-in data, 1 epoch): not a reproduction"
              if args.quick else f"Seed notebooks vs cnnbench (epochs x{args.epochs_scale:g})")
     console.print(render(results, title))
     report = {
         "created": datetime.now().isoformat(timespec="seconds"), "quick": args.quick,
-        "epochs_scale": args.epochs_scale, "seeds": seeds, "extra_overrides": extra,
+        "epochs_scale": args.epochs_scale, "seeds": seeds, "jobs": args.jobs, "extra_overrides": extra,
         "runs_dir": str(runs_dir), "wall_seconds": round(time.perf_counter() - started, 1),
         "results": [asdict(r) for r in results],
     }
