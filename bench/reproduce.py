@@ -62,21 +62,17 @@ class Result:
 
 
 def preset_names() -> list[str]:
-    from importlib import resources
+    from cnnbench.config_files import group_options
 
-    folder = resources.files("cnnbench.conf") / "experiment"
-    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".yaml"))
+    return group_options("experiment")
 
 
 def load_preset(name: str) -> Preset:
     """What the run needs to know about a preset, from its composed config."""
-    from hydra import compose, initialize_config_module
-
-    import cnnbench.app  # noqa: F401  (registers the run_id resolver)
+    from cnnbench.app import compose_config
     from cnnbench.data.shapes import input_shape
 
-    with initialize_config_module(config_module="cnnbench.conf", version_base="1.3"):
-        cfg = compose(config_name="train", overrides=[f"experiment={name}"])
+    cfg = compose_config([f"experiment={name}"])
     shape = input_shape(cfg.dataset)
     ref = cfg.get("reference") or {}
     return Preset(name, cfg.dataset.name, int(cfg.trainer.epochs), str(ref.get("seed", "?")),

@@ -1,7 +1,6 @@
 """The Hydra application behind `cnnbench train`."""
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import logging
@@ -16,6 +15,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 
+from .config_files import hydra_config_path
 from .distributed import from_environment
 from .errors import RunDiverged, UserError
 from .sinks import write_json_atomic
@@ -24,11 +24,7 @@ log = logging.getLogger(__name__)
 
 
 def config_root() -> str:
-    """Hydra's config path: the packaged `cnnbench.conf` when installed, else the checkout's conf/
-    (running from a source tree with only PYTHONPATH set, as on a machine without an install)."""
-    if importlib.util.find_spec("cnnbench.conf") is not None:
-        return "pkg://cnnbench.conf"
-    return str(Path(__file__).resolve().parent.parent / "conf")
+    return hydra_config_path()
 
 
 def compose_config(overrides: list[str], return_hydra_config: bool = False) -> DictConfig:

@@ -1,10 +1,9 @@
 """`cnnbench` command line: subcommands, with everything after `train` handed to Hydra."""
 from __future__ import annotations
 
-import sys
 import os
 import signal
-from importlib import resources
+import sys
 from pathlib import Path
 
 from rich.console import Console
@@ -23,17 +22,9 @@ CONFIG_GROUPS = ("dataset", "model", "optimizer", "scheduler", "augmentation", "
 
 def config_options(groups: tuple[str, ...] = CONFIG_GROUPS) -> dict[str, list[str]]:
     """The options of each config group, read from the packaged conf/ directory."""
-    from .app import config_root
+    from .config_files import group_options
 
-    path = config_root()
-    root = resources.files("cnnbench.conf") if path.startswith("pkg://") else Path(path)
-    options = {}
-    for group in groups:
-        folder = root / group
-        names = sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".yaml")) \
-            if folder.is_dir() else []
-        options[group] = names
-    return options
+    return {group: group_options(group) for group in groups}
 
 
 def print_help(console: Console) -> None:

@@ -11,7 +11,7 @@ import secrets
 import sys
 import time
 from dataclasses import dataclass
-from importlib import resources
+from ..config_files import config_dir, group_options
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -59,11 +59,9 @@ def parse_args(args: Sequence[str]) -> tuple[str, str | None, list[str]]:
 
 
 def group_option(group: str, name: str) -> DictConfig:
-    path = resources.files("cnnbench.conf") / group / f"{name}.yaml"
+    path = config_dir() / group / f"{name}.yaml"
     if not path.is_file():
-        known = sorted(p.name[:-5] for p in (resources.files("cnnbench.conf") / group).iterdir()
-                       if p.name.endswith(".yaml"))
-        raise UserError(f"Unknown {group} '{name}'. Known: {', '.join(known)}.")
+        raise UserError(f"Unknown {group} '{name}'. Known: {', '.join(group_options(group))}.")
     return OmegaConf.create(path.read_text())
 
 

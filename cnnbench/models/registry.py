@@ -5,7 +5,7 @@ dataset gives `in_channels`, `image_size` and `num_classes`, never the user.
 """
 from __future__ import annotations
 
-from importlib import resources
+from ..config_files import config_dir
 from typing import Any, Mapping, Sequence
 
 from hydra.utils import instantiate
@@ -17,7 +17,7 @@ from .common import InputTooSmall
 
 
 def _model_dir():
-    return resources.files("cnnbench.conf") / "model"
+    return config_dir() / "model"
 
 
 def model_names() -> list[str]:
