@@ -51,7 +51,8 @@ AUGMENT = {  # the seeds' own pipelines (conf/augmentation/affine.yaml, keras_li
 
 class SeedVGG(nn.Module):
     """Seed 003's Keras net in PyTorch: three double-conv blocks 64/128/256 (conv-ReLU-BN),
-    dropout, FC 1024, on 3x32x32. About 0.94 GFLOP per image for forward + backward."""
+    dropout, FC 1024, on 3x32x32. About 0.94 GFLOP per image for forward + backward. Used only
+    where the model zoo's `vgg` (cnnbench.models.vgg.VGG, the same net) is missing."""
 
     def __init__(self, num_classes: int = 10) -> None:
         super().__init__()
@@ -71,7 +72,14 @@ class SeedVGG(nn.Module):
 
 
 def make_model(name: str) -> nn.Module:
-    return LeNet5(1, 28, 10) if name == "lenet" else SeedVGG(10)
+    if name == "lenet":
+        return LeNet5(1, 28, 10)
+    try:  # the zoo's seed-003 VGG (conf/model/vgg.yaml) where this checkout has it
+        from cnnbench.models.vgg import VGG
+
+        return VGG(3, 32, 10)
+    except ImportError:
+        return SeedVGG(10)
 
 
 # -- data ------------------------------------------------------------------------------------------
@@ -230,6 +238,7 @@ def main() -> None:
 
     base = make_runtime(args.device, "auto", "auto")
     device = base.device
+    torch.backends.cudnn.benchmark = device.type == "cuda"  # as `cnnbench train` does on CUDA
     info = {"device": base.device_name, "torch": torch.__version__, "python": platform.python_version(),
             "cpus": os.cpu_count(), "amp": base.amp_name, "channels_last": base.channels_last,
             "compile_mode": args.compile_mode, "command": " ".join(sys.argv)}

@@ -1,53 +1,123 @@
 """The Hydra application behind `cnnbench train`."""
 from __future__ import annotations
 
+import json
+import os
+import logging
 import secrets
+import traceback
 from pathlib import Path
 from typing import Callable
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 
-from .errors import UserError
+from .config_files import hydra_config_path
+from .distributed import from_environment
+from .errors import RunDiverged, UserError
 from .sinks import write_json_atomic
 
-CONFIG_PACKAGE = "pkg://cnnbench.conf"
+log = logging.getLogger(__name__)
+
+
+def config_root() -> str:
+    return hydra_config_path()
+
+
+def compose_config(overrides: list[str], return_hydra_config: bool = False) -> DictConfig:
+    """The train config with these overrides, composed as `cnnbench train` would (no run)."""
+    from hydra import compose, initialize_config_dir, initialize_config_module
+
+    root = config_root()
+    init = (initialize_config_module(config_module=root[len("pkg://"):], version_base="1.3")
+            if root.startswith("pkg://") else initialize_config_dir(root, version_base="1.3"))
+    with init:
+        return compose(config_name="train", overrides=overrides,
+                       return_hydra_config=return_hydra_config)
+
 
 # A short random tag in run directory names: two runs started in the same second never collide.
 # Cached, so a sweep's directory is resolved once for all its jobs.
+def new_run_id() -> str:
+    return secrets.token_hex(3)
+
+
+def default_parallel_jobs() -> int:
+    """Jobs the parallel launcher runs at once by default: up to 4, never more than CPU cores."""
+    return max(1, min(4, os.cpu_count() or 1))
+
+
 if not OmegaConf.has_resolver("cnnbench.run_id"):
-    OmegaConf.register_new_resolver("cnnbench.run_id", lambda: secrets.token_hex(3),
-                                    use_cache=True)
+    OmegaConf.register_new_resolver("cnnbench.run_id", new_run_id, use_cache=True)
+if not OmegaConf.has_resolver("cnnbench.parallel_jobs"):
+    OmegaConf.register_new_resolver("cnnbench.parallel_jobs", default_parallel_jobs)
+
+
+def share_cpu_threads(launcher: DictConfig) -> None:
+    """Jobs running side by side (joblib launcher) split the CPU cores instead of fighting over
+    them: oversubscribed PyTorch threads slow everything down many times over."""
+    n_jobs = launcher.get("n_jobs") if launcher is not None else None
+    if isinstance(n_jobs, int) and n_jobs > 1:
+        import torch
+
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // n_jobs))
 
 
 def print_user_error(console: Console, err: BaseException) -> None:
-    console.print(f"[bold red]error:[/] {err}", highlight=False, soft_wrap=True)
+    console.print(f"[bold red]error:[/] {err}", highlight=False, soft_wrap=True, markup=True)
 
 
-def make_train_app(outcomes: list[str]) -> Callable[[], None]:
-    """The `@hydra.main` task; each job appends 'completed', 'failed' or 'interrupted'."""
+def record_failure(run_dir: Path, status: str, reason: str) -> None:
+    """Make sure a failed job's directory says so, even when it failed before training began
+    (a run that stopped on its own, e.g. diverged or interrupted, already said how)."""
+    metrics_file = run_dir / "metrics.json"
+    metrics = json.loads(metrics_file.read_text()) if metrics_file.exists() else {}
+    if metrics.get("status") in (None, "starting", "running"):
+        write_json_atomic(metrics_file, {**metrics, "status": status, "reason": reason})
 
-    @hydra.main(version_base="1.3", config_path=CONFIG_PACKAGE, config_name="train")
+
+def make_train_app(outcomes: list[str], debug: bool = False) -> Callable[[], None]:
+    """The `@hydra.main` task; each job appends its final status to `outcomes`.
+
+    A job that fails records why in its own metrics.json; in a sweep the other jobs go on.
+    """
+
+    @hydra.main(version_base="1.3", config_path=config_root(), config_name="train")
     def train(cfg: DictConfig) -> float | None:
         from .run import TrainingRun  # heavy imports only once Hydra has parsed argv
 
         hc = HydraConfig.get()
         run_dir = Path(hc.runtime.output_dir)
+        sweeping = hc.mode == RunMode.MULTIRUN
+        if sweeping:
+            share_cpu_threads(hc.launcher)
         console = Console()
         try:
             metrics = TrainingRun(cfg, run_dir, dict(hc.runtime.choices), console).execute()
         except UserError as err:
+            if debug:
+                traceback.print_exc()
             print_user_error(console, err)
-            metrics_file = run_dir / "metrics.json"
-            if not metrics_file.exists():
-                write_json_atomic(metrics_file, {"status": "failed", "reason": str(err)})
-            outcomes.append("failed")
+            status = "diverged" if isinstance(err, RunDiverged) else "failed"
+            if from_environment().is_main:
+                record_failure(run_dir, status, str(err))
+            outcomes.append(status)
             return None
         except KeyboardInterrupt:
             outcomes.append("interrupted")
             raise
+        except Exception as err:  # a bug or a crash (e.g. out of memory): keep the sweep going
+            if not sweeping:
+                raise
+            log.error("job failed:\n%s", traceback.format_exc())
+            print_user_error(console, f"this job failed with {type(err).__name__}: {err} "
+                                      f"(the full traceback is in {run_dir / 'train.log'}).")
+            record_failure(run_dir, "failed", f"{type(err).__name__}: {err}")
+            outcomes.append("failed")
+            return None
         outcomes.append(metrics["status"])
         return metrics.get("best_val_acc")
 

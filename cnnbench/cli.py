@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
-from importlib import resources
+from pathlib import Path
 
 from rich.console import Console
 
@@ -11,20 +12,19 @@ from . import __version__
 
 SUBCOMMANDS = {
     "train": "train a model (or a sweep with -m); all Hydra flags and overrides work",
+    "models": "list every model with its parameters for a dataset: models dataset=cifar10 \\[--json]",
+    "eval": "evaluate a checkpoint on the test set: eval checkpoint=PATH \\[key=value]",
+    "compare": "table and plots across runs: compare PATH... \\[--out DIR]",
 }
-CONFIG_GROUPS = ("dataset", "model", "optimizer", "scheduler", "augmentation", "trainer")
+CONFIG_GROUPS = ("dataset", "model", "optimizer", "scheduler", "augmentation", "trainer",
+                 "evaluation")
 
 
-def config_options() -> dict[str, list[str]]:
+def config_options(groups: tuple[str, ...] = CONFIG_GROUPS) -> dict[str, list[str]]:
     """The options of each config group, read from the packaged conf/ directory."""
-    root = resources.files("cnnbench.conf")
-    options = {}
-    for group in CONFIG_GROUPS:
-        folder = root / group
-        names = sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".yaml")) \
-            if folder.is_dir() else []
-        options[group] = names
-    return options
+    from .config_files import group_options
+
+    return {group: group_options(group) for group in groups}
 
 
 def print_help(console: Console) -> None:
@@ -33,43 +33,195 @@ def print_help(console: Console) -> None:
     console.print("[bold]Commands:[/]")
     for name, text in SUBCOMMANDS.items():
         console.print(f"  {name:<10} {text}")
+    console.print("\n--debug (or HYDRA_FULL_ERROR=1) shows full tracebacks for errors.")
     console.print("\n[bold]Config groups[/] (choose with group=option, e.g. model=mlp):")
     for group, names in config_options().items():
         console.print(f"  {group:<13} {', '.join(names)}")
+    presets = config_options(("experiment",))["experiment"]
+    console.print("\n[bold]Experiment presets[/] (the seed notebooks' setups: experiment=<name>):")
+    console.print(f"  {', '.join(presets)}")
     console.print(
         "\n[bold]Examples:[/]\n"
         "  cnnbench train model=lenet dataset=mnist optimizer=adam augmentation=affine\n"
         "  cnnbench train -m model=mlp,lenet optimizer=sgd,adam,adadelta trainer.epochs=3\n"
+        "  cnnbench train experiment=lenet_mnist trainer.seed=1\n"
+        "  cnnbench models dataset=cifar10\n"
         "  cnnbench train --help            (every option of a training run)\n"
+        "  cnnbench train trainer.resume=outputs/runs/<run>   (continue an interrupted run)\n"
+        "  cnnbench compare outputs/multirun/<sweep>   (or outputs, or run dirs)\n"
+        "  cnnbench eval checkpoint=outputs/runs/<run> evaluation.shifts=\\[1,2,4]\n"
         "  tensorboard --logdir outputs\n", highlight=False)
 
 
-def run_train(args: list[str], console: Console) -> int:
-    from .app import make_train_app, print_user_error
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, handled like Ctrl-C: the run saves what it has and stops."""
+
+
+def _raise_terminated(signum, frame) -> None:
+    raise Terminated("stopped by SIGTERM")
+
+
+def check_group_choices(args: list[str]) -> None:
+    """`group=option` overrides name options that exist (Hydra's own message lists its search
+    path and is easy to miss); sweeps like model=mlp,foo are checked option by option."""
     from .errors import UserError
 
+    options = config_options()
+    for arg in args:
+        key, sep, value = arg.partition("=")
+        if not sep or key not in options or any(c in value for c in "()[]{}*$"):
+            continue
+        unknown = [v for v in value.split(",") if v and v not in options[key]]
+        if unknown:
+            raise UserError(f"There is no {key} option '{unknown[0]}'. The {key} options are: "
+                            f"{', '.join(options[key])} (one YAML file each in conf/{key}/).")
+
+
+def check_output_dir(args: list[str]) -> None:
+    """The folder runs are written to must be writable before any training starts."""
+    from .errors import UserError
+
+    target = Path("outputs")
+    for arg in args:
+        key, _, value = arg.partition("=")
+        if key in ("hydra.run.dir", "hydra.sweep.dir") and "$" not in value:
+            target = Path(value)
+    existing = target
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise UserError(f"Cannot write run outputs to {target.resolve()}: {existing.resolve()} "
+                        f"is not writable. Run from a folder you can write to, or choose another "
+                        f"place with hydra.run.dir=... (single runs) / hydra.sweep.dir=... (sweeps).")
+
+
+def run_train(args: list[str], console: Console, debug: bool = False) -> int:
+    from .app import make_train_app, print_user_error
+    from .errors import UserError
+    from .resume import resume_arguments
+
     outcomes: list[str] = []
-    sys.argv = ["cnnbench train", *args]
+    sweep_dir = None
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
     try:
-        make_train_app(outcomes)()
-    except KeyboardInterrupt:
+        if not any(a in ("--help", "-h", "--hydra-help", "--info", "-i", "--cfg", "-c")
+                   for a in args):
+            check_group_choices(args)
+            check_output_dir(args)
+            args = resume_arguments(args)
+            args, sweep_dir = with_sweep_dir(args)
+            args = with_distributed_run_dir(args)
+        sys.argv = ["cnnbench train", *args]
+        make_train_app(outcomes, debug=debug)()
+    except KeyboardInterrupt as err:
         console.print("[bold yellow]interrupted:[/] the run directory keeps its config, curves, "
-                      "last checkpoint and metrics.json (status: interrupted).")
-        return 130
+                      "last checkpoint and metrics.json (status: interrupted). Continue it with "
+                      "trainer.resume=<run directory>.")
+        return 143 if isinstance(err, Terminated) else 130
     except UserError as err:
+        if debug:
+            raise
         print_user_error(console, err)
         return 2
-    if any(o != "completed" for o in outcomes):
-        failed = sum(o != "completed" for o in outcomes)
-        if len(outcomes) > 1:
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        from .distributed import destroy
+
+        destroy()
+    if sweep_dir is not None:  # jobs may have run in other processes: read what they wrote
+        outcomes = sweep_outcomes(sweep_dir)
+        console.print(f"sweep: {len(outcomes)} jobs in {sweep_dir}")
+    failed = sum(o != "completed" for o in outcomes)
+    if failed:
+        if sweep_dir is not None:
             console.print(f"[bold red]{failed} of {len(outcomes)} jobs did not complete[/]; "
                           "see their metrics.json.")
         return 1
     return 0
 
 
+def with_distributed_run_dir(args: list[str]) -> list[str]:
+    """Under torchrun every process runs this command; they must share one run directory
+    (rank 0 picks it) and only rank 0 writes Hydra's files and log."""
+    from . import distributed
+    from .errors import UserError
+
+    info = distributed.from_environment()
+    if not info.enabled:
+        return args
+    if is_sweep(args):
+        raise UserError("A sweep (-m) cannot run under torchrun: start one torchrun per run, or "
+                        "run the sweep without torchrun (hydra/launcher=parallel runs jobs side "
+                        "by side).")
+    distributed.init_process_group(info)
+    chosen = next((a.partition("=")[2] for a in args if a.startswith("hydra.run.dir=")), None)
+    if info.is_main and chosen is None:
+        from datetime import datetime
+
+        from .app import new_run_id
+
+        stamp = datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
+        chosen = f"outputs/runs/{stamp}_ddp{info.world_size}_{new_run_id()}"
+    run_dir = distributed.broadcast_string(chosen, info)
+    args = [a for a in args if not a.startswith("hydra.run.dir=")] + [f"hydra.run.dir={run_dir}"]
+    if not info.is_main:
+        args += ["hydra.output_subdir=null", "hydra/job_logging=disabled",
+                 "hydra/hydra_logging=disabled"]
+    return args
+
+
+def is_sweep(args: list[str]) -> bool:
+    return any(a in ("-m", "--multirun") or a.startswith("hparams_search=") for a in args)
+
+
+def with_sweep_dir(args: list[str]) -> tuple[list[str], Path | None]:
+    """For a sweep, fix its directory up front (unless the user did), so that the outcome of
+    every job can be read back afterwards, whichever launcher ran it."""
+    if not is_sweep(args):
+        return args, None
+    for arg in args:
+        key, _, value = arg.partition("=")
+        if key == "hydra.sweep.dir":
+            return args, None if "$" in value else Path(value)
+    from datetime import datetime
+
+    from .app import new_run_id
+
+    stamp = datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
+    sweep = Path("outputs") / "multirun" / f"{stamp}_{new_run_id()}"
+    return [*args, f"hydra.sweep.dir={sweep}"], sweep
+
+
+def sweep_outcomes(sweep_dir: Path) -> list[str]:
+    """The status of each job of a sweep, from the metrics.json each job wrote."""
+    import json
+
+    outcomes = []
+    for job in sorted(p for p in sweep_dir.iterdir() if (p / ".hydra").is_dir()) \
+            if sweep_dir.is_dir() else []:
+        try:
+            outcomes.append(json.loads((job / "metrics.json").read_text())["status"])
+        except (OSError, ValueError, KeyError):
+            outcomes.append("failed")
+    return outcomes
+
+
+def run_models(args: list[str], console: Console) -> int:
+    from .app import print_user_error
+    from .errors import UserError
+    from .zoo import run_models as list_models
+
+    try:
+        return list_models(args, console)
+    except UserError as err:
+        print_user_error(console, err)
+        return 2
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv or os.environ.get("HYDRA_FULL_ERROR") == "1"
+    argv = [a for a in argv if a != "--debug"]
     console = Console()
     if not argv or argv[0] in ("-h", "--help", "help"):
         print_help(console)
@@ -79,7 +231,17 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     command, rest = argv[0], argv[1:]
     if command == "train":
-        return run_train(rest, console)
+        return run_train(rest, console, debug)
+    if command == "models":
+        return run_models(rest, console)
+    if command == "compare":
+        from .comparison.command import main as compare_main
+
+        return compare_main(rest, console)
+    if command == "eval":
+        from .evaluation.command import main as eval_main
+
+        return eval_main(rest, console)
     console.print(f"[bold red]error:[/] unknown command '{command}'. Commands: "
                   f"{', '.join(SUBCOMMANDS)}. Run `cnnbench --help` for more.", highlight=False)
     return 2

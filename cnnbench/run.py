@@ -7,6 +7,10 @@ the curves so far, the last checkpoint and a metrics.json whose `status` says ho
 from __future__ import annotations
 
 import copy
+import dataclasses
+import json
+import os
+import platform
 import sys
 import time
 from pathlib import Path
@@ -18,10 +22,15 @@ from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 from torch import nn
 
-from . import __version__
-from .checkpoint import rng_states, save_checkpoint
+from . import __version__, models
+from .checkpoint import load_checkpoint, restore_rng_states, rng_states, save_checkpoint
 from .data import ImageData, data_fits_on_device, load_dataset, make_loader, split_bytes
-from .errors import UserError
+from .distributed import (all_reduce_sum, device_for, from_environment, unwrap,
+                          wrap_model)
+from .errors import RunDiverged, UserError
+from .evaluation.evaluate import evaluate_test_set
+from .evaluation.settings import EvaluationSettings
+from .hparams import log_hparams
 from .models import count_parameters
 from .runtime import (Runtime, fused_options, make_runtime, preload_in_background,
                       process_seconds, seed_everything)
@@ -32,26 +41,30 @@ from .sinks import (ConsoleProgress, HistoryCSV, TensorBoardSink, summary_table,
 from .train import Diverged, Fit, capture_status, evaluate, warm_up
 
 
-def build_model(cfg: DictConfig, data: ImageData) -> nn.Module:
+def build_model(cfg: DictConfig, data: ImageData, name: str | None = None) -> nn.Module:
     """The model of `cfg.model`, shaped by the dataset (channels, image size, classes)."""
-    try:
-        return instantiate(cfg.model, in_channels=data.channels, image_size=list(data.image_size),
-                           num_classes=data.num_classes, _convert_="all")
-    except UserError:
-        raise
-    except Exception as err:
-        cause = err.__cause__ or err
-        if isinstance(cause, UserError):
-            raise cause from None
-        raise UserError(f"The model config could not be built: {cause}. Check the model.* "
-                        f"options (`cnnbench train --cfg job` shows them).") from None
+    return models.build_model(cfg.model, in_channels=data.channels, image_size=data.image_size,
+                              num_classes=data.num_classes, name=name)
+
+
+def validate_lr(cfg: DictConfig) -> None:
+    lr = cfg.optimizer.get("lr")
+    if lr is not None and (isinstance(lr, bool) or not isinstance(lr, (int, float)) or lr <= 0):
+        raise UserError(f"optimizer.lr={lr!r} is not valid: the learning rate must be a number "
+                        f"above 0, e.g. optimizer.lr=0.001.")
+
+
+def library_versions() -> dict[str, str]:
+    import hydra
+    import torchvision
+
+    return {"cnnbench": __version__, "torch": torch.__version__,
+            "torchvision": torchvision.__version__, "hydra": hydra.__version__,
+            "python": platform.python_version(),
+            "cuda": torch.version.cuda or "none"}
 
 
 def build_optimizer(cfg: DictConfig, model: nn.Module) -> torch.optim.Optimizer:
-    lr = cfg.optimizer.get("lr")
-    if lr is not None and (not isinstance(lr, (int, float)) or lr <= 0):
-        raise UserError(f"optimizer.lr={lr!r} is not valid: the learning rate must be a number "
-                        f"above 0, e.g. optimizer.lr=0.001.")
     try:
         factory = instantiate(cfg.optimizer, _convert_="all")
         return factory(model.parameters(), **fused_options(factory, next(model.parameters()).device))
@@ -71,34 +84,48 @@ def run_options(choices: Mapping[str, str], cfg: DictConfig) -> dict[str, Any]:
     }
 
 
+class NullSink:
+    """Stands in for the file sinks on processes other than rank 0."""
+
+    def __getattr__(self, name: str):
+        return lambda *args, **kwargs: None
+
+
 class TrainingRun:
     def __init__(self, cfg: DictConfig, run_dir: Path, choices: Mapping[str, str],
                  console: Console | None = None) -> None:
         self.cfg = cfg
         self.run_dir = Path(run_dir)
+        self.dist = from_environment()
         self.console = console or Console()
+        if not self.dist.is_main:
+            self.console.quiet = True
         self.settings = TrainerSettings.from_config(
             OmegaConf.to_container(cfg.trainer, resolve=True))
         self.options = run_options(choices, cfg)
+        self.evaluation = EvaluationSettings.from_config(  # checked now, not after training
+            OmegaConf.to_container(cfg.evaluation, resolve=True) if "evaluation" in cfg else None)
         self.metrics: dict[str, Any] = {
             "status": "starting", **self.options,
             "command": " ".join(sys.argv), "run_dir": str(self.run_dir),
-            "versions": {"cnnbench": __version__, "torch": torch.__version__,
-                         "python": sys.version.split()[0]},
+            "versions": library_versions(),
         }
+        validate_lr(cfg)
 
     # -- outputs -------------------------------------------------------------------------------
     def write_metrics(self, **updates: Any) -> None:
         self.metrics.update(updates)
-        write_json_atomic(self.run_dir / "metrics.json", self.metrics)
+        if self.dist.is_main:
+            write_json_atomic(self.run_dir / "metrics.json", self.metrics)
 
     def checkpoint_payload(self, fit: Fit, scaler) -> dict[str, Any]:
         return {
-            "model": fit.model.state_dict(), "optimizer": fit.optimizer.state_dict(),
+            "model": unwrap(fit.model).state_dict(), "optimizer": fit.optimizer.state_dict(),
             "scheduler": fit.schedule.state_dict(),
             "scaler": scaler.state_dict() if scaler is not None else {},
             "epoch": fit.state.epoch, "best_epoch": fit.state.best_epoch,
-            "best_score": fit.state.best_score, "rng": rng_states(),
+            "best_score": fit.state.best_score, "bad_epochs": fit.state.bad_epochs,
+            "rng": rng_states(),
             "loader": fit.train_loader.state_dict(),
             "config": OmegaConf.to_yaml(self.cfg), "options": dict(self.options),
         }
@@ -106,20 +133,32 @@ class TrainingRun:
     # -- the run -------------------------------------------------------------------------------
     def execute(self) -> dict[str, Any]:
         s = self.settings
-        self.write_metrics(status="running")
+        resume = load_checkpoint(Path(s.resume)) if s.resume else None
+        if resume is not None:
+            self.check_compatible(resume)
+        self.write_metrics(status="running", seed=s.seed, deterministic=s.deterministic)
         preload_in_background()  # overlaps the optimizer's import of torch._dynamo with set-up
-        runtime = make_runtime(s.device, s.amp, s.channels_last, s.compile_mode, s.cuda_graph)
+        runtime = make_runtime(s.device, s.amp, s.channels_last, s.compile_mode,
+                               s.cuda_graph and not self.dist.enabled)
+        runtime = dataclasses.replace(runtime, device=device_for(self.dist, runtime.device))
+        configure_determinism(s.deterministic, runtime)
         seed_everything(s.seed)
+        data = load_dataset(**OmegaConf.to_container(self.cfg.dataset, resolve=True))
+        data = data.with_validation(s.val_split, s.seed)
+        model = build_model(self.cfg, data, self.options["model"]).to(runtime.device)
+        if runtime.channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        params = count_parameters(model)
+        if s.compile_mode:
+            model.compile(mode=s.compile_mode)  # in place: state_dict keys stay the same
+        model = wrap_model(model, self.dist, runtime.device)
+        if self.dist.enabled:
+            seed_everything(s.seed + self.dist.rank)  # own dropout draws per process
         opt_cfg = self.cfg  # with trainer.scale_lr=linear, a copy whose optimizer.lr is scaled
         if s.lr_factor() != 1.0 and self.cfg.optimizer.get("lr") is not None:
             opt_cfg = copy.deepcopy(self.cfg)  # schedulers' ${optimizer.lr} follow the copy
             opt_cfg.optimizer.lr = float(self.cfg.optimizer.lr) * s.lr_factor()
             self.write_metrics(effective_lr=opt_cfg.optimizer.lr)
-        data = load_dataset(**OmegaConf.to_container(self.cfg.dataset, resolve=True))
-        data = data.with_validation(s.val_split, s.seed)
-        model = build_model(self.cfg, data).to(runtime.device)
-        if runtime.channels_last:
-            model = model.to(memory_format=torch.channels_last)
         optimizer = build_optimizer(opt_cfg, model)
         augment = instantiate(self.cfg.augmentation, _convert_="all")
         loaders = self.make_loaders(data, runtime, augment)
@@ -129,24 +168,30 @@ class TrainingRun:
         scaler = torch.amp.GradScaler("cuda") if runtime.needs_scaler else None
         loss_fn = nn.CrossEntropyLoss(label_smoothing=s.label_smoothing)
         compile_seconds = 0.0
-        if s.compile_mode or runtime.capture_step:
-            if s.compile_mode:
-                model.compile(mode=s.compile_mode)  # in place: state_dict keys stay the same
+        if (s.compile_mode or runtime.capture_step) and not self.dist.enabled:
+            # compile (and capture) now, on zero batches: timed apart from training
             compile_seconds = warm_up(model, loss_fn, runtime, loaders["train"],
                                       [v for k, v in loaders.items() if k != "train" and v])
         fit = Fit(model, optimizer, schedule, loss_fn, runtime, loaders["train"], loaders["val"],
-                  s.epochs, s.early_stopping, scaler)
-        params = count_parameters(model)
+                  s.epochs, s.early_stopping, scaler, reduce=all_reduce_sum)
+        if resume is not None:
+            self.restore(resume, fit, scaler)
         self.write_metrics(params=params, device=runtime.device_name, amp=runtime.amp_name,
+                           world_size=self.dist.world_size,
                            train_size=len(data.train), val_size=len(data.val) if data.val else 0,
                            test_size=len(data.test), classes=data.classes)
         self.console.print(
             f"[bold]cnnbench[/] {self.options['model']} on {self.options['dataset']} "
             f"({params:,} parameters) | {runtime.device_name}, AMP {runtime.amp_name} | "
             f"{self.run_dir}")
-        tb = TensorBoardSink(self.run_dir / "tb")
-        tb.text("config", "```\n" + OmegaConf.to_yaml(self.cfg) + "\n```")
-        history = HistoryCSV(self.run_dir / "history.csv")
+        resumed_at = fit.state.epoch if resume is not None else None
+        if self.dist.is_main:
+            tb = TensorBoardSink(self.run_dir / "tb",
+                                 purge_step=resumed_at + 1 if resumed_at is not None else None)
+            tb.text("config", "```\n" + OmegaConf.to_yaml(self.cfg) + "\n```")
+            history = HistoryCSV(self.run_dir / "history.csv", keep_epochs=resumed_at)
+        else:
+            tb, history = NullSink(), NullSink()
         ckpt_dir = self.run_dir / "checkpoints"
         self.write_metrics(compile_seconds=compile_seconds, data_path=self.data_path,
                            cuda_graph=capture_status(model),
@@ -154,7 +199,8 @@ class TrainingRun:
         start = time.perf_counter()
         images_total = 0
 
-        with ConsoleProgress(self.console, enabled=s.progress) as progress:
+        live = s.progress and self.console.is_terminal
+        with ConsoleProgress(self.console, enabled=live) as progress:
             progress.start(s.epochs, fit.state.epoch, len(loaders["train"]))
 
             def on_epoch_end(row: dict, is_best: bool) -> None:
@@ -164,22 +210,26 @@ class TrainingRun:
                 tb.scalars({k: v for k, v in row.items() if k != "epoch"}, row["epoch"])
                 progress.epoch_done(row)
                 if is_best and s.checkpoint.save_best:
-                    save_checkpoint(ckpt_dir / "best.pt", self.checkpoint_payload(fit, scaler))
+                    self.save(ckpt_dir / "best.pt", fit, scaler)
                 if s.checkpoint.save_last:
-                    save_checkpoint(ckpt_dir / "last.pt", self.checkpoint_payload(fit, scaler))
+                    self.save(ckpt_dir / "last.pt", fit, scaler)
+                val_accs = [self.metrics.get("best_val_acc"), row["val/acc"]]
                 self.write_metrics(epochs_run=fit.state.epoch, best_epoch=fit.state.best_epoch,
+                                   best_val_acc=max((a for a in val_accs if a is not None),
+                                                    default=None),
                                    last_epoch_metrics=row)
 
             try:
                 fit.run(on_epoch_end,
-                        on_progress=(lambda *a: progress.batch(*a)) if s.progress else None,
+                        on_progress=(lambda *a: progress.batch(*a)) if live else None,
                         on_epoch_start=lambda e: progress.new_epoch(e, s.epochs))
-            except KeyboardInterrupt:
-                self.finish_early(fit, scaler, tb, "interrupted", "stopped by the user (Ctrl-C)")
+            except KeyboardInterrupt as err:
+                reason = str(err) or "stopped by the user (Ctrl-C)"
+                self.finish_early(fit, scaler, tb, "interrupted", reason)
                 raise
             except Diverged as err:
                 self.finish_early(fit, scaler, tb, "diverged", str(err))
-                raise UserError(
+                raise RunDiverged(
                     f"Training diverged in epoch {fit.state.epoch + 1}: {err}. The learning rate "
                     f"(optimizer.lr={self.options['lr']}) is probably too high"
                     + (", or fp16 overflowed (try trainer.amp=bf16 or off)"
@@ -192,18 +242,29 @@ class TrainingRun:
         train_seconds = time.perf_counter() - start
         if s.early_stopping.restore_best:
             fit.restore_best()
+        model = unwrap(model)  # every process evaluates the whole test set; rank 0 reports it
         test = evaluate(model, loaders["test"], loss_fn, runtime)
         if s.tta_flip:
             test["acc_tta"] = evaluate(model, loaders["test"], loss_fn, runtime, tta_flip=True)["acc"]
             self.write_metrics(**{"test/acc_tta": test["acc_tta"]})
         tb.scalars({"test/loss": test["loss"], "test/acc": test["acc"]}, fit.state.epoch)
+        report = evaluate_test_set(
+            model, data, runtime, self.evaluation if self.dist.is_main else EvaluationSettings(
+                enabled=False), self.run_dir, batch_size=s.eval_batch_size,
+            tb=tb, step=fit.state.epoch, console=self.console,
+            title=f"{self.options['model']} on {self.options['dataset']}")
+        if self.dist.is_main:
+            log_hparams(tb, self.options, self.run_dir,
+                        ["test/acc", "test/loss", *report.scalars])
         tb.close()
         self.write_metrics(
             status="completed", **{"test/loss": test["loss"], "test/acc": test["acc"]},
+            **report.metrics,
             epochs_run=fit.state.epoch, best_epoch=fit.state.best_epoch,
             stopped_early=fit.state.stopped_early, restored_best=s.early_stopping.restore_best,
             train_seconds=train_seconds,
             images_per_s=images_total / max(train_seconds, 1e-9),
+            resumed_from_epoch=resumed_at,
         )
         self.console.print(summary_table(f"{self.options['model']} on {self.options['dataset']}", {
             "test accuracy": test["acc"], "test loss": test["loss"],
@@ -224,13 +285,78 @@ class TrainingRun:
         common = dict(device=runtime.device, mean=data.mean, std=data.std, on_device=on_device,
                       channels_last=runtime.channels_last, num_workers=s.num_workers)
         train = make_loader(data.train, s.batch_size, shuffle=True, seed=s.seed,
-                            augment=augment if augment.active else None, **common)
+                            augment=augment if augment.active else None,
+                            rank=self.dist.rank, world_size=self.dist.world_size, **common)
         evaluate_on = lambda split: make_loader(split, s.eval_batch_size, **common)  # noqa: E731
         return {"train": train, "val": evaluate_on(data.val) if data.val else None,
                 "test": evaluate_on(data.test)}
 
     def finish_early(self, fit: Fit, scaler, tb: TensorBoardSink, status: str, reason: str) -> None:
-        """Keep what the run had: last checkpoint (of the last finished epoch), curves, metrics."""
+        """Keep what the run had: curves, metrics and last.pt. last.pt stays the snapshot of the
+        last finished epoch (so a resume is exact); before the first epoch ends it is the model
+        as it was then, marked epoch 0. A diverged run keeps only the last good snapshot."""
         tb.close()
+        last = self.run_dir / "checkpoints" / "last.pt"
+        if status != "diverged" and self.settings.checkpoint.save_last and not last.exists():
+            self.save(last, fit, scaler)
         self.write_metrics(status=status, reason=reason, epochs_run=fit.state.epoch,
                            best_epoch=fit.state.best_epoch)
+
+    def save(self, path: Path, fit: Fit, scaler) -> None:
+        if self.dist.is_main:
+            save_checkpoint(path, self.checkpoint_payload(fit, scaler))
+
+    # -- resume --------------------------------------------------------------------------------
+    def check_compatible(self, ckpt: dict[str, Any]) -> None:
+        theirs = ckpt.get("options", {})
+        for key in ("model", "dataset"):
+            if theirs.get(key) != self.options[key]:
+                raise UserError(
+                    f"trainer.resume={self.settings.resume} is a checkpoint of {key} "
+                    f"'{theirs.get(key)}', but this run asks for {key} '{self.options[key]}'. "
+                    f"Resume with the same {key} (leave {key}= off the command line: the run's "
+                    f"own settings are reused), or start a new run without trainer.resume.")
+
+    def restore(self, ckpt: dict[str, Any], fit: Fit, scaler) -> None:
+        """Put the run back exactly where the checkpoint left it."""
+        try:
+            unwrap(fit.model).load_state_dict(ckpt["model"])
+            fit.optimizer.load_state_dict(ckpt["optimizer"])
+        except (RuntimeError, ValueError, KeyError) as err:
+            raise UserError(f"trainer.resume={self.settings.resume} does not fit this model or "
+                            f"optimizer ({str(err).splitlines()[0][:200]}). Resume with the "
+                            f"settings the run was started with.") from None
+        fit.schedule.load_state_dict(ckpt.get("scheduler") or {})
+        if scaler is not None and ckpt.get("scaler"):
+            scaler.load_state_dict(ckpt["scaler"])
+        state = fit.state
+        state.epoch, state.best_epoch = ckpt["epoch"], ckpt.get("best_epoch", 0)
+        state.best_score, state.bad_epochs = ckpt.get("best_score"), ckpt.get("bad_epochs", 0)
+        best_file = Path(self.settings.resume)
+        best_file = (best_file if best_file.is_dir() else best_file.parent.parent)
+        best_file = best_file / "checkpoints" / "best.pt"
+        if best_file.exists():
+            best = load_checkpoint(best_file)
+            if best["epoch"] == state.best_epoch:
+                state.best_weights = {k: v.to(self.device_of(fit)) for k, v in best["model"].items()}
+        if "loader" in ckpt:
+            fit.train_loader.load_state_dict(ckpt["loader"])
+        restore_rng_states(ckpt["rng"])
+        previous = self.run_dir / "metrics.json"
+        if previous.exists():
+            self.metrics["best_val_acc"] = json.loads(previous.read_text()).get("best_val_acc")
+
+    @staticmethod
+    def device_of(fit: Fit) -> torch.device:
+        return next(fit.model.parameters()).device
+
+
+def configure_determinism(deterministic: bool, runtime: Runtime) -> None:
+    """Deterministic kernels when asked (identical results for a seed); else fastest kernels."""
+    if deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.backends.cudnn.benchmark = False
+        torch.backends.cudnn.deterministic = True
+    elif runtime.device.type == "cuda":
+        torch.backends.cudnn.benchmark = True

@@ -80,9 +80,6 @@ def make_runtime(device: str, amp: str, channels_last: bool | str,
                  compile_mode: str | None = None, cuda_graph: bool = False) -> Runtime:
     dev = select_device(device)
     use_cl = dev.type == "cuda" if channels_last == "auto" else bool(channels_last)
-    if dev.type == "cuda":
-        # batch shapes are fixed within a run: let cuDNN time its algorithms once and keep the best
-        torch.backends.cudnn.benchmark = True
     amp_dtype = select_amp(amp, dev)
     # fp16 needs the GradScaler's checks between backward and step: no capture then
     capture = bool(cuda_graph) and dev.type == "cuda" and amp_dtype != torch.float16

@@ -43,6 +43,8 @@ class TrainerSettings:
     early_stopping: EarlyStopping = field(default_factory=EarlyStopping)
     checkpoint: Checkpointing = field(default_factory=Checkpointing)
     progress: bool = True
+    deterministic: bool = False
+    resume: str | None = None
     # speed options (docs/fast.md)
     data_on_device: bool | str = "auto"   # auto: on the device when it fits, else streamed
     num_workers: int = 4                  # DataLoader workers of the streaming path

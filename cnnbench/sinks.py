@@ -9,7 +9,7 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Collection, Mapping, Sequence
 
 from rich.console import Console
 from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
@@ -30,12 +30,18 @@ def write_json_atomic(path: Path, data: Mapping[str, Any]) -> None:
 class HistoryCSV:
     """history.csv: one row per epoch, flushed as soon as the epoch ends."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, keep_epochs: int | None = None) -> None:
+        """Appends to an existing file; with `keep_epochs` (a resume) rows after it are dropped."""
         self.path = path
         self.columns: list[str] | None = None
         if path.exists() and path.stat().st_size:
             with open(path, newline="") as f:
-                self.columns = next(csv.reader(f), None)
+                rows = list(csv.reader(f))
+            self.columns = rows[0]
+            if keep_epochs is not None:
+                kept = [r for r in rows[1:] if r and int(r[0]) <= keep_epochs]
+                with open(path, "w", newline="") as f:
+                    csv.writer(f).writerows([self.columns, *kept])
 
     def write(self, row: Mapping[str, Any]) -> None:
         new = self.columns is None
@@ -64,6 +70,15 @@ class TensorBoardSink:
 
     def text(self, tag: str, text: str) -> None:
         self.writer.add_text(tag, text)
+
+    def image(self, tag: str, image, step: int = 0) -> None:
+        """An H x W x 3 uint8 image (e.g. a saved PNG read back)."""
+        self.writer.add_image(tag, image, step, dataformats="HWC")
+        self.writer.flush()
+
+    def hparams(self, hparams: Mapping[str, Any], metric_tags: Sequence[str],
+                differs: Collection[str] = ()) -> None:
+        tensorboard_hparams(self.writer, hparams, metric_tags, differs)
 
     def close(self) -> None:
         self.writer.flush()
@@ -126,3 +141,30 @@ def summary_table(title: str, rows: Mapping[str, Any]) -> Table:
             value = f"{value:,.4f}" if abs(value) < 1000 else f"{value:,.0f}"
         table.add_row(key, str(value))
     return table
+
+
+def tensorboard_hparams(writer, hparams: Mapping[str, Any], metric_tags: Sequence[str],
+                        differs: Collection[str] = ()) -> None:
+    """Log a run's options for TensorBoard's HParams dashboard, in the run's own event file.
+
+    `SummaryWriter.add_hparams` would open a nested run (a subdirectory named by the time);
+    here the summaries go into the run itself, so a sweep is one HParams row per job, and the
+    metric columns (`metric_tags`, in this order) read the run's own final scalars. `differs`
+    names the options that vary between the runs compared: the dashboard shows those first.
+    """
+    from tensorboard.plugins.hparams.plugin_data_pb2 import HParamsPluginData
+    from torch.utils.tensorboard.summary import hparams as hparams_summaries
+
+    values = {k: v if isinstance(v, (bool, int, float, str)) else str(v)
+              for k, v in hparams.items()}
+    experiment, session_start, session_end = hparams_summaries(
+        values, {tag: 0.0 for tag in metric_tags})
+    plugin_data = experiment.value[0].metadata.plugin_data
+    content = HParamsPluginData.FromString(plugin_data.content)
+    for info in content.experiment.hparam_infos:
+        info.differs = info.name in differs
+    plugin_data.content = content.SerializeToString()
+    file_writer = writer._get_file_writer()  # what add_hparams writes to, minus the subdirectory
+    for summary in (experiment, session_start, session_end):
+        file_writer.add_summary(summary)
+    writer.flush()

@@ -7,12 +7,13 @@ import time
 import warnings
 import weakref
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Callable
 
 import torch
 from torch import nn
 
 from .data import DeviceLoader
+from .distributed import unwrap
 from .runtime import Runtime
 from .schedule import LRSchedule
 from .settings import EarlyStopping
@@ -112,8 +113,8 @@ def captured_step(model: nn.Module, loss_fn: nn.Module, runtime: Runtime,
                   loader: DeviceLoader) -> CapturedStep | None:
     """The model's captured training step for `loader`'s full batches (captured on first use), or
     None: capture is off, or it failed once (then training goes on without it, with a warning)."""
-    if not runtime.capture_step:
-        return None
+    if not runtime.capture_step or isinstance(model, nn.parallel.DistributedDataParallel):
+        return None  # (DDP's gradient all-reduce stays outside graphs)
     shape = (min(loader.batch_size, loader.num_samples), *loader.images.shape[1:])
     step = _captured.get(model)
     if isinstance(step, CapturedStep) and step.shape == shape:
@@ -141,8 +142,11 @@ def capture_status(model: nn.Module) -> str:
 
 def train_one_epoch(model: nn.Module, loader: DeviceLoader, optimizer: torch.optim.Optimizer,
                     loss_fn: nn.Module, runtime: Runtime, scaler: torch.amp.GradScaler | None,
-                    schedule: LRSchedule, on_progress: Callable[..., None] | None = None) -> dict:
-    """One pass over `loader`; returns mean loss, accuracy, images seen and seconds."""
+                    schedule: LRSchedule, on_progress: Callable[..., None] | None = None,
+                    reduce: Callable[[torch.Tensor], torch.Tensor] = lambda t: t) -> dict:
+    """One pass over `loader`; returns mean loss, accuracy, images seen and seconds.
+
+    `reduce` sums the epoch's totals across processes (DDP); the default is a single process."""
     graph = captured_step(model, loss_fn, runtime, loader) if scaler is None else None
     model.train()
     if graph is not None:  # the graph adds to its own totals; the other batches join them
@@ -180,11 +184,14 @@ def train_one_epoch(model: nn.Module, loader: DeviceLoader, optimizer: torch.opt
         seen += y.shape[0]
         if on_progress is not None and (step % PROGRESS_EVERY == 0 or step == len(loader)):
             _report(step, loss_sum, correct, seen, start, on_progress)
-    mean_loss = loss_sum.item() / max(seen, 1)
+    totals = reduce(torch.stack([loss_sum.float(), correct.float(),
+                                 torch.tensor(float(seen), device=runtime.device)]))
+    loss_total, correct_total, seen = totals.tolist()
+    mean_loss = loss_total / max(seen, 1)
     seconds = time.perf_counter() - start
     if not math.isfinite(mean_loss):
         raise Diverged(f"loss is {mean_loss}")
-    return {"loss": mean_loss, "acc": correct.item() / max(seen, 1), "images": seen,
+    return {"loss": mean_loss, "acc": correct_total / max(seen, 1), "images": int(seen),
             "seconds": seconds}
 
 
@@ -299,7 +306,8 @@ class Fit:
     def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer, schedule: LRSchedule,
                  loss_fn: nn.Module, runtime: Runtime, train_loader: DeviceLoader,
                  val_loader: DeviceLoader | None, epochs: int, early_stopping: EarlyStopping,
-                 scaler: torch.amp.GradScaler | None = None) -> None:
+                 scaler: torch.amp.GradScaler | None = None,
+                 reduce: Callable[[torch.Tensor], torch.Tensor] = lambda t: t) -> None:
         self.model = model
         self.optimizer = optimizer
         self.schedule = schedule
@@ -310,6 +318,7 @@ class Fit:
         self.epochs = epochs
         self.early_stopping = early_stopping
         self.scaler = scaler
+        self.reduce = reduce
         self.state = FitState()
 
     def monitored(self, row: dict) -> float:
@@ -327,13 +336,14 @@ class Fit:
                 on_epoch_start(epoch)
             lr = self.optimizer.param_groups[0]["lr"]
             train = train_one_epoch(self.model, self.train_loader, self.optimizer, self.loss_fn,
-                                    self.runtime, self.scaler, self.schedule, on_progress)
+                                    self.runtime, self.scaler, self.schedule, on_progress,
+                                    self.reduce)
             row = {"epoch": epoch, "train/loss": train["loss"], "train/acc": train["acc"],
                    "val/loss": None, "val/acc": None, "lr": lr,
                    "epoch_seconds": train["seconds"],
                    "images_per_s": train["images"] / max(train["seconds"], 1e-9)}
             if self.val_loader is not None:
-                val = evaluate(self.model, self.val_loader, self.loss_fn, self.runtime)
+                val = evaluate(unwrap(self.model), self.val_loader, self.loss_fn, self.runtime)
                 row["val/loss"], row["val/acc"] = val["loss"], val["acc"]
             score = self.monitored(row)
             self.schedule.after_epoch(row["val/loss"] if row["val/loss"] is not None
@@ -342,7 +352,7 @@ class Fit:
             self.state.epoch = epoch
             if is_best:
                 self.state.best_score, self.state.best_epoch, self.state.bad_epochs = score, epoch, 0
-                self.state.best_weights = copy.deepcopy(self.model.state_dict())
+                self.state.best_weights = copy.deepcopy(unwrap(self.model).state_dict())
             else:
                 self.state.bad_epochs += 1
             on_epoch_end(row, is_best)
@@ -354,4 +364,4 @@ class Fit:
 
     def restore_best(self) -> None:
         if self.state.best_weights is not None:
-            self.model.load_state_dict(self.state.best_weights)
+            unwrap(self.model).load_state_dict(self.state.best_weights)

@@ -40,7 +40,8 @@ class _BatchSource:
 
     def __init__(self, num_samples: int, batch_size: int, device: torch.device,
                  mean: Sequence[float], std: Sequence[float], *, shuffle: bool, seed: int,
-                 augment: Augment | None, drop_last: bool, channels_last: bool) -> None:
+                 augment: Augment | None, drop_last: bool, channels_last: bool,
+                 rank: int = 0, world_size: int = 1) -> None:
         self._n = num_samples
         self.batch_size = batch_size
         self.device = device
@@ -57,10 +58,17 @@ class _BatchSource:
         self.mean, self.inv_std = mean_t, 1.0 / std_t
         # uint8 -> normalized in one fused multiply-add when there is no augmentation
         self._scale, self._shift = 1.0 / (255.0 * std_t), -mean_t / std_t
-        # Shuffling and augmentation draw from the loader's own generator, so a run's data order
-        # depends on its seed alone (and resuming restores it with `state_dict`).
+        # Shuffling and augmentation draw from the loader's own generators, so a run's data order
+        # depends on its seed alone (and resuming restores it with `state_dict`). Under DDP all
+        # ranks share the order (each takes every world_size-th image of a batch) but not the
+        # augmentation draws.
         gen_device = "cuda" if device.type == "cuda" else "cpu"
         self.generator = torch.Generator(device=gen_device).manual_seed(seed)
+        self.aug_generator = torch.Generator(device=gen_device).manual_seed(
+            seed + 1 + 7919 * rank)
+        self.rank, self.world_size = rank, world_size
+        if world_size > 1 and not drop_last and 0 < num_samples % batch_size < world_size:
+            self.drop_last = True  # a last batch too small to give every rank an image
 
     def __len__(self) -> int:
         n = self._n
@@ -71,10 +79,12 @@ class _BatchSource:
         return self._n
 
     def state_dict(self) -> dict:
-        return {"generator": self.generator.get_state()}
+        return {"generator": self.generator.get_state(),
+                "aug_generator": self.aug_generator.get_state()}
 
     def load_state_dict(self, state: dict) -> None:
         self.generator.set_state(state["generator"])
+        self.aug_generator.set_state(state["aug_generator"])
 
     def _epoch_draws(self) -> tuple[torch.Tensor | None, torch.Tensor | None]:
         """This epoch's permutation (None: the stored order) and augmentation numbers (one row per
@@ -82,8 +92,14 @@ class _BatchSource:
         order = None
         if self.shuffle:
             order = torch.randperm(self._n, device=self.generator.device, generator=self.generator)
-        params = self.augment.draw(self._n, self.generator, self.device) if self._per_image else None
+        params = (self.augment.draw(self._n, self.aug_generator, self.device)
+                  if self._per_image else None)
         return order, params
+
+    def _mine(self, t: torch.Tensor) -> torch.Tensor:
+        """This rank's share of a shuffled batch (every world_size-th image; all of it without DDP
+        or without shuffling: evaluation loaders give every rank the whole batch)."""
+        return t if self.world_size == 1 or not self.shuffle else t[self.rank::self.world_size]
 
     def _bounds(self) -> Iterator[tuple[int, int]]:
         for b in range(len(self)):
@@ -96,7 +112,7 @@ class _BatchSource:
         else:
             x = images.float().mul_(1.0 / 255.0)
             x = (self.augment.apply(x, params) if self._per_image
-                 else self.augment(x, self.generator))
+                 else self.augment(x, self.aug_generator))
             x = (x - self.mean) * self.inv_std
         return x.contiguous(memory_format=self.memory_format)
 
@@ -107,16 +123,18 @@ class DeviceLoader(_BatchSource):
     def __init__(self, split: Split, batch_size: int, device: torch.device,
                  mean: Sequence[float], std: Sequence[float], *, shuffle: bool = False,
                  seed: int = 0, augment: Augment | None = None, drop_last: bool = False,
-                 channels_last: bool = False) -> None:
+                 channels_last: bool = False, rank: int = 0, world_size: int = 1) -> None:
         super().__init__(len(split), batch_size, device, mean, std, shuffle=shuffle, seed=seed,
-                         augment=augment, drop_last=drop_last, channels_last=channels_last)
+                         augment=augment, drop_last=drop_last, channels_last=channels_last,
+                         rank=rank, world_size=world_size)
         images = split.images.to(device, non_blocking=True)
         if channels_last:  # stored as N x H x W x C: gathered batches are channels_last already
             images = images.contiguous(memory_format=torch.channels_last)
         self.images = images
         self.labels = split.labels.to(device, non_blocking=True)
         copy_bytes = images.numel() * (images.element_size() + 4)
-        self.whole_epoch = copy_bytes <= EPOCH_COPY_LIMIT and data_fits_on_device(copy_bytes, device)
+        self.whole_epoch = (world_size == 1 and copy_bytes <= EPOCH_COPY_LIMIT
+                            and data_fits_on_device(copy_bytes, device))
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         order, params = self._epoch_draws()
@@ -138,9 +156,9 @@ class DeviceLoader(_BatchSource):
             if order is None:
                 images, labels = self.images[lo:hi], self.labels[lo:hi]
             else:
-                index = order[lo:hi]
+                index = self._mine(order[lo:hi])
                 images, labels = self.images[index], self.labels[index]
-            yield self._prepare(images, None if params is None else params[lo:hi]), labels
+            yield self._prepare(images, None if params is None else self._mine(params[lo:hi])), labels
 
 
 class _BatchGather(torch.utils.data.Dataset):
@@ -180,9 +198,11 @@ class StreamingLoader(_BatchSource):
     def __init__(self, split: Split, batch_size: int, device: torch.device,
                  mean: Sequence[float], std: Sequence[float], *, shuffle: bool = False,
                  seed: int = 0, augment: Augment | None = None, drop_last: bool = False,
-                 channels_last: bool = False, num_workers: int = 4) -> None:
+                 channels_last: bool = False, num_workers: int = 4, rank: int = 0,
+                 world_size: int = 1) -> None:
         super().__init__(len(split), batch_size, device, mean, std, shuffle=shuffle, seed=seed,
-                         augment=augment, drop_last=drop_last, channels_last=channels_last)
+                         augment=augment, drop_last=drop_last, channels_last=channels_last,
+                         rank=rank, world_size=world_size)
         self.images, self.labels = split.images, split.labels
         self.num_workers = num_workers
         self._sampler = _EpochBatches()
@@ -201,11 +221,11 @@ class StreamingLoader(_BatchSource):
         order, params = self._epoch_draws()
         order = order.cpu() if order is not None else torch.arange(self._n)
         bounds = list(self._bounds())
-        self._sampler.batches = [order[lo:hi] for lo, hi in bounds]
+        self._sampler.batches = [self._mine(order[lo:hi]) for lo, hi in bounds]
         for (lo, hi), (images, labels) in zip(bounds, self._data_loader()):
             images = images.to(self.device, non_blocking=True)
             labels = labels.to(self.device, non_blocking=True)
-            yield self._prepare(images, None if params is None else params[lo:hi]), labels
+            yield self._prepare(images, None if params is None else self._mine(params[lo:hi])), labels
 
 
 def split_bytes(*splits: Split | None) -> int:

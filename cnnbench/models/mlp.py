@@ -1,4 +1,8 @@
-"""Multilayer perceptron: flatten the image, hidden fully connected layers, class scores."""
+"""Multilayer perceptrons: flatten the image, hidden fully connected layers, class scores.
+
+`mlp` is seed 001's Keras MLP (Dense 200, 150, 10; 188,660 parameters on MNIST) and
+`mlp_small` seed 000's PyTorch one (Linear 85, 75 with LeakyReLU(0.1)).
+"""
 from __future__ import annotations
 
 from typing import Sequence
@@ -6,14 +10,19 @@ from typing import Sequence
 from torch import nn
 
 from . import common
+from .keras_compat import apply_init
 
 
 class MLP(nn.Sequential):
-    """Flatten, then `hidden` Linear layers each followed by `activation`, then the output layer."""
+    """Flatten, then `hidden` Linear layers each followed by `activation`, then the output layer.
+
+    `init="keras"` starts from Keras's Glorot-uniform weights and zero biases (seed 001 is Keras);
+    `init="torch"` keeps PyTorch's defaults (seed 000 is PyTorch).
+    """
 
     def __init__(self, in_channels: int, image_size: int | Sequence[int], num_classes: int,
                  hidden: Sequence[int] = (200, 150), activation: str = "relu",
-                 dropout: float = 0.0) -> None:
+                 dropout: float = 0.0, init: str = "torch") -> None:
         h, w = common.as_size(image_size)
         layers: list[nn.Module] = [nn.Flatten()]
         width = in_channels * h * w
@@ -24,3 +33,4 @@ class MLP(nn.Sequential):
             width = size
         layers.append(nn.Linear(width, num_classes))
         super().__init__(*layers)
+        apply_init(self, init)

@@ -43,7 +43,7 @@ class SpeedCNN(nn.Module):
             layers.append(nn.Flatten())
         self.features = nn.Sequential(*layers)
         flat = common.flat_features(self.features, in_channels, common.as_size(image_size),
-                                    "speed_cnn", f"{2 ** len(widths)}x{2 ** len(widths)} pixels")
+                                    "speed_cnn")
         self.dropout = nn.Dropout(dropout) if dropout else nn.Identity()
         self.classifier = nn.Linear(flat, num_classes)
 

@@ -1,0 +1,148 @@
+"""Find run directories under the paths a user gives, and read what each run left behind.
+
+A run directory is one that holds metrics.json or .hydra/config.yaml (Hydra writes the latter
+before the run starts, so a run that died early is still found). Nothing here raises for a broken
+run: it becomes a record whose `status` says what is wrong.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+from ..errors import UserError
+
+OPTION_KEYS = ("model", "dataset", "optimizer", "lr", "scheduler", "augmentation", "batch_size",
+               "epochs", "seed")
+METRIC_KEYS = ("test/acc", "test/loss", "test/top5", "test/macro_f1", "params", "train_seconds",
+               "images_per_s", "epochs_run")
+# config.yaml keys of the options that are values rather than config-group choices
+_CONFIG_KEYS = {"lr": "optimizer.lr", "batch_size": "trainer.batch_size",
+                "epochs": "trainer.epochs", "seed": "trainer.seed"}
+_SKIP_DIRS = {"tb", "checkpoints", "__pycache__"}
+
+
+@dataclass
+class RunRecord:
+    path: Path
+    name: str                                   # how the files name it (relative path)
+    status: str                                 # completed, failed, interrupted, running, ...
+    options: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)  # numbers only: test/acc, shift/4px, ...
+    reason: str | None = None
+    short: str = ""                             # how the terminal table names it
+
+    @property
+    def history(self) -> Path | None:
+        path = self.path / "history.csv"
+        return path if path.is_file() else None
+
+    @property
+    def acc(self) -> float | None:
+        return self.metrics.get("test/acc")
+
+
+def is_run_dir(path: Path) -> bool:
+    return (path / "metrics.json").is_file() or (path / ".hydra" / "config.yaml").is_file()
+
+
+def find_run_dirs(root: Path) -> list[Path]:
+    """Every run directory at or below `root`, in sorted order (runs hold no nested runs)."""
+    if is_run_dir(root):
+        return [root]
+    found = []
+    for folder, dirs, _ in os.walk(root):
+        here = Path(folder)
+        if here != root and is_run_dir(here):
+            found.append(here)
+            dirs.clear()
+            continue
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in _SKIP_DIRS)
+    return sorted(found)
+
+
+def _hydra_options(run_dir: Path) -> dict[str, Any]:
+    """Options from .hydra/ (config-group choices and a few values), for runs without metrics."""
+    from omegaconf import OmegaConf
+
+    options: dict[str, Any] = {}
+    try:
+        hydra = OmegaConf.load(run_dir / ".hydra" / "hydra.yaml")
+        choices = OmegaConf.select(hydra, "hydra.runtime.choices") or {}
+        options.update({k: choices.get(k) for k in OPTION_KEYS if k in choices})
+    except Exception:  # noqa: BLE001 (missing or broken file: fewer options)
+        pass
+    try:
+        config = OmegaConf.load(run_dir / ".hydra" / "config.yaml")
+        for key, dotted in _CONFIG_KEYS.items():
+            value = OmegaConf.select(config, dotted, throw_on_resolution_failure=False)
+            if value is not None:
+                options[key] = value
+    except Exception:  # noqa: BLE001
+        pass
+    return options
+
+
+def load_run(run_dir: Path, name: str) -> RunRecord:
+    record = RunRecord(run_dir, name, status="no metrics.json",
+                       reason="the run wrote no metrics.json (it may not have started)")
+    metrics_file = run_dir / "metrics.json"
+    data: dict[str, Any] = {}
+    if metrics_file.is_file():
+        try:
+            data = json.loads(metrics_file.read_text())
+            if not isinstance(data, dict):
+                raise ValueError("not a JSON object")
+            record.status, record.reason = str(data.get("status", "unknown")), data.get("reason")
+        except (OSError, ValueError) as err:
+            record.status, record.reason = "unreadable", f"metrics.json: {err}"
+    record.options = {k: data.get(k) for k in OPTION_KEYS}
+    if any(v is None for v in record.options.values()):
+        for key, value in _hydra_options(run_dir).items():
+            if record.options.get(key) is None:
+                record.options[key] = value
+    record.metrics = {k: v for k, v in data.items()
+                      if (k in METRIC_KEYS or k.startswith("shift/"))
+                      and isinstance(v, (int, float)) and not isinstance(v, bool)}
+    return record
+
+
+def short_name(run_dir: Path, root: Path) -> str:
+    """A sweep job is 'job N' (its directory name repeats every override); other runs keep
+    their path below `root` (runs/..., eval/...)."""
+    job, sep, _ = run_dir.name.partition("_")
+    if sep and job.isdigit() and (run_dir.parent / "multirun.yaml").is_file():
+        if run_dir.parent.resolve() == root.resolve():
+            return f"job {job}"
+        return f"{run_dir.parent.name} job {job}"
+    return run_dir.name if run_dir == root else str(run_dir.relative_to(root))
+
+
+def load_runs(paths: Iterable[str | Path]) -> list[RunRecord]:
+    """The runs under every path; a UserError when a path is missing or nothing is found."""
+    records: list[RunRecord] = []
+    seen: set[Path] = set()
+    roots = [Path(p) for p in paths]
+    for root in roots:
+        if not root.exists():
+            raise UserError(f"{root} does not exist. `cnnbench compare` takes run directories, "
+                            f"sweep directories or the outputs/ directory itself.")
+    for root in roots:
+        for run_dir in find_run_dirs(root):
+            if run_dir.resolve() in seen:
+                continue
+            seen.add(run_dir.resolve())
+            name = run_dir.name if run_dir == root else str(run_dir.relative_to(root))
+            record = load_run(run_dir, name)
+            record.short = short_name(run_dir, root)
+            records.append(record)
+    if not records:
+        raise UserError(
+            f"No runs found in {', '.join(str(r) for r in roots)}. A run directory holds "
+            f"metrics.json or .hydra/config.yaml; `cnnbench train` writes them under "
+            f"outputs/runs/<run>/ and a sweep (`cnnbench train -m ...`) under "
+            f"outputs/multirun/<sweep>/<job>/. Give one or more run directories, sweep "
+            f"directories or outputs/ itself, e.g. `cnnbench compare outputs`.")
+    return records

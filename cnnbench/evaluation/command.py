@@ -1,0 +1,223 @@
+"""`cnnbench eval checkpoint=PATH [dataset=... evaluation.shifts=[2,4] trainer.device=cpu]`.
+
+Rebuilds the model from the config stored in the checkpoint, loads its weights and evaluates it on
+the test set (and the shifted test sets) without training. The results go into a new run
+directory under outputs/eval/ with the same files a training run writes after its test: metrics.json,
+confusion_matrix.png, misclassified.png and TensorBoard events.
+"""
+from __future__ import annotations
+
+import secrets
+import sys
+import time
+from dataclasses import dataclass
+from ..config_files import config_dir, group_options
+from pathlib import Path
+from typing import Any, Sequence
+
+from omegaconf import DictConfig, OmegaConf
+from rich.console import Console
+from rich.markup import escape
+
+from ..errors import UserError
+
+USAGE = """\
+usage: cnnbench eval checkpoint=PATH [out=DIR] [key=value ...]
+
+Evaluates a saved checkpoint (a best.pt/last.pt file, or a run directory) on the
+test set and on the shifted test sets, without training. The model is rebuilt
+from the config stored in the checkpoint. Overrides:
+  dataset=NAME, dataset.KEY=VALUE  another dataset with the same image shape and
+                                   classes, or e.g. dataset.root=/path/to/data
+  evaluation.KEY=VALUE             e.g. evaluation.shifts=[1,2,3,4]
+  trainer.KEY=VALUE                e.g. trainer.device=cpu
+  out=DIR                          the new run directory (default:
+                                   outputs/eval/<time>_<model>_<dataset>_<id>)
+"""
+GROUPS = ("dataset", "evaluation")            # name=option swaps the whole config group
+OVERRIDABLE = ("dataset", "evaluation", "trainer")
+
+
+def parse_args(args: Sequence[str]) -> tuple[str, str | None, list[str]]:
+    checkpoint, out, overrides = None, None, []
+    for arg in args:
+        key, sep, value = arg.partition("=")
+        if not sep or not key:
+            raise UserError(f"'{arg}' is not a key=value argument.\n{USAGE}")
+        if key == "checkpoint":
+            checkpoint = value
+        elif key == "out":
+            out = value
+        elif key.split(".")[0] in OVERRIDABLE:
+            overrides.append(arg)
+        else:
+            raise UserError(f"'{arg}' cannot be changed by `cnnbench eval`: the model and its "
+                            f"training options come from the checkpoint.\n{USAGE}")
+    if not checkpoint:
+        raise UserError(f"`cnnbench eval` needs checkpoint=PATH.\n{USAGE}")
+    return checkpoint, out, overrides
+
+
+def group_option(group: str, name: str) -> DictConfig:
+    path = config_dir() / group / f"{name}.yaml"
+    if not path.is_file():
+        raise UserError(f"Unknown {group} '{name}'. Known: {', '.join(group_options(group))}.")
+    return OmegaConf.create(path.read_text())
+
+
+def effective_config(stored: str, overrides: Sequence[str]) -> tuple[DictConfig, dict[str, str]]:
+    """The checkpoint's config with the overrides applied; also the group choices changed."""
+    cfg = OmegaConf.create(stored)
+    if "evaluation" not in cfg:  # checkpoints from before the evaluation group
+        cfg.evaluation = group_option("evaluation", "default")
+    choices = {}
+    for arg in overrides:
+        key, _, value = arg.partition("=")
+        if key in GROUPS:
+            cfg[key] = group_option(key, value)
+            choices[key] = value
+        else:
+            cfg = OmegaConf.merge(cfg, OmegaConf.from_dotlist([arg]))
+    return cfg, choices
+
+
+def new_run_dir(model: str, dataset: str) -> Path:
+    stamp = time.strftime("%Y-%m-%d_%H-%M-%S")
+    return Path("outputs") / "eval" / f"{stamp}_{model}_{dataset}_{secrets.token_hex(3)}"
+
+
+@dataclass
+class Job:
+    """A checkpoint's model, rebuilt and loaded, with the data and settings to evaluate it."""
+
+    checkpoint: Path
+    payload: dict[str, Any]
+    cfg: DictConfig
+    options: dict[str, Any]
+    settings: Any          # TrainerSettings
+    evaluation: Any        # EvaluationSettings
+    runtime: Any           # Runtime
+    data: Any              # ImageData
+    model: Any             # nn.Module
+
+    @property
+    def title(self) -> str:
+        return f"{self.options.get('model')} on {self.options['dataset']}"
+
+
+def prepare(checkpoint: Path, overrides: Sequence[str]) -> Job:
+    """Everything that can go wrong before a run directory is made (config, data, weights)."""
+    import torch
+
+    from ..checkpoint import load_checkpoint
+    from ..data import load_dataset
+    from ..run import build_model
+    from ..runtime import make_runtime
+    from ..settings import TrainerSettings
+    from .settings import EvaluationSettings
+
+    payload = load_checkpoint(checkpoint)
+    if not isinstance(payload.get("config"), str) or not isinstance(payload.get("model"), dict):
+        raise UserError(f"{checkpoint} has no stored config or model weights to rebuild from.")
+    cfg, choices = effective_config(payload["config"], overrides)
+    settings = TrainerSettings.from_config(OmegaConf.to_container(cfg.trainer, resolve=True))
+    evaluation = EvaluationSettings.from_config(
+        OmegaConf.to_container(cfg.evaluation, resolve=True))
+    options = {**dict(payload.get("options") or {}), **choices}
+    options.setdefault("dataset", cfg.dataset.get("name"))
+    runtime = make_runtime(settings.device, settings.amp, settings.channels_last)
+    data = load_dataset(**OmegaConf.to_container(cfg.dataset, resolve=True))
+    model = build_model(cfg, data)
+    try:
+        model.load_state_dict(payload["model"])
+    except RuntimeError as err:
+        raise UserError(
+            f"The weights in {checkpoint} do not fit a {options.get('model')} built for "
+            f"{options['dataset']} ({data.channels}x{data.image_size[0]}x{data.image_size[1]} "
+            f"images, {data.num_classes} classes): the dataset must have the image shape and "
+            f"class count the model was trained on. ({str(err).splitlines()[0]})") from None
+    model = model.to(runtime.device)
+    if runtime.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    return Job(checkpoint, payload, cfg, options, settings, evaluation, runtime, data, model)
+
+
+def run(job: Job, run_dir: Path, console: Console) -> dict[str, Any]:
+    """Test loss/accuracy, then everything `evaluate_test_set` does; returns the metrics."""
+    from torch import nn
+
+    from ..data import DeviceLoader
+    from ..hparams import log_hparams
+    from ..sinks import TensorBoardSink
+    from ..train import evaluate
+    from .evaluate import evaluate_test_set
+
+    s, data, runtime = job.settings, job.data, job.runtime
+    loader = DeviceLoader(data.test, s.eval_batch_size, runtime.device, data.mean, data.std,
+                          channels_last=runtime.channels_last)
+    tb = TensorBoardSink(run_dir / "tb")
+    step = int(job.payload.get("epoch") or 0)
+    test = evaluate(job.model, loader, nn.CrossEntropyLoss(label_smoothing=s.label_smoothing),
+                    runtime)
+    tb.scalars({"test/loss": test["loss"], "test/acc": test["acc"]}, step)
+    report = evaluate_test_set(job.model, data, runtime, job.evaluation, run_dir,
+                               batch_size=s.eval_batch_size, tb=tb, step=step, console=console,
+                               title=job.title)
+    log_hparams(tb, job.options, run_dir, ["test/acc", "test/loss", *report.scalars])
+    tb.close()
+    return {"test/loss": test["loss"], "test/acc": test["acc"], **report.metrics}
+
+
+def evaluate_checkpoint(args: Sequence[str], console: Console) -> dict[str, Any]:
+    from ..models import count_parameters
+    from ..sinks import summary_table, write_json_atomic
+
+    checkpoint, out, overrides = parse_args(args)
+    job = prepare(Path(checkpoint), overrides)
+    run_dir = Path(out) if out else new_run_dir(job.options.get("model", "model"),
+                                                job.options["dataset"])
+    metrics: dict[str, Any] = {
+        "status": "running", "kind": "eval", **job.options,
+        "checkpoint": str(Path(checkpoint).resolve()), "checkpoint_epoch": job.payload.get("epoch"),
+        "command": " ".join(["cnnbench eval", *args]), "run_dir": str(run_dir),
+        "params": count_parameters(job.model), "device": job.runtime.device_name,
+        "amp": job.runtime.amp_name, "test_size": len(job.data.test), "classes": job.data.classes,
+    }
+    write_json_atomic(run_dir / "metrics.json", metrics)
+    OmegaConf.save(job.cfg, run_dir / "eval_config.yaml")
+    try:
+        metrics.update(run(job, run_dir, console))
+    except KeyboardInterrupt:
+        write_json_atomic(run_dir / "metrics.json", {**metrics, "status": "interrupted"})
+        raise
+    except BaseException as err:
+        write_json_atomic(run_dir / "metrics.json",
+                          {**metrics, "status": "failed", "reason": f"{type(err).__name__}: {err}"})
+        raise
+    metrics["status"] = "completed"
+    write_json_atomic(run_dir / "metrics.json", metrics)
+    console.print(summary_table(f"{job.title} (checkpoint)", {
+        "test accuracy": metrics["test/acc"], "test loss": metrics["test/loss"],
+        **{f"{k.split('/')[1]} shift accuracy": v for k, v in metrics.items()
+           if k.startswith("shift/")},
+        "checkpoint": str(checkpoint), "run directory": str(run_dir)}))
+    return metrics
+
+
+def main(args: Sequence[str], console: Console) -> int:
+    if not args or args[0] in ("-h", "--help", "help"):
+        console.print(USAGE, highlight=False, markup=False, soft_wrap=True)
+        return 0 if args else 2
+    try:
+        evaluate_checkpoint(args, console)
+    except UserError as err:
+        console.print(f"[bold red]error:[/] {escape(str(err))}", highlight=False, soft_wrap=True)
+        return 2
+    except KeyboardInterrupt:
+        console.print("[bold yellow]interrupted[/]")
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:], Console()))

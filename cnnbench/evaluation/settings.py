@@ -1,0 +1,46 @@
+"""The `evaluation` config group as a plain, validated object."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from typing import Any, Mapping
+
+from ..errors import UserError
+
+
+@dataclass
+class EvaluationSettings:
+    enabled: bool = True
+    shifts: list[int] = field(default_factory=lambda: [2, 4])
+    misclassified: int = 36
+    plots: bool = True
+    table: bool = True
+    worst_classes: int = 3
+
+    @classmethod
+    def from_config(cls, cfg: Mapping[str, Any] | None) -> "EvaluationSettings":
+        data = dict(cfg or {})
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise UserError(f"Unknown evaluation option(s) {', '.join(unknown)}. "
+                            f"Known options: {', '.join(sorted(known))}.")
+        if "shifts" in data and data["shifts"] is not None:
+            shifts = data["shifts"]
+            data["shifts"] = list(shifts) if isinstance(shifts, (list, tuple)) else [shifts]
+        elif "shifts" in data:
+            data["shifts"] = []
+        settings = cls(**data)
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        for k in self.shifts:
+            if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+                raise UserError(f"evaluation.shifts={self.shifts!r} is not valid: each shift is a "
+                                f"whole number of pixels >= 1, e.g. evaluation.shifts=[2,4] "
+                                f"(or evaluation.shifts=[] for none).")
+        for key in ("misclassified", "worst_classes"):
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise UserError(f"evaluation.{key}={value!r} is not valid: it must be a whole "
+                                f"number >= 0.")

@@ -1,0 +1,109 @@
+"""`cnnbench models`: every model in conf/model/, sized for one dataset's input.
+
+For each model: parameters and output shape for the dataset's channels, image size and classes
+(taken from a metadata table, no files are read), or the reason it cannot take that input.
+Models are built on PyTorch's "meta" device, so even a 300-million-parameter AlexNet for
+224x224 images costs no memory or time; the counts are those of the real model.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+
+import torch
+from omegaconf import DictConfig
+from rich.console import Console
+from rich.table import Table
+
+from .data.shapes import InputShape, input_shape
+from .errors import UserError
+from .models import build_model, count_parameters, model_config, model_names, model_summary
+
+USAGE = ("Usage: cnnbench models dataset=NAME, optionally with dataset.KEY=VALUE overrides and "
+         "--json, e.g. `cnnbench models dataset=cifar100` or `cnnbench models dataset=synthetic "
+         "dataset.image_size=64 dataset.channels=3 --json`.")
+
+
+@dataclass
+class ZooRow:
+    model: str
+    params: int | None
+    output_shape: list[int] | None
+    target: str
+    summary: str
+    error: str | None = None
+
+
+def describe(name: str, shape: InputShape, device: str = "meta") -> ZooRow:
+    """One model sized for `shape`: its parameter count and output, or why it cannot be built."""
+    cfg = model_config(name)
+    row = ZooRow(name, None, None, str(cfg.get("_target_", "")), model_summary(name))
+    try:
+        with torch.device(device):
+            model = build_model(cfg, in_channels=shape.channels, image_size=shape.image_size,
+                                num_classes=shape.num_classes, name=name)
+            model.eval()
+            with torch.no_grad():
+                out = model(torch.zeros(1, shape.channels, *shape.image_size))
+    except UserError as err:
+        row.error = getattr(err, "reason", None) or str(err)
+        return row
+    row.params = count_parameters(model)
+    row.output_shape = list(out.shape[1:])
+    return row
+
+
+def zoo(shape: InputShape) -> list[ZooRow]:
+    return [describe(name, shape) for name in model_names()]
+
+
+def table(rows: list[ZooRow], dataset: str, shape: InputShape) -> Table:
+    t = Table(title=f"Models for {dataset} ({shape})", title_justify="left")
+    t.add_column("model", style="bold")
+    t.add_column("parameters", justify="right")
+    t.add_column("output", justify="right")
+    t.add_column("what it is")
+    for r in rows:
+        if r.error:
+            t.add_row(r.model, "-", "-", f"[red]{r.error}[/]")
+        else:
+            t.add_row(r.model, f"{r.params:,}", "x".join(map(str, r.output_shape)), r.summary)
+    return t
+
+
+def compose_dataset(overrides: list[str]) -> DictConfig:
+    """The `dataset` node of the train config with these overrides, as `cnnbench train` sees it."""
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    from .app import compose_config
+
+    try:
+        cfg = compose_config(overrides)
+    except (HydraException, OmegaConfBaseException) as err:
+        from .cli import config_options
+
+        raise UserError(f"`cnnbench models {' '.join(overrides)}` does not compose: "
+                        f"{str(err).splitlines()[0].rstrip('.')}. Datasets: "
+                        f"{', '.join(config_options()['dataset'])}. {USAGE}") from None
+    return cfg.dataset
+
+
+def run_models(args: list[str], console: Console) -> int:
+    if any(a in ("-h", "--help") for a in args):
+        console.print(USAGE, highlight=False)
+        return 0
+    as_json = "--json" in args
+    overrides = [a for a in args if a != "--json"]
+    flags = [a for a in overrides if a.startswith("-")]
+    if flags:
+        raise UserError(f"Unknown option(s) {' '.join(flags)} for `cnnbench models`. {USAGE}")
+    dataset = compose_dataset(overrides)
+    shape = input_shape(dataset)
+    rows = zoo(shape)
+    if as_json:
+        print(json.dumps([{"dataset": dataset.name, "input": [shape.channels, *shape.image_size],
+                           **asdict(r)} for r in rows], indent=2))
+    else:
+        console.print(table(rows, dataset.name, shape))
+    return 0

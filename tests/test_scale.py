@@ -1,0 +1,110 @@
+"""Scale-out: parallel sweeps, Optuna search, the Slurm launcher config, DDP with gloo."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from cnnbench.app import compose_config
+
+TINY = ["dataset=synthetic", "dataset.train_size=256", "dataset.test_size=128",
+        "trainer.batch_size=64", "trainer.device=cpu", "trainer.epochs=1"]
+
+
+def jobs_of(tmp_path: Path) -> list[Path]:
+    sweep = next((tmp_path / "outputs" / "multirun").iterdir())
+    return sorted(p for p in sweep.iterdir() if (p / ".hydra").is_dir())
+
+
+def test_parallel_launcher_runs_jobs_side_by_side(tmp_path, cli):
+    proc = cli("train", "-m", "hydra/launcher=parallel", "hydra.launcher.n_jobs=2", *TINY,
+               "model=mlp,lenet", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    jobs = jobs_of(tmp_path)
+    assert len(jobs) == 2
+    metrics = [json.loads((j / "metrics.json").read_text()) for j in jobs]
+    assert {m["model"] for m in metrics} == {"mlp", "lenet"}
+    assert all(m["status"] == "completed" for m in metrics)
+    # the jobs ran in worker processes, not in the command's own process
+    hydra_cfg = yaml.safe_load((jobs[0] / ".hydra" / "hydra.yaml").read_text())["hydra"]
+    assert hydra_cfg["launcher"]["_target_"].endswith("JoblibLauncher")
+    assert hydra_cfg["launcher"]["n_jobs"] == 2
+
+
+def test_parallel_launcher_default_jobs():
+    cfg = compose_config(["hydra/launcher=parallel"], return_hydra_config=True)
+    n_jobs = cfg.hydra.launcher.n_jobs
+    assert 1 <= n_jobs <= min(4, os.cpu_count() or 1)
+
+
+def test_failed_parallel_job_is_reported(tmp_path, cli):
+    proc = cli("train", "-m", "hydra/launcher=parallel", "hydra.launcher.n_jobs=2", *TINY,
+               "trainer.batch_size=0,64", cwd=tmp_path)
+    assert proc.returncode != 0
+    statuses = sorted(json.loads((j / "metrics.json").read_text())["status"]
+                      for j in jobs_of(tmp_path))
+    assert statuses == ["completed", "failed"]
+
+
+def test_optuna_search_preset_composes():
+    cfg = compose_config(["hparams_search=lenet_mnist"], return_hydra_config=True)
+    sweeper = cfg.hydra.sweeper
+    assert sweeper._target_.endswith("OptunaSweeper")
+    assert sweeper.direction == "maximize" and sweeper.n_trials == 20
+    assert set(sweeper.params) == {"optimizer", "optimizer.lr", "optimizer.weight_decay",
+                                   "trainer.batch_size"}
+    assert cfg.model._target_.endswith("LeNet5") and cfg.dataset.name == "mnist"
+
+
+def test_optuna_search_runs_and_maximizes_validation_accuracy(tmp_path, cli):
+    search_args = [a for a in TINY if not a.startswith("trainer.batch_size")]
+    proc = cli("train", "hparams_search=lenet_mnist", *search_args, "hydra.sweeper.n_trials=3",
+               cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    jobs = jobs_of(tmp_path)
+    assert len(jobs) == 3
+    results = yaml.safe_load((jobs[0].parent / "optimization_results.yaml").read_text())
+    best_val = max(json.loads((j / "metrics.json").read_text())["best_val_acc"] for j in jobs)
+    assert results["best_value"] == best_val
+    assert set(results["best_params"]) == {"optimizer", "optimizer.lr",
+                                           "optimizer.weight_decay", "trainer.batch_size"}
+
+
+def test_slurm_launcher_composes():
+    cfg = compose_config(["hydra/launcher=slurm", "hydra.launcher.partition=gpu"],
+                         return_hydra_config=True)
+    launcher = cfg.hydra.launcher
+    assert launcher._target_.endswith("SlurmLauncher")
+    assert launcher.partition == "gpu" and launcher.gpus_per_node == 1
+    assert launcher.timeout_min > 0
+
+
+def test_ddp_two_processes_with_gloo_match_one_process(tmp_path, cli):
+    """torchrun with 2 CPU processes: one run directory, global metrics, same result as 1."""
+    single = tmp_path / "single"
+    single.mkdir()
+    args = ["dataset=synthetic", "dataset.train_size=512", "dataset.test_size=256",
+            "trainer.batch_size=64", "trainer.device=cpu", "trainer.epochs=2",
+            "trainer.progress=false"]
+    cli("train", *args, cwd=single, check=True)
+    one = json.loads(next((single / "outputs" / "runs").glob("*/metrics.json")).read_text())
+
+    ddp = tmp_path / "ddp"
+    ddp.mkdir()
+    torchrun = shutil.which("torchrun", path=str(Path(sys.executable).parent)) or "torchrun"
+    proc = subprocess.run([torchrun, "--standalone", "--nproc-per-node=2", "-m", "cnnbench",
+                           "train", *args], cwd=ddp, capture_output=True, text=True,
+                          timeout=600, env={**os.environ, "CNNBENCH_DIST_BACKEND": "gloo"})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    runs = list((ddp / "outputs" / "runs").iterdir())
+    assert len(runs) == 1  # both ranks wrote into one directory, and only rank 0 wrote
+    two = json.loads((runs[0] / "metrics.json").read_text())
+    assert two["world_size"] == 2 and two["status"] == "completed"
+    assert abs(two["test/acc"] - one["test/acc"]) <= 0.02
+    assert abs(two["test/loss"] - one["test/loss"]) <= 0.02
+    assert len((runs[0] / "history.csv").read_text().splitlines()) == 3
