@@ -55,11 +55,16 @@ def validate_lr(cfg: DictConfig) -> None:
 
 
 def library_versions() -> dict[str, str]:
-    import hydra
-    import torchvision
+    from importlib.metadata import PackageNotFoundError, version
 
+    import hydra
+
+    try:  # from the package metadata: importing torchvision costs a second or more at start-up
+        torchvision_version = version("torchvision")
+    except PackageNotFoundError:
+        torchvision_version = "none"
     return {"cnnbench": __version__, "torch": torch.__version__,
-            "torchvision": torchvision.__version__, "hydra": hydra.__version__,
+            "torchvision": torchvision_version, "hydra": hydra.__version__,
             "python": platform.python_version(),
             "cuda": torch.version.cuda or "none"}
 

@@ -129,3 +129,10 @@ def test_a_training_run_on_an_image_folder(photos, tmp_path, compose):
     assert metrics["status"] == "completed" and metrics["data_path"] == "streaming"
     assert metrics["test_size"] == 2 and metrics["classes"] == ["cat", "dog"]
     assert json.loads((tmp_path / "run" / "metrics.json").read_text())["status"] == "completed"
+
+
+def test_input_shape_of_an_image_folder_without_decoding(photos):
+    from cnnbench.data.shapes import input_shape
+
+    shape = input_shape({"name": "imagefolder", "path": str(photos), "image_size": [12, 16]})
+    assert (shape.channels, shape.height, shape.width, shape.num_classes) == (3, 12, 16, 2)

@@ -244,3 +244,26 @@ def load_imagefolder(path: str | None = None, image_size: int | Sequence[int] = 
     test = Split(payload["test_images"], payload["test_labels"])
     return ImageData("imagefolder", train, test, list(payload["classes"]),
                      tuple(payload["mean"]), tuple(payload["std"]))
+
+
+def folder_shape(path: str | None = None, image_size: int | Sequence[int] = 32,
+                 channels: str | int = "auto", **_: object) -> tuple[int, int, int, int]:
+    """(channels, height, width, classes) without decoding: classes from the subfolders;
+    channels 'auto' counts as 3 unless a cache of this folder says otherwise."""
+    if not path:
+        raise UserError("dataset=imagefolder needs the folder of your images: add "
+                        "dataset.path=/path/to/folder. " + LAYOUT_HINT)
+    root = Path(path).expanduser()
+    splits = _layout(root)
+    h, w = _size(image_size)
+    n_channels = 3 if channels == "auto" else int(channels)
+    if channels == "auto":
+        for cache in _cache_paths(root, (h, w), channels):
+            if cache.is_file():
+                try:
+                    payload = torch.load(cache, map_location="cpu", weights_only=True, mmap=True)
+                    n_channels = int(payload["train_images"].shape[1])
+                    break
+                except Exception:
+                    continue
+    return n_channels, h, w, len(next(iter(splits.values())))
