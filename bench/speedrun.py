@@ -5,8 +5,9 @@
     python bench/speedrun.py fashion_speedrun --seeds 2 --variant "trainer.epochs=16" --variant "optimizer.lr=0.3"
 
 Each run is `cnnbench train experiment=<name> trainer.seed=<seed> <overrides>`: the same config
-composition and the same TrainingRun as the command line, run in this process (so torch.compile's
-work is shared by the seeds: its time is reported apart as compile_seconds, as is the start-up);
+composition and the same TrainingRun as the command line, run in this process (torch.compile's
+caches are reset between runs, so each compiles as a new process would, helped by the on-disk
+cache; compile and start-up time are reported apart from training time);
 --cli runs each as a separate `python -m cnnbench train` process instead.
 Training time is metrics.json's train_seconds: the fit loop with the data already on the device,
 after compilation, before the test evaluation. Prints a table, writes JSON (--out).
@@ -43,6 +44,11 @@ def run_inprocess(overrides: list[str], run_dir: Path) -> dict:
     with open_dict(cfg):
         del cfg["hydra"]
     console = Console(file=io.StringIO())
+    import torch
+
+    # each run compiles afresh, as its own process would: compiled code of earlier runs would
+    # otherwise pile up to torch._dynamo's recompile limit and fall back to eager
+    torch._dynamo.reset()
     return TrainingRun(cfg, run_dir, choices, console).execute()
 
 

@@ -32,8 +32,7 @@ from .evaluation.evaluate import evaluate_test_set
 from .evaluation.settings import EvaluationSettings
 from .hparams import log_hparams
 from .models import count_parameters
-from .runtime import (Runtime, fused_options, make_runtime, preload_in_background,
-                      process_seconds, seed_everything)
+from .runtime import Runtime, fused_options, make_runtime, process_seconds, seed_everything
 from .schedule import build_schedule
 from .settings import TrainerSettings
 from .sinks import (ConsoleProgress, HistoryCSV, TensorBoardSink, summary_table,
@@ -142,7 +141,6 @@ class TrainingRun:
         if resume is not None:
             self.check_compatible(resume)
         self.write_metrics(status="running", seed=s.seed, deterministic=s.deterministic)
-        preload_in_background()  # overlaps the optimizer's import of torch._dynamo with set-up
         runtime = make_runtime(s.device, s.amp, s.channels_last, s.compile_mode,
                                s.cuda_graph and not self.dist.enabled)
         runtime = dataclasses.replace(runtime, device=device_for(self.dist, runtime.device))

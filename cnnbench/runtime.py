@@ -3,9 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import inspect
-import os
 import random
-import threading
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -128,21 +126,3 @@ def process_seconds() -> float:
 
         return time.perf_counter() - IMPORTED_AT
 
-
-def preload_in_background() -> None:
-    """Import torch._dynamo on a thread while the run sets up the device and reads its data.
-
-    Every torch.optim optimizer imports torch._dynamo when it is built (0.5-3 s, the largest
-    single piece of start-up after `import torch`); meanwhile the main thread initializes CUDA and
-    decompresses the dataset, which release the GIL. CNNBENCH_NO_PRELOAD=1 turns this off.
-    """
-    if os.environ.get("CNNBENCH_NO_PRELOAD") or "torch._dynamo" in __import__("sys").modules:
-        return
-
-    def work() -> None:
-        try:
-            import torch._dynamo  # noqa: F401
-        except Exception:  # the main thread imports it again and reports any real problem
-            pass
-
-    threading.Thread(target=work, name="cnnbench-preload", daemon=True).start()

@@ -81,19 +81,23 @@ class CapturedStep:
         was_training = model.training
         model.train()
         try:
-            side = torch.cuda.Stream(dev)  # warm-up (cuDNN choices, compilation) before capture
+            # Warm-up (cuDNN and cuBLAS set-up, compilation) and capture on one side stream: the
+            # libraries' per-stream state exists before capture, and autograd's gradient
+            # accumulation runs on the stream it was first used on.
+            side = torch.cuda.Stream(dev)
             side.wait_stream(torch.cuda.current_stream(dev))
             with torch.cuda.stream(side):
                 for _ in range(warmup):
                     for p in params:
                         p.grad = None
                     body()
-            torch.cuda.current_stream(dev).wait_stream(side)
+            torch.cuda.synchronize(dev)
             for p in params:  # the captured backward allocates .grad in the graph's memory
                 p.grad = None
             self.graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(self.graph, capture_error_mode="thread_local"):
+            with torch.cuda.graph(self.graph, stream=side, capture_error_mode="thread_local"):
                 body()
+            torch.cuda.current_stream(dev).wait_stream(side)
         finally:
             model.load_state_dict(saved)  # BatchNorm statistics moved by the warm-up
             model.train(was_training)
@@ -121,17 +125,25 @@ def captured_step(model: nn.Module, loss_fn: nn.Module, runtime: Runtime,
         return step
     if isinstance(step, str):  # failed before
         return None
-    try:
-        step = CapturedStep(model, loss_fn, runtime, shape)
-    except Exception as err:  # an op that cannot be captured: train without the graph
-        for p in model.parameters():
-            p.grad = None
-        _captured[model] = f"failed: {type(err).__name__}: {err}"
-        warnings.warn(f"trainer.cuda_graph: capture failed ({type(err).__name__}: {err}); "
-                      "training goes on without CUDA graphs.")
-        return None
-    _captured[model] = step
-    return step
+    error = None
+    for _attempt in range(2):  # a second try: a first capture in a process has been seen to fail
+        try:
+            step = CapturedStep(model, loss_fn, runtime, shape)
+            _captured[model] = step
+            return step
+        except Exception as err:  # an op that cannot be captured: train without the graph
+            error = err
+            for p in model.parameters():
+                p.grad = None
+            try:
+                torch.cuda.synchronize(runtime.device)
+            except Exception:
+                pass
+    message = str(error).splitlines()[0] if str(error) else ""
+    _captured[model] = f"failed: {type(error).__name__}: {message}"
+    warnings.warn(f"trainer.cuda_graph: capture failed ({type(error).__name__}: {message}); "
+                  "training goes on without CUDA graphs.")
+    return None
 
 
 def capture_status(model: nn.Module) -> str:
@@ -277,6 +289,7 @@ def warm_up(model: nn.Module, loss_fn: nn.Module, runtime: Runtime, train_loader
             p.grad = None
         model.load_state_dict(saved)
         model.train(was_training)
+    loss = logits = None  # no autograd graph may stay alive into the capture
     captured_step(model, loss_fn, runtime, train_loader)  # the CUDA graph, when asked for
     if runtime.device.type == "cuda":
         torch.cuda.synchronize(runtime.device)

@@ -89,7 +89,7 @@ def test_speedrun_presets_compose_and_build(compose, name, model, dataset):
 
     cfg = compose([f"experiment={name}", "trainer.seed=3"])
     assert cfg.dataset.name == dataset and cfg.trainer.seed == 3
-    assert cfg.trainer.compile is True and cfg.trainer.cuda_graph and cfg.trainer.val_split == 0
+    assert cfg.trainer.cuda_graph and cfg.trainer.val_split == 0
     TrainerSettings.from_config(dict(cfg.trainer))
     net = instantiate(cfg.model, in_channels=1, image_size=[28, 28], num_classes=10)
     assert net(torch.zeros(2, 1, 28, 28)).shape == (2, 10)
