@@ -81,7 +81,10 @@ def load_preset(name: str) -> Preset:
 
 
 def default_presets() -> list[str]:
-    return [n for n in preset_names() if load_preset(n).dataset in MNIST_LIKE]
+    """The seed reproductions (presets with a `reference`) on MNIST-like data; speed runs
+    (bench/speedrun.py) are left out."""
+    presets = [load_preset(n) for n in preset_names()]
+    return [p.name for p in presets if p.dataset in MNIST_LIKE and p.seed_notebook != "?"]
 
 
 def scaled_epochs(epochs: int, scale: float) -> int:

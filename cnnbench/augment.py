@@ -2,6 +2,13 @@
 
 Images arrive as float tensors in [0, 1] (B x C x H x W) on the training device; every operation
 works on the whole batch at once. Areas moved in from outside the image are filled with 0.
+
+Hand-written (affine_grid/grid_sample and index arithmetic) rather than kornia: KORNIA_NOTE
+(docs/fast.md has the measurement, made with bench/augment_speed.py). Design: all random parameters of a batch come from one `torch.rand`
+call on the device, drawn from the loader's own generator (so a run's augmentation depends on its
+seed alone); nothing goes back to the host (no parameter sampling on the CPU, no `.item()`, no
+`torch.linalg.inv`, whose error check waits for the GPU); and a batch costs a few kernel
+launches, which is what matters when a training step of a small CNN takes about a millisecond.
 """
 from __future__ import annotations
 
@@ -11,9 +18,9 @@ import torch
 import torch.nn.functional as F
 
 
-def _uniform(n: int, low: float, high: float, like: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-    u = torch.rand(n, device=gen.device, generator=gen).to(like.device)
-    return low + (high - low) * u
+def _rand(x: torch.Tensor, n: int, gen: torch.Generator) -> torch.Tensor:
+    """B x n uniform numbers in [0, 1), drawn on the generator's device, returned on x's device."""
+    return torch.rand(x.shape[0], n, device=gen.device, generator=gen).to(x.device)
 
 
 class BatchAugment:
@@ -39,6 +46,8 @@ class BatchAugment:
                 raise ValueError(f"augmentation.{name} must be >= 0, got {value}")
         if scale >= 1:
             raise ValueError(f"augmentation.scale must be < 1 (a zoom range of 1±scale), got {scale}")
+        if erasing > 1:
+            raise ValueError(f"augmentation.erasing is a probability (<= 1), got {erasing}")
         self.flip = bool(flip)
         self.crop_padding = int(crop_padding)
         self.rotation = float(rotation)
@@ -52,15 +61,40 @@ class BatchAugment:
         return any([self.flip, self.crop_padding, self.rotation, self.translate, self.scale,
                     self.shear, self.erasing])
 
+    @property
+    def _affine(self) -> bool:
+        return bool(self.rotation or self.translate or self.scale or self.shear)
+
+    @property
+    def _widths(self) -> list[int]:
+        """Uniform numbers each image needs, per operation: [flip, shift, affine, erasing]."""
+        return [1 if self.flip else 0, 2 if self.crop_padding else 0, 5 if self._affine else 0,
+                5 if self.erasing else 0]
+
+    def draw(self, n: int, gen: torch.Generator, device: torch.device) -> torch.Tensor:
+        """The random numbers of `n` images (n x k, one row per image), in one call."""
+        u = torch.rand(n, sum(self._widths), device=gen.device, generator=gen)
+        return u.to(device)
+
     def __call__(self, x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        if not self.active:
+            return x
+        return self.apply(x, self.draw(x.shape[0], gen, x.device))
+
+    def apply(self, x: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+        """Augment each image x[i] with its own numbers u[i] (from `draw`). Images do not interact,
+        so a batch, or a whole epoch at once, gives each image the same result."""
+        if not self.active:
+            return x
+        flip_u, shift_u, affine_u, erase_u = torch.split(u, self._widths, dim=1)
         if self.flip:
-            x = random_flip(x, gen)
+            x = flip(x, flip_u)
         if self.crop_padding:
-            x = random_shift(x, self.crop_padding, gen)
-        if self.rotation or self.translate or self.scale or self.shear:
-            x = random_affine(x, self.rotation, self.translate, self.scale, self.shear, gen)
+            x = shift(x, self.crop_padding, shift_u)
+        if self._affine:
+            x = affine(x, self.rotation, self.translate, self.scale, self.shear, affine_u)
         if self.erasing:
-            x = random_erasing(x, self.erasing, gen)
+            x = erase(x, self.erasing, erase_u)
         return x
 
     def __repr__(self) -> str:
@@ -68,56 +102,76 @@ class BatchAugment:
         return f"BatchAugment({', '.join(parts) or 'none'})"
 
 
-def random_flip(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-    mask = _uniform(x.shape[0], 0, 1, x, gen) < 0.5
-    return torch.where(mask.view(-1, 1, 1, 1), x.flip(3), x)
+# -- the operations, each taking its uniform numbers (B x k) so one draw serves the whole batch --
+
+def flip(x: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+    """Mirror the images whose u < 0.5 (u: B x 1)."""
+    return torch.where((u < 0.5).view(-1, 1, 1, 1), x.flip(3), x)
 
 
-def random_shift(x: torch.Tensor, padding: int, gen: torch.Generator) -> torch.Tensor:
-    """Random crop of size H x W from the zero-padded image: a per-image integer shift."""
+def shift(x: torch.Tensor, padding: int, u: torch.Tensor) -> torch.Tensor:
+    """Random crop of size H x W from the zero-padded image: a per-image integer shift (u: B x 2)."""
     b, c, h, w = x.shape
     padded = F.pad(x, (padding,) * 4)
-    dy = torch.floor(_uniform(b, 0, 2 * padding + 1, x, gen)).long().clamp_(max=2 * padding)
-    dx = torch.floor(_uniform(b, 0, 2 * padding + 1, x, gen)).long().clamp_(max=2 * padding)
-    rows = (torch.arange(h, device=x.device) + dy[:, None])  # B x H
-    cols = (torch.arange(w, device=x.device) + dx[:, None])  # B x W
+    d = torch.floor(u * (2 * padding + 1)).long().clamp_(max=2 * padding)  # B x 2 in [0, 2p]
+    rows = torch.arange(h, device=x.device) + d[:, 0:1]  # B x H
+    cols = torch.arange(w, device=x.device) + d[:, 1:2]  # B x W
     batch = torch.arange(b, device=x.device)[:, None, None, None]
     chan = torch.arange(c, device=x.device)[None, :, None, None]
     return padded[batch, chan, rows[:, None, :, None], cols[:, None, None, :]]
 
 
-def random_affine(x: torch.Tensor, rotation: float, translate: float, scale: float, shear: float,
-                  gen: torch.Generator) -> torch.Tensor:
-    """Rotate, shift, zoom and shear each image about its centre by its own random amounts."""
-    b = x.shape[0]
-    angle = _uniform(b, -rotation, rotation, x, gen) * (math.pi / 180)
-    zoom = _uniform(b, 1 - scale, 1 + scale, x, gen)
-    shear_x = _uniform(b, -shear, shear, x, gen)
-    tx = _uniform(b, -translate, translate, x, gen) * 2  # grid coordinates span [-1, 1]
-    ty = _uniform(b, -translate, translate, x, gen) * 2
+def affine(x: torch.Tensor, rotation: float, translate: float, scale: float, shear: float,
+           u: torch.Tensor) -> torch.Tensor:
+    """Rotate, shift, zoom and shear each image about its centre by its own amounts (u: B x 5)."""
+    lo = u.new_tensor([-rotation * math.pi / 180, 1 - scale, -shear, -translate, -translate])
+    hi = u.new_tensor([rotation * math.pi / 180, 1 + scale, shear, translate, translate])
+    angle, zoom, shear_x, tx, ty = (lo + (hi - lo) * u).unbind(1)
     cos, sin = torch.cos(angle), torch.sin(angle)
-    # forward map A = R(angle) @ Shear @ zoom; affine_grid wants the inverse (output -> input).
-    a = torch.stack([torch.stack([cos, cos * shear_x - sin], -1),
-                     torch.stack([sin, sin * shear_x + cos], -1)], -2) * zoom[:, None, None]
-    inv = torch.linalg.inv(a)
-    shift = torch.stack([tx, ty], -1)[..., None]
-    theta = torch.cat([inv, -inv @ shift], dim=2)
-    grid = F.affine_grid(theta.to(x.dtype), list(x.shape), align_corners=False)
+    # Forward map A = zoom * R(angle) @ [[1, shear], [0, 1]], then a shift (2*t: grid coordinates
+    # span [-1, 1]). affine_grid wants the inverse map (output -> input); a 2x2 inverse in closed
+    # form, since torch.linalg.inv waits for the GPU to check for singular matrices.
+    a, b = cos * zoom, (cos * shear_x - sin) * zoom
+    c, d = sin * zoom, (sin * shear_x + cos) * zoom
+    det = a * d - b * c
+    ia, ib, ic, id_ = d / det, -b / det, -c / det, a / det
+    sx, sy = 2 * tx, 2 * ty
+    theta = torch.stack([ia, ib, -(ia * sx + ib * sy), ic, id_, -(ic * sx + id_ * sy)], 1)
+    grid = F.affine_grid(theta.view(-1, 2, 3).to(x.dtype), list(x.shape), align_corners=False)
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 
 
-def random_erasing(x: torch.Tensor, p: float, gen: torch.Generator) -> torch.Tensor:
-    """With probability p per image, zero one rectangle covering 2%-33% of it (aspect 0.3-3.3)."""
+def erase(x: torch.Tensor, p: float, u: torch.Tensor) -> torch.Tensor:
+    """With probability p per image, zero one rectangle of 2%-33% of it, aspect 0.3-3.3 (u: B x 5)."""
     b, _, h, w = x.shape
-    area = _uniform(b, 0.02, 0.33, x, gen) * h * w
-    log_ratio = _uniform(b, math.log(0.3), math.log(3.3), x, gen)
+    area = (0.02 + 0.31 * u[:, 0]) * (h * w)
+    log_ratio = math.log(0.3) + (math.log(3.3) - math.log(0.3)) * u[:, 1]
     eh = torch.sqrt(area * torch.exp(log_ratio)).clamp(1, h)
     ew = torch.sqrt(area / torch.exp(log_ratio)).clamp(1, w)
-    top = _uniform(b, 0, 1, x, gen) * (h - eh)
-    left = _uniform(b, 0, 1, x, gen) * (w - ew)
+    top = u[:, 2] * (h - eh)
+    left = u[:, 3] * (w - ew)
     ys = torch.arange(h, device=x.device)[None, :, None]
     xs = torch.arange(w, device=x.device)[None, None, :]
     box = ((ys >= top[:, None, None]) & (ys < (top + eh)[:, None, None])
            & (xs >= left[:, None, None]) & (xs < (left + ew)[:, None, None]))
-    apply = (_uniform(b, 0, 1, x, gen) < p)[:, None, None]
+    apply = (u[:, 4] < p)[:, None, None]
     return x.masked_fill((box & apply)[:, None], 0.0)
+
+
+# -- one operation at a time, drawing its own numbers (for tests and interactive use) --
+
+def random_flip(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    return flip(x, _rand(x, 1, gen))
+
+
+def random_shift(x: torch.Tensor, padding: int, gen: torch.Generator) -> torch.Tensor:
+    return shift(x, padding, _rand(x, 2, gen))
+
+
+def random_affine(x: torch.Tensor, rotation: float, translate: float, scale: float, shear: float,
+                  gen: torch.Generator) -> torch.Tensor:
+    return affine(x, rotation, translate, scale, shear, _rand(x, 5, gen))
+
+
+def random_erasing(x: torch.Tensor, p: float, gen: torch.Generator) -> torch.Tensor:
+    return erase(x, p, _rand(x, 5, gen))

@@ -6,6 +6,7 @@ the curves so far, the last checkpoint and a metrics.json whose `status` says ho
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import os
@@ -23,7 +24,7 @@ from torch import nn
 
 from . import __version__, models
 from .checkpoint import load_checkpoint, restore_rng_states, rng_states, save_checkpoint
-from .data import DeviceLoader, ImageData, load_dataset
+from .data import ImageData, data_fits_on_device, load_dataset, make_loader, split_bytes
 from .distributed import (all_reduce_sum, device_for, from_environment, unwrap,
                           wrap_model)
 from .errors import RunDiverged, UserError
@@ -31,12 +32,13 @@ from .evaluation.evaluate import evaluate_test_set
 from .evaluation.settings import EvaluationSettings
 from .hparams import log_hparams
 from .models import count_parameters
-from .runtime import Runtime, make_runtime, seed_everything
+from .runtime import (Runtime, fused_options, make_runtime, preload_in_background,
+                      process_seconds, seed_everything)
 from .schedule import build_schedule
 from .settings import TrainerSettings
 from .sinks import (ConsoleProgress, HistoryCSV, TensorBoardSink, summary_table,
                     write_json_atomic)
-from .train import Diverged, Fit, evaluate
+from .train import Diverged, Fit, capture_status, evaluate, warm_up
 
 
 def build_model(cfg: DictConfig, data: ImageData, name: str | None = None) -> nn.Module:
@@ -53,18 +55,24 @@ def validate_lr(cfg: DictConfig) -> None:
 
 
 def library_versions() -> dict[str, str]:
-    import hydra
-    import torchvision
+    from importlib.metadata import PackageNotFoundError, version
 
+    import hydra
+
+    try:  # from the package metadata: importing torchvision costs a second or more at start-up
+        torchvision_version = version("torchvision")
+    except PackageNotFoundError:
+        torchvision_version = "none"
     return {"cnnbench": __version__, "torch": torch.__version__,
-            "torchvision": torchvision.__version__, "hydra": hydra.__version__,
+            "torchvision": torchvision_version, "hydra": hydra.__version__,
             "python": platform.python_version(),
             "cuda": torch.version.cuda or "none"}
 
 
 def build_optimizer(cfg: DictConfig, model: nn.Module) -> torch.optim.Optimizer:
     try:
-        return instantiate(cfg.optimizer, _convert_="all")(model.parameters())
+        factory = instantiate(cfg.optimizer, _convert_="all")
+        return factory(model.parameters(), **fused_options(factory, next(model.parameters()).device))
     except Exception as err:
         cause = err.__cause__ or err
         raise UserError(f"The optimizer could not be built from optimizer.*: {cause}.") from None
@@ -134,7 +142,9 @@ class TrainingRun:
         if resume is not None:
             self.check_compatible(resume)
         self.write_metrics(status="running", seed=s.seed, deterministic=s.deterministic)
-        runtime = make_runtime(s.device, s.amp, s.channels_last)
+        preload_in_background()  # overlaps the optimizer's import of torch._dynamo with set-up
+        runtime = make_runtime(s.device, s.amp, s.channels_last, s.compile_mode,
+                               s.cuda_graph and not self.dist.enabled)
         runtime = dataclasses.replace(runtime, device=device_for(self.dist, runtime.device))
         configure_determinism(s.deterministic, runtime)
         seed_everything(s.seed)
@@ -144,17 +154,29 @@ class TrainingRun:
         if runtime.channels_last:
             model = model.to(memory_format=torch.channels_last)
         params = count_parameters(model)
+        if s.compile_mode:
+            model.compile(mode=s.compile_mode)  # in place: state_dict keys stay the same
         model = wrap_model(model, self.dist, runtime.device)
         if self.dist.enabled:
             seed_everything(s.seed + self.dist.rank)  # own dropout draws per process
-        optimizer = build_optimizer(self.cfg, model)
+        opt_cfg = self.cfg  # with trainer.scale_lr=linear, a copy whose optimizer.lr is scaled
+        if s.lr_factor() != 1.0 and self.cfg.optimizer.get("lr") is not None:
+            opt_cfg = copy.deepcopy(self.cfg)  # schedulers' ${optimizer.lr} follow the copy
+            opt_cfg.optimizer.lr = float(self.cfg.optimizer.lr) * s.lr_factor()
+            self.write_metrics(effective_lr=opt_cfg.optimizer.lr)
+        optimizer = build_optimizer(opt_cfg, model)
         augment = instantiate(self.cfg.augmentation, _convert_="all")
         loaders = self.make_loaders(data, runtime, augment)
-        factory = (instantiate(self.cfg.scheduler, _convert_="all")
-                   if self.cfg.scheduler.get("_target_") else None)
+        factory = (instantiate(opt_cfg.scheduler, _convert_="all")
+                   if opt_cfg.scheduler.get("_target_") else None)
         schedule = build_schedule(factory, optimizer, s.epochs, len(loaders["train"]))
         scaler = torch.amp.GradScaler("cuda") if runtime.needs_scaler else None
         loss_fn = nn.CrossEntropyLoss(label_smoothing=s.label_smoothing)
+        compile_seconds = 0.0
+        if (s.compile_mode or runtime.capture_step) and not self.dist.enabled:
+            # compile (and capture) now, on zero batches: timed apart from training
+            compile_seconds = warm_up(model, loss_fn, runtime, loaders["train"],
+                                      [v for k, v in loaders.items() if k != "train" and v])
         fit = Fit(model, optimizer, schedule, loss_fn, runtime, loaders["train"], loaders["val"],
                   s.epochs, s.early_stopping, scaler, reduce=all_reduce_sum)
         if resume is not None:
@@ -176,6 +198,9 @@ class TrainingRun:
         else:
             tb, history = NullSink(), NullSink()
         ckpt_dir = self.run_dir / "checkpoints"
+        self.write_metrics(compile_seconds=compile_seconds, data_path=self.data_path,
+                           cuda_graph=capture_status(model),
+                           startup_seconds=process_seconds() - compile_seconds)
         start = time.perf_counter()
         images_total = 0
 
@@ -201,7 +226,7 @@ class TrainingRun:
 
             try:
                 fit.run(on_epoch_end,
-                        on_progress=lambda *a: progress.batch(*a),
+                        on_progress=(lambda *a: progress.batch(*a)) if live else None,
                         on_epoch_start=lambda e: progress.new_epoch(e, s.epochs))
             except KeyboardInterrupt as err:
                 reason = str(err) or "stopped by the user (Ctrl-C)"
@@ -224,6 +249,9 @@ class TrainingRun:
             fit.restore_best()
         model = unwrap(model)  # every process evaluates the whole test set; rank 0 reports it
         test = evaluate(model, loaders["test"], loss_fn, runtime)
+        if s.tta_flip:
+            test["acc_tta"] = evaluate(model, loaders["test"], loss_fn, runtime, tta_flip=True)["acc"]
+            self.write_metrics(**{"test/acc_tta": test["acc_tta"]})
         tb.scalars({"test/loss": test["loss"], "test/acc": test["acc"]}, fit.state.epoch)
         report = evaluate_test_set(
             model, data, runtime, self.evaluation if self.dist.is_main else EvaluationSettings(
@@ -254,12 +282,17 @@ class TrainingRun:
 
     def make_loaders(self, data: ImageData, runtime: Runtime, augment) -> dict:
         s = self.settings
-        common = dict(device=runtime.device, mean=data.mean, std=data.std,
-                      channels_last=runtime.channels_last)
-        train = DeviceLoader(data.train, s.batch_size, shuffle=True, seed=s.seed,
-                             augment=augment if augment.active else None,
-                             rank=self.dist.rank, world_size=self.dist.world_size, **common)
-        evaluate_on = lambda split: DeviceLoader(split, s.eval_batch_size, **common)  # noqa: E731
+        on_device = s.data_on_device
+        if on_device == "auto":
+            on_device = data_fits_on_device(split_bytes(data.train, data.val, data.test),
+                                            runtime.device)
+        self.data_path = "device" if on_device else "streaming"
+        common = dict(device=runtime.device, mean=data.mean, std=data.std, on_device=on_device,
+                      channels_last=runtime.channels_last, num_workers=s.num_workers)
+        train = make_loader(data.train, s.batch_size, shuffle=True, seed=s.seed,
+                            augment=augment if augment.active else None,
+                            rank=self.dist.rank, world_size=self.dist.world_size, **common)
+        evaluate_on = lambda split: make_loader(split, s.eval_batch_size, **common)  # noqa: E731
         return {"train": train, "val": evaluate_on(data.val) if data.val else None,
                 "test": evaluate_on(data.test)}
 

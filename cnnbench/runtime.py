@@ -2,8 +2,12 @@
 from __future__ import annotations
 
 import contextlib
+import inspect
+import os
 import random
+import threading
 from dataclasses import dataclass
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -16,6 +20,13 @@ class Runtime:
     device: torch.device
     amp_dtype: torch.dtype | None  # None: full precision
     channels_last: bool
+    compile_mode: str | None = None  # torch.compile mode of the model, None when not compiled
+    capture_step: bool = False       # training step captured as one CUDA graph (CUDA, no fp16)
+
+    @property
+    def cuda_graphs(self) -> bool:
+        """Whether the compiled model runs as CUDA graphs (each step must be marked)."""
+        return self.device.type == "cuda" and self.compile_mode in ("reduce-overhead", "max-autotune")
 
     @property
     def amp_name(self) -> str:
@@ -65,13 +76,73 @@ def select_amp(requested: str, device: torch.device) -> torch.dtype | None:
     return {"bf16": torch.bfloat16, "fp16": torch.float16}[requested]
 
 
-def make_runtime(device: str, amp: str, channels_last: bool | str) -> Runtime:
+def make_runtime(device: str, amp: str, channels_last: bool | str,
+                 compile_mode: str | None = None, cuda_graph: bool = False) -> Runtime:
     dev = select_device(device)
     use_cl = dev.type == "cuda" if channels_last == "auto" else bool(channels_last)
-    return Runtime(dev, select_amp(amp, dev), use_cl)
+    amp_dtype = select_amp(amp, dev)
+    # fp16 needs the GradScaler's checks between backward and step: no capture then
+    capture = bool(cuda_graph) and dev.type == "cuda" and amp_dtype != torch.float16
+    return Runtime(dev, amp_dtype, use_cl, compile_mode, capture)
+
+
+def fused_options(factory: Callable[..., torch.optim.Optimizer],
+                  device: torch.device) -> dict[str, Any]:
+    """`fused=True` for optimizers that have a fused CUDA kernel (Adam, AdamW, SGD, ...) on CUDA:
+    one kernel for the whole update instead of several per parameter. Respects a `fused` or
+    `foreach` the config set itself."""
+    if device.type != "cuda":
+        return {}
+    cls = getattr(factory, "func", factory)
+    given = getattr(factory, "keywords", {}) or {}
+    try:
+        accepts = "fused" in inspect.signature(cls).parameters
+    except (TypeError, ValueError):
+        return {}
+    if not accepts or "fused" in given or given.get("foreach"):
+        return {}
+    return {"fused": True}
 
 
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
+
+
+def process_seconds() -> float:
+    """Seconds since this process started (the command was typed), from /proc where there is one;
+    elsewhere since cnnbench was imported."""
+    try:
+        import os
+
+        with open("/proc/self/stat") as f:
+            start_ticks = int(f.read().rsplit(")", 1)[1].split()[19])
+        with open("/proc/uptime") as f:
+            uptime = float(f.read().split()[0])
+        return uptime - start_ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        import time
+
+        from . import IMPORTED_AT
+
+        return time.perf_counter() - IMPORTED_AT
+
+
+def preload_in_background() -> None:
+    """Import torch._dynamo on a thread while the run sets up the device and reads its data.
+
+    Every torch.optim optimizer imports torch._dynamo when it is built (0.5-3 s, the largest
+    single piece of start-up after `import torch`); meanwhile the main thread initializes CUDA and
+    decompresses the dataset, which release the GIL. CNNBENCH_NO_PRELOAD=1 turns this off.
+    """
+    if os.environ.get("CNNBENCH_NO_PRELOAD") or "torch._dynamo" in __import__("sys").modules:
+        return
+
+    def work() -> None:
+        try:
+            import torch._dynamo  # noqa: F401
+        except Exception:  # the main thread imports it again and reports any real problem
+            pass
+
+    threading.Thread(target=work, name="cnnbench-preload", daemon=True).start()

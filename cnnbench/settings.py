@@ -9,6 +9,7 @@ from .errors import UserError
 DEVICES = ("auto", "cuda", "cpu", "mps")
 AMP_MODES = ("auto", "bf16", "fp16", "off")
 MONITORS = {"val/loss": "min", "val/acc": "max"}
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 
 
 @dataclass
@@ -44,6 +45,24 @@ class TrainerSettings:
     progress: bool = True
     deterministic: bool = False
     resume: str | None = None
+    # speed options (docs/fast.md)
+    data_on_device: bool | str = "auto"   # auto: on the device when it fits, else streamed
+    num_workers: int = 4                  # DataLoader workers of the streaming path
+    compile: bool | str = False           # torch.compile: false | true | one of COMPILE_MODES
+    scale_lr: bool | str = False          # false | linear: lr x batch_size / base_batch_size
+    base_batch_size: int = 128
+    cuda_graph: bool = False              # capture the training step as one CUDA graph (CUDA only)
+    tta_flip: bool = False                # also report test accuracy with flip test-time augmentation
+
+    @property
+    def compile_mode(self) -> str | None:
+        """The torch.compile mode, or None for no compilation."""
+        if self.compile is False:
+            return None
+        return "default" if self.compile is True else self.compile
+
+    def lr_factor(self) -> float:
+        return self.batch_size / self.base_batch_size if self.scale_lr == "linear" else 1.0
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any]) -> "TrainerSettings":
@@ -65,7 +84,8 @@ class TrainerSettings:
             return UserError(f"trainer.{key}={value!r} is not valid: it must be {rule}. "
                              f"Fix it on the command line, e.g. trainer.{key}=<value>.")
 
-        for key in ("epochs", "batch_size", "eval_batch_size", "seed"):
+        for key in ("epochs", "batch_size", "eval_batch_size", "seed", "num_workers",
+                    "base_batch_size"):
             value = getattr(self, key)
             if isinstance(value, bool) or not isinstance(value, int):
                 raise bad(key, value, "a whole number")
@@ -75,6 +95,24 @@ class TrainerSettings:
             raise bad("batch_size", self.batch_size, "at least 1")
         if self.eval_batch_size < 1:
             raise bad("eval_batch_size", self.eval_batch_size, "at least 1")
+        if self.num_workers < 0:
+            raise bad("num_workers", self.num_workers, "0 or more")
+        if self.base_batch_size < 1:
+            raise bad("base_batch_size", self.base_batch_size, "at least 1")
+        if self.data_on_device not in (True, False, "auto"):
+            raise bad("data_on_device", self.data_on_device, "true, false or auto")
+        if self.compile not in (True, False, *COMPILE_MODES):
+            raise bad("compile", self.compile, f"true, false or a mode: {', '.join(COMPILE_MODES)}")
+        if not isinstance(self.cuda_graph, bool):
+            raise bad("cuda_graph", self.cuda_graph, "true or false")
+        if self.cuda_graph and self.compile in ("reduce-overhead", "max-autotune"):
+            raise UserError(f"trainer.cuda_graph=true captures the whole step in a CUDA graph, and "
+                            f"trainer.compile={self.compile} makes CUDA graphs of its own: use "
+                            f"trainer.compile=true (or max-autotune-no-cudagraphs) with it.")
+        if not isinstance(self.tta_flip, bool):
+            raise bad("tta_flip", self.tta_flip, "true or false")
+        if self.scale_lr not in (False, "linear"):
+            raise bad("scale_lr", self.scale_lr, "false or linear")
         if not isinstance(self.val_split, (int, float)) or not 0 <= self.val_split < 1:
             raise bad("val_split", self.val_split, "a fraction in [0, 1)")
         if self.device not in DEVICES:

@@ -4,6 +4,8 @@ from __future__ import annotations
 import copy
 import math
 import time
+import warnings
+import weakref
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -23,6 +25,121 @@ class Diverged(RuntimeError):
     """The training loss became NaN or infinite."""
 
 
+def loss_and_count(logits: torch.Tensor, y: torch.Tensor, loss_fn: nn.Module,
+                   loss_sum: torch.Tensor, correct: torch.Tensor) -> torch.Tensor:
+    """The batch's loss (in fp32); adds its summed loss and its correct predictions to the
+    running totals, on the device (no synchronization)."""
+    loss = loss_fn(logits.float(), y)
+    loss_sum.add_(loss.detach() * y.shape[0])
+    correct.add_((logits.detach().argmax(1) == y).sum())
+    return loss
+
+
+_compiled_loss_and_count = None
+
+
+def _counter(runtime: Runtime) -> Callable[..., torch.Tensor]:
+    """`loss_and_count`, compiled (a few fused kernels instead of about ten small ones per step)
+    when the model is compiled too."""
+    global _compiled_loss_and_count
+    if runtime.compile_mode is None:
+        return loss_and_count
+    if _compiled_loss_and_count is None:
+        _compiled_loss_and_count = torch.compile(loss_and_count)
+    return _compiled_loss_and_count
+
+
+class CapturedStep:
+    """Forward, loss, metrics and backward of one batch shape, captured once as a CUDA graph.
+
+    Each call copies a batch into the graph's input tensors and replays it: one launch instead of
+    dozens, which is what a small model's training step costs on the host. The optimizer step
+    stays outside (the schedule changes its learning rate and momentum as Python numbers).
+    Gradients live in the graph's memory and each replay overwrites them: between steps they must
+    be zeroed in place, never set to None. The loss sum and correct count accumulate on the device.
+    """
+
+    def __init__(self, model: nn.Module, loss_fn: nn.Module, runtime: Runtime,
+                 shape: tuple[int, ...], warmup: int = 3) -> None:
+        dev = runtime.device
+        memory_format = torch.channels_last if runtime.channels_last else torch.contiguous_format
+        self.shape = tuple(shape)
+        self.x = torch.zeros(shape, device=dev).contiguous(memory_format=memory_format)
+        self.y = torch.zeros(shape[0], dtype=torch.long, device=dev)
+        self.loss_sum = torch.zeros((), device=dev)
+        self.correct = torch.zeros((), dtype=torch.long, device=dev)
+        count = _counter(runtime)
+        params = list(model.parameters())
+
+        def body() -> None:
+            with torch.autocast("cuda", dtype=runtime.amp_dtype or torch.bfloat16,
+                                enabled=runtime.amp_dtype is not None, cache_enabled=False):
+                logits = model(self.x)
+            count(logits, self.y, loss_fn, self.loss_sum, self.correct).backward()
+
+        saved = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        was_training = model.training
+        model.train()
+        try:
+            side = torch.cuda.Stream(dev)  # warm-up (cuDNN choices, compilation) before capture
+            side.wait_stream(torch.cuda.current_stream(dev))
+            with torch.cuda.stream(side):
+                for _ in range(warmup):
+                    for p in params:
+                        p.grad = None
+                    body()
+            torch.cuda.current_stream(dev).wait_stream(side)
+            for p in params:  # the captured backward allocates .grad in the graph's memory
+                p.grad = None
+            self.graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(self.graph, capture_error_mode="thread_local"):
+                body()
+        finally:
+            model.load_state_dict(saved)  # BatchNorm statistics moved by the warm-up
+            model.train(was_training)
+        self.loss_sum.zero_()
+        self.correct.zero_()
+
+    def __call__(self, x: torch.Tensor, y: torch.Tensor) -> None:
+        self.x.copy_(x)
+        self.y.copy_(y)
+        self.graph.replay()
+
+
+_captured: "weakref.WeakKeyDictionary[nn.Module, CapturedStep | str]" = weakref.WeakKeyDictionary()
+
+
+def captured_step(model: nn.Module, loss_fn: nn.Module, runtime: Runtime,
+                  loader: DeviceLoader) -> CapturedStep | None:
+    """The model's captured training step for `loader`'s full batches (captured on first use), or
+    None: capture is off, or it failed once (then training goes on without it, with a warning)."""
+    if not runtime.capture_step or isinstance(model, nn.parallel.DistributedDataParallel):
+        return None  # (DDP's gradient all-reduce stays outside graphs)
+    shape = (min(loader.batch_size, loader.num_samples), *loader.images.shape[1:])
+    step = _captured.get(model)
+    if isinstance(step, CapturedStep) and step.shape == shape:
+        return step
+    if isinstance(step, str):  # failed before
+        return None
+    try:
+        step = CapturedStep(model, loss_fn, runtime, shape)
+    except Exception as err:  # an op that cannot be captured: train without the graph
+        for p in model.parameters():
+            p.grad = None
+        _captured[model] = f"failed: {type(err).__name__}: {err}"
+        warnings.warn(f"trainer.cuda_graph: capture failed ({type(err).__name__}: {err}); "
+                      "training goes on without CUDA graphs.")
+        return None
+    _captured[model] = step
+    return step
+
+
+def capture_status(model: nn.Module) -> str:
+    """'captured', 'failed: ...' or 'off', for metrics.json."""
+    step = _captured.get(model)
+    return "captured" if isinstance(step, CapturedStep) else (step or "off")
+
+
 def train_one_epoch(model: nn.Module, loader: DeviceLoader, optimizer: torch.optim.Optimizer,
                     loss_fn: nn.Module, runtime: Runtime, scaler: torch.amp.GradScaler | None,
                     schedule: LRSchedule, on_progress: Callable[..., None] | None = None,
@@ -30,16 +147,32 @@ def train_one_epoch(model: nn.Module, loader: DeviceLoader, optimizer: torch.opt
     """One pass over `loader`; returns mean loss, accuracy, images seen and seconds.
 
     `reduce` sums the epoch's totals across processes (DDP); the default is a single process."""
+    graph = captured_step(model, loss_fn, runtime, loader) if scaler is None else None
     model.train()
-    loss_sum = torch.zeros((), device=runtime.device)
-    correct = torch.zeros((), device=runtime.device, dtype=torch.long)
+    if graph is not None:  # the graph adds to its own totals; the other batches join them
+        loss_sum, correct = graph.loss_sum.zero_(), graph.correct.zero_()
+    else:
+        loss_sum = torch.zeros((), device=runtime.device)
+        correct = torch.zeros((), device=runtime.device, dtype=torch.long)
     seen = 0
+    count = _counter(runtime)
     start = time.perf_counter()
     for step, (x, y) in enumerate(loader, 1):
+        if graph is not None and x.shape == graph.shape:
+            graph(x, y)  # forward, loss, totals and backward: one replay
+            optimizer.step()
+            schedule.after_batch()
+            seen += y.shape[0]
+            if on_progress is not None and (step % PROGRESS_EVERY == 0 or step == len(loader)):
+                _report(step, loss_sum, correct, seen, start, on_progress)
+            continue
+        if runtime.cuda_graphs:  # a new iteration: the graphs may reuse the last step's outputs
+            torch.compiler.cudagraph_mark_step_begin()
         with runtime.autocast():
             logits = model(x)
-            loss = loss_fn(logits, y)
-        optimizer.zero_grad(set_to_none=True)
+        loss = count(logits, y, loss_fn, loss_sum, correct)
+        # with a captured step, gradients stay where the graph writes them: zeroed, not dropped
+        optimizer.zero_grad(set_to_none=graph is None)
         if scaler is not None:
             scaler.scale(loss).backward()
             scaler.step(optimizer)
@@ -48,14 +181,9 @@ def train_one_epoch(model: nn.Module, loader: DeviceLoader, optimizer: torch.opt
             loss.backward()
             optimizer.step()
         schedule.after_batch()
-        loss_sum += loss.detach().float() * y.shape[0]
-        correct += (logits.detach().argmax(1) == y).sum()
         seen += y.shape[0]
         if on_progress is not None and (step % PROGRESS_EVERY == 0 or step == len(loader)):
-            mean_loss = loss_sum.item() / seen
-            if not math.isfinite(mean_loss):
-                raise Diverged(f"loss is {mean_loss} at batch {step}")
-            on_progress(step, mean_loss, correct.item() / seen, seen / (time.perf_counter() - start))
+            _report(step, loss_sum, correct, seen, start, on_progress)
     totals = reduce(torch.stack([loss_sum.float(), correct.float(),
                                  torch.tensor(float(seen), device=runtime.device)]))
     loss_total, correct_total, seen = totals.tolist()
@@ -67,19 +195,92 @@ def train_one_epoch(model: nn.Module, loader: DeviceLoader, optimizer: torch.opt
             "seconds": seconds}
 
 
+def _report(step: int, loss_sum: torch.Tensor, correct: torch.Tensor, seen: int, start: float,
+            on_progress: Callable[..., None]) -> None:
+    mean_loss = loss_sum.item() / seen
+    if not math.isfinite(mean_loss):
+        raise Diverged(f"loss is {mean_loss} at batch {step}")
+    on_progress(step, mean_loss, correct.item() / seen, seen / (time.perf_counter() - start))
+
+
 @torch.no_grad()
-def evaluate(model: nn.Module, loader: DeviceLoader, loss_fn: nn.Module, runtime: Runtime) -> dict:
-    """Mean loss and top-1 accuracy of `model` over `loader`."""
+def evaluate(model: nn.Module, loader: DeviceLoader, loss_fn: nn.Module, runtime: Runtime,
+             tta_flip: bool = False) -> dict:
+    """Mean loss and top-1 accuracy of `model` over `loader`; with `tta_flip`, of the mean of the
+    logits of each image and its mirror image (test-time augmentation)."""
     model.eval()
     loss_sum = torch.zeros((), device=runtime.device)
     correct = torch.zeros((), device=runtime.device, dtype=torch.long)
+    count = _counter(runtime)
     for x, y in loader:
+        if runtime.cuda_graphs:
+            torch.compiler.cudagraph_mark_step_begin()
         with runtime.autocast():
-            logits = model(x)
-        loss_sum += loss_fn(logits.float(), y) * y.shape[0]
-        correct += (logits.argmax(1) == y).sum()
+            logits = model(x).float()  # a copy: the mirrored pass may reuse the output memory
+            if tta_flip:
+                logits = (logits + model(x.flip(3)).float()) / 2
+        count(logits, y, loss_fn, loss_sum, correct)
     n = max(loader.num_samples, 1)
     return {"loss": loss_sum.item() / n, "acc": correct.item() / n}
+
+
+def warm_up(model: nn.Module, loss_fn: nn.Module, runtime: Runtime, train_loader: DeviceLoader,
+            eval_loaders: list[DeviceLoader], repeats: int = 3) -> float:
+    """Run `model` on zero batches of every shape it will meet, in training (with backward) and
+    evaluation mode, so that torch.compile compiles (and CUDA graphs are recorded) here rather
+    than inside the timed epochs. Leaves the model as it was: BatchNorm statistics are restored,
+    no gradients are kept, no weights change. Returns the seconds it took.
+    """
+    start = time.perf_counter()
+    sample = tuple(train_loader.images.shape[1:])
+    memory_format = torch.channels_last if runtime.channels_last else torch.contiguous_format
+
+    def sizes(loader: DeviceLoader) -> list[int]:
+        n, b = loader.num_samples, loader.batch_size
+        last = n % b if (n % b and not loader.drop_last) else 0
+        return [s for s in (min(b, n), last) if s]
+
+    def batch(size: int) -> tuple[torch.Tensor, torch.Tensor]:
+        x = torch.zeros(size, *sample, device=runtime.device).contiguous(memory_format=memory_format)
+        return x, torch.zeros(size, dtype=torch.long, device=runtime.device)
+
+    saved = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    was_training = model.training
+    count = _counter(runtime)
+    loss_sum = torch.zeros((), device=runtime.device)
+    correct = torch.zeros((), device=runtime.device, dtype=torch.long)
+    try:
+        model.train()
+        for size in sizes(train_loader):
+            x, y = batch(size)
+            for _ in range(repeats):
+                if runtime.cuda_graphs:
+                    torch.compiler.cudagraph_mark_step_begin()
+                with runtime.autocast():
+                    logits = model(x)
+                loss = count(logits, y, loss_fn, loss_sum, correct)
+                for p in model.parameters():  # as in training: no gradient accumulation (a
+                    p.grad = None             # .grad made inside a CUDA graph is overwritten)
+                loss.backward()
+        model.eval()
+        with torch.no_grad():
+            for size in sorted({s for loader in eval_loaders for s in sizes(loader)}):
+                x, y = batch(size)
+                for _ in range(repeats):
+                    if runtime.cuda_graphs:
+                        torch.compiler.cudagraph_mark_step_begin()
+                    with runtime.autocast():
+                        logits = model(x)
+                    count(logits, y, loss_fn, loss_sum, correct)
+    finally:
+        for p in model.parameters():
+            p.grad = None
+        model.load_state_dict(saved)
+        model.train(was_training)
+    captured_step(model, loss_fn, runtime, train_loader)  # the CUDA graph, when asked for
+    if runtime.device.type == "cuda":
+        torch.cuda.synchronize(runtime.device)
+    return time.perf_counter() - start
 
 
 @dataclass

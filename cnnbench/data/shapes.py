@@ -41,6 +41,11 @@ def input_shape(dataset_cfg: Mapping[str, Any]) -> InputShape:
     name = dataset_cfg.get("name")
     if name in SHAPES:
         return SHAPES[name]
+    if name == "imagefolder":  # classes from the folder's subfolders, size from the config
+        from .folder import folder_shape
+
+        c, h, w, classes = folder_shape(**{k: v for k, v in dataset_cfg.items() if k != "name"})
+        return InputShape(c, h, w, classes)
     if name in CONFIGURED:
         size = dataset_cfg.get("image_size", 28)
         h, w = (size, size) if isinstance(size, int) else tuple(size)
@@ -50,5 +55,5 @@ def input_shape(dataset_cfg: Mapping[str, Any]) -> InputShape:
             raise UserError(f"The synthetic dataset's shape ({shape}) is not valid: channels, "
                             f"image_size and num_classes must all be at least 1.")
         return shape
-    known = ", ".join([*SHAPES, *CONFIGURED])
+    known = ", ".join([*SHAPES, *CONFIGURED, "imagefolder"])
     raise UserError(f"No input shape is known for dataset '{name}'. Known datasets: {known}.")

@@ -177,7 +177,14 @@ LOADERS: dict[str, Callable[..., ImageData]] = {
     "cifar10": lambda root=None, download=True, **_: load_cifar("cifar10", root, download),
     "cifar100": lambda root=None, download=True, **_: load_cifar("cifar100", root, download),
     "synthetic": lambda root=None, download=False, **options: load_synthetic(**options),
+    "imagefolder": lambda root=None, download=False, **options: _imagefolder(**options),
 }
+
+
+def _imagefolder(**options) -> ImageData:
+    from .folder import load_imagefolder  # Pillow is imported only for this dataset
+
+    return load_imagefolder(**options)
 
 
 def load_dataset(name: str, **options) -> ImageData:

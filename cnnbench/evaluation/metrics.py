@@ -8,10 +8,6 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 import torch
-from torchmetrics.functional.classification import (multiclass_accuracy,
-                                                    multiclass_confusion_matrix,
-                                                    multiclass_f1_score, multiclass_precision,
-                                                    multiclass_recall)
 
 TOP5_MIN_CLASSES = 11  # top-5 accuracy is reported for datasets with more than 10 classes
 
@@ -19,6 +15,13 @@ TOP5_MIN_CLASSES = 11  # top-5 accuracy is reported for datasets with more than 
 def classification_metrics(logits: torch.Tensor, labels: torch.Tensor,
                            classes: Sequence[str]) -> dict[str, Any]:
     """metrics.json entries: top-5 (> 10 classes), macro and per-class P/R/F1, confusion matrix."""
+    # imported here, not at the top: torchmetrics pulls in scipy.signal and torchvision.models
+    # (several seconds), which `cnnbench train` would otherwise pay before its first step
+    from torchmetrics.functional.classification import (multiclass_accuracy,
+                                                        multiclass_confusion_matrix,
+                                                        multiclass_f1_score,
+                                                        multiclass_precision, multiclass_recall)
+
     n = len(classes)
     if logits.ndim != 2 or logits.shape[1] != n:
         raise ValueError(f"logits of shape {tuple(logits.shape)} do not match {n} classes")

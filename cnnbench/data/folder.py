@@ -1,0 +1,269 @@
+"""`dataset=imagefolder`: a user's own folder of images, one subfolder per class.
+
+    my_images/                      or, with a fixed test set:   my_images/train/cat/...
+      cat/001.jpg  cat/002.png ...                               my_images/test/cat/...
+      dog/...
+
+Images of any size and any format Pillow reads are decoded once, resized to `image_size`, and
+cached as uint8 tensors in `<path>/.cnnbench_cache_<H>x<W>_<channels>.pt` (or, where the folder is
+read-only, under ~/.cache/cnnbench/). The cache is keyed on the list of files with their sizes and
+modification times, so adding, removing or editing an image rebuilds it; otherwise the next run
+memory-maps it and starts at once. From there on it is the same path as every other dataset.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from ..errors import UserError
+from .image_data import ImageData, Split
+
+IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm",
+                    ".pgm", ".pbm"}
+CACHE_FORMAT = "cnnbench-imagefolder-v1"
+GRAY_MODES = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F"}
+LAYOUT_HINT = ("Expected one subfolder per class with the images inside, e.g. "
+               "<path>/cat/001.jpg, <path>/dog/002.png (or <path>/train/<class>/... and "
+               "<path>/test/<class>/... for a fixed test set).")
+
+
+def _size(image_size: int | Sequence[int]) -> tuple[int, int]:
+    if isinstance(image_size, int):
+        h = w = image_size
+    else:
+        h, w = (int(v) for v in image_size)
+    if h < 1 or w < 1:
+        raise UserError(f"dataset.image_size={image_size!r} is not valid: give a size in pixels, "
+                        f"e.g. dataset.image_size=32 or dataset.image_size=[48,64].")
+    return h, w
+
+
+def _is_image(p: Path) -> bool:
+    return p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith(".")
+
+
+def _class_folders(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def _scan_classes(folder: Path) -> dict[str, list[Path]]:
+    """{class name: its image files (sorted, any depth)} for the class subfolders of `folder`."""
+    classes = {}
+    for sub in _class_folders(folder):
+        classes[sub.name] = sorted(p for p in sub.rglob("*") if p.is_file() and _is_image(p))
+    return classes
+
+
+def _layout(root: Path) -> dict[str, dict[str, list[Path]]]:
+    """{'all': classes} or {'train': classes, 'test': classes}, checked for the usual mistakes."""
+    if not root.exists():
+        raise UserError(f"dataset.path={root} does not exist. Point it at a folder with one "
+                        f"subfolder of images per class. {LAYOUT_HINT}")
+    if not root.is_dir():
+        raise UserError(f"dataset.path={root} is a file, not a folder. {LAYOUT_HINT}")
+    if not any(p for p in root.iterdir() if not p.name.startswith(".")):
+        raise UserError(f"dataset.path={root} is an empty folder. {LAYOUT_HINT}")
+    splits = {}
+    for train_name, test_name in (("train", "test"), ("train", "val")):
+        train_dir, test_dir = root / train_name, root / test_name
+        if train_dir.is_dir() and test_dir.is_dir() and _class_folders(train_dir):
+            splits = {"train": _scan_classes(train_dir), "test": _scan_classes(test_dir)}
+            break
+    if not splits:
+        if not _class_folders(root):
+            loose = sum(1 for p in root.iterdir() if p.is_file() and _is_image(p))
+            raise UserError(
+                f"dataset.path={root} has no class subfolders"
+                + (f" (it holds {loose} images directly)" if loose else "")
+                + f": the class of each image is the name of the subfolder it is in. {LAYOUT_HINT}")
+        splits = {"all": _scan_classes(root)}
+    for name, classes in splits.items():
+        where = root if name == "all" else root / name
+        empty = [c for c, files in classes.items() if not files]
+        if empty and len(empty) == len(classes):
+            raise UserError(f"The class subfolders of {where} hold no images (looked for "
+                            f"{', '.join(sorted(IMAGE_EXTENSIONS))}). {LAYOUT_HINT}")
+        if empty:
+            raise UserError(f"Class subfolder(s) {', '.join(empty)} of {where} hold no images. "
+                            f"Add images or remove the empty folders.")
+    names = list(next(iter(splits.values())))
+    if len(names) < 2:
+        raise UserError(f"dataset.path={root} has only one class ({names[0]}): a classifier needs "
+                        f"at least two class subfolders. {LAYOUT_HINT}")
+    if "test" in splits and set(splits["test"]) - set(splits["train"]):
+        extra = sorted(set(splits["test"]) - set(splits["train"]))
+        raise UserError(f"{root / 'test'} has classes that {root / 'train'} lacks: {', '.join(extra)}.")
+    return splits
+
+
+def _cache_key(root: Path, splits: dict, size: tuple[int, int], channels: str | int,
+               split: tuple[float, int]) -> str:
+    listing = []
+    for name, classes in splits.items():
+        for cls, files in classes.items():
+            for f in files:
+                st = f.stat()
+                listing.append([name, cls, str(f.relative_to(root)), st.st_size, st.st_mtime_ns])
+    blob = json.dumps([CACHE_FORMAT, list(size), str(channels), list(split), listing]).encode()
+    return hashlib.sha256(blob).hexdigest()
+
+
+def _cache_paths(root: Path, size: tuple[int, int], channels: str | int) -> list[Path]:
+    name = f".cnnbench_cache_{size[0]}x{size[1]}_{channels}.pt"
+    home = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "cnnbench"
+    tag = hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:16]
+    return [root / name, home / f"imagefolder_{tag}{name}"]
+
+
+def _decode(path: Path, size: tuple[int, int]) -> tuple[np.ndarray, bool]:
+    """(H x W x 3 uint8 array, whether the file is grayscale)."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as img:
+            gray = img.mode in GRAY_MODES or (img.mode == "P" and _palette_is_gray(img))
+            rgb = img.convert("RGB")
+    except (OSError, UnidentifiedImageError, ValueError) as err:
+        raise UserError(f"{path} could not be read as an image ({type(err).__name__}: {err}). "
+                        f"Remove or replace the file.") from None
+    if rgb.size != (size[1], size[0]):
+        rgb = rgb.resize((size[1], size[0]), Image.Resampling.BILINEAR)
+    return np.asarray(rgb, dtype=np.uint8), gray
+
+
+def _palette_is_gray(img) -> bool:
+    palette = img.getpalette() or []
+    return all(palette[i] == palette[i + 1] == palette[i + 2] for i in range(0, len(palette), 3))
+
+
+def _build(splits: dict, size: tuple[int, int], channels: str | int) -> dict:
+    """Decode every image (threads: Pillow releases the GIL while decoding and resizing)."""
+    classes = list(next(iter(splits.values())))
+    index = {c: i for i, c in enumerate(classes)}
+    jobs = [(name, index[cls], f) for name, per_class in splits.items()
+            for cls, files in per_class.items() for f in files]
+    with ThreadPoolExecutor(max_workers=min(32, (os.cpu_count() or 1) + 4)) as pool:
+        decoded = list(pool.map(lambda job: _decode(job[2], size), jobs))
+    all_gray = all(gray for _, gray in decoded)
+    n_channels = (1 if all_gray else 3) if channels == "auto" else int(channels)
+    payload: dict = {"format": CACHE_FORMAT, "classes": classes}
+    for name in splits:
+        rows = [i for i, job in enumerate(jobs) if job[0] == name]
+        images = np.stack([decoded[i][0] for i in rows]).transpose(0, 3, 1, 2)  # N x 3 x H x W
+        images = images[:, :1] if n_channels == 1 else images
+        payload[f"{name}_images"] = torch.from_numpy(np.ascontiguousarray(images))
+        payload[f"{name}_labels"] = torch.tensor([jobs[i][1] for i in rows], dtype=torch.long)
+    return payload
+
+
+def _save_cache(payload: dict, candidates: list[Path]) -> None:
+    for path in candidates:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+            os.close(fd)
+            try:
+                torch.save(payload, tmp)
+                os.replace(tmp, path)
+                return
+            finally:
+                if os.path.exists(tmp):
+                    os.unlink(tmp)
+        except OSError:
+            continue  # read-only folder: try the next place; without a cache it still works
+
+
+def _load_cache(candidates: list[Path], key: str) -> dict | None:
+    for path in candidates:
+        if not path.is_file():
+            continue
+        try:
+            payload = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        except Exception:  # truncated, foreign or from another version: rebuild it
+            continue
+        if isinstance(payload, dict) and payload.get("format") == CACHE_FORMAT \
+                and payload.get("key") == key:
+            return payload
+    return None
+
+
+def _mean_std(images: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Per-channel mean and standard deviation of uint8 images, in [0, 1] units."""
+    total = torch.zeros(images.shape[1], dtype=torch.float64)
+    squares = torch.zeros_like(total)
+    for chunk in images.split(4096):
+        x = chunk.to(torch.float64).div_(255).transpose(0, 1).flatten(1)
+        total += x.sum(1)
+        squares += (x * x).sum(1)
+    count = images.numel() / images.shape[1]
+    mean = total / count
+    std = (squares / count - mean ** 2).clamp_min(1e-12).sqrt().clamp_min(1e-3)
+    return tuple(mean.tolist()), tuple(std.tolist())
+
+
+def load_imagefolder(path: str | None = None, image_size: int | Sequence[int] = 32,
+                     channels: str | int = "auto", test_split: float = 0.2, split_seed: int = 0,
+                     **_: object) -> ImageData:
+    """Load (decoding once, then from the cache) the image folder at `path`."""
+    if not path:
+        raise UserError("dataset=imagefolder needs the folder of your images: add "
+                        "dataset.path=/path/to/folder. " + LAYOUT_HINT)
+    if channels not in ("auto", 1, 3):
+        raise UserError(f"dataset.channels={channels!r} is not valid: use auto, 1 or 3.")
+    if not 0 < test_split < 1:
+        raise UserError(f"dataset.test_split={test_split!r} is not valid: a fraction in (0, 1).")
+    root = Path(path).expanduser()
+    size = _size(image_size)
+    splits = _layout(root)
+    key = _cache_key(root, splits, size, channels, (test_split, split_seed))
+    candidates = _cache_paths(root, size, channels)
+    payload = _load_cache(candidates, key)
+    if payload is None:
+        payload = _build(splits, size, channels)
+        if "all_images" in payload:  # no fixed test set: hold out a seeded random part
+            images, labels = payload.pop("all_images"), payload.pop("all_labels")
+            n = len(labels)
+            if n < 2:
+                raise UserError(f"dataset.path={root} holds {n} image: too few to train and test.")
+            n_test = min(n - 1, max(1, int(round(n * test_split))))
+            order = torch.randperm(n, generator=torch.Generator().manual_seed(split_seed))
+            payload["train_images"], payload["train_labels"] = images[order[n_test:]], labels[order[n_test:]]
+            payload["test_images"], payload["test_labels"] = images[order[:n_test]], labels[order[:n_test]]
+        payload["key"] = key
+        payload["mean"], payload["std"] = _mean_std(payload["train_images"])  # training part only
+        _save_cache(payload, candidates)
+    train = Split(payload["train_images"], payload["train_labels"])
+    test = Split(payload["test_images"], payload["test_labels"])
+    return ImageData("imagefolder", train, test, list(payload["classes"]),
+                     tuple(payload["mean"]), tuple(payload["std"]))
+
+
+def folder_shape(path: str | None = None, image_size: int | Sequence[int] = 32,
+                 channels: str | int = "auto", **_: object) -> tuple[int, int, int, int]:
+    """(channels, height, width, classes) without decoding: classes from the subfolders;
+    channels 'auto' counts as 3 unless a cache of this folder says otherwise."""
+    if not path:
+        raise UserError("dataset=imagefolder needs the folder of your images: add "
+                        "dataset.path=/path/to/folder. " + LAYOUT_HINT)
+    root = Path(path).expanduser()
+    splits = _layout(root)
+    h, w = _size(image_size)
+    n_channels = 3 if channels == "auto" else int(channels)
+    if channels == "auto":
+        for cache in _cache_paths(root, (h, w), channels):
+            if cache.is_file():
+                try:
+                    payload = torch.load(cache, map_location="cpu", weights_only=True, mmap=True)
+                    n_channels = int(payload["train_images"].shape[1])
+                    break
+                except Exception:
+                    continue
+    return n_channels, h, w, len(next(iter(splits.values())))
