@@ -25,13 +25,30 @@ def mnist_root(tmp_path_factory) -> Path:
     return root
 
 
+def write_idx_set(raw: Path, train: int = 120, test: int = 40, seed: int = 0) -> None:
+    """Small gzip IDX files in the exact on-disk format of the MNIST family."""
+    import gzip
+
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    raw.mkdir(parents=True, exist_ok=True)
+    for prefix, n in (("train", train), ("t10k", test)):
+        images = rng.integers(0, 256, (n, 28, 28), dtype=np.uint8)
+        labels = (np.arange(n) % 10).astype(np.uint8)
+        header = bytes([0, 0, 8, 3]) + b"".join(d.to_bytes(4, "big") for d in (n, 28, 28))
+        with gzip.open(raw / f"{prefix}-images-idx3-ubyte.gz", "wb") as f:
+            f.write(header + images.tobytes())
+        with gzip.open(raw / f"{prefix}-labels-idx1-ubyte.gz", "wb") as f:
+            f.write(bytes([0, 0, 8, 1]) + n.to_bytes(4, "big") + labels.tobytes())
+
+
 @pytest.fixture(scope="session")
 def fashion_root(tmp_path_factory) -> Path:
-    source = SHARED_DATA / "FashionMNIST" / "raw"
-    if not source.is_dir():
-        pytest.fail(f"Fashion-MNIST archives not found in {source}")
+    """A data root with Fashion-MNIST-format files: small ones the test writes itself (the
+    real archives are not part of the repository, and tests never download)."""
     root = tmp_path_factory.mktemp("fashion")
-    shutil.copytree(source, root / "FashionMNIST" / "raw")
+    write_idx_set(root / "FashionMNIST" / "raw")
     return root
 
 

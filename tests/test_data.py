@@ -30,7 +30,9 @@ def test_mnist_from_data_root(mnist_root):
 
 def test_fashion_mnist_from_data_root(fashion_root):
     data = load_dataset("fashion_mnist", root=str(fashion_root), download=False)
-    assert len(data.train) == 60000 and data.classes[0] == "T-shirt/top"
+    assert len(data.train) == 120 and len(data.test) == 40
+    assert data.train.images.shape[1:] == (1, 28, 28) and data.classes[0] == "T-shirt/top"
+    assert data.train.labels[:12].tolist() == [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 1]
 
 
 def test_missing_dataset_names_the_path(tmp_path):

@@ -21,7 +21,7 @@ SEED_COUNTS = {
 }
 
 
-def test_shape_table_matches_the_real_files(mnist_root, fashion_root):
+def test_shape_table_matches_the_files(mnist_root, fashion_root):
     from cnnbench.data import load_dataset
 
     for name, root in (("mnist", mnist_root), ("fashion_mnist", fashion_root)):
