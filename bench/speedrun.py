@@ -31,15 +31,13 @@ sys.path.insert(0, str(REPO))
 
 
 def run_inprocess(overrides: list[str], run_dir: Path) -> dict:
-    from hydra import compose, initialize_config_module
     from omegaconf import open_dict
     from rich.console import Console
 
-    import cnnbench.app  # noqa: F401  (registers the run_id resolver)
+    from cnnbench.app import compose_config  # installed package or source checkout alike
     from cnnbench.run import TrainingRun
 
-    with initialize_config_module(config_module="cnnbench.conf", version_base="1.3"):
-        cfg = compose(config_name="train", overrides=overrides, return_hydra_config=True)
+    cfg = compose_config(overrides, return_hydra_config=True)
     choices = dict(cfg.hydra.runtime.choices)
     with open_dict(cfg):
         del cfg["hydra"]
