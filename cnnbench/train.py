@@ -259,6 +259,12 @@ def warm_up(model: nn.Module, loss_fn: nn.Module, runtime: Runtime, train_loader
     saved = {k: v.detach().clone() for k, v in model.state_dict().items()}
     was_training = model.training
     count = _counter(runtime)
+    def forward(x: torch.Tensor) -> torch.Tensor:
+        if runtime.cuda_graphs:
+            torch.compiler.cudagraph_mark_step_begin()
+        with runtime.autocast():
+            return model(x)
+
     loss_sum = torch.zeros((), device=runtime.device)
     correct = torch.zeros((), device=runtime.device, dtype=torch.long)
     try:
@@ -266,11 +272,7 @@ def warm_up(model: nn.Module, loss_fn: nn.Module, runtime: Runtime, train_loader
         for size in sizes(train_loader):
             x, y = batch(size)
             for _ in range(repeats):
-                if runtime.cuda_graphs:
-                    torch.compiler.cudagraph_mark_step_begin()
-                with runtime.autocast():
-                    logits = model(x)
-                loss = count(logits, y, loss_fn, loss_sum, correct)
+                loss = count(forward(x), y, loss_fn, loss_sum, correct)
                 for p in model.parameters():  # as in training: no gradient accumulation (a
                     p.grad = None             # .grad made inside a CUDA graph is overwritten)
                 loss.backward()
@@ -279,17 +281,13 @@ def warm_up(model: nn.Module, loss_fn: nn.Module, runtime: Runtime, train_loader
             for size in sorted({s for loader in eval_loaders for s in sizes(loader)}):
                 x, y = batch(size)
                 for _ in range(repeats):
-                    if runtime.cuda_graphs:
-                        torch.compiler.cudagraph_mark_step_begin()
-                    with runtime.autocast():
-                        logits = model(x)
-                    count(logits, y, loss_fn, loss_sum, correct)
+                    count(forward(x), y, loss_fn, loss_sum, correct)
     finally:
         for p in model.parameters():
             p.grad = None
         model.load_state_dict(saved)
         model.train(was_training)
-    loss = logits = None  # no autograd graph may stay alive into the capture
+    loss = None  # no autograd graph may stay alive into the capture
     captured_step(model, loss_fn, runtime, train_loader)  # the CUDA graph, when asked for
     if runtime.device.type == "cuda":
         torch.cuda.synchronize(runtime.device)
