@@ -275,7 +275,7 @@ def main() -> None:
                             net = make_model(model_name).to(device)
                             if base.channels_last:
                                 net = net.to(memory_format=torch.channels_last)
-                            net.compile(mode=mode)
+                            net.compile(mode=mode, dynamic=False)
                             compiled[mode] = net
                         model = compiled[mode]
                     else:

@@ -153,7 +153,9 @@ class TrainingRun:
             model = model.to(memory_format=torch.channels_last)
         params = count_parameters(model)
         if s.compile_mode:
-            model.compile(mode=s.compile_mode)  # in place: state_dict keys stay the same
+            # in place (state_dict keys stay the same); static shapes: the last, smaller batch gets
+            # its own kernels instead of turning every batch's kernels into slower dynamic ones
+            model.compile(mode=s.compile_mode, dynamic=False)
         model = wrap_model(model, self.dist, runtime.device)
         if self.dist.enabled:
             seed_everything(s.seed + self.dist.rank)  # own dropout draws per process

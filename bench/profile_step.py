@@ -1,0 +1,205 @@
+"""Where a training step's GPU time goes: a kernel table by category, and images/s per variant.
+
+    python bench/profile_step.py model=vgg dataset=synthetic dataset.channels=3 dataset.image_size=32
+    python bench/profile_step.py --batch-size 512 experiment=fashion_speedrun
+
+The model, dataset and augmentation come from the config (any `cnnbench train` overrides). Each
+variant trains on the data held on the device with the same code `cnnbench train` runs:
+  eager           no compile, no CUDA graph
+  graph           the step captured as a CUDA graph (trainer.cuda_graph)
+  compile+graph   torch.compile (default mode) + the captured step (the speed-run presets)
+  autotune+graph  torch.compile max-autotune-no-cudagraphs + the captured step
+images/s is the mean over --epochs timed epochs after one warm-up epoch. The profile (torch.profiler,
+--profile VARIANT, compiled variants run without the graph there so that every kernel is seen)
+groups the kernels of --profile-steps steps into convolution, matmul, fused (Triton), BatchNorm,
+optimizer, copy and other, and lists the largest. Prints tables, writes JSON (--out).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+import torch  # noqa: E402
+from torch import nn  # noqa: E402
+
+CATEGORIES = [  # first match wins (kernel names, lower case)
+    ("optimizer", ("adam", "sgd", "multi_tensor", "fused_sgd", "foreach")),
+    ("BatchNorm", ("batch_norm", "bn_fw", "bn_bw", "welford", "batchnorm")),
+    ("fused (Triton)", ("triton",)),
+    ("convolution", ("conv", "implicit", "xmma", "dgrad", "wgrad", "fprop", "cudnn")),
+    ("matmul", ("gemm", "cutlass", "sm90", "sm80", "cublas", "nvjet")),
+    ("copy / layout", ("copy", "nchw", "nhwc", "transpose", "memcpy", "cat")),
+    ("reduction", ("reduce",)),
+]
+
+
+def category(name: str) -> str:
+    low = name.lower()
+    for label, keys in CATEGORIES:
+        if any(k in low for k in keys):
+            return label
+    return "elementwise / other"
+
+
+def build(overrides: list[str], batch_size: int | None):
+    from hydra.utils import instantiate
+    from omegaconf import OmegaConf
+
+    from cnnbench.app import compose_config
+    from cnnbench.data import DeviceLoader
+    from cnnbench.data.sources import load_dataset
+    from cnnbench.run import build_model, build_optimizer
+
+    cfg = compose_config(overrides)
+    data = load_dataset(**OmegaConf.to_container(cfg.dataset, resolve=True))
+    bs = batch_size or int(cfg.trainer.batch_size)
+    augment = instantiate(cfg.augmentation, _convert_="all")
+
+    def make(device: torch.device, channels_last: bool):
+        torch.manual_seed(0)
+        model = build_model(cfg, data).to(device)
+        if channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        loader = DeviceLoader(data.train, bs, device, data.mean, data.std, shuffle=True, seed=0,
+                              augment=augment if augment.active else None,
+                              channels_last=channels_last)
+        return model, loader, lambda m: build_optimizer(cfg, m)
+
+    label_smoothing = float(cfg.trainer.label_smoothing)
+    return make, bs, label_smoothing, cfg
+
+
+def run_variant(name: str, make, base, label_smoothing: float, epochs: int) -> dict:
+    from cnnbench.runtime import Runtime
+    from cnnbench.schedule import LRSchedule
+    from cnnbench.train import capture_status, train_one_epoch, warm_up
+
+    tokens = name.split("+")
+    mode = ({"compile": "default", "autotune": "max-autotune-no-cudagraphs"}.get(tokens[0]))
+    graph = "graph" in tokens
+    runtime = Runtime(base.device, base.amp_dtype, base.channels_last, mode, graph)
+    torch._dynamo.reset()
+    model, loader, optimizer_for = make(base.device, base.channels_last)
+    if mode:
+        model.compile(mode=mode, dynamic=False)
+    optimizer = optimizer_for(model)
+    loss_fn = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
+    t0 = time.perf_counter()
+    warmup = warm_up(model, loss_fn, runtime, loader, []) if (mode or graph) else 0.0
+    rates = []
+    for epoch in range(epochs + 1):
+        r = train_one_epoch(model, loader, optimizer, loss_fn, runtime, None, LRSchedule(None))
+        if epoch:
+            rates.append(r["images"] / r["seconds"])
+    return {"variant": name, "images_per_s": sum(rates) / len(rates), "min": min(rates),
+            "max": max(rates), "warmup_seconds": warmup, "cuda_graph": capture_status(model),
+            "wall_seconds": time.perf_counter() - t0, "step_ms": 1e3 * loader.batch_size * len(rates)
+            / sum(rates)}
+
+
+def profile(name: str, make, base, label_smoothing: float, steps: int) -> dict:
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as torch_profile
+
+    from cnnbench.runtime import Runtime
+
+    tokens = name.split("+")
+    mode = ({"compile": "default", "autotune": "max-autotune-no-cudagraphs"}.get(tokens[0]))
+    runtime = Runtime(base.device, base.amp_dtype, base.channels_last, mode, False)
+    torch._dynamo.reset()
+    model, loader, optimizer_for = make(base.device, base.channels_last)
+    if mode:
+        model.compile(mode=mode, dynamic=False)
+    optimizer = optimizer_for(model)
+    loss_fn = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
+    batches = iter(loader)
+
+    def step() -> None:
+        x, y = next(batches)
+        with runtime.autocast():
+            loss = loss_fn(model(x).float(), y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    for _ in range(5):
+        step()
+    torch.cuda.synchronize()
+    with torch_profile(activities=[ProfilerActivity.CUDA]) as prof:
+        for _ in range(steps):
+            step()
+        torch.cuda.synchronize()
+    kernels: dict[str, list] = defaultdict(lambda: [0.0, 0])
+    for evt in prof.events():
+        if evt.device_type == torch.autograd.DeviceType.CUDA:
+            k = kernels[evt.name]
+            k[0] += evt.device_time_total if hasattr(evt, "device_time_total") else evt.cuda_time_total
+            k[1] += 1
+    total = sum(v[0] for v in kernels.values()) or 1.0
+    by_cat: dict[str, float] = defaultdict(float)
+    for kname, (us, _n) in kernels.items():
+        by_cat[category(kname)] += us
+    top = sorted(kernels.items(), key=lambda kv: -kv[1][0])[:25]
+    return {"variant": name, "steps": steps, "gpu_ms_per_step": total / steps / 1e3,
+            "by_category": {k: {"ms_per_step": v / steps / 1e3, "share": v / total}
+                            for k, v in sorted(by_cat.items(), key=lambda kv: -kv[1])},
+            "top_kernels": [{"name": k[:140], "ms_per_step": us / steps / 1e3, "calls_per_step": n / steps,
+                             "share": us / total} for k, (us, n) in top]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--batch-size", type=int, default=None)
+    parser.add_argument("--variants", nargs="+", default=["eager", "graph", "compile+graph",
+                                                          "autotune+graph"])
+    parser.add_argument("--profile", nargs="*", default=["compile"],
+                        help="variants to profile (eager, compile, autotune)")
+    parser.add_argument("--profile-steps", type=int, default=20)
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--out", default=None)
+    args, overrides = parser.parse_known_args()
+
+    from cnnbench.runtime import make_runtime
+
+    base = make_runtime("auto", "auto", "auto")
+    torch.backends.cudnn.benchmark = base.device.type == "cuda"
+    make, bs, label_smoothing, cfg = build(overrides, args.batch_size)
+    print(f"# {base.device_name} | torch {torch.__version__} | AMP {base.amp_name} | batch {bs} | "
+          f"{' '.join(overrides)}", flush=True)
+    rows = []
+    for v in args.variants:
+        r = run_variant(v, make, base, label_smoothing, args.epochs)
+        rows.append(r)
+        print(f"  {v:18} {r['images_per_s']:>10,.0f} img/s  ({r['step_ms']:.2f} ms/step, "
+              f"min {r['min']:,.0f}, max {r['max']:,.0f}; warm-up {r['warmup_seconds']:.1f} s; "
+              f"graph {r['cuda_graph'][:40]})", flush=True)
+    profiles = []
+    if base.device.type == "cuda":
+        for v in args.profile:
+            p = profile(v, make, base, label_smoothing, args.profile_steps)
+            profiles.append(p)
+            print(f"\n## profile: {v}, {p['gpu_ms_per_step']:.3f} GPU ms per step (kernels only)")
+            print("| category | ms/step | share |\n|---|---:|---:|")
+            for k, c in p["by_category"].items():
+                print(f"| {k} | {c['ms_per_step']:.3f} | {100 * c['share']:.1f}% |")
+            print("\n| kernel | ms/step | calls/step | share |\n|---|---:|---:|---:|")
+            for k in p["top_kernels"]:
+                print(f"| {k['name'][:100]} | {k['ms_per_step']:.3f} | {k['calls_per_step']:.0f} | "
+                      f"{100 * k['share']:.1f}% |")
+    out = Path(args.out or REPO / "bench" / "results" / "profile_step.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"device": base.device_name, "torch": torch.__version__,
+                               "batch_size": bs, "overrides": overrides, "command": " ".join(sys.argv),
+                               "rows": rows, "profiles": profiles}, indent=2))
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
