@@ -2,9 +2,10 @@
 
     torchrun --nproc-per-node=2 -m cnnbench train model=vgg dataset=cifar10
 
-Every process holds the whole dataset on its own device and draws the same shuffled order;
-each takes its share of every global batch (trainer.batch_size stays the global batch, so the
-result matches a one-GPU run with the same batch size). Validation and test sets are small and
+Every process holds the whole dataset on its own device and draws the same shuffled order and
+the same per-image augmentation parameters; each takes its share of every global batch
+(trainer.batch_size stays the global batch, and every image is augmented as in a one-GPU run, so
+the result matches a one-GPU run with the same batch size). Validation and test sets are small and
 evaluated whole by every process, which keeps them identical without communication. Only rank 0
 writes files and prints.
 """

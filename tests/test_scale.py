@@ -1,4 +1,5 @@
-"""Scale-out: parallel sweeps, Optuna search, the Slurm launcher config, DDP with gloo."""
+"""Scale-out: parallel sweeps, Optuna search, the Slurm launcher config, DDP with gloo
+(one result for 1 or 2 processes, the same augmented images)."""
 from __future__ import annotations
 
 import json
@@ -8,9 +9,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+import torch
 import yaml
 
 from cnnbench.app import compose_config
+from cnnbench.augment import BatchAugment
+from cnnbench.data import DeviceLoader, Split, StreamingLoader
 
 TINY = ["dataset=synthetic", "dataset.train_size=256", "dataset.test_size=128",
         "trainer.batch_size=64", "trainer.device=cpu", "trainer.epochs=1"]
@@ -108,3 +113,44 @@ def test_ddp_two_processes_with_gloo_match_one_process(tmp_path, cli):
     assert abs(two["test/acc"] - one["test/acc"]) <= 0.02
     assert abs(two["test/loss"] - one["test/loss"]) <= 0.02
     assert len((runs[0] / "history.csv").read_text().splitlines()) == 3
+
+
+# -- DDP: every image augmented as in one process ---------------------------------------------
+
+@pytest.mark.parametrize("loader", ["device", "streaming"])
+def test_ddp_ranks_see_the_augmented_images_of_one_process(loader):
+    """With the same seed and global batch, rank r's batch is every world_size-th image of the
+    one-process batch from r on, augmented with the same parameters (crop, flip, rotation,
+    erasing): 2 processes train on exactly the images 1 process does."""
+    g = torch.Generator().manual_seed(0)
+    split = Split(torch.randint(0, 256, (203, 3, 8, 8), dtype=torch.uint8, generator=g),
+                  torch.arange(203) % 10)  # 203 = 6 x 32 + 11: an odd last batch (6 + 5)
+    aug = BatchAugment(flip=True, crop_padding=2, rotation=10, erasing=0.5)
+    make = {"device": DeviceLoader,
+            "streaming": lambda *a, **k: StreamingLoader(*a, num_workers=0, **k)}[loader]
+
+    def epochs(rank: int, world_size: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        it = make(split, 32, torch.device("cpu"), (0.5,) * 3, (0.25,) * 3, shuffle=True,
+                  seed=5, augment=aug, rank=rank, world_size=world_size)
+        return [(x.clone(), y.clone()) for _ in range(2) for x, y in it]
+
+    one, rank0, rank1 = epochs(0, 1), epochs(0, 2), epochs(1, 2)
+    assert len(one) == len(rank0) == len(rank1) == 2 * 7
+    for (x, y), (x0, y0), (x1, y1) in zip(one, rank0, rank1):
+        assert torch.equal(y0, y[0::2]) and torch.equal(y1, y[1::2])
+        assert torch.equal(x0, x[0::2]) and torch.equal(x1, x[1::2])
+    assert not torch.equal(one[0][0], one[7][0])  # new draws every epoch
+
+
+def test_per_batch_augmentation_callables_keep_a_generator_per_rank():
+    """A plain callable (no draw/apply) augments only the rank's images: ranks must not repeat
+    each other's random numbers."""
+    split = Split(torch.zeros(8, 1, 4, 4, dtype=torch.uint8), torch.zeros(8, dtype=torch.long))
+
+    def noise(x, gen):
+        return x + torch.rand(x.shape, generator=gen)
+
+    a, b = (DeviceLoader(split, 4, torch.device("cpu"), (0.0,), (1.0,), shuffle=True, seed=1,
+                         augment=noise, rank=r, world_size=2) for r in (0, 1))
+    assert not torch.equal(next(iter(a))[0], next(iter(b))[0])
+
