@@ -77,6 +77,24 @@ def device_for(info: DistInfo, requested: torch.device) -> torch.device:
     return torch.device("cuda", info.local_rank)
 
 
+def sync_batchnorm(model: torch.nn.Module, info: DistInfo,
+                   device: torch.device) -> tuple[torch.nn.Module, str]:
+    """`trainer.sync_batchnorm=true`: the model with its BatchNorm layers (the Keras-default ones
+    included) as SyncBatchNorm, which keeps each layer's eps, momentum, weights and running
+    statistics and normalizes with the statistics of the whole global batch; and a status for
+    metrics.json ('on' or 'skipped: why'). Nothing changes in a single process (BatchNorm sees
+    the whole batch already) or off CUDA: PyTorch's SyncBatchNorm raises on CPU tensors in
+    training, so a CPU (gloo) run keeps per-process BatchNorm rather than crash."""
+    if not info.enabled:
+        return model, "skipped: one process (BatchNorm already sees the whole batch)"
+    if device.type != "cuda":
+        return model, (f"skipped: SyncBatchNorm needs CUDA (device {device.type}); each "
+                       f"process normalizes with the statistics of its own share of the batch")
+    if not any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in model.modules()):
+        return model, "skipped: the model has no BatchNorm layers"
+    return torch.nn.SyncBatchNorm.convert_sync_batchnorm(model), "on"
+
+
 def wrap_model(model: torch.nn.Module, info: DistInfo, device: torch.device) -> torch.nn.Module:
     if not info.enabled:
         return model
