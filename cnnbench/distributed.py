@@ -2,9 +2,10 @@
 
     torchrun --nproc-per-node=2 -m cnnbench train model=vgg dataset=cifar10
 
-Every process holds the whole dataset on its own device and draws the same shuffled order;
-each takes its share of every global batch (trainer.batch_size stays the global batch, so the
-result matches a one-GPU run with the same batch size). Validation and test sets are small and
+Every process holds the whole dataset on its own device and draws the same shuffled order and
+the same per-image augmentation parameters; each takes its share of every global batch
+(trainer.batch_size stays the global batch, and every image is augmented as in a one-GPU run, so
+the result matches a one-GPU run with the same batch size). Validation and test sets are small and
 evaluated whole by every process, which keeps them identical without communication. Only rank 0
 writes files and prints.
 """
@@ -74,6 +75,24 @@ def device_for(info: DistInfo, requested: torch.device) -> torch.device:
                         f"{torch.cuda.device_count()} GPU(s) are visible: use "
                         f"--nproc-per-node={torch.cuda.device_count()} or fewer.")
     return torch.device("cuda", info.local_rank)
+
+
+def sync_batchnorm(model: torch.nn.Module, info: DistInfo,
+                   device: torch.device) -> tuple[torch.nn.Module, str]:
+    """`trainer.sync_batchnorm=true`: the model with its BatchNorm layers (the Keras-default ones
+    included) as SyncBatchNorm, which keeps each layer's eps, momentum, weights and running
+    statistics and normalizes with the statistics of the whole global batch; and a status for
+    metrics.json ('on' or 'skipped: why'). Nothing changes in a single process (BatchNorm sees
+    the whole batch already) or off CUDA: PyTorch's SyncBatchNorm raises on CPU tensors in
+    training, so a CPU (gloo) run keeps per-process BatchNorm rather than crash."""
+    if not info.enabled:
+        return model, "skipped: one process (BatchNorm already sees the whole batch)"
+    if device.type != "cuda":
+        return model, (f"skipped: SyncBatchNorm needs CUDA (device {device.type}); each "
+                       f"process normalizes with the statistics of its own share of the batch")
+    if not any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in model.modules()):
+        return model, "skipped: the model has no BatchNorm layers"
+    return torch.nn.SyncBatchNorm.convert_sync_batchnorm(model), "on"
 
 
 def wrap_model(model: torch.nn.Module, info: DistInfo, device: torch.device) -> torch.nn.Module:

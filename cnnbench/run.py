@@ -25,8 +25,8 @@ from torch import nn
 from . import __version__, models
 from .checkpoint import load_checkpoint, restore_rng_states, rng_states, save_checkpoint
 from .data import ImageData, data_fits_on_device, load_dataset, make_loader, split_bytes
-from .distributed import (all_reduce_sum, device_for, from_environment, unwrap,
-                          wrap_model)
+from .distributed import (all_reduce_sum, device_for, from_environment, sync_batchnorm,
+                          unwrap, wrap_model)
 from .errors import RunDiverged, UserError
 from .evaluation.evaluate import evaluate_test_set
 from .evaluation.settings import EvaluationSettings
@@ -152,6 +152,12 @@ class TrainingRun:
         if runtime.channels_last:
             model = model.to(memory_format=torch.channels_last)
         params = count_parameters(model)
+        sync_bn = "off"
+        if s.sync_batchnorm:  # before compile and DDP: both must see the converted layers
+            model, sync_bn = sync_batchnorm(model, self.dist, runtime.device)
+            if self.dist.enabled and sync_bn != "on":
+                self.console.print(f"[bold yellow]warning:[/] trainer.sync_batchnorm=true "
+                                   f"{sync_bn}", highlight=False)
         if s.compile_mode:
             # in place (state_dict keys stay the same); static shapes: the last, smaller batch gets
             # its own kernels instead of turning every batch's kernels into slower dynamic ones
@@ -182,7 +188,7 @@ class TrainingRun:
         if resume is not None:
             self.restore(resume, fit, scaler)
         self.write_metrics(params=params, device=runtime.device_name, amp=runtime.amp_name,
-                           world_size=self.dist.world_size,
+                           world_size=self.dist.world_size, sync_batchnorm=sync_bn,
                            train_size=len(data.train), val_size=len(data.val) if data.val else 0,
                            test_size=len(data.test), classes=data.classes)
         self.console.print(

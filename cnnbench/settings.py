@@ -53,6 +53,7 @@ class TrainerSettings:
     base_batch_size: int = 128
     cuda_graph: bool = False              # capture the training step as one CUDA graph (CUDA only)
     tta_flip: bool = False                # also report test accuracy with flip test-time augmentation
+    sync_batchnorm: bool = False          # DDP: BatchNorm statistics over the global batch (CUDA)
 
     @property
     def compile_mode(self) -> str | None:
@@ -111,6 +112,8 @@ class TrainerSettings:
                             f"trainer.compile=true (or max-autotune-no-cudagraphs) with it.")
         if not isinstance(self.tta_flip, bool):
             raise bad("tta_flip", self.tta_flip, "true or false")
+        if not isinstance(self.sync_batchnorm, bool):
+            raise bad("sync_batchnorm", self.sync_batchnorm, "true or false")
         if self.scale_lr not in (False, "linear"):
             raise bad("scale_lr", self.scale_lr, "false or linear")
         if not isinstance(self.val_split, (int, float)) or not 0 <= self.val_split < 1:

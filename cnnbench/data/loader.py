@@ -60,12 +60,15 @@ class _BatchSource:
         self._scale, self._shift = 1.0 / (255.0 * std_t), -mean_t / std_t
         # Shuffling and augmentation draw from the loader's own generators, so a run's data order
         # depends on its seed alone (and resuming restores it with `state_dict`). Under DDP all
-        # ranks share the order (each takes every world_size-th image of a batch) but not the
-        # augmentation draws.
+        # ranks share the order (each takes every world_size-th image of a batch). They also
+        # share the per-image augmentation draws (`draw` covers the whole epoch; each rank takes
+        # the rows of its own images), so every image is augmented exactly as in a one-process
+        # run with the same seed. A per-batch augmentation callable sees only the rank's images,
+        # so there each rank needs a generator of its own (else ranks would repeat one another).
         gen_device = "cuda" if device.type == "cuda" else "cpu"
         self.generator = torch.Generator(device=gen_device).manual_seed(seed)
         self.aug_generator = torch.Generator(device=gen_device).manual_seed(
-            seed + 1 + 7919 * rank)
+            seed + 1 + (0 if self._per_image else 7919 * rank))
         self.rank, self.world_size = rank, world_size
         if world_size > 1 and not drop_last and 0 < num_samples % batch_size < world_size:
             self.drop_last = True  # a last batch too small to give every rank an image
