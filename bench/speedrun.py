@@ -58,6 +58,17 @@ def run_cli(overrides: list[str], run_dir: Path) -> dict:
     return json.loads(metrics.read_text())
 
 
+def epoch_seconds(run_dir: Path) -> list[float]:
+    """Each epoch's training seconds, from the run's history.csv."""
+    import csv
+
+    try:
+        with open(run_dir / "history.csv") as f:
+            return [round(float(row["epoch_seconds"]), 4) for row in csv.DictReader(f)]
+    except (OSError, KeyError, ValueError):
+        return []
+
+
 def summary(values: list[float]) -> dict:
     return {"mean": statistics.fmean(values), "min": min(values), "max": max(values),
             "stdev": statistics.stdev(values) if len(values) > 1 else 0.0}
@@ -90,6 +101,7 @@ def main() -> None:
                    "train_seconds": m["train_seconds"],
                    "compile_seconds": m.get("compile_seconds"), "startup_seconds": m.get("startup_seconds"),
                    "epochs": m.get("epochs_run"), "status": m["status"],
+                   "epoch_seconds": epoch_seconds(out_root / f"{len(results)}_{seed}"),
                    "wall_seconds": time.perf_counter() - t0}
             runs.append(run)
             tta = f" (flip TTA {100 * run['test_acc_tta']:.2f}%)" if run["test_acc_tta"] else ""

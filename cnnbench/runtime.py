@@ -27,6 +27,10 @@ class Runtime:
         return self.device.type == "cuda" and self.compile_mode in ("reduce-overhead", "max-autotune")
 
     @property
+    def memory_format(self) -> torch.memory_format:
+        return torch.channels_last if self.channels_last else torch.contiguous_format
+
+    @property
     def amp_name(self) -> str:
         return {None: "off", torch.bfloat16: "bf16", torch.float16: "fp16"}[self.amp_dtype]
 

@@ -12,7 +12,8 @@ from typing import Callable
 import torch
 from torch import nn
 
-from .data import DeviceLoader
+from .data import DeviceLoader, blank_batch
+from .data.loader import batch_layout
 from .distributed import unwrap
 from .runtime import Runtime
 from .schedule import LRSchedule
@@ -62,9 +63,8 @@ class CapturedStep:
     def __init__(self, model: nn.Module, loss_fn: nn.Module, runtime: Runtime,
                  shape: tuple[int, ...], warmup: int = 3) -> None:
         dev = runtime.device
-        memory_format = torch.channels_last if runtime.channels_last else torch.contiguous_format
         self.shape = tuple(shape)
-        self.x = torch.zeros(shape, device=dev).contiguous(memory_format=memory_format)
+        self.x = blank_batch(shape, dev, runtime.memory_format)  # the loaders' strides: no recompilation
         self.y = torch.zeros(shape[0], dtype=torch.long, device=dev)
         self.loss_sum = torch.zeros((), device=dev)
         self.correct = torch.zeros((), dtype=torch.long, device=dev)
@@ -229,8 +229,9 @@ def evaluate(model: nn.Module, loader: DeviceLoader, loss_fn: nn.Module, runtime
             torch.compiler.cudagraph_mark_step_begin()
         with runtime.autocast():
             logits = model(x).float()  # a copy: the mirrored pass may reuse the output memory
-            if tta_flip:
-                logits = (logits + model(x.flip(3)).float()) / 2
+            if tta_flip:  # (laid out as x: a compiled model is not compiled again)
+                mirrored = batch_layout(x.flip(3), runtime.memory_format)
+                logits = (logits + model(mirrored).float()) / 2
         count(logits, y, loss_fn, loss_sum, correct)
     n = max(loader.num_samples, 1)
     return {"loss": loss_sum.item() / n, "acc": correct.item() / n}
@@ -245,7 +246,6 @@ def warm_up(model: nn.Module, loss_fn: nn.Module, runtime: Runtime, train_loader
     """
     start = time.perf_counter()
     sample = tuple(train_loader.images.shape[1:])
-    memory_format = torch.channels_last if runtime.channels_last else torch.contiguous_format
 
     def sizes(loader: DeviceLoader) -> list[int]:
         n, b = loader.num_samples, loader.batch_size
@@ -253,7 +253,7 @@ def warm_up(model: nn.Module, loss_fn: nn.Module, runtime: Runtime, train_loader
         return [s for s in (min(b, n), last) if s]
 
     def batch(size: int) -> tuple[torch.Tensor, torch.Tensor]:
-        x = torch.zeros(size, *sample, device=runtime.device).contiguous(memory_format=memory_format)
+        x = blank_batch((size, *sample), runtime.device, runtime.memory_format)  # loaders' layout
         return x, torch.zeros(size, dtype=torch.long, device=runtime.device)
 
     saved = {k: v.detach().clone() for k, v in model.state_dict().items()}

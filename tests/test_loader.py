@@ -112,3 +112,46 @@ def test_any_callable_augmentation_is_applied_per_batch_with_the_generator():
     assert all(torch.equal(xa, xb) for (xa, _), (xb, _) in zip(a, b))
     plain = batches(DeviceLoader(split, 16, CPU, **{**common, "augment": None}), epochs=1)
     assert not torch.equal(a[0][0], plain[0][0])
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+@pytest.mark.parametrize("channels_last", [True, False])
+@pytest.mark.parametrize("augment", [None, BatchAugment(flip=True, crop_padding=2)])
+@pytest.mark.parametrize("path", ["whole-epoch", "per-batch", "streaming"])
+def test_every_batch_has_the_strides_of_the_warm_up_batches(channels, channels_last, augment, path):
+    """torch.compile specializes on strides: a batch laid out differently from the warm-up's blank
+    batches (one channel: several strides describe the same memory) would compile the model again
+    inside the timed epochs."""
+    from cnnbench.data import blank_batch
+
+    split = make_split(n=50, channels=channels)
+    common = dict(mean=(0.5,) * channels, std=(0.25,) * channels, shuffle=True, seed=1,
+                  augment=augment, channels_last=channels_last)
+    if path == "streaming":
+        loader = StreamingLoader(split, 16, CPU, num_workers=0, **common)
+    else:
+        loader = DeviceLoader(split, 16, CPU, **common)
+        loader.whole_epoch = path == "whole-epoch"
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    for x, _ in loader:
+        assert x.stride() == blank_batch(x.shape, CPU, fmt).stride()
+        assert x.is_contiguous(memory_format=fmt)
+
+
+def test_a_one_channel_batch_laid_out_otherwise_compiles_again():
+    """The reason for batch_layout: with dynamic=False, another stride of the size-1 channel
+    dimension is another compilation."""
+    from cnnbench.data import blank_batch
+
+    compiled = []
+
+    def backend(gm, example_inputs):
+        compiled.append(1)
+        return gm.forward
+
+    f = torch.compile(lambda x: x * 2, backend=backend, dynamic=False)
+    f(blank_batch((4, 1, 8, 8), CPU, torch.channels_last))
+    f(blank_batch((4, 1, 8, 8), CPU, torch.channels_last))
+    assert len(compiled) == 1
+    f(torch.zeros(4, 1, 8, 8).contiguous(memory_format=torch.channels_last))  # other strides
+    assert len(compiled) == 2

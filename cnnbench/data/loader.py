@@ -35,6 +35,24 @@ EPOCH_COPY_LIMIT = 2 << 30
 EPOCH_CHUNK = 16384
 
 
+def batch_layout(x: torch.Tensor, memory_format: torch.memory_format) -> torch.Tensor:
+    """`x` dense in `memory_format`, with the strides `torch.empty(..., memory_format=...)` gives.
+
+    For a dimension of size 1 (one channel, a batch of one) several strides describe the same
+    memory, and `.contiguous()` may keep any of them. torch.compile specializes on strides, so a
+    batch whose strides differ from the ones the model was compiled (and the step captured) with
+    would compile it again; every batch, and the warm-up's blank batches, take these strides."""
+    x = x.contiguous(memory_format=memory_format)
+    strides = torch.empty(x.shape, device="meta", memory_format=memory_format).stride()
+    return x if x.stride() == strides else x.as_strided(x.shape, strides, x.storage_offset())
+
+
+def blank_batch(shape: Sequence[int], device: torch.device,
+                memory_format: torch.memory_format) -> torch.Tensor:
+    """A batch of zeros laid out as the loaders lay out their batches (see `batch_layout`)."""
+    return batch_layout(torch.zeros(tuple(shape), device=device), memory_format)
+
+
 class _BatchSource:
     """What both loaders share: the seeded order, and the on-device conversion of a uint8 batch."""
 
@@ -117,7 +135,7 @@ class _BatchSource:
             x = (self.augment.apply(x, params) if self._per_image
                  else self.augment(x, self.aug_generator))
             x = (x - self.mean) * self.inv_std
-        return x.contiguous(memory_format=self.memory_format)
+        return batch_layout(x, self.memory_format)
 
 
 class DeviceLoader(_BatchSource):
