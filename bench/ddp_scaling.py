@@ -134,7 +134,7 @@ def main() -> int:
                       pts(comparison["test_acc_mean_diff"], signed=True) if s is summary[1]
                       else "", "-" if s["test_loss_mean"] is None else f"{s['test_loss_mean']:.4f}",
                       str(s["failed"]))
-    console = Console()
+    console = Console(width=max(Console().width, 150))  # the table whole, also in a log
     console.print(table)
     c = comparison
     if c["test_acc_mean_diff"] is None:

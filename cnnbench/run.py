@@ -162,7 +162,7 @@ class TrainingRun:
             # in place (state_dict keys stay the same); static shapes: the last, smaller batch gets
             # its own kernels instead of turning every batch's kernels into slower dynamic ones
             model.compile(mode=s.compile_mode, dynamic=False)
-        model = wrap_model(model, self.dist, runtime.device)
+        model = wrap_model(model, self.dist, runtime.device, s.ddp_comm_hook)
         if self.dist.enabled:
             seed_everything(s.seed + self.dist.rank)  # own dropout draws per process
         opt_cfg = self.cfg  # with trainer.scale_lr=linear, a copy whose optimizer.lr is scaled

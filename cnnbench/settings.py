@@ -12,6 +12,9 @@ MONITORS = {"val/loss": "min", "val/acc": "max"}
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 
 
+COMM_HOOKS = (None, "bf16", "fp16")  # trainer.ddp_comm_hook: PyTorch's compression hooks
+
+
 @dataclass
 class EarlyStopping:
     monitor: str = "val/loss"
@@ -54,6 +57,7 @@ class TrainerSettings:
     cuda_graph: bool = False              # capture the training step as one CUDA graph (CUDA only)
     tta_flip: bool = False                # also report test accuracy with flip test-time augmentation
     sync_batchnorm: bool = False          # DDP: BatchNorm statistics over the global batch (CUDA)
+    ddp_comm_hook: str | None = None      # DDP: gradients sent as bf16 / fp16 (None: as they are)
 
     @property
     def compile_mode(self) -> str | None:
@@ -114,6 +118,9 @@ class TrainerSettings:
             raise bad("tta_flip", self.tta_flip, "true or false")
         if not isinstance(self.sync_batchnorm, bool):
             raise bad("sync_batchnorm", self.sync_batchnorm, "true or false")
+        if self.ddp_comm_hook not in COMM_HOOKS:
+            raise bad("ddp_comm_hook", self.ddp_comm_hook,
+                      "null (gradients all-reduced as they are), bf16 or fp16")
         if self.scale_lr not in (False, "linear"):
             raise bad("scale_lr", self.scale_lr, "false or linear")
         if not isinstance(self.val_split, (int, float)) or not 0 <= self.val_split < 1:

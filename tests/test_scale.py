@@ -219,3 +219,41 @@ def test_sync_batchnorm_raises_in_training_on_cpu(tmp_path):
         layer.eval()(torch.randn(4, 3, 2, 2))  # evaluation never synchronizes
     finally:
         dist.destroy_process_group()
+
+
+# -- trainer.ddp_comm_hook --------------------------------------------------------------------
+
+def test_ddp_comm_hook_setting():
+    assert compose_config([]).trainer.ddp_comm_hook is None
+    assert TrainerSettings.from_config({"ddp_comm_hook": "bf16"}).ddp_comm_hook == "bf16"
+    with pytest.raises(UserError, match="trainer.ddp_comm_hook='int8' is not valid: .*bf16 or fp16"):
+        TrainerSettings.from_config({"ddp_comm_hook": "int8"})
+
+
+@pytest.mark.parametrize("hook,dtype", [("bf16", torch.bfloat16), ("fp16", torch.float16)])
+def test_ddp_comm_hook_sends_16_bit_gradients(tmp_path, hook, dtype):
+    """With a compression hook the all-reduced gradients are the 16-bit roundings of the plain ones
+    (one process: the average of one); without it they are the plain ones."""
+    import torch.distributed as dist
+
+    from cnnbench.distributed import wrap_model
+
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'store'}", rank=0,
+                            world_size=1)
+    try:
+        torch.manual_seed(0)
+        plain = nn.Linear(7, 3)
+        x = torch.randn(5, 7)
+        plain(x).pow(2).sum().backward()
+        grads = {}
+        for name in (None, hook):
+            model = nn.Linear(7, 3)
+            model.load_state_dict(plain.state_dict())
+            ddp = wrap_model(model, DistInfo(rank=0, world_size=2), torch.device("cpu"), name)
+            ddp(x).pow(2).sum().backward()
+            grads[name] = model.weight.grad
+        assert torch.equal(grads[None], plain.weight.grad)
+        assert torch.equal(grads[hook], plain.weight.grad.to(dtype).float())
+        assert not torch.equal(grads[hook], plain.weight.grad)
+    finally:
+        dist.destroy_process_group()
