@@ -76,21 +76,28 @@ def build(overrides: list[str], batch_size: int | None):
     return make, bs, label_smoothing, cfg
 
 
-def run_variant(name: str, make, base, label_smoothing: float, epochs: int) -> dict:
+def setup(name: str, make, base, label_smoothing: float):
+    """Runtime, fresh model (compiled as `name` says), loader, optimizer and loss of a variant."""
     from cnnbench.runtime import Runtime
-    from cnnbench.schedule import LRSchedule
-    from cnnbench.train import capture_status, train_one_epoch, warm_up
 
     tokens = name.split("+")
-    mode = ({"compile": "default", "autotune": "max-autotune-no-cudagraphs"}.get(tokens[0]))
-    graph = "graph" in tokens
+    mode = {"compile": "default", "autotune": "max-autotune-no-cudagraphs"}.get(tokens[0])
+    graph = "graph" in tokens and base.device.type == "cuda"
     runtime = Runtime(base.device, base.amp_dtype, base.channels_last, mode, graph)
     torch._dynamo.reset()
     model, loader, optimizer_for = make(base.device, base.channels_last)
     if mode:
         model.compile(mode=mode, dynamic=False)
-    optimizer = optimizer_for(model)
-    loss_fn = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
+    return runtime, model, loader, optimizer_for(model), nn.CrossEntropyLoss(
+        label_smoothing=label_smoothing)
+
+
+def run_variant(name: str, make, base, label_smoothing: float, epochs: int) -> dict:
+    from cnnbench.schedule import LRSchedule
+    from cnnbench.train import capture_status, train_one_epoch, warm_up
+
+    runtime, model, loader, optimizer, loss_fn = setup(name, make, base, label_smoothing)
+    mode, graph = runtime.compile_mode, runtime.capture_step
     t0 = time.perf_counter()
     warmup = warm_up(model, loss_fn, runtime, loader, []) if (mode or graph) else 0.0
     rates = []
@@ -108,17 +115,8 @@ def profile(name: str, make, base, label_smoothing: float, steps: int) -> dict:
     from torch.profiler import ProfilerActivity
     from torch.profiler import profile as torch_profile
 
-    from cnnbench.runtime import Runtime
-
-    tokens = name.split("+")
-    mode = ({"compile": "default", "autotune": "max-autotune-no-cudagraphs"}.get(tokens[0]))
-    runtime = Runtime(base.device, base.amp_dtype, base.channels_last, mode, False)
-    torch._dynamo.reset()
-    model, loader, optimizer_for = make(base.device, base.channels_last)
-    if mode:
-        model.compile(mode=mode, dynamic=False)
-    optimizer = optimizer_for(model)
-    loss_fn = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
+    name = name.replace("+graph", "")  # every kernel launched on its own, so each is seen
+    runtime, model, loader, optimizer, loss_fn = setup(name, make, base, label_smoothing)
     batches = iter(loader)
 
     def step() -> None:
