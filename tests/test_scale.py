@@ -125,7 +125,7 @@ def test_ddp_two_processes_with_gloo_match_one_process(tmp_path, cli):
 
 # -- DDP: every image augmented as in one process ---------------------------------------------
 
-@pytest.mark.parametrize("loader", ["device", "streaming"])
+@pytest.mark.parametrize("loader", ["device", "device-per-batch", "streaming"])
 def test_ddp_ranks_see_the_augmented_images_of_one_process(loader):
     """With the same seed and global batch, rank r's batch is every world_size-th image of the
     one-process batch from r on, augmented with the same parameters (crop, flip, rotation,
@@ -134,12 +134,16 @@ def test_ddp_ranks_see_the_augmented_images_of_one_process(loader):
     split = Split(torch.randint(0, 256, (203, 3, 8, 8), dtype=torch.uint8, generator=g),
                   torch.arange(203) % 10)  # 203 = 6 x 32 + 11: an odd last batch (6 + 5)
     aug = BatchAugment(flip=True, crop_padding=2, rotation=10, erasing=0.5)
-    make = {"device": DeviceLoader,
+    make = {"device": DeviceLoader, "device-per-batch": DeviceLoader,
             "streaming": lambda *a, **k: StreamingLoader(*a, num_workers=0, **k)}[loader]
 
     def epochs(rank: int, world_size: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
         it = make(split, 32, torch.device("cpu"), (0.5,) * 3, (0.25,) * 3, shuffle=True,
                   seed=5, augment=aug, rank=rank, world_size=world_size)
+        if loader == "device":  # each process prepares its share of the epoch at once
+            assert it.whole_epoch
+        elif loader == "device-per-batch":
+            it.whole_epoch = False
         return [(x.clone(), y.clone()) for _ in range(2) for x, y in it]
 
     one, rank0, rank1 = epochs(0, 1), epochs(0, 2), epochs(1, 2)
@@ -257,3 +261,23 @@ def test_ddp_comm_hook_sends_16_bit_gradients(tmp_path, hook, dtype):
         assert not torch.equal(grads[hook], plain.weight.grad)
     finally:
         dist.destroy_process_group()
+
+
+@pytest.mark.parametrize("n", [203, 193])  # 193 = 6 x 32 + 1: a last batch too small for 2 ranks
+@pytest.mark.parametrize("augment", [None, BatchAugment(flip=True, crop_padding=2)])
+def test_ddp_whole_epoch_share_equals_per_batch_gathering(n, augment):
+    """Each process preparing its share of the whole epoch at once gives the batches it would
+    gather one by one (same images, augmentation, labels, batch count and sizes)."""
+    g = torch.Generator().manual_seed(1)
+    split = Split(torch.randint(0, 256, (n, 1, 6, 6), dtype=torch.uint8, generator=g),
+                  torch.arange(n) % 10)
+    for rank in (0, 1):
+        loaders = [DeviceLoader(split, 32, torch.device("cpu"), (0.5,), (0.25,), shuffle=True,
+                                seed=3, augment=augment, rank=rank, world_size=2,
+                                channels_last=True) for _ in range(2)]
+        loaders[1].whole_epoch = False
+        whole, per_batch = ([(x.clone(), y.clone()) for _ in range(2) for x, y in it]
+                            for it in loaders)
+        assert len(whole) == len(per_batch) == 2 * len(loaders[0])
+        for (xa, ya), (xb, yb) in zip(whole, per_batch):
+            assert torch.equal(ya, yb) and torch.equal(xa, xb)

@@ -126,6 +126,20 @@ class _BatchSource:
         for b in range(len(self)):
             yield b * self.batch_size, min((b + 1) * self.batch_size, self._n)
 
+    def _epoch_share(self) -> tuple[torch.Tensor | None, list[tuple[int, int]]]:
+        """This rank's positions in the epoch's order (None: all of them) and its batches'
+        bounds within them: what `_mine` takes from each batch, for the whole epoch at once."""
+        bounds = list(self._bounds())
+        if self.world_size == 1 or not self.shuffle:
+            return None, bounds
+        positions, share, start = [], [], 0
+        for lo, hi in bounds:
+            mine = torch.arange(lo + self.rank, hi, self.world_size)
+            positions.append(mine)
+            share.append((start, start + len(mine)))
+            start += len(mine)
+        return torch.cat(positions), share
+
     def _prepare(self, images: torch.Tensor, params: torch.Tensor | None = None) -> torch.Tensor:
         """uint8 N x C x H x W on the device -> augmented, normalized float."""
         if self.augment is None:
@@ -154,23 +168,29 @@ class DeviceLoader(_BatchSource):
         self.images = images
         self.labels = split.labels.to(device, non_blocking=True)
         copy_bytes = images.numel() * (images.element_size() + 4)
-        self.whole_epoch = (world_size == 1 and copy_bytes <= EPOCH_COPY_LIMIT
-                            and data_fits_on_device(copy_bytes, device))
+        copy_bytes //= world_size  # under DDP each process prepares its share of the epoch
+        self.whole_epoch = copy_bytes <= EPOCH_COPY_LIMIT and data_fits_on_device(copy_bytes, device)
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         order, params = self._epoch_draws()
         if order is not None:
             order = order.to(self.device)
         if self.whole_epoch and (self.augment is None or self._per_image):
+            positions, bounds = self._epoch_share()  # (under DDP: this process's images only)
+            if positions is not None:
+                positions = positions.to(self.device)
+                order = order[positions]
+                params = None if params is None else params[positions]
             images, labels = self.images, self.labels
             if order is not None:  # the epoch's order in one gather
                 images, labels = images[order], labels[order]
+            n = images.shape[0]
             prepared = torch.empty(images.shape, device=self.device, dtype=torch.float32,
                                    memory_format=self.memory_format)
-            for lo in range(0, self._n, EPOCH_CHUNK):  # chunks bound the temporaries' memory
-                hi = min(lo + EPOCH_CHUNK, self._n)
+            for lo in range(0, n, EPOCH_CHUNK):  # chunks bound the temporaries' memory
+                hi = min(lo + EPOCH_CHUNK, n)
                 prepared[lo:hi] = self._prepare(images[lo:hi], None if params is None else params[lo:hi])
-            for lo, hi in self._bounds():  # every batch a view: nothing launched per batch
+            for lo, hi in bounds:  # every batch a view: nothing launched per batch
                 yield prepared[lo:hi], labels[lo:hi]
             return
         for lo, hi in self._bounds():
