@@ -29,10 +29,17 @@ def only_run(tmp_path: Path) -> Path:
     return runs[0]
 
 
+def _ctrl_c_reaches_the_child() -> None:
+    # A shell starts background jobs with SIGINT ignored, and children inherit that (as with
+    # nohup); a user's Ctrl-C in a terminal always reaches the run, so the test starts it so.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start(tmp_path: Path, *args: str) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "cnnbench", "train", *args], cwd=tmp_path,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env={**os.environ, "COLUMNS": "120"})
+                            env={**os.environ, "COLUMNS": "120"},
+                            preexec_fn=_ctrl_c_reaches_the_child)
 
 
 def wait_for_epochs(tmp_path: Path, proc: subprocess.Popen, epochs: int, timeout: float = 300):
