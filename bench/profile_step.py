@@ -12,7 +12,16 @@ variant trains on the data held on the device with the same code `cnnbench train
 images/s is the mean over --epochs timed epochs after one warm-up epoch. The profile (torch.profiler,
 --profile VARIANT, compiled variants run without the graph there so that every kernel is seen)
 groups the kernels of --profile-steps steps into convolution, matmul, fused (Triton), BatchNorm,
-optimizer, copy and other, and lists the largest. Prints tables, writes JSON (--out).
+optimizer, communication, copy and other, lists the largest, and sets the GPU's busy time per
+step beside the step's wall time (much less busy than wall: the host, or waiting, is the limit).
+
+Under torchrun it profiles the data-parallel (DDP) step as `cnnbench train` runs it: each process
+takes its share of every batch, trainer.sync_batchnorm and trainer.ddp_comm_hook apply, no warm-up
+and no captured graph (the first, untimed epoch compiles); images/s are global, rank 0 reports:
+
+    torchrun --standalone --nproc-per-node=2 bench/profile_step.py --variants eager compile \
+        --profile eager model=vgg dataset=synthetic dataset.channels=3 dataset.image_size=32
+Prints tables, writes JSON (--out).
 """
 from __future__ import annotations
 
@@ -30,6 +39,7 @@ import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
 CATEGORIES = [  # first match wins (kernel names, lower case)
+    ("communication", ("nccl", "allreduce", "all_reduce", "broadcast", "allgather")),
     ("optimizer", ("adam", "sgd", "multi_tensor", "fused_sgd", "foreach")),
     ("BatchNorm", ("batch_norm", "bn_fw", "bn_bw", "welford", "batchnorm")),
     ("fused (Triton)", ("triton",)),
@@ -62,47 +72,60 @@ def build(overrides: list[str], batch_size: int | None):
     bs = batch_size or int(cfg.trainer.batch_size)
     augment = instantiate(cfg.augmentation, _convert_="all")
 
-    def make(device: torch.device, channels_last: bool):
+    def make(device: torch.device, channels_last: bool, dist):
+        from cnnbench.distributed import sync_batchnorm
+
         torch.manual_seed(0)
         model = build_model(cfg, data).to(device)
         if channels_last:
             model = model.to(memory_format=torch.channels_last)
+        if cfg.trainer.get("sync_batchnorm"):
+            model, _ = sync_batchnorm(model, dist, device)
         loader = DeviceLoader(data.train, bs, device, data.mean, data.std, shuffle=True, seed=0,
                               augment=augment if augment.active else None,
-                              channels_last=channels_last)
+                              channels_last=channels_last, rank=dist.rank,
+                              world_size=dist.world_size)
         return model, loader, lambda m: build_optimizer(cfg, m)
 
     label_smoothing = float(cfg.trainer.label_smoothing)
     return make, bs, label_smoothing, cfg
 
 
-def setup(name: str, make, base, label_smoothing: float):
-    """Runtime, fresh model (compiled as `name` says), loader, optimizer and loss of a variant."""
+def setup(name: str, make, base, label_smoothing: float, dist, comm_hook=None):
+    """Runtime, fresh model (compiled as `name` says; in DDP under torchrun), loader, optimizer
+    and loss of a variant."""
+    from cnnbench.distributed import wrap_model
     from cnnbench.runtime import Runtime
 
     tokens = name.split("+")
     mode = {"compile": "default", "autotune": "max-autotune-no-cudagraphs"}.get(tokens[0])
-    graph = "graph" in tokens and base.device.type == "cuda"
+    graph = "graph" in tokens and base.device.type == "cuda" and not dist.enabled
     runtime = Runtime(base.device, base.amp_dtype, base.channels_last, mode, graph)
     torch._dynamo.reset()
-    model, loader, optimizer_for = make(base.device, base.channels_last)
+    model, loader, optimizer_for = make(base.device, base.channels_last, dist)
     if mode:
         model.compile(mode=mode, dynamic=False)
+    model = wrap_model(model, dist, base.device, comm_hook)
     return runtime, model, loader, optimizer_for(model), nn.CrossEntropyLoss(
         label_smoothing=label_smoothing)
 
 
-def run_variant(name: str, make, base, label_smoothing: float, epochs: int) -> dict:
+def run_variant(name: str, make, base, label_smoothing: float, epochs: int, dist,
+                comm_hook=None) -> dict:
+    from cnnbench.distributed import all_reduce_sum
     from cnnbench.schedule import LRSchedule
     from cnnbench.train import capture_status, train_one_epoch, warm_up
 
-    runtime, model, loader, optimizer, loss_fn = setup(name, make, base, label_smoothing)
+    runtime, model, loader, optimizer, loss_fn = setup(name, make, base, label_smoothing, dist,
+                                                       comm_hook)
     mode, graph = runtime.compile_mode, runtime.capture_step
     t0 = time.perf_counter()
-    warmup = warm_up(model, loss_fn, runtime, loader, []) if (mode or graph) else 0.0
+    warm = (mode or graph) and not dist.enabled  # (as `cnnbench train`: no warm-up under DDP)
+    warmup = warm_up(model, loss_fn, runtime, loader, []) if warm else 0.0
     rates = []
     for epoch in range(epochs + 1):
-        r = train_one_epoch(model, loader, optimizer, loss_fn, runtime, None, LRSchedule(None))
+        r = train_one_epoch(model, loader, optimizer, loss_fn, runtime, None, LRSchedule(None),
+                            reduce=all_reduce_sum)  # images: all processes'
         if epoch:
             rates.append(r["images"] / r["seconds"])
     return {"variant": name, "images_per_s": sum(rates) / len(rates), "min": min(rates),
@@ -111,13 +134,20 @@ def run_variant(name: str, make, base, label_smoothing: float, epochs: int) -> d
             / sum(rates)}
 
 
-def profile(name: str, make, base, label_smoothing: float, steps: int) -> dict:
+def profile(name: str, make, base, label_smoothing: float, steps: int, dist,
+            comm_hook=None) -> dict:
     from torch.profiler import ProfilerActivity
     from torch.profiler import profile as torch_profile
 
     name = name.replace("+graph", "")  # every kernel launched on its own, so each is seen
-    runtime, model, loader, optimizer, loss_fn = setup(name, make, base, label_smoothing)
-    batches = iter(loader)
+    runtime, model, loader, optimizer, loss_fn = setup(name, make, base, label_smoothing, dist,
+                                                       comm_hook)
+
+    def batches_forever():
+        while True:
+            yield from loader
+
+    batches = batches_forever()
 
     def step() -> None:
         x, y = next(batches)
@@ -130,6 +160,11 @@ def profile(name: str, make, base, label_smoothing: float, steps: int) -> dict:
     for _ in range(5):
         step()
     torch.cuda.synchronize()
+    start = time.perf_counter()  # the same steps unprofiled: wall time per step
+    for _ in range(steps):
+        step()
+    torch.cuda.synchronize()
+    wall_ms = 1e3 * (time.perf_counter() - start) / steps
     with torch_profile(activities=[ProfilerActivity.CUDA]) as prof:
         for _ in range(steps):
             step()
@@ -146,6 +181,7 @@ def profile(name: str, make, base, label_smoothing: float, steps: int) -> dict:
         by_cat[category(kname)] += us
     top = sorted(kernels.items(), key=lambda kv: -kv[1][0])[:25]
     return {"variant": name, "steps": steps, "gpu_ms_per_step": total / steps / 1e3,
+            "wall_ms_per_step": wall_ms,
             "by_category": {k: {"ms_per_step": v / steps / 1e3, "share": v / total}
                             for k, v in sorted(by_cat.items(), key=lambda kv: -kv[1])},
             "top_kernels": [{"name": k[:140], "ms_per_step": us / steps / 1e3, "calls_per_step": n / steps,
@@ -164,39 +200,53 @@ def main() -> None:
     parser.add_argument("--out", default=None)
     args, overrides = parser.parse_known_args()
 
+    import dataclasses
+
+    from cnnbench import distributed
     from cnnbench.runtime import make_runtime
 
+    dist = distributed.from_environment()
+    distributed.init_process_group(dist)
     base = make_runtime("auto", "auto", "auto")
+    base = dataclasses.replace(base, device=distributed.device_for(dist, base.device))
     torch.backends.cudnn.benchmark = base.device.type == "cuda"
     make, bs, label_smoothing, cfg = build(overrides, args.batch_size)
-    print(f"# {base.device_name} | torch {torch.__version__} | AMP {base.amp_name} | batch {bs} | "
-          f"{' '.join(overrides)}", flush=True)
+    comm_hook = cfg.trainer.get("ddp_comm_hook")
+    say = print if dist.is_main else (lambda *a, **k: None)
+    say(f"# {base.device_name} | torch {torch.__version__} | AMP {base.amp_name} | batch {bs} | "
+        f"{dist.world_size} process(es) | {' '.join(overrides)}", flush=True)
     rows = []
     for v in args.variants:
-        r = run_variant(v, make, base, label_smoothing, args.epochs)
+        r = run_variant(v, make, base, label_smoothing, args.epochs, dist, comm_hook)
         rows.append(r)
-        print(f"  {v:18} {r['images_per_s']:>10,.0f} img/s  ({r['step_ms']:.2f} ms/step, "
+        say(f"  {v:18} {r['images_per_s']:>10,.0f} img/s  ({r['step_ms']:.2f} ms/step, "
               f"min {r['min']:,.0f}, max {r['max']:,.0f}; warm-up {r['warmup_seconds']:.1f} s; "
               f"graph {r['cuda_graph'][:40]})", flush=True)
     profiles = []
     if base.device.type == "cuda":
         for v in args.profile:
-            p = profile(v, make, base, label_smoothing, args.profile_steps)
+            p = profile(v, make, base, label_smoothing, args.profile_steps, dist, comm_hook)
             profiles.append(p)
-            print(f"\n## profile: {v}, {p['gpu_ms_per_step']:.3f} GPU ms per step (kernels only)")
-            print("| category | ms/step | share |\n|---|---:|---:|")
+            say(f"\n## profile: {v}, {p['gpu_ms_per_step']:.3f} GPU ms per step (kernels only) "
+                f"of a {p['wall_ms_per_step']:.3f} ms step: GPU busy "
+                f"{100 * p['gpu_ms_per_step'] / p['wall_ms_per_step']:.0f}% of the time")
+            say("| category | ms/step | share |\n|---|---:|---:|")
             for k, c in p["by_category"].items():
-                print(f"| {k} | {c['ms_per_step']:.3f} | {100 * c['share']:.1f}% |")
-            print("\n| kernel | ms/step | calls/step | share |\n|---|---:|---:|---:|")
+                say(f"| {k} | {c['ms_per_step']:.3f} | {100 * c['share']:.1f}% |")
+            say("\n| kernel | ms/step | calls/step | share |\n|---|---:|---:|---:|")
             for k in p["top_kernels"]:
-                print(f"| {k['name'][:100]} | {k['ms_per_step']:.3f} | {k['calls_per_step']:.0f} | "
-                      f"{100 * k['share']:.1f}% |")
+                say(f"| {k['name'][:100]} | {k['ms_per_step']:.3f} | {k['calls_per_step']:.0f} | "
+                    f"{100 * k['share']:.1f}% |")
+    distributed.destroy()
+    if not dist.is_main:
+        return
     out = Path(args.out or REPO / "bench" / "results" / "profile_step.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"device": base.device_name, "torch": torch.__version__,
-                               "batch_size": bs, "overrides": overrides, "command": " ".join(sys.argv),
+                               "batch_size": bs, "world_size": dist.world_size,
+                               "overrides": overrides, "command": " ".join(sys.argv),
                                "rows": rows, "profiles": profiles}, indent=2))
-    print(f"wrote {out}")
+    say(f"wrote {out}")
 
 
 if __name__ == "__main__":
