@@ -5,6 +5,7 @@ import json
 import os
 import logging
 import secrets
+import time
 import traceback
 from pathlib import Path
 from typing import Callable
@@ -43,6 +44,11 @@ def compose_config(overrides: list[str], return_hydra_config: bool = False) -> D
 # Cached, so a sweep's directory is resolved once for all its jobs.
 def new_run_id() -> str:
     return secrets.token_hex(3)
+
+
+def stamped(*parts: str) -> str:
+    """A directory name that sorts by start time and never collides: time, parts, random tag."""
+    return "_".join([time.strftime("%Y-%m-%d_%H-%M-%S"), *parts, new_run_id()])
 
 
 def default_parallel_jobs() -> int:

@@ -156,12 +156,9 @@ def with_distributed_run_dir(args: list[str]) -> list[str]:
     distributed.init_process_group(info)
     chosen = next((a.partition("=")[2] for a in args if a.startswith("hydra.run.dir=")), None)
     if info.is_main and chosen is None:
-        from datetime import datetime
+        from .app import stamped
 
-        from .app import new_run_id
-
-        stamp = datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
-        chosen = f"outputs/runs/{stamp}_ddp{info.world_size}_{new_run_id()}"
+        chosen = f"outputs/runs/{stamped(f'ddp{info.world_size}')}"
     run_dir = distributed.broadcast_string(chosen, info)
     args = [a for a in args if not a.startswith("hydra.run.dir=")] + [f"hydra.run.dir={run_dir}"]
     if not info.is_main:
@@ -183,12 +180,9 @@ def with_sweep_dir(args: list[str]) -> tuple[list[str], Path | None]:
         key, _, value = arg.partition("=")
         if key == "hydra.sweep.dir":
             return args, None if "$" in value else Path(value)
-    from datetime import datetime
+    from .app import stamped
 
-    from .app import new_run_id
-
-    stamp = datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
-    sweep = Path("outputs") / "multirun" / f"{stamp}_{new_run_id()}"
+    sweep = Path("outputs") / "multirun" / stamped()
     return [*args, f"hydra.sweep.dir={sweep}"], sweep
 
 

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from .errors import UserError
+from .settings import GRAPHING_COMPILE_MODES
 
 
 @dataclass(frozen=True)
@@ -24,7 +25,7 @@ class Runtime:
     @property
     def cuda_graphs(self) -> bool:
         """Whether the compiled model runs as CUDA graphs (each step must be marked)."""
-        return self.device.type == "cuda" and self.compile_mode in ("reduce-overhead", "max-autotune")
+        return self.device.type == "cuda" and self.compile_mode in GRAPHING_COMPILE_MODES
 
     @property
     def memory_format(self) -> torch.memory_format:
@@ -44,10 +45,13 @@ class Runtime:
             return torch.cuda.get_device_name(self.device)
         return self.device.type
 
-    def autocast(self) -> contextlib.AbstractContextManager:
+    def autocast(self, cache_enabled: bool = True) -> contextlib.AbstractContextManager:
+        """Mixed precision as chosen (nothing when off). `cache_enabled=False` inside CUDA-graph
+        capture: autocast's cast cache must not outlive the captured region."""
         if self.amp_dtype is None:
             return contextlib.nullcontext()
-        return torch.autocast(device_type=self.device.type, dtype=self.amp_dtype)
+        return torch.autocast(device_type=self.device.type, dtype=self.amp_dtype,
+                              cache_enabled=cache_enabled)
 
 
 def select_device(requested: str) -> torch.device:

@@ -10,8 +10,7 @@ DEVICES = ("auto", "cuda", "cpu", "mps")
 AMP_MODES = ("auto", "bf16", "fp16", "off")
 MONITORS = {"val/loss": "min", "val/acc": "max"}
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
-
-
+GRAPHING_COMPILE_MODES = ("reduce-overhead", "max-autotune")  # torch.compile's own CUDA graphs
 COMM_HOOKS = (None, "bf16", "fp16")  # trainer.ddp_comm_hook: PyTorch's compression hooks
 
 
@@ -108,16 +107,13 @@ class TrainerSettings:
             raise bad("data_on_device", self.data_on_device, "true, false or auto")
         if self.compile not in (True, False, *COMPILE_MODES):
             raise bad("compile", self.compile, f"true, false or a mode: {', '.join(COMPILE_MODES)}")
-        if not isinstance(self.cuda_graph, bool):
-            raise bad("cuda_graph", self.cuda_graph, "true or false")
-        if self.cuda_graph and self.compile in ("reduce-overhead", "max-autotune"):
+        for key in ("cuda_graph", "tta_flip", "sync_batchnorm"):
+            if not isinstance(getattr(self, key), bool):
+                raise bad(key, getattr(self, key), "true or false")
+        if self.cuda_graph and self.compile in GRAPHING_COMPILE_MODES:
             raise UserError(f"trainer.cuda_graph=true captures the whole step in a CUDA graph, and "
                             f"trainer.compile={self.compile} makes CUDA graphs of its own: use "
                             f"trainer.compile=true (or max-autotune-no-cudagraphs) with it.")
-        if not isinstance(self.tta_flip, bool):
-            raise bad("tta_flip", self.tta_flip, "true or false")
-        if not isinstance(self.sync_batchnorm, bool):
-            raise bad("sync_batchnorm", self.sync_batchnorm, "true or false")
         if self.ddp_comm_hook not in COMM_HOOKS:
             raise bad("ddp_comm_hook", self.ddp_comm_hook,
                       "null (gradients all-reduced as they are), bf16 or fp16")

@@ -1,13 +1,14 @@
 """The fit loop: train_one_epoch, evaluate, and fit (epochs, early stopping, checkpoints)."""
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import time
 import warnings
 import weakref
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Iterator
 
 import torch
 from torch import nn
@@ -50,6 +51,19 @@ def _counter(runtime: Runtime) -> Callable[..., torch.Tensor]:
     return _compiled_loss_and_count
 
 
+@contextlib.contextmanager
+def model_restored(model: nn.Module) -> Iterator[None]:
+    """Run dummy steps on `model` and leave it as it was: weights and BatchNorm statistics, and
+    its training/evaluation mode."""
+    saved = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    was_training = model.training
+    try:
+        yield
+    finally:
+        model.load_state_dict(saved)
+        model.train(was_training)
+
+
 class CapturedStep:
     """Forward, loss, metrics and backward of one batch shape, captured once as a CUDA graph.
 
@@ -72,15 +86,12 @@ class CapturedStep:
         params = list(model.parameters())
 
         def body() -> None:
-            with torch.autocast("cuda", dtype=runtime.amp_dtype or torch.bfloat16,
-                                enabled=runtime.amp_dtype is not None, cache_enabled=False):
+            with runtime.autocast(cache_enabled=False):
                 logits = model(self.x)
             count(logits, self.y, loss_fn, self.loss_sum, self.correct).backward()
 
-        saved = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        was_training = model.training
-        model.train()
-        try:
+        with model_restored(model):  # BatchNorm statistics moved by the warm-up are put back
+            model.train()
             # Warm-up (cuDNN and cuBLAS set-up, compilation) and capture on one side stream: the
             # libraries' per-stream state exists before capture, and autograd's gradient
             # accumulation runs on the stream it was first used on.
@@ -98,9 +109,6 @@ class CapturedStep:
             with torch.cuda.graph(self.graph, stream=side, capture_error_mode="thread_local"):
                 body()
             torch.cuda.current_stream(dev).wait_stream(side)
-        finally:
-            model.load_state_dict(saved)  # BatchNorm statistics moved by the warm-up
-            model.train(was_training)
         self.loss_sum.zero_()
         self.correct.zero_()
 
@@ -256,9 +264,8 @@ def warm_up(model: nn.Module, loss_fn: nn.Module, runtime: Runtime, train_loader
         x = blank_batch((size, *sample), runtime.device, runtime.memory_format)  # loaders' layout
         return x, torch.zeros(size, dtype=torch.long, device=runtime.device)
 
-    saved = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    was_training = model.training
     count = _counter(runtime)
+
     def forward(x: torch.Tensor) -> torch.Tensor:
         if runtime.cuda_graphs:
             torch.compiler.cudagraph_mark_step_begin()
@@ -268,25 +275,24 @@ def warm_up(model: nn.Module, loss_fn: nn.Module, runtime: Runtime, train_loader
     loss_sum = torch.zeros((), device=runtime.device)
     correct = torch.zeros((), device=runtime.device, dtype=torch.long)
     try:
-        model.train()
-        for size in sizes(train_loader):
-            x, y = batch(size)
-            for _ in range(repeats):
-                loss = count(forward(x), y, loss_fn, loss_sum, correct)
-                for p in model.parameters():  # as in training: no gradient accumulation (a
-                    p.grad = None             # .grad made inside a CUDA graph is overwritten)
-                loss.backward()
-        model.eval()
-        with torch.no_grad():
-            for size in sorted({s for loader in eval_loaders for s in sizes(loader)}):
+        with model_restored(model):
+            model.train()
+            for size in sizes(train_loader):
                 x, y = batch(size)
                 for _ in range(repeats):
-                    count(forward(x), y, loss_fn, loss_sum, correct)
+                    loss = count(forward(x), y, loss_fn, loss_sum, correct)
+                    for p in model.parameters():  # as in training: no gradient accumulation (a
+                        p.grad = None             # .grad made inside a CUDA graph is overwritten)
+                    loss.backward()
+            model.eval()
+            with torch.no_grad():
+                for size in sorted({s for loader in eval_loaders for s in sizes(loader)}):
+                    x, y = batch(size)
+                    for _ in range(repeats):
+                        count(forward(x), y, loss_fn, loss_sum, correct)
     finally:
         for p in model.parameters():
             p.grad = None
-        model.load_state_dict(saved)
-        model.train(was_training)
     loss = None  # no autograd graph may stay alive into the capture
     captured_step(model, loss_fn, runtime, train_loader)  # the CUDA graph, when asked for
     if runtime.device.type == "cuda":

@@ -14,6 +14,7 @@ Two loaders with one interface and one batch order:
 """
 from __future__ import annotations
 
+import itertools
 import math
 from typing import Callable, Iterator, Sequence
 
@@ -132,13 +133,9 @@ class _BatchSource:
         bounds = list(self._bounds())
         if self.world_size == 1 or not self.shuffle:
             return None, bounds
-        positions, share, start = [], [], 0
-        for lo, hi in bounds:
-            mine = torch.arange(lo + self.rank, hi, self.world_size)
-            positions.append(mine)
-            share.append((start, start + len(mine)))
-            start += len(mine)
-        return torch.cat(positions), share
+        positions = [self._mine(torch.arange(lo, hi)) for lo, hi in bounds]
+        ends = list(itertools.accumulate(len(p) for p in positions))
+        return torch.cat(positions), list(zip([0, *ends[:-1]], ends))
 
     def _prepare(self, images: torch.Tensor, params: torch.Tensor | None = None) -> torch.Tensor:
         """uint8 N x C x H x W on the device -> augmented, normalized float."""

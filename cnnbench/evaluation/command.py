@@ -7,11 +7,8 @@ confusion_matrix.png, misclassified.png and TensorBoard events.
 """
 from __future__ import annotations
 
-import secrets
 import sys
-import time
 from dataclasses import dataclass
-from ..config_files import config_dir, group_options
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -19,6 +16,7 @@ from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 from rich.markup import escape
 
+from ..config_files import config_dir, group_options
 from ..errors import UserError
 
 USAGE = """\
@@ -82,8 +80,9 @@ def effective_config(stored: str, overrides: Sequence[str]) -> tuple[DictConfig,
 
 
 def new_run_dir(model: str, dataset: str) -> Path:
-    stamp = time.strftime("%Y-%m-%d_%H-%M-%S")
-    return Path("outputs") / "eval" / f"{stamp}_{model}_{dataset}_{secrets.token_hex(3)}"
+    from ..app import stamped
+
+    return Path("outputs") / "eval" / stamped(model, dataset)
 
 
 @dataclass
