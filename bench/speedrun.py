@@ -101,13 +101,14 @@ def main() -> None:
                    "train_seconds": m["train_seconds"],
                    "compile_seconds": m.get("compile_seconds"), "startup_seconds": m.get("startup_seconds"),
                    "epochs": m.get("epochs_run"), "status": m["status"],
+                   "cuda_graph": m.get("cuda_graph"),
                    "epoch_seconds": epoch_seconds(out_root / f"{len(results)}_{seed}"),
                    "wall_seconds": time.perf_counter() - t0}
             runs.append(run)
             tta = f" (flip TTA {100 * run['test_acc_tta']:.2f}%)" if run["test_acc_tta"] else ""
             print(f"  [{variant or 'preset'}] seed {seed}: test acc {100 * run['test_acc']:.2f}%{tta}  "
                   f"train {run['train_seconds']:.3f} s  compile {run['compile_seconds'] or 0:.1f} s  "
-                  f"(wall {run['wall_seconds']:.1f} s)", flush=True)
+                  f"(wall {run['wall_seconds']:.1f} s, cuda_graph {run['cuda_graph']})", flush=True)
         results.append({"overrides": [*args.set, *extra], "runs": runs,
                         "test_acc": summary([r["test_acc"] for r in runs]),
                         "train_seconds": summary([r["train_seconds"] for r in runs]),

@@ -27,6 +27,7 @@ from .checkpoint import load_checkpoint, restore_rng_states, rng_states, save_ch
 from .data import ImageData, data_fits_on_device, load_dataset, make_loader, split_bytes
 from .distributed import (all_reduce_sum, device_for, from_environment, sync_batchnorm,
                           unwrap, wrap_model)
+from .ema import WeightEMA, averaged_weights
 from .errors import RunDiverged, UserError
 from .evaluation.evaluate import evaluate_test_set
 from .evaluation.settings import EvaluationSettings
@@ -131,6 +132,7 @@ class TrainingRun:
             "best_score": fit.state.best_score, "bad_epochs": fit.state.bad_epochs,
             "rng": rng_states(),
             "loader": fit.train_loader.state_dict(),
+            "ema": fit.ema.state_dict() if fit.ema is not None else None,
             "config": OmegaConf.to_yaml(self.cfg), "options": dict(self.options),
         }
 
@@ -183,8 +185,10 @@ class TrainingRun:
             # compile (and capture) now, on zero batches: timed apart from training
             compile_seconds = warm_up(model, loss_fn, runtime, loaders["train"],
                                       [v for k, v in loaders.items() if k != "train" and v])
+        ema = WeightEMA(unwrap(model), s.ema_decay, s.ema_every) if s.ema_decay else None
         fit = Fit(model, optimizer, schedule, loss_fn, runtime, loaders["train"], loaders["val"],
-                  s.epochs, s.early_stopping, scaler, reduce=all_reduce_sum)
+                  s.epochs, s.early_stopping, scaler, reduce=all_reduce_sum, ema=ema,
+                  keep_best=s.early_stopping.restore_best)
         if resume is not None:
             self.restore(resume, fit, scaler)
         self.write_metrics(params=params, device=runtime.device_name, amp=runtime.amp_name,
@@ -214,6 +218,11 @@ class TrainingRun:
         with ConsoleProgress(self.console, enabled=live) as progress:
             progress.start(s.epochs, fit.state.epoch, len(loaders["train"]))
 
+            def on_epoch_start(epoch: int) -> None:
+                if epoch > s.epochs - s.plain_last_epochs:
+                    loaders["train"].set_augment(None)
+                progress.new_epoch(epoch, s.epochs)
+
             def on_epoch_end(row: dict, is_best: bool) -> None:
                 nonlocal images_total
                 images_total += len(data.train)
@@ -233,7 +242,7 @@ class TrainingRun:
             try:
                 fit.run(on_epoch_end,
                         on_progress=(lambda *a: progress.batch(*a)) if live else None,
-                        on_epoch_start=lambda e: progress.new_epoch(e, s.epochs))
+                        on_epoch_start=on_epoch_start)
             except KeyboardInterrupt as err:
                 reason = str(err) or "stopped by the user (Ctrl-C)"
                 self.finish_early(fit, scaler, tb, "interrupted", reason)
@@ -251,8 +260,7 @@ class TrainingRun:
                 raise
 
         train_seconds = time.perf_counter() - start
-        if s.early_stopping.restore_best:
-            fit.restore_best()
+        fit.final_weights(s.early_stopping.restore_best)
         model = unwrap(model)  # every process evaluates the whole test set; rank 0 reports it
         test = evaluate(model, loaders["test"], loss_fn, runtime)
         if s.tta_flip:
@@ -349,9 +357,12 @@ class TrainingRun:
         if best_file.exists():
             best = load_checkpoint(best_file)
             if best["epoch"] == state.best_epoch:
-                state.best_weights = {k: v.to(self.device_of(fit)) for k, v in best["model"].items()}
+                state.best_weights = {k: v.to(self.device_of(fit))
+                                      for k, v in averaged_weights(best).items()}
         if "loader" in ckpt:
             fit.train_loader.load_state_dict(ckpt["loader"])
+        if fit.ema is not None and ckpt.get("ema"):
+            fit.ema.load_state_dict(ckpt["ema"])
         restore_rng_states(ckpt["rng"])
         previous = self.run_dir / "metrics.json"
         if previous.exists():

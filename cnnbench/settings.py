@@ -55,6 +55,9 @@ class TrainerSettings:
     base_batch_size: int = 128
     cuda_graph: bool = False              # capture the training step as one CUDA graph (CUDA only)
     tta_flip: bool = False                # also report test accuracy with flip test-time augmentation
+    ema_decay: float | None = None        # validate, test and save a moving average of the weights
+    ema_every: int = 1                    # optimizer steps between updates of that average
+    plain_last_epochs: int = 0            # the last N epochs train without augmentation
     sync_batchnorm: bool = False          # DDP: BatchNorm statistics over the global batch (CUDA)
     ddp_comm_hook: str | None = None      # DDP: gradients sent as bf16 / fp16 (None: as they are)
 
@@ -89,7 +92,7 @@ class TrainerSettings:
                              f"Fix it on the command line, e.g. trainer.{key}=<value>.")
 
         for key in ("epochs", "batch_size", "eval_batch_size", "seed", "num_workers",
-                    "base_batch_size"):
+                    "base_batch_size", "ema_every", "plain_last_epochs"):
             value = getattr(self, key)
             if isinstance(value, bool) or not isinstance(value, int):
                 raise bad(key, value, "a whole number")
@@ -101,6 +104,14 @@ class TrainerSettings:
             raise bad("eval_batch_size", self.eval_batch_size, "at least 1")
         if self.num_workers < 0:
             raise bad("num_workers", self.num_workers, "0 or more")
+        if self.plain_last_epochs < 0:
+            raise bad("plain_last_epochs", self.plain_last_epochs, "0 or more")
+        if self.ema_every < 1:
+            raise bad("ema_every", self.ema_every, "at least 1")
+        if self.ema_decay is not None and (isinstance(self.ema_decay, bool) or not isinstance(
+                self.ema_decay, (int, float)) or not 0 < self.ema_decay < 1):
+            raise bad("ema_decay", self.ema_decay,
+                      "null (no weight average) or a number in (0, 1), e.g. 0.999")
         if self.base_batch_size < 1:
             raise bad("base_batch_size", self.base_batch_size, "at least 1")
         if self.data_on_device not in (True, False, "auto"):

@@ -16,6 +16,7 @@ from torch import nn
 from .data import DeviceLoader, blank_batch
 from .data.loader import batch_layout
 from .distributed import unwrap
+from .ema import WeightEMA
 from .runtime import Runtime
 from .schedule import LRSchedule
 from .settings import EarlyStopping
@@ -163,10 +164,12 @@ def capture_status(model: nn.Module) -> str:
 def train_one_epoch(model: nn.Module, loader: DeviceLoader, optimizer: torch.optim.Optimizer,
                     loss_fn: nn.Module, runtime: Runtime, scaler: torch.amp.GradScaler | None,
                     schedule: LRSchedule, on_progress: Callable[..., None] | None = None,
-                    reduce: Callable[[torch.Tensor], torch.Tensor] = lambda t: t) -> dict:
+                    reduce: Callable[[torch.Tensor], torch.Tensor] = lambda t: t,
+                    ema: WeightEMA | None = None) -> dict:
     """One pass over `loader`; returns mean loss, accuracy, images seen and seconds.
 
-    `reduce` sums the epoch's totals across processes (DDP); the default is a single process."""
+    `reduce` sums the epoch's totals across processes (DDP); the default is a single process.
+    `ema`, when given, is updated after every optimizer step."""
     graph = captured_step(model, loss_fn, runtime, loader) if scaler is None else None
     model.train()
     if graph is not None:  # the graph adds to its own totals; the other batches join them
@@ -182,6 +185,8 @@ def train_one_epoch(model: nn.Module, loader: DeviceLoader, optimizer: torch.opt
             graph(x, y)  # forward, loss, totals and backward: one replay
             optimizer.step()
             schedule.after_batch()
+            if ema is not None:
+                ema.after_step()
             seen += y.shape[0]
             if on_progress is not None and (step % PROGRESS_EVERY == 0 or step == len(loader)):
                 _report(step, loss_sum, correct, seen, start, on_progress)
@@ -201,6 +206,8 @@ def train_one_epoch(model: nn.Module, loader: DeviceLoader, optimizer: torch.opt
             loss.backward()
             optimizer.step()
         schedule.after_batch()
+        if ema is not None:
+            ema.after_step()
         seen += y.shape[0]
         if on_progress is not None and (step % PROGRESS_EVERY == 0 or step == len(loader)):
             _report(step, loss_sum, correct, seen, start, on_progress)
@@ -318,13 +325,17 @@ class FitState:
 
 
 class Fit:
-    """Runs epochs of training and validation, and reports each epoch to `on_epoch_end`."""
+    """Runs epochs of training and validation, and reports each epoch to `on_epoch_end`.
+
+    With `ema`, validation and the best weights are those of the weight average. `keep_best`
+    keeps a copy of the best epoch's weights for `restore_best`."""
 
     def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer, schedule: LRSchedule,
                  loss_fn: nn.Module, runtime: Runtime, train_loader: DeviceLoader,
                  val_loader: DeviceLoader | None, epochs: int, early_stopping: EarlyStopping,
                  scaler: torch.amp.GradScaler | None = None,
-                 reduce: Callable[[torch.Tensor], torch.Tensor] = lambda t: t) -> None:
+                 reduce: Callable[[torch.Tensor], torch.Tensor] = lambda t: t,
+                 ema: WeightEMA | None = None, keep_best: bool = True) -> None:
         self.model = model
         self.optimizer = optimizer
         self.schedule = schedule
@@ -336,7 +347,13 @@ class Fit:
         self.early_stopping = early_stopping
         self.scaler = scaler
         self.reduce = reduce
+        self.ema = ema
+        self.keep_best = keep_best
         self.state = FitState()
+
+    def evaluated_weights(self) -> contextlib.AbstractContextManager:
+        """The weights validation sees: the average's with `ema`, else the model's own."""
+        return self.ema.swapped() if self.ema is not None else contextlib.nullcontext()
 
     def monitored(self, row: dict) -> float:
         """The value early stopping and 'best' watch; training loss when there is no validation."""
@@ -354,22 +371,24 @@ class Fit:
             lr = self.optimizer.param_groups[0]["lr"]
             train = train_one_epoch(self.model, self.train_loader, self.optimizer, self.loss_fn,
                                     self.runtime, self.scaler, self.schedule, on_progress,
-                                    self.reduce)
+                                    self.reduce, self.ema)
             row = {"epoch": epoch, "train/loss": train["loss"], "train/acc": train["acc"],
                    "val/loss": None, "val/acc": None, "lr": lr,
                    "epoch_seconds": train["seconds"],
                    "images_per_s": train["images"] / max(train["seconds"], 1e-9)}
-            if self.val_loader is not None:
-                val = evaluate(unwrap(self.model), self.val_loader, self.loss_fn, self.runtime)
-                row["val/loss"], row["val/acc"] = val["loss"], val["acc"]
-            score = self.monitored(row)
+            with self.evaluated_weights():
+                if self.val_loader is not None:
+                    val = evaluate(unwrap(self.model), self.val_loader, self.loss_fn, self.runtime)
+                    row["val/loss"], row["val/acc"] = val["loss"], val["acc"]
+                score = self.monitored(row)
+                is_best = self.state.improved(score, mode)
+                if is_best and self.keep_best:
+                    self.state.best_weights = copy.deepcopy(unwrap(self.model).state_dict())
             self.schedule.after_epoch(row["val/loss"] if row["val/loss"] is not None
                                       else row["train/loss"])
-            is_best = self.state.improved(score, mode)
             self.state.epoch = epoch
             if is_best:
                 self.state.best_score, self.state.best_epoch, self.state.bad_epochs = score, epoch, 0
-                self.state.best_weights = copy.deepcopy(unwrap(self.model).state_dict())
             else:
                 self.state.bad_epochs += 1
             on_epoch_end(row, is_best)
@@ -382,3 +401,11 @@ class Fit:
     def restore_best(self) -> None:
         if self.state.best_weights is not None:
             unwrap(self.model).load_state_dict(self.state.best_weights)
+
+    def final_weights(self, restore_best: bool) -> None:
+        """Leave the model with the weights training produced for testing and saving: the best
+        epoch's (`restore_best`), else the weight average's (with `ema`), else the last ones."""
+        if restore_best and self.state.best_weights is not None:
+            self.restore_best()
+        elif self.ema is not None:
+            self.ema.apply()

@@ -77,6 +77,8 @@ def test_sgd_has_momentum_nesterov_and_weight_decay(compose):
 @pytest.mark.parametrize("key,value", [
     ("epochs", 0), ("batch_size", 0), ("batch_size", -3), ("val_split", 1.0),
     ("val_split", -0.1), ("device", "gpu"), ("amp", "fp8"), ("epochs", "ten"),
+    ("ema_decay", 1.0), ("ema_decay", 0), ("ema_decay", "high"), ("ema_every", 0),
+    ("plain_last_epochs", -1),
 ])
 def test_bad_trainer_values_are_user_errors(key, value):
     from cnnbench.errors import UserError

@@ -65,10 +65,7 @@ class _BatchSource:
         self.batch_size = batch_size
         self.device = device
         self.shuffle = shuffle
-        self.augment = augment
-        # BatchAugment draws the numbers of all the epoch's images at once (`draw`) and applies
-        # them to any slice (`apply`); any other callable is called per batch with the generator.
-        self._per_image = augment is not None and hasattr(augment, "draw") and hasattr(augment, "apply")
+        self.set_augment(augment)
         self.drop_last = drop_last
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         shape = (1, -1, 1, 1)
@@ -91,6 +88,13 @@ class _BatchSource:
         self.rank, self.world_size = rank, world_size
         if world_size > 1 and not drop_last and 0 < num_samples % batch_size < world_size:
             self.drop_last = True  # a last batch too small to give every rank an image
+
+    def set_augment(self, augment: Augment | None) -> None:
+        """Augment the batches from the next epoch on with `augment` (None: not at all)."""
+        self.augment = augment
+        # BatchAugment draws the numbers of all the epoch's images at once (`draw`) and applies
+        # them to any slice (`apply`); any other callable is called per batch with the generator.
+        self._per_image = augment is not None and hasattr(augment, "draw") and hasattr(augment, "apply")
 
     def __len__(self) -> int:
         n = self._n

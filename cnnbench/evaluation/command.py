@@ -109,6 +109,7 @@ def prepare(checkpoint: Path, overrides: Sequence[str]) -> Job:
     import torch
 
     from ..checkpoint import load_checkpoint
+    from ..ema import averaged_weights
     from ..data import load_dataset
     from ..run import build_model
     from ..runtime import make_runtime
@@ -128,7 +129,7 @@ def prepare(checkpoint: Path, overrides: Sequence[str]) -> Job:
     data = load_dataset(**OmegaConf.to_container(cfg.dataset, resolve=True))
     model = build_model(cfg, data)
     try:
-        model.load_state_dict(payload["model"])
+        model.load_state_dict(averaged_weights(payload))  # as training tested it
     except RuntimeError as err:
         raise UserError(
             f"The weights in {checkpoint} do not fit a {options.get('model')} built for "
