@@ -184,7 +184,8 @@ class TrainingRun:
         if (s.compile_mode or runtime.capture_step) and not self.dist.enabled:
             # compile (and capture) now, on zero batches: timed apart from training
             compile_seconds = warm_up(model, loss_fn, runtime, loaders["train"],
-                                      [v for k, v in loaders.items() if k != "train" and v])
+                                      [v for k, v in loaders.items() if k != "train" and v],
+                                      optimizer=optimizer if scaler is None else None)
         ema = WeightEMA(unwrap(model), s.ema_decay, s.ema_every) if s.ema_decay else None
         fit = Fit(model, optimizer, schedule, loss_fn, runtime, loaders["train"], loaders["val"],
                   s.epochs, s.early_stopping, scaler, reduce=all_reduce_sum, ema=ema,

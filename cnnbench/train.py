@@ -253,11 +253,15 @@ def evaluate(model: nn.Module, loader: DeviceLoader, loss_fn: nn.Module, runtime
 
 
 def warm_up(model: nn.Module, loss_fn: nn.Module, runtime: Runtime, train_loader: DeviceLoader,
-            eval_loaders: list[DeviceLoader], repeats: int = 3) -> float:
+            eval_loaders: list[DeviceLoader], repeats: int = 3,
+            optimizer: torch.optim.Optimizer | None = None) -> float:
     """Run `model` on zero batches of every shape it will meet, in training (with backward) and
     evaluation mode, so that torch.compile compiles (and CUDA graphs are recorded) here rather
-    than inside the timed epochs. Leaves the model as it was: BatchNorm statistics are restored,
-    no gradients are kept, no weights change. Returns the seconds it took.
+    than inside the timed epochs; with `optimizer`, also one optimizer step, and the loader's
+    preparation of a batch, so that their first launches are not timed either. Leaves the model
+    and the optimizer as they were: weights and BatchNorm statistics restored, no gradients
+    kept, no optimizer state (it is created at the first real step, as without the warm-up).
+    Returns the seconds it took.
     """
     start = time.perf_counter()
     sample = tuple(train_loader.images.shape[1:])
@@ -301,10 +305,43 @@ def warm_up(model: nn.Module, loss_fn: nn.Module, runtime: Runtime, train_loader
         for p in model.parameters():
             p.grad = None
     loss = None  # no autograd graph may stay alive into the capture
-    captured_step(model, loss_fn, runtime, train_loader)  # the CUDA graph, when asked for
+    step = captured_step(model, loss_fn, runtime, train_loader)  # the CUDA graph, when asked for
+    if optimizer is not None:
+        _first_step(model, loss_fn, runtime, optimizer, step, batch(min(
+            train_loader.batch_size, train_loader.num_samples)), count)
+    if hasattr(train_loader, "warm_up"):
+        train_loader.warm_up()
     if runtime.device.type == "cuda":
         torch.cuda.synchronize(runtime.device)
     return time.perf_counter() - start
+
+
+def _first_step(model: nn.Module, loss_fn: nn.Module, runtime: Runtime,
+                optimizer: torch.optim.Optimizer, step: CapturedStep | None,
+                batch: tuple[torch.Tensor, torch.Tensor], count: Callable[..., torch.Tensor]) -> None:
+    """One training step on a blank batch, optimizer included, undone: the weights and
+    statistics come back, and the optimizer's state is emptied (it is built lazily at the first
+    step, so the real first step starts from where it would have). Its learning rates are kept."""
+    zeros = (torch.zeros((), device=runtime.device),
+             torch.zeros((), device=runtime.device, dtype=torch.long))
+    with model_restored(model):
+        model.train()
+        if step is not None:
+            step(*batch)
+        else:
+            if runtime.cuda_graphs:
+                torch.compiler.cudagraph_mark_step_begin()
+            with runtime.autocast():
+                logits = model(batch[0])
+            count(logits, batch[1], loss_fn, *zeros).backward()
+        optimizer.step()
+    optimizer.state.clear()
+    if step is not None:  # the graph's gradients stay (each replay overwrites them)
+        step.loss_sum.zero_()
+        step.correct.zero_()
+    else:
+        for p in model.parameters():
+            p.grad = None
 
 
 @dataclass

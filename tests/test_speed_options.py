@@ -7,6 +7,7 @@ import pytest
 import torch
 from torch import nn
 
+from cnnbench.augment import BatchAugment
 from cnnbench.data import DeviceLoader, Split
 from cnnbench.errors import UserError
 from cnnbench.runtime import Runtime, fused_options
@@ -59,6 +60,40 @@ def test_warm_up_leaves_the_model_as_it_was():
     after = model.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before)  # BN statistics restored
     assert all(p.grad is None for p in model.parameters()) and model.training
+
+
+@pytest.mark.parametrize("make_optimizer", [
+    lambda params: torch.optim.SGD(params, lr=0.1, momentum=0.9, nesterov=True, weight_decay=0.01),
+    lambda params: torch.optim.Adam(params, lr=0.01),
+])
+def test_warm_up_with_the_optimizer_changes_nothing(make_optimizer):
+    """The warm-up's optimizer step and batch preparation leave training exactly as without."""
+    def setup():
+        torch.manual_seed(0)
+        model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.BatchNorm2d(4), nn.Flatten(),
+                              nn.Linear(4 * 6 * 6, 3))
+        split = Split(torch.randint(0, 255, (40, 1, 8, 8), dtype=torch.uint8,
+                                    generator=torch.Generator().manual_seed(1)),
+                      torch.randint(0, 3, (40,), generator=torch.Generator().manual_seed(2)))
+        loader = DeviceLoader(split, 16, CPU, (0.5,), (0.5,), shuffle=True, seed=3,
+                              augment=BatchAugment(flip=True, crop_padding=2))
+        return model, make_optimizer(model.parameters()), loader
+
+    def train(model, optimizer, loader):
+        for _ in range(2):
+            for x, y in loader:
+                optimizer.zero_grad()
+                nn.functional.cross_entropy(model(x), y).backward()
+                optimizer.step()
+        return model.state_dict()
+
+    runtime = Runtime(CPU, None, False)
+    expected = train(*setup())
+    model, optimizer, loader = setup()
+    warm_up(model, nn.CrossEntropyLoss(), runtime, loader, [], repeats=1, optimizer=optimizer)
+    assert not optimizer.state and all(p.grad is None for p in model.parameters())
+    got = train(model, optimizer, loader)
+    assert all(torch.equal(expected[k], got[k]) for k in expected)
 
 
 def test_linear_scaling_reaches_optimizer_and_one_cycle(compose, tmp_path):
