@@ -180,16 +180,22 @@ def train_one_epoch(model: nn.Module, loader: DeviceLoader, optimizer: torch.opt
     seen = 0
     count = _counter(runtime)
     start = time.perf_counter()
+
+    def stepped(step: int, images: int) -> None:
+        """After the optimizer's step: schedule, weight average, progress."""
+        nonlocal seen
+        schedule.after_batch()
+        if ema is not None:
+            ema.after_step()
+        seen += images
+        if on_progress is not None and (step % PROGRESS_EVERY == 0 or step == len(loader)):
+            _report(step, loss_sum, correct, seen, start, on_progress)
+
     for step, (x, y) in enumerate(loader, 1):
         if graph is not None and x.shape == graph.shape:
             graph(x, y)  # forward, loss, totals and backward: one replay
             optimizer.step()
-            schedule.after_batch()
-            if ema is not None:
-                ema.after_step()
-            seen += y.shape[0]
-            if on_progress is not None and (step % PROGRESS_EVERY == 0 or step == len(loader)):
-                _report(step, loss_sum, correct, seen, start, on_progress)
+            stepped(step, y.shape[0])
             continue
         if runtime.cuda_graphs:  # a new iteration: the graphs may reuse the last step's outputs
             torch.compiler.cudagraph_mark_step_begin()
@@ -205,12 +211,7 @@ def train_one_epoch(model: nn.Module, loader: DeviceLoader, optimizer: torch.opt
         else:
             loss.backward()
             optimizer.step()
-        schedule.after_batch()
-        if ema is not None:
-            ema.after_step()
-        seen += y.shape[0]
-        if on_progress is not None and (step % PROGRESS_EVERY == 0 or step == len(loader)):
-            _report(step, loss_sum, correct, seen, start, on_progress)
+        stepped(step, y.shape[0])
     totals = reduce(torch.stack([loss_sum.float(), correct.float(),
                                  torch.tensor(float(seen), device=runtime.device)]))
     loss_total, correct_total, seen = totals.tolist()

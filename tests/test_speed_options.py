@@ -96,6 +96,19 @@ def test_warm_up_with_the_optimizer_changes_nothing(make_optimizer):
     assert all(torch.equal(expected[k], got[k]) for k in expected)
 
 
+def test_warm_up_with_a_streaming_loader(compose, tmp_path):
+    """A compiled run whose data streams (trainer.data_on_device=false) warms up too."""
+    from cnnbench.run import TrainingRun
+
+    cfg = compose(["dataset=synthetic", "dataset.train_size=96", "dataset.test_size=32",
+                   "model=mlp", "trainer.epochs=1", "trainer.device=cpu", "trainer.progress=false",
+                   "trainer.batch_size=32", "trainer.data_on_device=false", "trainer.num_workers=0",
+                   "trainer.compile=true", "augmentation=flip_crop", "evaluation.plots=false"])
+    metrics = TrainingRun(cfg, tmp_path, {"model": "mlp", "dataset": "synthetic"}).execute()
+    assert metrics["status"] == "completed" and metrics["data_path"] == "streaming"
+    assert metrics["compile_seconds"] > 0
+
+
 def test_linear_scaling_reaches_optimizer_and_one_cycle(compose, tmp_path):
     from cnnbench.run import TrainingRun
 

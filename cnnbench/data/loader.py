@@ -276,23 +276,6 @@ class StreamingLoader(_BatchSource):
                 prefetch_factor=4 if self.num_workers > 0 else None)
         return self._loader
 
-    def warm_up(self) -> None:
-        """Prepare one batch as an epoch does (gather, augmentation, normalization), with random
-        numbers of its own, so that the first epoch does not pay for its kernels' first launch;
-        the loader's seeded streams are untouched. The whole epoch's buffer is allocated once,
-        so the memory allocator holds it from then on."""
-        n = min(self.batch_size, self._n)
-        gen = torch.Generator(device=self.generator.device).manual_seed(0)
-        order = torch.randperm(self._n, device=gen.device, generator=gen)[:n].to(self.device)
-        params = None
-        if self._per_image:
-            aug_gen = torch.Generator(device=self.aug_generator.device).manual_seed(0)
-            params = self.augment.draw(n, aug_gen, self.device)
-        self._prepare(self.images[order], params)
-        if self.whole_epoch:
-            torch.empty(self.images.shape, device=self.device, dtype=torch.float32,
-                        memory_format=self.memory_format)
-
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         order, params = self._epoch_draws()
         order = order.cpu() if order is not None else torch.arange(self._n)
