@@ -9,6 +9,8 @@ variant trains on the data held on the device with the same code `cnnbench train
   graph           the step captured as a CUDA graph (trainer.cuda_graph)
   compile+graph   torch.compile (default mode) + the captured step (the speed-run presets)
   autotune+graph  torch.compile max-autotune-no-cudagraphs + the captured step
+  overhead        torch.compile reduce-overhead (its own CUDA graphs; the mode that also works
+                  under DDP, where the step is not captured whole)
 images/s is the mean over --epochs timed epochs after one warm-up epoch. The profile (torch.profiler,
 --profile VARIANT, compiled variants run without the graph there so that every kernel is seen)
 groups the kernels of --profile-steps steps into convolution, matmul, fused (Triton), BatchNorm,
@@ -98,7 +100,8 @@ def setup(name: str, make, base, label_smoothing: float, dist, comm_hook=None):
     from cnnbench.runtime import Runtime
 
     tokens = name.split("+")
-    mode = {"compile": "default", "autotune": "max-autotune-no-cudagraphs"}.get(tokens[0])
+    mode = {"compile": "default", "autotune": "max-autotune-no-cudagraphs",
+            "overhead": "reduce-overhead"}.get(tokens[0])
     graph = "graph" in tokens and base.device.type == "cuda" and not dist.enabled
     runtime = Runtime(base.device, base.amp_dtype, base.channels_last, mode, graph)
     torch._dynamo.reset()
