@@ -114,6 +114,22 @@ def test_any_callable_augmentation_is_applied_per_batch_with_the_generator():
     assert not torch.equal(a[0][0], plain[0][0])
 
 
+def _noisy(x, gen):
+    return x + torch.rand(x.shape, generator=gen)
+
+
+@pytest.mark.parametrize("augment", [None, BatchAugment(flip=True, crop_padding=2), _noisy])
+def test_warm_up_leaves_the_batches_as_they_were(augment):
+    """The warm-up prepares a batch with the loader's own generators and puts them back."""
+    split = make_split(n=40)
+    common = dict(mean=(0.5,) * 3, std=(0.5,) * 3, shuffle=True, seed=1, augment=augment)
+    expected = batches(DeviceLoader(split, 16, CPU, **common))
+    warmed = DeviceLoader(split, 16, CPU, **common)
+    warmed.warm_up()
+    assert all(torch.equal(xa, xb) and torch.equal(ya, yb)
+               for (xa, ya), (xb, yb) in zip(expected, batches(warmed)))
+
+
 @pytest.mark.parametrize("channels", [1, 3])
 @pytest.mark.parametrize("channels_last", [True, False])
 @pytest.mark.parametrize("augment", [None, BatchAugment(flip=True, crop_padding=2)])

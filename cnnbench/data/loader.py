@@ -173,18 +173,17 @@ class DeviceLoader(_BatchSource):
         self.whole_epoch = copy_bytes <= EPOCH_COPY_LIMIT and data_fits_on_device(copy_bytes, device)
 
     def warm_up(self) -> None:
-        """Prepare one batch as an epoch does (gather, augmentation, normalization), with random
-        numbers of its own, so that the first epoch does not pay for its kernels' first launch;
-        the loader's seeded streams are untouched. The whole epoch's buffer is allocated once,
-        so the memory allocator holds it from then on."""
+        """Prepare one batch as an epoch does (gather, augmentation, normalization), so that the
+        first epoch does not pay for its kernels' first launch; the loader's seeded random
+        streams are put back afterwards. The whole epoch's buffer is allocated once, so the
+        memory allocator holds it from then on."""
+        saved = self.state_dict()
         n = min(self.batch_size, self._n)
-        gen = torch.Generator(device=self.generator.device).manual_seed(0)
-        order = torch.randperm(self._n, device=gen.device, generator=gen)[:n].to(self.device)
-        params = None
-        if self._per_image:
-            aug_gen = torch.Generator(device=self.aug_generator.device).manual_seed(0)
-            params = self.augment.draw(n, aug_gen, self.device)
-        self._prepare(self.images[order], params)
+        order = torch.randperm(self._n, device=self.generator.device, generator=self.generator)
+        params = (self.augment.draw(n, self.aug_generator, self.device)
+                  if self._per_image else None)
+        self._prepare(self.images[order[:n].to(self.device)], params)
+        self.load_state_dict(saved)
         if self.whole_epoch:
             torch.empty(self.images.shape, device=self.device, dtype=torch.float32,
                         memory_format=self.memory_format)
