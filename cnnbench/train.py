@@ -308,41 +308,29 @@ def warm_up(model: nn.Module, loss_fn: nn.Module, runtime: Runtime, train_loader
     loss = None  # no autograd graph may stay alive into the capture
     step = captured_step(model, loss_fn, runtime, train_loader)  # the CUDA graph, when asked for
     if optimizer is not None:
-        _first_step(model, loss_fn, runtime, optimizer, step, batch(min(
-            train_loader.batch_size, train_loader.num_samples)), count)
-    if hasattr(train_loader, "warm_up"):
+        # One training step, the optimizer's included, undone: weights and statistics come back, and
+        # the optimizer's state is emptied (it is built lazily at the first step, so the real
+        # first step starts from where it would have). Its learning rates are kept.
+        x, y = batch(sizes(train_loader)[0])
+        with model_restored(model):
+            model.train()
+            if step is not None:
+                step(x, y)
+            else:
+                count(forward(x), y, loss_fn, loss_sum, correct).backward()
+            optimizer.step()
+        optimizer.state.clear()
+        if step is not None:  # the graph's gradients stay (each replay overwrites them)
+            step.loss_sum.zero_()
+            step.correct.zero_()
+        else:
+            for p in model.parameters():
+                p.grad = None
+    if isinstance(train_loader, DeviceLoader):  # (a streaming loader's images are on the host)
         train_loader.warm_up()
     if runtime.device.type == "cuda":
         torch.cuda.synchronize(runtime.device)
     return time.perf_counter() - start
-
-
-def _first_step(model: nn.Module, loss_fn: nn.Module, runtime: Runtime,
-                optimizer: torch.optim.Optimizer, step: CapturedStep | None,
-                batch: tuple[torch.Tensor, torch.Tensor], count: Callable[..., torch.Tensor]) -> None:
-    """One training step on a blank batch, optimizer included, undone: the weights and
-    statistics come back, and the optimizer's state is emptied (it is built lazily at the first
-    step, so the real first step starts from where it would have). Its learning rates are kept."""
-    zeros = (torch.zeros((), device=runtime.device),
-             torch.zeros((), device=runtime.device, dtype=torch.long))
-    with model_restored(model):
-        model.train()
-        if step is not None:
-            step(*batch)
-        else:
-            if runtime.cuda_graphs:
-                torch.compiler.cudagraph_mark_step_begin()
-            with runtime.autocast():
-                logits = model(batch[0])
-            count(logits, batch[1], loss_fn, *zeros).backward()
-        optimizer.step()
-    optimizer.state.clear()
-    if step is not None:  # the graph's gradients stay (each replay overwrites them)
-        step.loss_sum.zero_()
-        step.correct.zero_()
-    else:
-        for p in model.parameters():
-            p.grad = None
 
 
 @dataclass
