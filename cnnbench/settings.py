@@ -12,6 +12,8 @@ MONITORS = {"val/loss": "min", "val/acc": "max"}
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 GRAPHING_COMPILE_MODES = ("reduce-overhead", "max-autotune")  # torch.compile's own CUDA graphs
 COMM_HOOKS = (None, "bf16", "fp16")  # trainer.ddp_comm_hook: PyTorch's compression hooks
+WHOLE_NUMBER_MINIMUMS = {"epochs": 1, "batch_size": 1, "eval_batch_size": 1, "num_workers": 0,
+                         "plain_last_epochs": 0, "ema_every": 1, "base_batch_size": 1}
 
 
 @dataclass
@@ -91,29 +93,17 @@ class TrainerSettings:
             return UserError(f"trainer.{key}={value!r} is not valid: it must be {rule}. "
                              f"Fix it on the command line, e.g. trainer.{key}=<value>.")
 
-        for key in ("epochs", "batch_size", "eval_batch_size", "seed", "num_workers",
-                    "base_batch_size", "ema_every", "plain_last_epochs"):
+        for key in (*WHOLE_NUMBER_MINIMUMS, "seed"):
             value = getattr(self, key)
             if isinstance(value, bool) or not isinstance(value, int):
                 raise bad(key, value, "a whole number")
-        if self.epochs < 1:
-            raise bad("epochs", self.epochs, "at least 1")
-        if self.batch_size < 1:
-            raise bad("batch_size", self.batch_size, "at least 1")
-        if self.eval_batch_size < 1:
-            raise bad("eval_batch_size", self.eval_batch_size, "at least 1")
-        if self.num_workers < 0:
-            raise bad("num_workers", self.num_workers, "0 or more")
-        if self.plain_last_epochs < 0:
-            raise bad("plain_last_epochs", self.plain_last_epochs, "0 or more")
-        if self.ema_every < 1:
-            raise bad("ema_every", self.ema_every, "at least 1")
+        for key, least in WHOLE_NUMBER_MINIMUMS.items():
+            if getattr(self, key) < least:
+                raise bad(key, getattr(self, key), "at least 1" if least else "0 or more")
         if self.ema_decay is not None and (isinstance(self.ema_decay, bool) or not isinstance(
                 self.ema_decay, (int, float)) or not 0 < self.ema_decay < 1):
             raise bad("ema_decay", self.ema_decay,
                       "null (no weight average) or a number in (0, 1), e.g. 0.999")
-        if self.base_batch_size < 1:
-            raise bad("base_batch_size", self.base_batch_size, "at least 1")
         if self.data_on_device not in (True, False, "auto"):
             raise bad("data_on_device", self.data_on_device, "true, false or auto")
         if self.compile not in (True, False, *COMPILE_MODES):
