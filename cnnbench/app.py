@@ -1,12 +1,12 @@
 """The Hydra application behind `cnnbench train`."""
 from __future__ import annotations
 
-import json
 import os
 import logging
 import secrets
 import time
 import traceback
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -15,11 +15,13 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
+from rich.markup import escape
 
 from .config_files import hydra_config_path
 from .distributed import from_environment
-from .errors import RunDiverged, UserError
-from .sinks import write_json_atomic
+from .endings import Ending, ending_of
+from .errors import UserError
+from .rundir import record_outcome
 
 log = logging.getLogger(__name__)
 
@@ -72,29 +74,48 @@ def share_cpu_threads(launcher: DictConfig) -> None:
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // n_jobs))
 
 
-def print_user_error(console: Console, err: BaseException) -> None:
-    console.print(f"[bold red]error:[/] {err}", highlight=False, soft_wrap=True, markup=True)
+def print_user_error(console: Console, err: BaseException | str) -> None:
+    console.print(f"[bold red]error:[/] {escape(str(err))}", highlight=False, soft_wrap=True)
 
 
-def record_failure(run_dir: Path, status: str, reason: str) -> None:
-    """Make sure a failed job's directory says so, even when it failed before training began
-    (a run that stopped on its own, e.g. diverged or interrupted, already said how)."""
-    metrics_file = run_dir / "metrics.json"
-    metrics = json.loads(metrics_file.read_text()) if metrics_file.exists() else {}
-    if metrics.get("status") in (None, "starting", "running"):
-        write_json_atomic(metrics_file, {**metrics, "status": status, "reason": reason})
+@dataclass(frozen=True)
+class Outcome:
+    """How one job ended, and where its files are."""
+
+    run_dir: Path
+    ending: Ending
 
 
-def make_train_app(outcomes: list[str], debug: bool = False) -> Callable[[], None]:
-    """The `@hydra.main` task; each job appends its final status to `outcomes`.
+def config_error(err: Exception) -> UserError:
+    """An error of the composed config (a key deleted with ~, an interpolation that does not
+    resolve, a value of the wrong type) as one paragraph."""
+    text = str(err).splitlines()[0] if str(err) else type(err).__name__
+    key = getattr(err, "full_key", None)
+    return UserError(f"The composed config is not valid{f' at {key}' if key else ''}: {text}. "
+                     f"Check the overrides on the command line (`cnnbench train --cfg job` prints "
+                     f"the composed config; `cnnbench train --help` lists every option).")
+
+
+def start_run(cfg: DictConfig, run_dir: Path, choices: dict, console: Console):
+    """The run of this job, its config checked; mistakes in the config are UserErrors."""
+    from omegaconf.errors import OmegaConfBaseException
+
+    from .run import TrainingRun  # heavy imports only once Hydra has parsed argv
+
+    try:
+        return TrainingRun(cfg, run_dir, choices, console)
+    except OmegaConfBaseException as err:
+        raise config_error(err) from None
+
+
+def make_train_app(outcomes: list[Outcome], debug: bool = False) -> Callable[[], None]:
+    """The `@hydra.main` task; each job appends how it ended to `outcomes`.
 
     A job that fails records why in its own metrics.json; in a sweep the other jobs go on.
     """
 
     @hydra.main(version_base="1.3", config_path=config_root(), config_name="train")
     def train(cfg: DictConfig) -> float | None:
-        from .run import TrainingRun  # heavy imports only once Hydra has parsed argv
-
         hc = HydraConfig.get()
         run_dir = Path(hc.runtime.output_dir)
         sweeping = hc.mode == RunMode.MULTIRUN
@@ -102,29 +123,21 @@ def make_train_app(outcomes: list[str], debug: bool = False) -> Callable[[], Non
             share_cpu_threads(hc.launcher)
         console = Console()
         try:
-            metrics = TrainingRun(cfg, run_dir, dict(hc.runtime.choices), console).execute()
-        except UserError as err:
-            if debug:
-                traceback.print_exc()
-            print_user_error(console, err)
-            status = "diverged" if isinstance(err, RunDiverged) else "failed"
-            if from_environment().is_main:
-                record_failure(run_dir, status, str(err))
-            outcomes.append(status)
+            metrics = start_run(cfg, run_dir, dict(hc.runtime.choices), console).execute()
+        except BaseException as err:
+            ending = ending_of(err)
+            outcomes.append(Outcome(run_dir, ending))
+            if from_environment().is_main:  # a run that failed before it began says so too
+                record_outcome(run_dir, ending.status, ending.reason or "")
+            if ending.interrupted or not (sweeping or isinstance(err, UserError)):
+                raise  # Ctrl-C stops a sweep too; a bug in a single run shows its traceback
+            if debug or not isinstance(err, UserError):
+                log.error("job failed:\n%s", traceback.format_exc())
+            print_user_error(console, err if isinstance(err, UserError) else
+                             f"this job failed with {type(err).__name__}: {err} (the full "
+                             f"traceback is in {run_dir / 'train.log'}).")
             return None
-        except KeyboardInterrupt:
-            outcomes.append("interrupted")
-            raise
-        except Exception as err:  # a bug or a crash (e.g. out of memory): keep the sweep going
-            if not sweeping:
-                raise
-            log.error("job failed:\n%s", traceback.format_exc())
-            print_user_error(console, f"this job failed with {type(err).__name__}: {err} "
-                                      f"(the full traceback is in {run_dir / 'train.log'}).")
-            record_failure(run_dir, "failed", f"{type(err).__name__}: {err}")
-            outcomes.append("failed")
-            return None
-        outcomes.append(metrics["status"])
+        outcomes.append(Outcome(run_dir, ending_of(None)))
         return metrics.get("best_val_acc")
 
     return train

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-import signal
 import sys
 from pathlib import Path
 
@@ -53,14 +52,6 @@ def print_help(console: Console) -> None:
         "  tensorboard --logdir outputs\n", highlight=False)
 
 
-class Terminated(KeyboardInterrupt):
-    """SIGTERM, handled like Ctrl-C: the run saves what it has and stops."""
-
-
-def _raise_terminated(signum, frame) -> None:
-    raise Terminated("stopped by SIGTERM")
-
-
 def check_group_choices(args: list[str]) -> None:
     """`group=option` overrides name options that exist (Hydra's own message lists its search
     path and is easy to miss); sweeps like model=mlp,foo are checked option by option."""
@@ -97,47 +88,108 @@ def check_output_dir(args: list[str]) -> None:
 
 def run_train(args: list[str], console: Console, debug: bool = False) -> int:
     from .app import make_train_app, print_user_error
+    from .endings import ending_of
     from .errors import UserError
     from .resume import resume_arguments
 
-    outcomes: list[str] = []
+    outcomes: list = []
     sweep_dir = None
-    previous = signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         if not any(a in ("--help", "-h", "--hydra-help", "--info", "-i", "--cfg", "-c")
                    for a in args):
             check_group_choices(args)
             check_output_dir(args)
             args = resume_arguments(args)
+            check_run_dir_free(args)
             args, sweep_dir = with_sweep_dir(args)
             args = with_distributed_run_dir(args)
         sys.argv = ["cnnbench train", *args]
         make_train_app(outcomes, debug=debug)()
     except KeyboardInterrupt as err:
-        console.print("[bold yellow]interrupted:[/] the run directory keeps its config, curves, "
-                      "last checkpoint and metrics.json (status: interrupted). Continue it with "
-                      "trainer.resume=<run directory>.")
-        return 143 if isinstance(err, Terminated) else 130
+        say(console, interrupted_advice([o.run_dir for o in outcomes], sweep_dir))
+        return ending_of(err).exit_code
     except UserError as err:
         if debug:
             raise
         print_user_error(console, err)
         return 2
     finally:
-        signal.signal(signal.SIGTERM, previous)
         from .distributed import destroy
 
         destroy()
     if sweep_dir is not None:  # jobs may have run in other processes: read what they wrote
-        outcomes = sweep_outcomes(sweep_dir)
-        console.print(f"sweep: {len(outcomes)} jobs in {sweep_dir}")
-    failed = sum(o != "completed" for o in outcomes)
+        statuses = sweep_outcomes(sweep_dir)
+        console.print(f"sweep: {len(statuses)} jobs in {sweep_dir}")
+    else:
+        statuses = [o.ending.status for o in outcomes]
+    failed = sum(s != "completed" for s in statuses)
     if failed:
         if sweep_dir is not None:
-            console.print(f"[bold red]{failed} of {len(outcomes)} jobs did not complete[/]; "
+            console.print(f"[bold red]{failed} of {len(statuses)} jobs did not complete[/]; "
                           "see their metrics.json.")
         return 1
     return 0
+
+
+def say(console: Console, text: str) -> None:
+    """Print, even when the terminal is gone (SIGHUP): the run's files already say it all."""
+    try:
+        console.print(text, highlight=False, soft_wrap=True)
+    except OSError:
+        pass
+
+
+def interrupted_advice(run_dirs: list[Path], sweep_dir: Path | None) -> str:
+    """What the user can do next, true to what is on disk."""
+    from rich.markup import escape
+
+    from .resume import resume_command
+    from .rundir import last_checkpoint
+
+    text = "[bold yellow]interrupted:[/] "
+    resumable = [d for d in run_dirs if last_checkpoint(d).is_file()]
+    if not run_dirs:
+        return text + "stopped before a run directory was made; nothing was written."
+    where = f"{sweep_dir}" if sweep_dir is not None else f"{run_dirs[-1]}"
+    text += escape(f"the run directory {where} keeps its config, curves and metrics.json "
+                   f"(status: interrupted). ")
+    if not resumable:
+        return text + ("No epoch had finished and no checkpoint was written, so there is "
+                       "nothing to resume: start the run again with the same command.")
+    commands = "\n  ".join(escape(resume_command(d)) for d in resumable)
+    return text + f"Continue with:\n  {commands}"
+
+
+def check_run_dir_free(args: list[str]) -> None:
+    """A run directory given on the command line must not hold another run (histories would
+    interleave) nor be in use by a live process; a resume may reuse its own directory."""
+    from .errors import UserError
+    from .resume import RESUME_KEY, override_key, resume_command
+    from .rundir import RunLock, holds_run
+
+    chosen = [a.partition("=")[2] for a in args if override_key(a) == "hydra.run.dir"]
+    if not chosen or is_sweep(args):
+        return
+    run_dir = Path(hydra_value(chosen[-1]))
+    owner = RunLock(run_dir).owner()
+    if owner is not None:
+        raise UserError(f"{run_dir} is being written by another cnnbench process (pid "
+                        f"{owner['pid']} on {owner['host']}). Two processes must not write one "
+                        f"run: wait for it to end or stop it, then try again.")
+    resuming = any(override_key(a) == RESUME_KEY and a.partition("=")[2] not in ("", "null")
+                   for a in args)
+    if not resuming and holds_run(run_dir):
+        raise UserError(f"{run_dir} already holds a run, and a new run would mix its history "
+                        f"and checkpoints with that one's. Continue that run with: "
+                        f"{resume_command(run_dir)} ; or give a new run its own folder "
+                        f"(leave hydra.run.dir out, or choose another one).")
+
+
+def hydra_value(value: str) -> str:
+    """An override's value as Hydra reads it: quotes around a path removed."""
+    if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+        return value[1:-1].replace("\\" + value[0], value[0])
+    return value
 
 
 def with_distributed_run_dir(args: list[str]) -> list[str]:
@@ -217,6 +269,9 @@ def main(argv: list[str] | None = None) -> int:
     debug = "--debug" in argv or os.environ.get("HYDRA_FULL_ERROR") == "1"
     argv = [a for a in argv if a != "--debug"]
     console = Console()
+    from .endings import install_stop_handlers
+
+    install_stop_handlers()  # SIGTERM and SIGHUP end every command as Ctrl-C does
     if not argv or argv[0] in ("-h", "--help", "help"):
         print_help(console)
         return 0

@@ -50,3 +50,10 @@ def resume_arguments(args: list[str]) -> list[str]:
     user = [a for a in args if not a.startswith("-") and override_key(a) != RESUME_KEY]
     return [*flags, *kept, *user, f"{RESUME_KEY}={Path(value).resolve()}",
             f"hydra.run.dir={run}"]
+
+
+def resume_command(run_dir: Path) -> str:
+    """The command that continues the run in `run_dir`, ready to paste into a shell."""
+    import shlex
+
+    return f"cnnbench train trainer.resume={shlex.quote(str(run_dir))}"

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import json
 import os
 import platform
 import sys
@@ -22,22 +21,23 @@ from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 from torch import nn
 
-from . import __version__, models
+from . import __version__, models, rundir
 from .checkpoint import load_checkpoint, restore_rng_states, rng_states, save_checkpoint
 from .data import ImageData, data_fits_on_device, load_dataset, make_loader, split_bytes
 from .distributed import (all_reduce_sum, device_for, from_environment, sync_batchnorm,
                           unwrap, wrap_model)
 from .ema import WeightEMA, averaged_weights
+from .endings import ending_of
 from .errors import RunDiverged, UserError
 from .evaluation.evaluate import evaluate_test_set
 from .evaluation.settings import EvaluationSettings
 from .hparams import log_hparams
 from .models import count_parameters
+from .rundir import RunLock, RunRecord
 from .runtime import Runtime, fused_options, make_runtime, process_seconds, seed_everything
 from .schedule import build_schedule
 from .settings import TrainerSettings
-from .sinks import (ConsoleProgress, HistoryCSV, TensorBoardSink, summary_table,
-                    write_json_atomic)
+from .sinks import ConsoleProgress, HistoryCSV, TensorBoardSink, summary_table
 from .train import Diverged, Fit, capture_status, evaluate, warm_up
 
 
@@ -96,6 +96,20 @@ class NullSink:
         return lambda *args, **kwargs: None
 
 
+@dataclasses.dataclass
+class Parts:
+    """What a run is built from, assembled once by `TrainingRun.build`."""
+
+    runtime: Runtime
+    data: ImageData
+    model: nn.Module
+    params: int
+    loaders: dict
+    fit: Fit
+    scaler: Any
+    resumed_at: int | None = None
+
+
 class TrainingRun:
     def __init__(self, cfg: DictConfig, run_dir: Path, choices: Mapping[str, str],
                  console: Console | None = None) -> None:
@@ -110,18 +124,21 @@ class TrainingRun:
         self.options = run_options(choices, cfg)
         self.evaluation = EvaluationSettings.from_config(  # checked now, not after training
             OmegaConf.to_container(cfg.evaluation, resolve=True) if "evaluation" in cfg else None)
-        self.metrics: dict[str, Any] = {
-            "status": "starting", **self.options,
+        validate_lr(cfg)
+        self.record = RunRecord(self.run_dir, {
+            "status": rundir.STARTING, **self.options,
             "command": " ".join(sys.argv), "run_dir": str(self.run_dir),
             "versions": library_versions(),
-        }
-        validate_lr(cfg)
+        }, writer=self.dist.is_main)
+        self.parts: Parts | None = None
+        self.tb: Any = NullSink()
 
-    # -- outputs -------------------------------------------------------------------------------
+    @property
+    def metrics(self) -> dict[str, Any]:
+        return self.record.metrics
+
     def write_metrics(self, **updates: Any) -> None:
-        self.metrics.update(updates)
-        if self.dist.is_main:
-            write_json_atomic(self.run_dir / "metrics.json", self.metrics)
+        self.record.update(**updates)
 
     def checkpoint_payload(self, fit: Fit, scaler) -> dict[str, Any]:
         return {
@@ -136,37 +153,60 @@ class TrainingRun:
             "config": OmegaConf.to_yaml(self.cfg), "options": dict(self.options),
         }
 
-    # -- the run -------------------------------------------------------------------------------
+    # -- the run: a lifecycle whose every ending leaves a final status ---------------------------
     def execute(self) -> dict[str, Any]:
+        lock = RunLock(self.run_dir)
+        if self.dist.is_main:
+            lock.acquire()
+        try:
+            self.record.update(status=rundir.RUNNING, seed=self.settings.seed,
+                               deterministic=self.settings.deterministic, pid=os.getpid())
+            parts = self.parts = self.build()
+            train_seconds = self.train(parts)
+            self.test(parts, train_seconds)
+        except BaseException as err:
+            self.end(err)
+            raise
+        finally:
+            lock.release()
+        return self.metrics
+
+    def end(self, err: BaseException) -> None:
+        """Keep what the run had and say how it ended: curves, metrics and last.pt. last.pt stays
+        the snapshot of the last finished epoch (so a resume is exact); before the first epoch
+        ends it is the model as it was then, marked epoch 0. A diverged run keeps only the last
+        good snapshot; a run that never built its model has no checkpoint to keep."""
+        ending = ending_of(err)
+        self.tb.close()
+        parts = self.parts
+        extra: dict[str, Any] = {}
+        if parts is not None:
+            last = rundir.last_checkpoint(self.run_dir)
+            if (ending.status != rundir.DIVERGED and self.settings.checkpoint.save_last
+                    and not last.exists()):
+                try:
+                    self.save(last, parts.fit, parts.scaler)
+                except Exception:  # noqa: BLE001 (e.g. the disk is full: the status matters more)
+                    pass
+            extra = {"epochs_run": parts.fit.state.epoch, "best_epoch": parts.fit.state.best_epoch}
+        self.record.finish(ending.status, ending.reason, **extra)
+
+    def build(self) -> Parts:
         s = self.settings
         resume = load_checkpoint(Path(s.resume)) if s.resume else None
         if resume is not None:
             self.check_compatible(resume)
-        self.write_metrics(status="running", seed=s.seed, deterministic=s.deterministic)
+        self.record.phase("setup")
         runtime = make_runtime(s.device, s.amp, s.channels_last, s.compile_mode,
                                s.cuda_graph and not self.dist.enabled)
         runtime = dataclasses.replace(runtime, device=device_for(self.dist, runtime.device))
         configure_determinism(s.deterministic, runtime)
         seed_everything(s.seed)
+        self.record.phase("data")
         data = load_dataset(**OmegaConf.to_container(self.cfg.dataset, resolve=True))
         data = data.with_validation(s.val_split, s.seed)
-        model = build_model(self.cfg, data, self.options["model"]).to(runtime.device)
-        if runtime.channels_last:
-            model = model.to(memory_format=torch.channels_last)
-        params = count_parameters(model)
-        sync_bn = "off"
-        if s.sync_batchnorm:  # before compile and DDP: both must see the converted layers
-            model, sync_bn = sync_batchnorm(model, self.dist, runtime.device)
-            if self.dist.enabled and sync_bn != "on":
-                self.console.print(f"[bold yellow]warning:[/] trainer.sync_batchnorm=true "
-                                   f"{sync_bn}", highlight=False)
-        if s.compile_mode:
-            # in place (state_dict keys stay the same); static shapes: the last, smaller batch gets
-            # its own kernels instead of turning every batch's kernels into slower dynamic ones
-            model.compile(mode=s.compile_mode, dynamic=False)
-        model = wrap_model(model, self.dist, runtime.device, s.ddp_comm_hook)
-        if self.dist.enabled:
-            seed_everything(s.seed + self.dist.rank)  # own dropout draws per process
+        self.record.phase("setup")
+        model, params, sync_bn = self.build_model(data, runtime)
         opt_cfg = self.cfg  # with trainer.scale_lr=linear, a copy whose optimizer.lr is scaled
         if s.lr_factor() != 1.0 and self.cfg.optimizer.get("lr") is not None:
             opt_cfg = copy.deepcopy(self.cfg)  # schedulers' ${optimizer.lr} follow the copy
@@ -190,50 +230,78 @@ class TrainingRun:
         fit = Fit(model, optimizer, schedule, loss_fn, runtime, loaders["train"], loaders["val"],
                   s.epochs, s.early_stopping, scaler, reduce=all_reduce_sum, ema=ema,
                   keep_best=s.early_stopping.restore_best)
+        parts = Parts(runtime, data, model, params, loaders, fit, scaler)
         if resume is not None:
             self.restore(resume, fit, scaler)
+            parts.resumed_at = fit.state.epoch
         self.write_metrics(params=params, device=runtime.device_name, amp=runtime.amp_name,
                            world_size=self.dist.world_size, sync_batchnorm=sync_bn,
                            train_size=len(data.train), val_size=len(data.val) if data.val else 0,
-                           test_size=len(data.test), classes=data.classes)
-        self.console.print(
-            f"[bold]cnnbench[/] {self.options['model']} on {self.options['dataset']} "
-            f"({params:,} parameters) | {runtime.device_name}, AMP {runtime.amp_name} | "
-            f"{self.run_dir}")
-        resumed_at = fit.state.epoch if resume is not None else None
-        if self.dist.is_main:
-            tb = TensorBoardSink(self.run_dir / "tb",
-                                 purge_step=resumed_at + 1 if resumed_at is not None else None)
-            tb.text("config", "```\n" + OmegaConf.to_yaml(self.cfg) + "\n```")
-            history = HistoryCSV(self.run_dir / "history.csv", keep_epochs=resumed_at)
-        else:
-            tb, history = NullSink(), NullSink()
-        ckpt_dir = self.run_dir / "checkpoints"
-        self.write_metrics(compile_seconds=compile_seconds, data_path=self.data_path,
+                           test_size=len(data.test), classes=data.classes,
+                           compile_seconds=compile_seconds, data_path=self.data_path,
                            cuda_graph=capture_status(model),
                            startup_seconds=process_seconds() - compile_seconds)
-        start = time.perf_counter()
-        images_total = 0
+        return parts
 
+    def build_model(self, data: ImageData, runtime: Runtime) -> tuple[nn.Module, int, str]:
+        """The model on its device, in its memory format, converted, compiled and wrapped."""
+        s = self.settings
+        model = build_model(self.cfg, data, self.options["model"]).to(runtime.device)
+        if runtime.channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        params = count_parameters(model)
+        sync_bn = "off"
+        if s.sync_batchnorm:  # before compile and DDP: both must see the converted layers
+            model, sync_bn = sync_batchnorm(model, self.dist, runtime.device)
+            if self.dist.enabled and sync_bn != "on":
+                self.console.print(f"[bold yellow]warning:[/] trainer.sync_batchnorm=true "
+                                   f"{sync_bn}", highlight=False)
+        if s.compile_mode:
+            # in place (state_dict keys stay the same); static shapes: the last, smaller batch gets
+            # its own kernels instead of turning every batch's kernels into slower dynamic ones
+            model.compile(mode=s.compile_mode, dynamic=False)
+        model = wrap_model(model, self.dist, runtime.device, s.ddp_comm_hook)
+        if self.dist.enabled:
+            seed_everything(s.seed + self.dist.rank)  # own dropout draws per process
+        return model, params, sync_bn
+
+    def open_sinks(self, resumed_at: int | None):
+        if not self.dist.is_main:
+            return NullSink(), NullSink()
+        tb = TensorBoardSink(self.run_dir / rundir.TB_DIR,
+                             purge_step=resumed_at + 1 if resumed_at is not None else None)
+        tb.text("config", "```\n" + OmegaConf.to_yaml(self.cfg) + "\n```")
+        history = HistoryCSV(self.run_dir / rundir.HISTORY_FILE, keep_epochs=resumed_at)
+        return tb, history
+
+    def train(self, parts: Parts) -> float:
+        """The epochs, with curves, checkpoints and metrics written as each one ends."""
+        s, fit, data = self.settings, parts.fit, parts.data
+        self.console.print(
+            f"[bold]cnnbench[/] {self.options['model']} on {self.options['dataset']} "
+            f"({parts.params:,} parameters) | {parts.runtime.device_name}, AMP "
+            f"{parts.runtime.amp_name} | {self.run_dir}")
+        self.tb, history = self.open_sinks(parts.resumed_at)
+        ckpt_dir = self.run_dir / rundir.CHECKPOINT_DIR
+        self.record.phase("training")
+        start = time.perf_counter()
         live = s.progress and self.console.is_terminal
         with ConsoleProgress(self.console, enabled=live) as progress:
-            progress.start(s.epochs, fit.state.epoch, len(loaders["train"]))
+            progress.start(s.epochs, fit.state.epoch, len(parts.loaders["train"]))
 
             def on_epoch_start(epoch: int) -> None:
                 if epoch > s.epochs - s.plain_last_epochs:
-                    loaders["train"].set_augment(None)
+                    parts.loaders["train"].set_augment(None)
                 progress.new_epoch(epoch, s.epochs)
 
             def on_epoch_end(row: dict, is_best: bool) -> None:
-                nonlocal images_total
-                images_total += len(data.train)
                 history.write(row)
-                tb.scalars({k: v for k, v in row.items() if k != "epoch"}, row["epoch"])
+                self.tb.scalars({k: v for k, v in row.items() if k != "epoch"}, row["epoch"])
                 progress.epoch_done(row)
                 if is_best and s.checkpoint.save_best:
-                    self.save(ckpt_dir / "best.pt", fit, scaler)
+                    self.save(ckpt_dir / rundir.BEST_CHECKPOINT, fit, parts.scaler)
                 if s.checkpoint.save_last:
-                    self.save(ckpt_dir / "last.pt", fit, scaler)
+                    self.save(ckpt_dir / rundir.LAST_CHECKPOINT, fit, parts.scaler)
                 val_accs = [self.metrics.get("best_val_acc"), row["val/acc"]]
                 self.write_metrics(epochs_run=fit.state.epoch, best_epoch=fit.state.best_epoch,
                                    best_val_acc=max((a for a in val_accs if a is not None),
@@ -244,56 +312,58 @@ class TrainingRun:
                 fit.run(on_epoch_end,
                         on_progress=(lambda *a: progress.batch(*a)) if live else None,
                         on_epoch_start=on_epoch_start)
-            except KeyboardInterrupt as err:
-                reason = str(err) or "stopped by the user (Ctrl-C)"
-                self.finish_early(fit, scaler, tb, "interrupted", reason)
-                raise
             except Diverged as err:
-                self.finish_early(fit, scaler, tb, "diverged", str(err))
-                raise RunDiverged(
-                    f"Training diverged in epoch {fit.state.epoch + 1}: {err}. The learning rate "
-                    f"(optimizer.lr={self.options['lr']}) is probably too high"
-                    + (", or fp16 overflowed (try trainer.amp=bf16 or off)"
-                       if runtime.amp_name == "fp16" else "")
-                    + f". The last good checkpoint is in {ckpt_dir}.") from None
-            except BaseException as err:
-                self.finish_early(fit, scaler, tb, "failed", f"{type(err).__name__}: {err}")
-                raise
+                raise RunDiverged(self.divergence_advice(err, parts)) from None
+        return time.perf_counter() - start
 
-        train_seconds = time.perf_counter() - start
+    def divergence_advice(self, err: Diverged, parts: Parts) -> str:
+        last = rundir.last_checkpoint(self.run_dir)
+        kept = (f" The last good checkpoint is {last}." if last.exists() else
+                " No epoch finished before it, so there is no checkpoint to go back to.")
+        return (f"Training diverged in epoch {parts.fit.state.epoch + 1}: {err}. The learning "
+                f"rate (optimizer.lr={self.options['lr']}) is probably too high"
+                + (", or fp16 overflowed (try trainer.amp=bf16 or off)"
+                   if parts.runtime.amp_name == "fp16" else "") + "." + kept)
+
+    def test(self, parts: Parts, train_seconds: float) -> None:
+        """Test metrics of the final weights, pictures, hparams, the summary; then `completed`."""
+        s, fit, runtime, data = self.settings, parts.fit, parts.runtime, parts.data
+        self.record.phase("testing")
         fit.final_weights(s.early_stopping.restore_best)
-        model = unwrap(model)  # every process evaluates the whole test set; rank 0 reports it
-        test = evaluate(model, loaders["test"], loss_fn, runtime)
+        model = unwrap(parts.model)  # every process evaluates the whole test set; rank 0 reports
+        test = evaluate(model, parts.loaders["test"], fit.loss_fn, runtime)
         if s.tta_flip:
-            test["acc_tta"] = evaluate(model, loaders["test"], loss_fn, runtime, tta_flip=True)["acc"]
+            test["acc_tta"] = evaluate(model, parts.loaders["test"], fit.loss_fn, runtime,
+                                       tta_flip=True)["acc"]
             self.write_metrics(**{"test/acc_tta": test["acc_tta"]})
-        tb.scalars({"test/loss": test["loss"], "test/acc": test["acc"]}, fit.state.epoch)
+        self.tb.scalars({"test/loss": test["loss"], "test/acc": test["acc"]}, fit.state.epoch)
         report = evaluate_test_set(
             model, data, runtime, self.evaluation if self.dist.is_main else EvaluationSettings(
                 enabled=False), self.run_dir, batch_size=s.eval_batch_size,
-            tb=tb, step=fit.state.epoch, console=self.console,
+            tb=self.tb, step=fit.state.epoch, console=self.console,
             title=f"{self.options['model']} on {self.options['dataset']}")
         if self.dist.is_main:
-            log_hparams(tb, self.options, self.run_dir,
+            log_hparams(self.tb, self.options, self.run_dir,
                         ["test/acc", "test/loss", *report.scalars])
-        tb.close()
-        self.write_metrics(
-            status="completed", **{"test/loss": test["loss"], "test/acc": test["acc"]},
+        self.tb.close()
+        images = len(data.train) * (fit.state.epoch - (parts.resumed_at or 0))
+        self.record.finish(
+            rundir.COMPLETED, None, **{"test/loss": test["loss"], "test/acc": test["acc"]},
             **report.metrics,
             epochs_run=fit.state.epoch, best_epoch=fit.state.best_epoch,
             stopped_early=fit.state.stopped_early, restored_best=s.early_stopping.restore_best,
             train_seconds=train_seconds,
-            images_per_s=images_total / max(train_seconds, 1e-9),
-            resumed_from_epoch=resumed_at,
+            images_per_s=images / max(train_seconds, 1e-9),
+            resumed_from_epoch=parts.resumed_at,
         )
         self.console.print(summary_table(f"{self.options['model']} on {self.options['dataset']}", {
             "test accuracy": test["acc"], "test loss": test["loss"],
             "epochs": f"{fit.state.epoch} (best {fit.state.best_epoch})",
             "train seconds": train_seconds, "images/s": self.metrics["images_per_s"],
-            "parameters": f"{params:,}", "device": f"{runtime.device_name} (AMP {runtime.amp_name})",
+            "parameters": f"{parts.params:,}",
+            "device": f"{runtime.device_name} (AMP {runtime.amp_name})",
             "run directory": str(self.run_dir),
         }))
-        return self.metrics
 
     def make_loaders(self, data: ImageData, runtime: Runtime, augment) -> dict:
         s = self.settings
@@ -310,17 +380,6 @@ class TrainingRun:
         evaluate_on = lambda split: make_loader(split, s.eval_batch_size, **common)  # noqa: E731
         return {"train": train, "val": evaluate_on(data.val) if data.val else None,
                 "test": evaluate_on(data.test)}
-
-    def finish_early(self, fit: Fit, scaler, tb: TensorBoardSink, status: str, reason: str) -> None:
-        """Keep what the run had: curves, metrics and last.pt. last.pt stays the snapshot of the
-        last finished epoch (so a resume is exact); before the first epoch ends it is the model
-        as it was then, marked epoch 0. A diverged run keeps only the last good snapshot."""
-        tb.close()
-        last = self.run_dir / "checkpoints" / "last.pt"
-        if status != "diverged" and self.settings.checkpoint.save_last and not last.exists():
-            self.save(last, fit, scaler)
-        self.write_metrics(status=status, reason=reason, epochs_run=fit.state.epoch,
-                           best_epoch=fit.state.best_epoch)
 
     def save(self, path: Path, fit: Fit, scaler) -> None:
         if self.dist.is_main:
@@ -352,9 +411,7 @@ class TrainingRun:
         state = fit.state
         state.epoch, state.best_epoch = ckpt["epoch"], ckpt.get("best_epoch", 0)
         state.best_score, state.bad_epochs = ckpt.get("best_score"), ckpt.get("bad_epochs", 0)
-        best_file = Path(self.settings.resume)
-        best_file = (best_file if best_file.is_dir() else best_file.parent.parent)
-        best_file = best_file / "checkpoints" / "best.pt"
+        best_file = rundir.best_checkpoint(self.run_dir)
         if best_file.exists():
             best = load_checkpoint(best_file)
             if best["epoch"] == state.best_epoch:
@@ -365,9 +422,7 @@ class TrainingRun:
         if fit.ema is not None and ckpt.get("ema"):
             fit.ema.load_state_dict(ckpt["ema"])
         restore_rng_states(ckpt["rng"])
-        previous = self.run_dir / "metrics.json"
-        if previous.exists():
-            self.metrics["best_val_acc"] = json.loads(previous.read_text()).get("best_val_acc")
+        self.metrics["best_val_acc"] = rundir.read_metrics(self.run_dir).get("best_val_acc")
 
     @staticmethod
     def device_of(fit: Fit) -> torch.device:

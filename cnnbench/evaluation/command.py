@@ -170,7 +170,9 @@ def run(job: Job, run_dir: Path, console: Console) -> dict[str, Any]:
 
 def evaluate_checkpoint(args: Sequence[str], console: Console) -> dict[str, Any]:
     from ..models import count_parameters
-    from ..sinks import summary_table, write_json_atomic
+    from ..endings import ending_of
+    from ..rundir import COMPLETED, RunRecord
+    from ..sinks import summary_table
 
     checkpoint, out, overrides = parse_args(args)
     job = prepare(Path(checkpoint), overrides)
@@ -183,19 +185,18 @@ def evaluate_checkpoint(args: Sequence[str], console: Console) -> dict[str, Any]
         "params": count_parameters(job.model), "device": job.runtime.device_name,
         "amp": job.runtime.amp_name, "test_size": len(job.data.test), "classes": job.data.classes,
     }
-    write_json_atomic(run_dir / "metrics.json", metrics)
+    record = RunRecord(run_dir, metrics)
+    record.update()
     OmegaConf.save(job.cfg, run_dir / "eval_config.yaml")
     try:
-        metrics.update(run(job, run_dir, console))
-    except KeyboardInterrupt:
-        write_json_atomic(run_dir / "metrics.json", {**metrics, "status": "interrupted"})
-        raise
+        record.phase("testing")
+        record.metrics.update(run(job, run_dir, console))
     except BaseException as err:
-        write_json_atomic(run_dir / "metrics.json",
-                          {**metrics, "status": "failed", "reason": f"{type(err).__name__}: {err}"})
+        ending = ending_of(err)
+        record.finish(ending.status, ending.reason)
         raise
-    metrics["status"] = "completed"
-    write_json_atomic(run_dir / "metrics.json", metrics)
+    record.finish(COMPLETED)
+    metrics = record.metrics
     console.print(summary_table(f"{job.title} (checkpoint)", {
         "test accuracy": metrics["test/acc"], "test loss": metrics["test/loss"],
         **{f"{k.split('/')[1]} shift accuracy": v for k, v in metrics.items()
@@ -213,9 +214,12 @@ def main(args: Sequence[str], console: Console) -> int:
     except UserError as err:
         console.print(f"[bold red]error:[/] {escape(str(err))}", highlight=False, soft_wrap=True)
         return 2
-    except KeyboardInterrupt:
-        console.print("[bold yellow]interrupted[/]")
-        return 130
+    except KeyboardInterrupt as err:
+        from ..endings import ending_of
+
+        console.print(f"[bold yellow]interrupted:[/] {escape(str(ending_of(err).reason))}; "
+                      f"metrics.json says status: interrupted.", highlight=False)
+        return ending_of(err).exit_code
     return 0
 
 

@@ -1,0 +1,193 @@
+"""The run directory contract: its file names, the status values, metrics.json and the lock.
+
+Every module that reads or writes a run's files takes the names from here; `RunRecord` is the
+one writer of a run's metrics.json, so a run's status has one owner.
+
+    <run>/.hydra/          config.yaml, overrides.yaml, hydra.yaml (written by Hydra)
+    <run>/metrics.json     status, reason, phase and every metric (RunRecord)
+    <run>/history.csv      one row per epoch
+    <run>/tb/              TensorBoard events
+    <run>/checkpoints/     best.pt, last.pt
+    <run>/.cnnbench.lock   the pid of the process writing the run, while it runs
+"""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Mapping
+
+from .errors import UserError
+
+METRICS_FILE = "metrics.json"
+HISTORY_FILE = "history.csv"
+TB_DIR = "tb"
+CHECKPOINT_DIR = "checkpoints"
+LAST_CHECKPOINT = "last.pt"
+BEST_CHECKPOINT = "best.pt"
+HYDRA_DIR = ".hydra"
+LOCK_FILE = ".cnnbench.lock"
+
+STARTING, RUNNING, COMPLETED = "starting", "running", "completed"
+FAILED, INTERRUPTED, DIVERGED = "failed", "interrupted", "diverged"
+FINAL_STATUSES = (COMPLETED, FAILED, INTERRUPTED, DIVERGED)
+
+
+def write_json_atomic(path: Path, data: Mapping[str, Any]) -> None:
+    """Write JSON to a temporary file beside `path`, then rename: readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(data, f, indent=2, sort_keys=False, default=str)
+            f.write("\n")
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def metrics_file(run_dir: Path) -> Path:
+    return Path(run_dir) / METRICS_FILE
+
+
+def last_checkpoint(run_dir: Path) -> Path:
+    return Path(run_dir) / CHECKPOINT_DIR / LAST_CHECKPOINT
+
+
+def best_checkpoint(run_dir: Path) -> Path:
+    return Path(run_dir) / CHECKPOINT_DIR / BEST_CHECKPOINT
+
+
+def read_metrics(run_dir: Path) -> dict[str, Any]:
+    """The run's metrics.json as a dict; {} when it is missing or not a JSON object."""
+    try:
+        data = json.loads(metrics_file(run_dir).read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def run_status(run_dir: Path) -> str | None:
+    status = read_metrics(run_dir).get("status")
+    return status if isinstance(status, str) else None
+
+
+def holds_run(run_dir: Path) -> bool:
+    """Whether a run has already written into `run_dir` (its metrics or checkpoints)."""
+    return metrics_file(run_dir).exists() or (Path(run_dir) / CHECKPOINT_DIR).is_dir()
+
+
+def run_dir_of_checkpoint(path: Path) -> Path:
+    """The run directory a checkpoint file belongs to (<run>/checkpoints/<file>)."""
+    return Path(path).resolve().parent.parent
+
+
+class RunRecord:
+    """The one owner of a run's metrics.json: updates merge into it, `finish` ends it.
+
+    Processes other than the writer (DDP ranks > 0) keep the dict without writing the file.
+    """
+
+    def __init__(self, run_dir: Path, metrics: Mapping[str, Any], writer: bool = True) -> None:
+        self.run_dir = Path(run_dir)
+        self.metrics: dict[str, Any] = dict(metrics)
+        self.writer = writer
+        self._phase_start = time.perf_counter()
+
+    def update(self, **values: Any) -> None:
+        self.metrics.update(values)
+        if self.writer:
+            write_json_atomic(metrics_file(self.run_dir), self.metrics)
+
+    def phase(self, name: str) -> None:
+        """Enter a phase of the run ("data", "training", "testing", ...): metrics.json says where
+        the run is, and `phase_seconds` how long each finished phase took."""
+        now = time.perf_counter()
+        previous = self.metrics.get("phase")
+        seconds = dict(self.metrics.get("phase_seconds") or {})
+        if previous:
+            seconds[previous] = round(seconds.get(previous, 0.0) + now - self._phase_start, 4)
+        self._phase_start = now
+        self.update(phase=name, phase_seconds=seconds)
+
+    def finish(self, status: str, reason: str | None = None, **values: Any) -> None:
+        """The final status; a run that ends early keeps the phase it ended in."""
+        ended_in = self.metrics.get("phase")
+        self.phase("done")
+        extra = {"ended_in_phase": ended_in} if status != COMPLETED else {}
+        self.update(status=status, reason=reason, **extra, **values)
+
+
+def record_outcome(run_dir: Path, status: str, reason: str) -> None:
+    """Give a run that ended without saying so a final status (e.g. it failed before it began
+    training, or its process was killed); a final status already written is kept."""
+    metrics = read_metrics(run_dir)
+    if metrics.get("status") not in FINAL_STATUSES:
+        write_json_atomic(metrics_file(run_dir), {**metrics, "status": status, "reason": reason})
+
+
+class RunLock:
+    """<run>/.cnnbench.lock holds the writer's host and pid: two processes never write one run
+    directory at once. A lock whose process is gone (killed, machine restarted) is stale."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.path = Path(run_dir) / LOCK_FILE
+        self.held = False
+
+    def owner(self) -> dict[str, Any] | None:
+        """The live process holding the lock, or None (no lock, or a stale one)."""
+        try:
+            owner = json.loads(self.path.read_text())
+            pid, host = int(owner["pid"]), str(owner["host"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        if host != socket.gethostname():
+            return owner  # another machine's process: assume it is alive
+        return owner if _alive(pid) and pid != os.getpid() else None
+
+    def acquire(self) -> None:
+        owner = self.owner()
+        if owner is not None:
+            raise UserError(
+                f"{self.path.parent} is being written by another cnnbench process (pid "
+                f"{owner['pid']} on {owner['host']}, since {owner.get('since', '?')}). Two "
+                f"processes must not write one run: wait for it to end, or stop it first. If no "
+                f"such process exists, delete {self.path}.")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(self.path, {"pid": os.getpid(), "host": socket.gethostname(),
+                                      "since": time.strftime("%Y-%m-%d %H:%M:%S")})
+        self.held = True
+
+    def release(self) -> None:
+        if self.held:
+            self.held = False
+            try:
+                self.path.unlink()
+            except OSError:
+                pass
+
+    def __enter__(self) -> "RunLock":
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.release()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    if Path(f"/proc/{pid}/stat").exists():  # a zombie is not alive
+        try:
+            return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+        except OSError:
+            return True
+    return True
