@@ -91,6 +91,10 @@ def config_error(err: Exception) -> UserError:
     resolve, a value of the wrong type) as one paragraph."""
     text = str(err).splitlines()[0] if str(err) else type(err).__name__
     key = getattr(err, "full_key", None)
+    if "not in struct" in text and key:
+        return UserError(f"{key} is missing from the composed config (an override such as "
+                         f"~{key} removed it), and a run needs it. Drop that override, or set "
+                         f"another value with {key}=<value>.")
     return UserError(f"The composed config is not valid{f' at {key}' if key else ''}: {text}. "
                      f"Check the overrides on the command line (`cnnbench train --cfg job` prints "
                      f"the composed config; `cnnbench train --help` lists every option).")

@@ -68,6 +68,32 @@ def check_group_choices(args: list[str]) -> None:
                             f"{', '.join(options[key])} (one YAML file each in conf/{key}/).")
 
 
+def check_option_keys(args: list[str]) -> None:
+    """trainer.* and evaluation.* keys name options that exist (with a did-you-mean), before
+    Hydra's longer message about appending with '+'."""
+    import dataclasses
+
+    from .evaluation.settings import EvaluationSettings
+    from .settings import TrainerSettings
+    from .typed_config import unknown_keys_error
+
+    roots = {"trainer": TrainerSettings, "evaluation": EvaluationSettings}
+    for arg in args:
+        key, sep, _ = arg.partition("=")
+        path = key.split(".")
+        if not sep or path[0] not in roots or len(path) < 2:
+            continue
+        cls = roots[path[0]]
+        for depth, name in enumerate(path[1:], start=1):
+            known = [f.name for f in dataclasses.fields(cls)]
+            if name not in known:
+                raise unknown_keys_error(".".join(path[:depth]), [name], known)
+            kind = cls.__dataclass_fields__[name].default_factory  # nested groups only
+            if kind is dataclasses.MISSING or not dataclasses.is_dataclass(kind):
+                break
+            cls = kind
+
+
 def check_output_dir(args: list[str]) -> None:
     """The folder runs are written to must be writable before any training starts."""
     from .errors import UserError
@@ -98,6 +124,7 @@ def run_train(args: list[str], console: Console, debug: bool = False) -> int:
         if not any(a in ("--help", "-h", "--hydra-help", "--info", "-i", "--cfg", "-c")
                    for a in args):
             check_group_choices(args)
+            check_option_keys(args)
             check_output_dir(args)
             args = resume_arguments(args)
             check_run_dir_free(args)

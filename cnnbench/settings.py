@@ -1,10 +1,11 @@
 """The trainer's settings as a plain, validated object built from the `trainer` config group."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from .errors import UserError
+from .typed_config import from_mapping
 
 DEVICES = ("auto", "cuda", "cpu", "mps")
 AMP_MODES = ("auto", "bf16", "fp16", "off")
@@ -76,15 +77,7 @@ class TrainerSettings:
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any]) -> "TrainerSettings":
         """Build from the `trainer` config (a mapping), checking every value a user can get wrong."""
-        data = dict(cfg)
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise UserError(f"Unknown trainer option(s) {', '.join(unknown)}. "
-                            f"Known options: {', '.join(sorted(known))}.")
-        data["early_stopping"] = EarlyStopping(**dict(data.get("early_stopping") or {}))
-        data["checkpoint"] = Checkpointing(**dict(data.get("checkpoint") or {}))
-        settings = cls(**data)
+        settings = from_mapping(cls, cfg, "trainer")
         settings.validate()
         return settings
 
@@ -100,6 +93,8 @@ class TrainerSettings:
         for key, least in WHOLE_NUMBER_MINIMUMS.items():
             if getattr(self, key) < least:
                 raise bad(key, getattr(self, key), "at least 1" if least else "0 or more")
+        if not 0 <= self.seed < 2**63:
+            raise bad("seed", self.seed, "a whole number from 0 to 2**63 - 1")
         if self.ema_decay is not None and (isinstance(self.ema_decay, bool) or not isinstance(
                 self.ema_decay, (int, float)) or not 0 < self.ema_decay < 1):
             raise bad("ema_decay", self.ema_decay,

@@ -139,6 +139,14 @@ def test_failing_sweep_job_does_not_stop_the_others(tmp_path, cli):
     (["dataset.image_size=8"], "cannot take 1x8x8 images"),
     (["trainer.resume=missing/last.pt"], "no such file or directory"),
     (["hydra.run.dir=/proc/version/run"], "Cannot write run outputs"),
+    (["trainer.label_smoothing=abc"], "trainer.label_smoothing='abc' is not valid: it must be a number"),
+    (["trainer.early_stopping=5"], "trainer.early_stopping=5 is not valid"),
+    ([f"trainer.seed={2**64}"], f"trainer.seed={2**64} is not valid"),
+    (["trainer.epoch=3"], "did you mean trainer.epochs?"),
+    (["trainer.early_stopping.patienc=3"], "did you mean trainer.early_stopping.patience?"),
+    (["~trainer.epochs"], "trainer.epochs is missing from the composed config"),
+    (["trainer.seed=${oc.env:CNNBENCH_TEST_UNSET}"], "Environment variable 'CNNBENCH_TEST_UNSET' not found"),
+    (["evaluation.shifts=abc"], "evaluation.shifts=['abc'] is not valid"),
 ])
 def test_bad_input_is_one_clear_paragraph(tmp_path, cli, args, expected):
     base = [] if "dataset=fashion_mnist" in args else TINY

@@ -1,10 +1,11 @@
 """The `evaluation` config group as a plain, validated object."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from ..errors import UserError
+from ..typed_config import from_mapping
 
 
 @dataclass
@@ -18,18 +19,12 @@ class EvaluationSettings:
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any] | None) -> "EvaluationSettings":
-        data = dict(cfg or {})
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise UserError(f"Unknown evaluation option(s) {', '.join(unknown)}. "
-                            f"Known options: {', '.join(sorted(known))}.")
-        if "shifts" in data and data["shifts"] is not None:
+        data = dict(cfg) if isinstance(cfg, Mapping) else cfg
+        if isinstance(data, dict) and "shifts" in data:  # shifts=2 means [2]; null means none
             shifts = data["shifts"]
-            data["shifts"] = list(shifts) if isinstance(shifts, (list, tuple)) else [shifts]
-        elif "shifts" in data:
-            data["shifts"] = []
-        settings = cls(**data)
+            data["shifts"] = (list(shifts) if isinstance(shifts, (list, tuple)) else
+                              [] if shifts is None else [shifts])
+        settings = from_mapping(cls, data, "evaluation")
         settings.validate()
         return settings
 
