@@ -73,6 +73,8 @@ def build_optimizer(cfg: DictConfig, model: nn.Module) -> torch.optim.Optimizer:
     try:
         factory = build_allowed(cfg.optimizer, "optimizer")
         return factory(model.parameters(), **fused_options(factory, next(model.parameters()).device))
+    except UserError:
+        raise
     except Exception as err:
         cause = err.__cause__ or err
         raise UserError(f"The optimizer could not be built from optimizer.*: {cause}.") from None

@@ -153,7 +153,8 @@ def build_allowed(cfg: DictConfig | Mapping[str, Any], group: str) -> Any:
     target = cfg.get("_target_")
     if target not in allowed:
         raise UserError(
-            f"{group}._target_={target!r} is refused: a {group} config can only name one of the "
+            f"{group}._target_={target!r} is refused: {'an' if group[0] in 'aeiou' else 'a'} "
+            f"{group} config can only name one of the "
             f"classes cnnbench ships ({', '.join(allowed)}), so that a config from a checkpoint "
             f"or a run directory cannot make cnnbench import or call anything else. Choose one "
             f"with {group}=<name> (conf/{group}/ lists them).")

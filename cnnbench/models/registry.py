@@ -79,16 +79,23 @@ def model_class(model_cfg: Mapping[str, Any]) -> type[nn.Module]:
     return MODEL_CLASSES[target]
 
 
-def build_model(model_cfg: DictConfig | Mapping[str, Any], *, in_channels: int,
-                image_size: Sequence[int], num_classes: int, name: str | None = None) -> nn.Module:
-    """The model of `model_cfg`, shaped by the dataset. Errors name the model by `name`."""
+def checked_model_config(model_cfg: DictConfig | Mapping[str, Any]
+                         ) -> tuple[type[nn.Module], dict[str, Any]]:
+    """The class and the checked keyword options of `model_cfg`; a UserError names what is
+    refused (see the module docstring). Imports and calls nothing."""
     if isinstance(model_cfg, DictConfig):
         model_cfg = OmegaConf.to_container(model_cfg, resolve=True)
     if not isinstance(model_cfg, Mapping):
         raise UserError(f"The model config must be a mapping of options, not {model_cfg!r}.")
     cls = model_class(model_cfg)
     options = {k: v for k, v in model_cfg.items() if k != "_target_"}
-    kwargs = plain_options(cls, options, "model", reserved=DATASET_ARGS)
+    return cls, plain_options(cls, options, "model", reserved=DATASET_ARGS)
+
+
+def build_model(model_cfg: DictConfig | Mapping[str, Any], *, in_channels: int,
+                image_size: Sequence[int], num_classes: int, name: str | None = None) -> nn.Module:
+    """The model of `model_cfg`, shaped by the dataset. Errors name the model by `name`."""
+    cls, kwargs = checked_model_config(model_cfg)
     try:
         return cls(in_channels=in_channels, image_size=list(image_size),
                    num_classes=num_classes, **kwargs)
