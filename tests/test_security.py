@@ -122,3 +122,144 @@ def test_build_allowed_refuses_other_targets_and_values(group, cfg, message):
     with pytest.raises(UserError) as err:
         build_allowed(cfg, group)
     assert str(err.value).startswith(message), str(err.value)
+
+
+# -- end to end: planted files, the real CLI ---------------------------------------------------
+
+TINY = ["dataset=synthetic", "model=mlp", "trainer.epochs=1", "trainer.device=cpu",
+        "dataset.train_size=64", "dataset.test_size=32", "trainer.progress=false",
+        "evaluation.plots=false", "evaluation.table=false"]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """One tiny real run; tests copy it before planting anything."""
+    from conftest import run_cli
+
+    cwd = tmp_path_factory.mktemp("trained")
+    run_cli("train", *TINY, cwd=cwd, check=True)
+    (run,) = (cwd / "outputs" / "runs").iterdir()
+    return run
+
+
+def refused_cleanly(proc, marker) -> str:
+    """The planted file did nothing: no marker, an error exit, one paragraph, no traceback."""
+    text = proc.stdout + proc.stderr
+    assert not marker.exists(), f"{marker} was written:\n{text}"
+    assert proc.returncode != 0, text
+    assert "Traceback" not in text, text
+    (line,) = [l for l in text.splitlines() if l.startswith("error:")]
+    return line
+
+
+def doctored_checkpoint(run, path, edit):
+    import yaml
+
+    payload = torch.load(run / "checkpoints" / "last.pt", weights_only=True)
+    cfg = yaml.safe_load(payload["config"])
+    edit(cfg)
+    payload["config"] = yaml.safe_dump(cfg)
+    torch.save(payload, path)
+    return path
+
+
+def _savetxt_model(marker):
+    def edit(cfg):
+        cfg["model"] = {"_target_": "numpy.savetxt", "fname": str(marker), "X": [1.0, 2.0]}
+    return edit
+
+
+def _nested_target(marker):
+    def edit(cfg):
+        cfg["model"]["init"] = {"_target_": "pathlib.Path.write_text", "self": str(marker),
+                                "data": "pwned"}
+    return edit
+
+
+def _env_interpolation(marker):
+    def edit(cfg):
+        cfg["trainer"]["device"] = "${oc.env:HOME}"
+        cfg["model"]["activation"] = "${now:%Y}"
+    return edit
+
+
+@pytest.mark.parametrize("edit,why", [
+    (_savetxt_model, "model._target_='numpy.savetxt' is refused: a model config can only name "
+                     "one of cnnbench's own model classes"),
+    (_nested_target, "model.init is refused: it is a nested mapping with _target_ inside"),
+    (_env_interpolation, "is an interpolation that would run a resolver"),
+])
+def test_eval_of_a_planted_checkpoint_runs_nothing(cli, trained, tmp_path, edit, why):
+    marker = tmp_path / "pwned"
+    checkpoint = doctored_checkpoint(trained, tmp_path / "planted.pt", edit(marker))
+    proc = cli("eval", f"checkpoint={checkpoint}", cwd=tmp_path)
+    line = refused_cleanly(proc, marker)
+    assert f"{checkpoint} is not a checkpoint whose stored config can be trusted" in line, line
+    assert why in line, line
+    assert not (tmp_path / "outputs").exists()
+
+
+def test_eval_never_downloads_into_a_stored_root(cli, trained, tmp_path):
+    target = tmp_path / "elsewhere"
+
+    def edit(cfg):
+        cfg["dataset"] = {"name": "cifar10", "root": str(target), "download": True}
+
+    checkpoint = doctored_checkpoint(trained, tmp_path / "planted.pt", edit)
+    proc = cli("eval", f"checkpoint={checkpoint}", cwd=tmp_path)
+    line = refused_cleanly(proc, target)
+    assert "dataset.download=false" in line, line
+
+
+def test_eval_run_directory_name_stays_under_outputs_eval(cli, trained, tmp_path):
+    payload = torch.load(trained / "checkpoints" / "last.pt", weights_only=True)
+    payload["options"]["model"] = "../../../../escaped"
+    checkpoint = tmp_path / "renamed.pt"
+    torch.save(payload, checkpoint)
+    proc = cli("eval", f"checkpoint={checkpoint}", "evaluation.shifts=[]", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    (out,) = (tmp_path / "outputs" / "eval").iterdir()
+    assert "escaped" in out.name  # the name, made harmless, not a path
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["outputs", "renamed.pt"]
+
+
+def test_stored_dataset_root_and_download_come_from_cnnbench_not_the_file():
+    from cnnbench.evaluation.command import effective_config
+
+    stored = ("dataset: {name: mnist, root: '${oc.env:CNNBENCH_DATA,./data}', download: true}\n"
+              "model: {_target_: cnnbench.models.lenet.LeNet5}\n"
+              "scheduler: {max_lr: '${optimizer.lr}'}\noptimizer: {lr: 0.5}\n")
+    cfg, _ = effective_config(stored, [])
+    assert cfg.dataset.download is False
+    assert cfg.dataset._get_node("root")._value() == "${oc.env:CNNBENCH_DATA,./data}"
+    assert cfg.scheduler.max_lr == 0.5  # a reference within the file is plain data
+    cfg, _ = effective_config(stored.replace("${oc.env:CNNBENCH_DATA,./data}", "/x"),
+                              ["dataset.download=true"])  # the user's own command line
+    assert cfg.dataset.download is True and cfg.dataset.root == "/x"
+
+
+def _doctored_run(trained, tmp_path, overrides):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(trained, run)
+    (run / ".hydra" / "overrides.yaml").write_text("".join(f"- {o}\n" for o in overrides))
+    return run
+
+
+@pytest.mark.parametrize("planted", [
+    ["model._target_=numpy.savetxt", "+model.fname={marker}", "+model.X=[1,2]"],
+    ["+model.evil._target_=pathlib.Path.write_text", "+model.evil.self={marker}",
+     "+model.evil.data=x"],
+    ["optimizer._target_=numpy.savetxt", "+optimizer.fname={marker}", "+optimizer.X=[1]"],
+    ["+augmentation.flip._target_=pathlib.Path.write_text", "+augmentation.flip.self={marker}",
+     "+augmentation.flip.data=x"],
+])
+def test_resume_from_a_doctored_run_directory_runs_nothing(cli, trained, tmp_path, planted):
+    marker = tmp_path / "pwned"
+    overrides = [*TINY, *(o.format(marker=marker) for o in planted)]
+    run = _doctored_run(trained, tmp_path, overrides)
+    proc = cli("train", f"trainer.resume={run}", "trainer.epochs=2", cwd=tmp_path)
+    line = refused_cleanly(proc, marker)
+    assert "refused" in line or "trusted" in line, line
+    assert "cannot make cnnbench import or call" in line or "trusted" in line, line

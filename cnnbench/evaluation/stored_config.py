@@ -20,7 +20,6 @@ from omegaconf import DictConfig, OmegaConf
 
 from ..config_files import config_dir, group_options
 from ..errors import UserError
-from ..models.registry import checked_model_config
 
 # ${a.b.c}: a reference to another key of the same config, no resolver involved
 _REFERENCE = re.compile(r"\$\{[A-Za-z_][\w-]*(\.[A-Za-z_][\w-]*)*\}")
@@ -71,6 +70,8 @@ def stored_config(text: str, source: Path | str) -> DictConfig:
         cfg = OmegaConf.create(OmegaConf.to_container(OmegaConf.create(data), resolve=True))
     except Exception as err:  # noqa: BLE001 (a reference to a missing key, odd keys)
         raise _untrusted(source, f"its config cannot be read ({str(err).splitlines()[0]})")
+    from ..models.registry import checked_model_config  # torch: only once a checkpoint is read
+
     try:
         checked_model_config(cfg.get("model"))
     except UserError as err:
