@@ -263,3 +263,51 @@ def test_resume_from_a_doctored_run_directory_runs_nothing(cli, trained, tmp_pat
     line = refused_cleanly(proc, marker)
     assert "refused" in line or "trusted" in line, line
     assert "cannot make cnnbench import or call" in line or "trusted" in line, line
+
+
+def _planted_sweep(tmp_path, marker):
+    sweep = tmp_path / "sweep"
+    hydra = sweep / "0_job" / ".hydra"
+    hydra.mkdir(parents=True)
+    (hydra / "config.yaml").write_text(
+        "model:\n  _target_: pathlib.Path.write_text\n  self: " + str(marker) + "\n  data: x\n"
+        "optimizer:\n  lr: ${oc.env:HOME}\n"
+        "trainer:\n  batch_size: ${now:%Y}\n  epochs: 3\n  seed: 7\n")
+    (hydra / "hydra.yaml").write_text(
+        "hydra:\n  runtime:\n    choices:\n      model: ${oc.env:HOME}\n      dataset: mnist\n")
+    tagged = sweep / "1_job" / ".hydra"
+    tagged.mkdir(parents=True)
+    (tagged / "config.yaml").write_text(
+        f"trainer:\n  epochs: !!python/object/apply:os.system ['touch {marker}']\n")
+    return sweep
+
+
+def test_compare_reads_planted_run_directories_as_text(cli, tmp_path):
+    import csv
+
+    marker = tmp_path / "pwned"
+    sweep = _planted_sweep(tmp_path, marker)
+    outside = tmp_path / "outside.csv"
+    (sweep / "comparison.csv").symlink_to(outside)  # a planted link where compare writes
+    proc = cli("compare", str(sweep), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert not marker.exists() and not outside.exists()
+    assert not (sweep / "comparison.csv").is_symlink()
+    rows = {r["run"]: r for r in csv.DictReader(open(sweep / "comparison.csv"))}
+    job = rows["0_job"]
+    assert job["dataset"] == "mnist" and job["epochs"] == "3" and job["seed"] == "7"
+    assert job["model"] == job["lr"] == job["batch_size"] == ""  # never resolved
+    assert rows["1_job"]["epochs"] == ""
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sweep"]
+
+
+def test_compare_to_an_unwritable_folder_is_one_paragraph(cli, tmp_path):
+    sweep = _planted_sweep(tmp_path, tmp_path / "pwned")
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    proc = cli("compare", str(sweep), "--out", str(blocker / "out"), cwd=tmp_path)
+    text = proc.stdout + proc.stderr
+    assert proc.returncode != 0 and "Traceback" not in text, text
+    (line,) = [l for l in text.splitlines() if l.startswith("error:")]
+    assert f"The comparison files could not be written to {blocker / 'out'}" in line, text
+    assert "Give a folder you can write to with --out DIR" in text
