@@ -61,18 +61,18 @@ def category(name: str) -> str:
 
 
 def build(overrides: list[str], batch_size: int | None):
-    from hydra.utils import instantiate
     from omegaconf import OmegaConf
 
     from cnnbench.app import compose_config
     from cnnbench.data import DeviceLoader
     from cnnbench.data.sources import load_dataset
     from cnnbench.run import build_model, build_optimizer
+    from cnnbench.safe_build import build_allowed
 
     cfg = compose_config(overrides)
     data = load_dataset(**OmegaConf.to_container(cfg.dataset, resolve=True))
     bs = batch_size or int(cfg.trainer.batch_size)
-    augment = instantiate(cfg.augmentation, _convert_="all")
+    augment = build_allowed(cfg.augmentation, "augmentation")
 
     def make(device: torch.device, channels_last: bool, dist):
         from cnnbench.distributed import sync_batchnorm

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any, Mapping
 
 import torch
-from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 from torch import nn
@@ -35,6 +34,7 @@ from .hparams import log_hparams
 from .models import count_parameters
 from .rundir import RunLock, RunRecord
 from .runtime import Runtime, fused_options, make_runtime, process_seconds, seed_everything
+from .safe_build import build_allowed
 from .schedule import build_schedule
 from .settings import TrainerSettings
 from .sinks import ConsoleProgress, HistoryCSV, TensorBoardSink, summary_table
@@ -71,8 +71,10 @@ def library_versions() -> dict[str, str]:
 
 def build_optimizer(cfg: DictConfig, model: nn.Module) -> torch.optim.Optimizer:
     try:
-        factory = instantiate(cfg.optimizer, _convert_="all")
+        factory = build_allowed(cfg.optimizer, "optimizer")
         return factory(model.parameters(), **fused_options(factory, next(model.parameters()).device))
+    except UserError:
+        raise
     except Exception as err:
         cause = err.__cause__ or err
         raise UserError(f"The optimizer could not be built from optimizer.*: {cause}.") from None
@@ -213,9 +215,9 @@ class TrainingRun:
             opt_cfg.optimizer.lr = float(self.cfg.optimizer.lr) * s.lr_factor()
             self.write_metrics(effective_lr=opt_cfg.optimizer.lr)
         optimizer = build_optimizer(opt_cfg, model)
-        augment = instantiate(self.cfg.augmentation, _convert_="all")
+        augment = build_allowed(self.cfg.augmentation, "augmentation")
         loaders = self.make_loaders(data, runtime, augment)
-        factory = (instantiate(opt_cfg.scheduler, _convert_="all")
+        factory = (build_allowed(opt_cfg.scheduler, "scheduler")
                    if opt_cfg.scheduler.get("_target_") else None)
         schedule = build_schedule(factory, optimizer, s.epochs, len(loaders["train"]))
         scaler = torch.amp.GradScaler("cuda") if runtime.needs_scaler else None

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import argparse
+import os
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,19 +35,49 @@ def default_out_dir(paths: Sequence[Path]) -> Path:
     return Path("outputs") / "comparisons" / time.strftime("%Y-%m-%d_%H-%M-%S")
 
 
+def _write_new(path: Path, write) -> Path:
+    """`write(tmp)` into a new file beside `path`, then renamed over it: whatever `path` was
+    before (a link planted in a run directory, say), the data lands in the output folder."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
+    os.close(fd)
+    try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # as open() would make it, not mkstemp's 0600
+        write(Path(tmp))
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
 def compare(paths: Sequence[str | Path], out_dir: str | Path | None = None) -> Comparison:
     """Read every run under `paths` and write the comparison files into `out_dir`."""
-    from ..evaluation.plots import save_png
-    from .plots import accuracy_vs_time_figure, curves_figure
-
     roots = [Path(p) for p in paths]
     runs = sort_runs(load_runs(roots))
     out = Path(out_dir) if out_dir is not None else default_out_dir(roots)
+    try:
+        return _write_files(runs, roots, out)
+    except OSError as err:
+        raise UserError(
+            f"The comparison files could not be written to {out}: "
+            f"{err.strerror or type(err).__name__}"
+            f"{f' ({err.filename})' if err.filename and str(err.filename) != str(out) else ''}. "
+            f"Give a folder you can write to with --out DIR (it is created if missing), or "
+            f"free space / fix the permissions of {out}.") from None
+
+
+def _write_files(runs: list[RunRecord], roots: list[Path], out: Path) -> Comparison:
+    from ..evaluation.plots import save_png
+    from .plots import accuracy_vs_time_figure, curves_figure
+
     out.mkdir(parents=True, exist_ok=True)
     result = Comparison(runs, out)
     title = f"{len(runs)} run{'s' if len(runs) != 1 else ''} from {', '.join(map(str, roots))}"
-    result.written.append(write_csv(runs, out / "comparison.csv"))
-    result.written.append(write_markdown(runs, out / "comparison.md", title))
+    result.written.append(_write_new(out / "comparison.csv", lambda p: write_csv(runs, p)))
+    result.written.append(_write_new(out / "comparison.md",
+                                     lambda p: write_markdown(runs, p, title)))
     options = differing_options(runs)
     labels = [label(r, options) for r in runs]
     for name, make, why in (
@@ -55,7 +87,7 @@ def compare(paths: Sequence[str | Path], out_dir: str | Path | None = None) -> C
         if fig is None:
             result.skipped.append(f"{name} ({why})")
         else:
-            result.written.append(save_png(fig, out / name))
+            result.written.append(_write_new(out / name, lambda p: save_png(fig, p)))
     return result
 
 

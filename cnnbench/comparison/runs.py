@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
+import yaml
+
 from ..errors import UserError
 
 OPTION_KEYS = ("model", "dataset", "optimizer", "lr", "scheduler", "augmentation", "batch_size",
@@ -63,25 +65,43 @@ def find_run_dirs(root: Path) -> list[Path]:
     return sorted(found)
 
 
+def _read_yaml(path: Path) -> Any:
+    """A YAML file as plain data: `yaml.safe_load` (no tags, no resolvers); None when it is
+    missing or broken. A run directory is someone else's text, never run as code."""
+    try:
+        return yaml.safe_load(path.read_text())
+    except (OSError, ValueError, yaml.YAMLError):
+        return None
+
+
+def _select(data: Any, dotted: str) -> Any:
+    for key in dotted.split("."):
+        if not isinstance(data, dict):
+            return None
+        data = data.get(key)
+    return data
+
+
+def _plain(value: Any) -> bool:
+    """A value to show: a number or a string without an interpolation in it (stored text is
+    shown as it is, never resolved)."""
+    if isinstance(value, str):
+        return "${" not in value
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def _hydra_options(run_dir: Path) -> dict[str, Any]:
     """Options from .hydra/ (config-group choices and a few values), for runs without metrics."""
-    from omegaconf import OmegaConf
-
     options: dict[str, Any] = {}
-    try:
-        hydra = OmegaConf.load(run_dir / ".hydra" / "hydra.yaml")
-        choices = OmegaConf.select(hydra, "hydra.runtime.choices") or {}
-        options.update({k: choices.get(k) for k in OPTION_KEYS if k in choices})
-    except Exception:  # noqa: BLE001 (missing or broken file: fewer options)
-        pass
-    try:
-        config = OmegaConf.load(run_dir / ".hydra" / "config.yaml")
-        for key, dotted in _CONFIG_KEYS.items():
-            value = OmegaConf.select(config, dotted, throw_on_resolution_failure=False)
-            if value is not None:
-                options[key] = value
-    except Exception:  # noqa: BLE001
-        pass
+    choices = _select(_read_yaml(run_dir / ".hydra" / "hydra.yaml"), "hydra.runtime.choices")
+    if isinstance(choices, dict):
+        options.update({k: choices[k] for k in OPTION_KEYS
+                        if k in choices and _plain(choices[k])})
+    config = _read_yaml(run_dir / ".hydra" / "config.yaml")
+    for key, dotted in _CONFIG_KEYS.items():
+        value = _select(config, dotted)
+        if _plain(value):
+            options[key] = value
     return options
 
 

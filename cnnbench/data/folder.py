@@ -123,17 +123,20 @@ def _cache_paths(root: Path, size: tuple[int, int], channels: str | int) -> list
     return [root / name, home / f"imagefolder_{tag}{name}"]
 
 
-def _decode(path: Path, size: tuple[int, int]) -> tuple[np.ndarray, bool]:
-    """(H x W x 3 uint8 array, whether the file is grayscale)."""
+def _decode(path: Path, size: tuple[int, int]) -> tuple[np.ndarray, bool] | str:
+    """(H x W x 3 uint8 array, whether the file is grayscale), or why it cannot be decoded."""
     from PIL import Image, UnidentifiedImageError
 
     try:
         with Image.open(path) as img:
             gray = img.mode in GRAY_MODES or (img.mode == "P" and _palette_is_gray(img))
             rgb = img.convert("RGB")
-    except (OSError, UnidentifiedImageError, ValueError) as err:
-        raise UserError(f"{path} could not be read as an image ({type(err).__name__}: {err}). "
-                        f"Remove or replace the file.") from None
+    except UnidentifiedImageError:
+        return "not an image format Pillow can decode"
+    except Exception as err:  # noqa: BLE001 (truncated, not an image, a decoder bomb check...)
+        why = (str(err).splitlines() or ["unreadable"])[0]
+        why = why.replace(repr(str(path)), "the file").replace(str(path), "the file")
+        return f"{type(err).__name__}: {why}"
     if rgb.size != (size[1], size[0]):
         rgb = rgb.resize((size[1], size[0]), Image.Resampling.BILINEAR)
     return np.asarray(rgb, dtype=np.uint8), gray
@@ -144,7 +147,21 @@ def _palette_is_gray(img) -> bool:
     return all(palette[i] == palette[i + 1] == palette[i + 2] for i in range(0, len(palette), 3))
 
 
-def _build(splits: dict, size: tuple[int, int], channels: str | int) -> dict:
+def _refuse_unreadable(root: Path, jobs: list, decoded: list) -> None:
+    """One error that names every file (relative to the folder) Pillow could not decode."""
+    bad = [(jobs[i][2], why) for i, why in enumerate(decoded) if isinstance(why, str)]
+    if not bad:
+        return
+    shown = "; ".join(f"{f.relative_to(root)} ({why})" for f, why in bad[:5])
+    more = f" and {len(bad) - 5} more" if len(bad) > 5 else ""
+    raise UserError(
+        f"{len(bad)} file{'s' if len(bad) != 1 else ''} in dataset.path={root} could not be read "
+        f"as an image: {shown}{more}. Every file with an image extension under a class "
+        f"subfolder is used: remove or replace the broken file{'s' if len(bad) != 1 else ''} "
+        f"(or move them out of the folder), then run again.")
+
+
+def _build(root: Path, splits: dict, size: tuple[int, int], channels: str | int) -> dict:
     """Decode every image (threads: Pillow releases the GIL while decoding and resizing)."""
     classes = list(next(iter(splits.values())))
     index = {c: i for i, c in enumerate(classes)}
@@ -152,6 +169,7 @@ def _build(splits: dict, size: tuple[int, int], channels: str | int) -> dict:
             for cls, files in per_class.items() for f in files]
     with ThreadPoolExecutor(max_workers=min(32, (os.cpu_count() or 1) + 4)) as pool:
         decoded = list(pool.map(lambda job: _decode(job[2], size), jobs))
+    _refuse_unreadable(root, jobs, decoded)
     all_gray = all(gray for _, gray in decoded)
     n_channels = (1 if all_gray else 3) if channels == "auto" else int(channels)
     payload: dict = {"format": CACHE_FORMAT, "classes": classes}
@@ -227,7 +245,7 @@ def load_imagefolder(path: str | None = None, image_size: int | Sequence[int] = 
     candidates = _cache_paths(root, size, channels)
     payload = _load_cache(candidates, key)
     if payload is None:
-        payload = _build(splits, size, channels)
+        payload = _build(root, splits, size, channels)
         if "all_images" in payload:  # no fixed test set: hold out a seeded random part
             images, labels = payload.pop("all_images"), payload.pop("all_labels")
             n = len(labels)

@@ -44,12 +44,37 @@ def _find_idx(raw: Path, stem: str) -> Path | None:
     return None
 
 
-def _read_idx_split(raw: Path, which: str) -> Split:
-    images_stem, labels_stem = _IDX_FILES[which]
-    images = read_idx(_find_idx(raw, images_stem))
-    labels = read_idx(_find_idx(raw, labels_stem))
-    if images.ndim != 3 or labels.ndim != 1 or images.shape[0] != labels.shape[0]:
-        raise ValueError(f"images {tuple(images.shape)} and labels {tuple(labels.shape)} do not match")
+def _bad_file(path: Path, what: str) -> UserError:
+    return UserError(f"{path} {what}. The file is corrupted, incomplete or from another "
+                     f"dataset: delete it and copy or download the dataset again.")
+
+
+def check_labels(labels: np.ndarray | torch.Tensor, n_images: int, num_classes: int,
+                 labels_file: Path, images_file: Path) -> None:
+    """One label per image, each a class index in [0, num_classes)."""
+    labels = torch.as_tensor(labels)
+    if labels.ndim != 1:
+        raise _bad_file(labels_file, f"holds labels of shape {tuple(labels.shape)}, not one "
+                                     f"label per image")
+    if len(labels) != n_images:
+        where = "" if labels_file == images_file else f" but {images_file} has"
+        raise _bad_file(labels_file, f"has {len(labels)} labels{where or ' for'} {n_images} "
+                                     f"images: every image needs exactly one label")
+    bad = ((labels < 0) | (labels >= num_classes)).nonzero()
+    if len(bad):
+        i = int(bad[0])
+        raise _bad_file(labels_file, f"has label {int(labels[i])} at position {i}, but the "
+                                     f"dataset has {num_classes} classes (labels 0 to "
+                                     f"{num_classes - 1})")
+
+
+def _read_idx_split(raw: Path, which: str, num_classes: int) -> Split:
+    images_file, labels_file = (_find_idx(raw, stem) for stem in _IDX_FILES[which])
+    images, labels = read_idx(images_file), read_idx(labels_file)
+    if images.ndim != 3:
+        raise _bad_file(images_file, f"holds an array of shape {tuple(images.shape)}, not "
+                                     f"images (N x height x width)")
+    check_labels(labels, images.shape[0], num_classes, labels_file, images_file)
     return Split(images.unsqueeze(1).contiguous(), labels.long())
 
 
@@ -58,7 +83,7 @@ def _idx_complete(raw: Path) -> bool:
 
 
 def _load_idx_family(folder_name: str, tv_class: str, root: str | None, download: bool,
-                     embedded: Path | None) -> tuple[Split, Split, Path]:
+                     embedded: Path | None, num_classes: int = 10) -> tuple[Split, Split, Path]:
     raw = Path(root or ".").expanduser() / folder_name / "raw"
     if not _idx_complete(raw):
         if embedded is not None:
@@ -74,7 +99,8 @@ def _load_idx_family(folder_name: str, tv_class: str, root: str | None, download
                                    f"{folder_name}/raw/")
             )
     try:
-        return _read_idx_split(raw, "train"), _read_idx_split(raw, "test"), raw
+        return (_read_idx_split(raw, "train", num_classes),
+                _read_idx_split(raw, "test", num_classes), raw)
     except (OSError, ValueError, EOFError) as err:
         raise UserError(
             f"The {folder_name} files in {raw.resolve()} could not be read ({err}). They are "
@@ -108,22 +134,106 @@ def load_fashion_mnist(root: str | None, download: bool = True) -> ImageData:
 _CIFAR = {
     "cifar10": dict(folder="cifar-10-batches-py", tv="CIFAR10",
                     train=[f"data_batch_{i}" for i in range(1, 6)], test=["test_batch"],
-                    meta="batches.meta", names="label_names", labels="labels",
+                    meta="batches.meta", names="label_names", labels="labels", classes=10,
                     mean=(0.4914, 0.4822, 0.4465), std=(0.2470, 0.2435, 0.2616)),
     "cifar100": dict(folder="cifar-100-python", tv="CIFAR100", train=["train"], test=["test"],
-                     meta="meta", names="fine_label_names", labels="fine_labels",
+                     meta="meta", names="fine_label_names", labels="fine_labels", classes=100,
                      mean=(0.5071, 0.4865, 0.4409), std=(0.2673, 0.2564, 0.2762)),
 }
 
 
-def _read_cifar_batches(folder: Path, files: list[str], label_key: str) -> Split:
-    images, labels = [], []
-    for name in files:
-        with open(folder / name, "rb") as f:
-            entry = pickle.load(f, encoding="latin1")
-        images.append(np.asarray(entry["data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
-        labels.extend(entry[label_key])
-    return Split(torch.from_numpy(np.concatenate(images)), torch.tensor(labels, dtype=torch.long))
+def _latin1_encode(text: str, encoding: str = "latin1") -> bytes:
+    """What pickle protocol 2 calls to rebuild `bytes` (as `_codecs.encode`): latin-1 only."""
+    if encoding not in ("latin1", "latin-1") or not isinstance(text, str):
+        raise pickle.UnpicklingError(f"_codecs.encode({encoding!r}) is not a CIFAR encoding")
+    return text.encode("latin1")
+
+
+def _numpy_reconstruct() -> Callable:
+    try:
+        from numpy._core.multiarray import _reconstruct
+    except ImportError:  # numpy 1.x
+        from numpy.core.multiarray import _reconstruct
+    return _reconstruct
+
+
+# Everything the CIFAR pickles name: numpy's array reconstruction (the `data` arrays), and
+# _codecs.encode, which protocol 2 from Python 3 uses for bytes. Lists, dicts, numbers and
+# strings need no name. Anything else (os.system, builtins.eval, ...) is refused.
+_CIFAR_GLOBALS: dict[tuple[str, str], Callable[[], object]] = {
+    ("numpy.core.multiarray", "_reconstruct"): _numpy_reconstruct,
+    ("numpy._core.multiarray", "_reconstruct"): _numpy_reconstruct,
+    ("numpy", "ndarray"): lambda: np.ndarray,
+    ("numpy", "dtype"): lambda: np.dtype,
+    ("_codecs", "encode"): lambda: _latin1_encode,
+}
+
+
+class UntrustedPickle(pickle.UnpicklingError):
+    """A pickle asked for something a CIFAR file never holds."""
+
+
+class CifarUnpickler(pickle.Unpickler):
+    """Unpickles the CIFAR files and nothing else: only the names in _CIFAR_GLOBALS resolve."""
+
+    def find_class(self, module: str, name: str) -> object:
+        if (module, name) not in _CIFAR_GLOBALS:
+            raise UntrustedPickle(f"{module}.{name}")
+        return _CIFAR_GLOBALS[(module, name)]()
+
+
+def read_cifar_pickle(path: Path) -> dict:
+    """One CIFAR file (a pickled dict), loaded without running anything it names."""
+    try:
+        with open(path, "rb") as f:
+            entry = CifarUnpickler(f, encoding="latin1").load()
+    except UntrustedPickle as err:
+        raise UserError(
+            f"{path} is not a CIFAR file that can be trusted: it asks to load {err} while "
+            f"unpickling, and the real CIFAR files hold only numpy arrays, lists, numbers and "
+            f"strings (a pickle can run code, so nothing else is loaded). Delete the folder and "
+            f"download CIFAR again (dataset.download=true, or from "
+            f"https://www.cs.toronto.edu/~kriz/cifar.html).") from None
+    if not isinstance(entry, dict):
+        raise _bad_file(path, f"holds a {type(entry).__name__}, not the dict of a CIFAR file")
+    return entry
+
+
+def _cifar_batch(path: Path, label_key: str, num_classes: int) -> Split:
+    entry = read_cifar_pickle(path)
+    for key in ("data", label_key):
+        if key not in entry:
+            raise _bad_file(path, f"has no '{key}' entry (it has: {', '.join(map(str, entry))})")
+    data = entry["data"]
+    if not isinstance(data, np.ndarray) or data.ndim != 2 or data.shape[1] != 3 * 32 * 32 \
+            or data.dtype != np.uint8:
+        shape = getattr(data, "shape", None)
+        raise _bad_file(path, f"has 'data' of shape {shape} and type "
+                              f"{getattr(data, 'dtype', type(data).__name__)}, not N x 3072 "
+                              f"uint8 rows (32 x 32 pixels x 3 colour planes)")
+    labels = entry[label_key]
+    if not isinstance(labels, (list, np.ndarray)) or not all(
+            isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in labels):
+        raise _bad_file(path, f"has '{label_key}' that is not a list of whole numbers")
+    labels = torch.tensor(np.asarray(labels, dtype=np.int64).reshape(-1))
+    check_labels(labels, data.shape[0], num_classes, path, path)
+    return Split(torch.from_numpy(data.reshape(-1, 3, 32, 32).copy()), labels)
+
+
+def _read_cifar_batches(folder: Path, files: list[str], label_key: str,
+                        num_classes: int) -> Split:
+    parts = [_cifar_batch(folder / name, label_key, num_classes) for name in files]
+    return Split(torch.cat([p.images for p in parts]), torch.cat([p.labels for p in parts]))
+
+
+def _cifar_classes(path: Path, key: str, expected: int) -> list[str]:
+    meta = read_cifar_pickle(path)
+    names = meta.get(key)
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise _bad_file(path, f"has no list of class names under '{key}'")
+    if len(names) != expected:
+        raise _bad_file(path, f"names {len(names)} classes under '{key}', not {expected}")
+    return names
 
 
 def load_cifar(name: str, root: str | None, download: bool = True) -> ImageData:
@@ -142,11 +252,10 @@ def load_cifar(name: str, root: str | None, download: bool = True) -> ImageData:
                                "version, as torchvision downloads it, inside <root>/")
         )
     try:
-        with open(folder / spec["meta"], "rb") as f:
-            classes = list(pickle.load(f, encoding="latin1")[spec["names"]])
-        train = _read_cifar_batches(folder, spec["train"], spec["labels"])
-        test = _read_cifar_batches(folder, spec["test"], spec["labels"])
-    except (OSError, ValueError, KeyError, EOFError, pickle.UnpicklingError) as err:
+        classes = _cifar_classes(folder / spec["meta"], spec["names"], spec["classes"])
+        train = _read_cifar_batches(folder, spec["train"], spec["labels"], spec["classes"])
+        test = _read_cifar_batches(folder, spec["test"], spec["labels"], spec["classes"])
+    except (OSError, ValueError, KeyError, EOFError, TypeError, pickle.UnpicklingError) as err:
         raise UserError(
             f"The {name} files in {folder.resolve()} could not be read ({type(err).__name__}: {err}). "
             f"They are probably corrupted or incomplete: delete the folder and download it again."

@@ -18,6 +18,7 @@ from rich.markup import escape
 
 from ..config_files import config_dir, group_options
 from ..errors import UserError
+from .stored_config import safe_name, stored_config
 
 USAGE = """\
 usage: cnnbench eval checkpoint=PATH [out=DIR] [key=value ...]
@@ -63,9 +64,11 @@ def group_option(group: str, name: str) -> DictConfig:
     return OmegaConf.create(path.read_text())
 
 
-def effective_config(stored: str, overrides: Sequence[str]) -> tuple[DictConfig, dict[str, str]]:
-    """The checkpoint's config with the overrides applied; also the group choices changed."""
-    cfg = OmegaConf.create(stored)
+def effective_config(stored: str, overrides: Sequence[str],
+                     source: Path | str = "the checkpoint") -> tuple[DictConfig, dict[str, str]]:
+    """The checkpoint's config (read as data) with the user's overrides applied; also the group
+    choices changed."""
+    cfg = stored_config(stored, source)
     if "evaluation" not in cfg:  # checkpoints from before the evaluation group
         cfg.evaluation = group_option("evaluation", "default")
     choices = {}
@@ -82,7 +85,7 @@ def effective_config(stored: str, overrides: Sequence[str]) -> tuple[DictConfig,
 def new_run_dir(model: str, dataset: str) -> Path:
     from ..app import stamped
 
-    return Path("outputs") / "eval" / stamped(model, dataset)
+    return Path("outputs") / "eval" / stamped(safe_name(model), safe_name(dataset))
 
 
 @dataclass
@@ -119,7 +122,7 @@ def prepare(checkpoint: Path, overrides: Sequence[str]) -> Job:
     payload = load_checkpoint(checkpoint)
     if not isinstance(payload.get("config"), str) or not isinstance(payload.get("model"), dict):
         raise UserError(f"{checkpoint} has no stored config or model weights to rebuild from.")
-    cfg, choices = effective_config(payload["config"], overrides)
+    cfg, choices = effective_config(payload["config"], overrides, checkpoint)
     settings = TrainerSettings.from_config(OmegaConf.to_container(cfg.trainer, resolve=True))
     evaluation = EvaluationSettings.from_config(
         OmegaConf.to_container(cfg.evaluation, resolve=True))

@@ -2,18 +2,46 @@
 
 `build_model` is the one place a model is made from its config and the dataset's shape; the
 dataset gives `in_channels`, `image_size` and `num_classes`, never the user.
+
+A model config may come from a file someone else wrote (the config stored in a checkpoint, a run
+directory's overrides), so it is treated as data: `_target_` must be one of cnnbench's own model
+classes (MODEL_CLASSES), and the options must be plain values that the class's `__init__`
+declares. Nothing else is imported or called.
 """
 from __future__ import annotations
 
-from ..config_files import config_dir
 from typing import Any, Mapping, Sequence
 
-from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
+from ..config_files import config_dir
 from ..errors import UserError
+from ..safe_build import plain_options
 from .common import InputTooSmall
+from .alexnet import AlexNetCIFAR, AlexNetSmall
+from .lenet import LeNet5
+from .mlp import MLP
+from .resnet import ResNet18
+from .small_cnn import SmallCNN
+from .speed import SpeedCNN
+from .twoconv import TwoConvNet
+from .vgg import VGG
+
+# The only classes a model config can name: cnnbench's own (the `_target_`s of conf/model/*.yaml).
+MODEL_CLASSES: dict[str, type[nn.Module]] = {
+    "cnnbench.models.alexnet.AlexNetCIFAR": AlexNetCIFAR,
+    "cnnbench.models.alexnet.AlexNetSmall": AlexNetSmall,
+    "cnnbench.models.lenet.LeNet5": LeNet5,
+    "cnnbench.models.mlp.MLP": MLP,
+    "cnnbench.models.resnet.ResNet18": ResNet18,
+    "cnnbench.models.small_cnn.SmallCNN": SmallCNN,
+    "cnnbench.models.speed.SpeedCNN": SpeedCNN,
+    "cnnbench.models.twoconv.TwoConvNet": TwoConvNet,
+    "cnnbench.models.vgg.VGG": VGG,
+}
+# Given by the dataset, never by the config.
+DATASET_ARGS = ("in_channels", "image_size", "num_classes")
 
 
 def _model_dir():
@@ -39,18 +67,43 @@ def model_summary(name: str) -> str:
     return ""
 
 
+def model_class(model_cfg: Mapping[str, Any]) -> type[nn.Module]:
+    """The class `model_cfg["_target_"]` names, if it is one of MODEL_CLASSES."""
+    target = model_cfg.get("_target_")
+    if target not in MODEL_CLASSES:
+        raise UserError(
+            f"model._target_={target!r} is refused: a model config can only name one of "
+            f"cnnbench's own model classes ({', '.join(sorted(MODEL_CLASSES))}), so that a config "
+            f"from a checkpoint or a run directory cannot make cnnbench import or call anything "
+            f"else. Choose a model with model=<name> (`cnnbench models` lists them).")
+    return MODEL_CLASSES[target]
+
+
+def checked_model_config(model_cfg: DictConfig | Mapping[str, Any]
+                         ) -> tuple[type[nn.Module], dict[str, Any]]:
+    """The class and the checked keyword options of `model_cfg`; a UserError names what is
+    refused (see the module docstring). Imports and calls nothing."""
+    if isinstance(model_cfg, DictConfig):
+        model_cfg = OmegaConf.to_container(model_cfg, resolve=True)
+    if not isinstance(model_cfg, Mapping):
+        raise UserError(f"The model config must be a mapping of options, not {model_cfg!r}.")
+    cls = model_class(model_cfg)
+    options = {k: v for k, v in model_cfg.items() if k != "_target_"}
+    return cls, plain_options(cls, options, "model", reserved=DATASET_ARGS)
+
+
 def build_model(model_cfg: DictConfig | Mapping[str, Any], *, in_channels: int,
                 image_size: Sequence[int], num_classes: int, name: str | None = None) -> nn.Module:
     """The model of `model_cfg`, shaped by the dataset. Errors name the model by `name`."""
+    cls, kwargs = checked_model_config(model_cfg)
     try:
-        return instantiate(model_cfg, in_channels=in_channels, image_size=list(image_size),
-                           num_classes=num_classes, _convert_="all")
-    except Exception as err:  # Hydra wraps what the constructor raised
-        cause = err if isinstance(err, UserError) else (err.__cause__ or err)
-        if isinstance(cause, InputTooSmall) and name:
-            raise cause.renamed(name) from None
-        if isinstance(cause, UserError):
-            raise cause from None
+        return cls(in_channels=in_channels, image_size=list(image_size),
+                   num_classes=num_classes, **kwargs)
+    except InputTooSmall as err:
+        raise (err.renamed(name) if name else err) from None
+    except UserError:
+        raise
+    except Exception as err:  # noqa: BLE001 (a value the class cannot use, e.g. a bad activation)
         raise UserError(f"The model config{f' {name!r}' if name else ''} could not be built: "
-                        f"{cause}. Check the model.* options (`cnnbench train --cfg job` shows "
+                        f"{err}. Check the model.* options (`cnnbench train --cfg job` shows "
                         f"them).") from None
