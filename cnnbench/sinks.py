@@ -23,13 +23,18 @@ class HistoryCSV:
         self.path = path
         self.columns: list[str] | None = None
         if path.exists() and path.stat().st_size:
-            with open(path, newline="") as f:
-                rows = list(csv.reader(f))
-            self.columns = rows[0]
-            if keep_epochs is not None:
-                kept = [r for r in rows[1:] if r and int(r[0]) <= keep_epochs]
-                with open(path, "w", newline="") as f:
-                    csv.writer(f).writerows([self.columns, *kept])
+            try:
+                with open(path, newline="") as f:
+                    rows = list(csv.reader(f))
+                self.columns = rows[0]
+                kept = [r for r in rows[1:] if r and (keep_epochs is None or int(r[0]) <= keep_epochs)]
+            except (OSError, ValueError, IndexError, csv.Error):
+                # a damaged file is kept beside the new one, never appended to
+                path.replace(path.with_name(path.name + ".unreadable"))
+                self.columns = None
+                return
+            with open(path, "w", newline="") as f:
+                csv.writer(f).writerows([self.columns, *kept])
 
     def write(self, row: Mapping[str, Any]) -> None:
         new = self.columns is None

@@ -1,7 +1,10 @@
-"""Classification metrics from logits and labels, computed with torchmetrics.
+"""Classification metrics from logits and labels: top-5, precision, recall, F1, confusion matrix.
 
-Precision, recall and F1 of a class that is never predicted count as 0. Macro averages weigh
-every class equally and leave out classes that neither occur in the labels nor are predicted.
+All of them follow from one confusion matrix (a bincount), so they are a few lines of tensor
+arithmetic; a metrics library would cost seconds of import at the end of every run (tests check
+these numbers against torchmetrics). Precision, recall and F1 of a class that is never
+predicted count as 0. Macro averages weigh every class equally and leave out classes that
+neither occur in the labels nor are predicted.
 """
 from __future__ import annotations
 
@@ -12,37 +15,38 @@ import torch
 TOP5_MIN_CLASSES = 11  # top-5 accuracy is reported for datasets with more than 10 classes
 
 
+def confusion_matrix(preds: torch.Tensor, labels: torch.Tensor, n: int) -> torch.Tensor:
+    """n x n counts: row = true class, column = predicted class."""
+    return torch.bincount(labels.long() * n + preds.long(), minlength=n * n).reshape(n, n)
+
+
+def _ratio(numerator: torch.Tensor, denominator: torch.Tensor) -> torch.Tensor:
+    return torch.where(denominator > 0, numerator / denominator.clamp(min=1), 0.0)
+
+
 def classification_metrics(logits: torch.Tensor, labels: torch.Tensor,
                            classes: Sequence[str]) -> dict[str, Any]:
     """metrics.json entries: top-5 (> 10 classes), macro and per-class P/R/F1, confusion matrix."""
-    # imported here, not at the top: torchmetrics pulls in scipy.signal and torchvision.models
-    # (several seconds), which `cnnbench train` would otherwise pay before its first step
-    from torchmetrics.functional.classification import (multiclass_accuracy,
-                                                        multiclass_confusion_matrix,
-                                                        multiclass_f1_score,
-                                                        multiclass_precision, multiclass_recall)
-
     n = len(classes)
     if logits.ndim != 2 or logits.shape[1] != n:
         raise ValueError(f"logits of shape {tuple(logits.shape)} do not match {n} classes")
-    preds = logits.argmax(1)
-    common = dict(target=labels, num_classes=n)
+    cm = confusion_matrix(logits.argmax(1), labels, n)
+    true_pos = cm.diagonal().double()
+    support, predicted = cm.sum(1).double(), cm.sum(0).double()
+    per_class = {"precision": _ratio(true_pos, predicted), "recall": _ratio(true_pos, support)}
+    per_class["f1"] = _ratio(2 * true_pos, support + predicted)
+    present = (support + predicted) > 0
     out: dict[str, Any] = {}
     if n >= TOP5_MIN_CLASSES:
-        out["test/top5"] = multiclass_accuracy(logits, top_k=5, average="micro", **common).item()
-    per_class = {}
-    for name, fn in (("precision", multiclass_precision), ("recall", multiclass_recall),
-                     ("f1", multiclass_f1_score)):
-        # float32 averaging can give 1.0000001: clamp to the range the metric is defined on
-        out[f"test/macro_{name}"] = fn(preds, average="macro", **common).clamp(0, 1).item()
-        per_class[name] = fn(preds, average="none", **common).clamp(0, 1).tolist()
-    support = torch.bincount(labels, minlength=n).tolist()
+        top5 = logits.topk(5, dim=1).indices == labels[:, None]
+        out["test/top5"] = top5.any(1).double().mean().item()
+    for name, values in per_class.items():
+        out[f"test/macro_{name}"] = values[present].mean().item() if present.any() else 0.0
     out["per_class"] = [
-        {"class": str(classes[i]), "precision": per_class["precision"][i],
-         "recall": per_class["recall"][i], "f1": per_class["f1"][i], "support": support[i]}
-        for i in range(n)
+        {"class": str(classes[i]), **{k: v[i].item() for k, v in per_class.items()},
+         "support": int(support[i])} for i in range(n)
     ]
-    out["confusion_matrix"] = multiclass_confusion_matrix(preds, **common).tolist()
+    out["confusion_matrix"] = cm.tolist()
     return out
 
 
