@@ -98,7 +98,7 @@ def check_output_dir(args: list[str]) -> None:
 def run_train(args: list[str], console: Console, debug: bool = False) -> int:
     from .app import make_train_app, print_user_error
     from .errors import UserError
-    from .resume import resume_arguments
+    from .resume import NothingToResume, resume_arguments, resume_value
 
     outcomes: list[str] = []
     sweep_dir = None
@@ -108,11 +108,16 @@ def run_train(args: list[str], console: Console, debug: bool = False) -> int:
                    for a in args):
             check_group_choices(args)
             check_output_dir(args)
+            resuming = resume_value(args) is not None
             args = resume_arguments(args)
-            args, sweep_dir = with_sweep_dir(args)
+            if not resuming:  # a resumed sweep job runs alone, in its own directory
+                args, sweep_dir = with_sweep_dir(args)
             args = with_distributed_run_dir(args)
         sys.argv = ["cnnbench train", *args]
         make_train_app(outcomes, debug=debug)()
+    except NothingToResume as done:
+        console.print(str(done), highlight=False, soft_wrap=True, markup=False)
+        return 0
     except KeyboardInterrupt as err:
         console.print("[bold yellow]interrupted:[/] the run directory keeps its config, curves, "
                       "last checkpoint and metrics.json (status: interrupted). Continue it with "

@@ -134,7 +134,14 @@ class TrainingRun:
             "loader": fit.train_loader.state_dict(),
             "ema": fit.ema.state_dict() if fit.ema is not None else None,
             "config": OmegaConf.to_yaml(self.cfg), "options": dict(self.options),
+            "train_seconds": self.train_seconds(),
         }
+
+    def train_seconds(self) -> float:
+        """Seconds spent training, over every part of a resumed run."""
+        start = getattr(self, "train_start", None)
+        return (getattr(self, "earlier_train_seconds", 0.0)
+                + (time.perf_counter() - start if start is not None else 0.0))
 
     # -- the run -------------------------------------------------------------------------------
     def execute(self) -> dict[str, Any]:
@@ -212,8 +219,8 @@ class TrainingRun:
         self.write_metrics(compile_seconds=compile_seconds, data_path=self.data_path,
                            cuda_graph=capture_status(model),
                            startup_seconds=process_seconds() - compile_seconds)
-        start = time.perf_counter()
-        images_total = 0
+        self.train_start = time.perf_counter()
+        images_total = len(data.train) * (resumed_at or 0)  # with the earlier parts' epochs
 
         live = s.progress and self.console.is_terminal
         with ConsoleProgress(self.console, enabled=live) as progress:
@@ -260,7 +267,7 @@ class TrainingRun:
                 self.finish_early(fit, scaler, tb, "failed", f"{type(err).__name__}: {err}")
                 raise
 
-        train_seconds = time.perf_counter() - start
+        train_seconds = self.train_seconds()
         fit.final_weights(s.early_stopping.restore_best)
         model = unwrap(model)  # every process evaluates the whole test set; rank 0 reports it
         test = evaluate(model, loaders["test"], loss_fn, runtime)
@@ -365,9 +372,12 @@ class TrainingRun:
         if fit.ema is not None and ckpt.get("ema"):
             fit.ema.load_state_dict(ckpt["ema"])
         restore_rng_states(ckpt["rng"])
-        previous = self.run_dir / "metrics.json"
-        if previous.exists():
-            self.metrics["best_val_acc"] = json.loads(previous.read_text()).get("best_val_acc")
+        self.earlier_train_seconds = float(ckpt.get("train_seconds") or 0.0)
+        try:
+            previous = json.loads((self.run_dir / "metrics.json").read_text())
+            self.metrics["best_val_acc"] = previous.get("best_val_acc")
+        except (OSError, ValueError, AttributeError):
+            pass  # a missing or damaged metrics.json is rewritten from here on
 
     @staticmethod
     def device_of(fit: Fit) -> torch.device:
