@@ -52,13 +52,13 @@ def disk_full_message(path: Path, size: int, err: OSError) -> str:
         free = f"{shutil.disk_usage(path.parent).free / 1e6:,.1f} MB free"
     except OSError:
         free = "free space unknown"
-    cause = {errno.EDQUOT: "the disk quota is used up",
-             errno.EFBIG: "the file size limit is reached"}.get(err.errno, "the disk is full")
+    cause = {errno.EDQUOT: ", the disk quota is used up",
+             errno.EFBIG: ", the file size limit is reached"}.get(err.errno, "")
     kept = "the previous one is kept" if path.exists() else "there is no earlier one"
-    return (f"Cannot save the checkpoint {path.name}: the disk is full ({cause}: "
-            f"{os.strerror(err.errno)}) in {path.parent}, which needs {size / 1e6:,.1f} MB for "
-            f"it ({free}); {kept}, and the partial file was removed. Free some space there (or "
-            f"write runs elsewhere with hydra.run.dir=...), then resume the run.")
+    return (f"Cannot save the checkpoint {path.name}: the disk is full ({os.strerror(err.errno)}"
+            f"{cause}) in {path.parent}, which needs {size / 1e6:,.1f} MB for it ({free}); "
+            f"{kept}, and the partial file was removed. Free some space there (or write runs "
+            f"elsewhere with hydra.run.dir=...), then resume the run.")
 
 
 def require_resumable(payload: dict[str, Any], path: Path) -> int:
