@@ -116,7 +116,7 @@ def run_train(args: list[str], console: Console, debug: bool = False) -> int:
     from .app import make_train_app, print_user_error
     from .endings import ending_of
     from .errors import UserError
-    from .resume import resume_arguments
+    from .resume import NothingToResume, resume_arguments, resume_value
 
     outcomes: list = []
     sweep_dir = None
@@ -126,12 +126,17 @@ def run_train(args: list[str], console: Console, debug: bool = False) -> int:
             check_group_choices(args)
             check_option_keys(args)
             check_output_dir(args)
+            resuming = resume_value(args) is not None
             args = resume_arguments(args)
             check_run_dir_free(args)
-            args, sweep_dir = with_sweep_dir(args)
+            if not resuming:  # a resumed sweep job runs alone, in its own directory
+                args, sweep_dir = with_sweep_dir(args)
             args = with_distributed_run_dir(args)
         sys.argv = ["cnnbench train", *args]
         make_train_app(outcomes, debug=debug)()
+    except NothingToResume as done:
+        console.print(str(done), highlight=False, soft_wrap=True, markup=False)
+        return 0
     except KeyboardInterrupt as err:
         say(console, interrupted_advice([o.run_dir for o in outcomes], sweep_dir))
         return ending_of(err).exit_code
@@ -191,32 +196,25 @@ def check_run_dir_free(args: list[str]) -> None:
     """A run directory given on the command line must not hold another run (histories would
     interleave) nor be in use by a live process; a resume may reuse its own directory."""
     from .errors import UserError
-    from .resume import RESUME_KEY, override_key, resume_command
+    from .resume import RESUME_KEY, hydra_unquote, override_key, resume_command
     from .rundir import RunLock, holds_run
 
     chosen = [a.partition("=")[2] for a in args if override_key(a) == "hydra.run.dir"]
-    if not chosen or is_sweep(args):
+    resuming = any(override_key(a) == RESUME_KEY and a.partition("=")[2] not in ("", "null")
+                   for a in args)
+    if not chosen or (is_sweep(args) and not resuming):
         return
-    run_dir = Path(hydra_value(chosen[-1]))
+    run_dir = Path(hydra_unquote(chosen[-1]))
     owner = RunLock(run_dir).owner()
     if owner is not None:
         raise UserError(f"{run_dir} is being written by another cnnbench process (pid "
                         f"{owner['pid']} on {owner['host']}). Two processes must not write one "
                         f"run: wait for it to end or stop it, then try again.")
-    resuming = any(override_key(a) == RESUME_KEY and a.partition("=")[2] not in ("", "null")
-                   for a in args)
     if not resuming and holds_run(run_dir):
         raise UserError(f"{run_dir} already holds a run, and a new run would mix its history "
                         f"and checkpoints with that one's. Continue that run with: "
                         f"{resume_command(run_dir)} ; or give a new run its own folder "
                         f"(leave hydra.run.dir out, or choose another one).")
-
-
-def hydra_value(value: str) -> str:
-    """An override's value as Hydra reads it: quotes around a path removed."""
-    if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-        return value[1:-1].replace("\\" + value[0], value[0])
-    return value
 
 
 def with_distributed_run_dir(args: list[str]) -> list[str]:

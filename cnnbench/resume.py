@@ -1,17 +1,84 @@
-"""`trainer.resume=PATH`: find the run a checkpoint belongs to and rebuild its command line."""
+"""`trainer.resume=PATH`: find the run a checkpoint belongs to and rebuild its command line.
+
+`cnnbench train trainer.resume=<run directory or its checkpoints/last.pt>` continues that run in
+its own directory, with the overrides it was started with (read from `.hydra/overrides.yaml`,
+vetted first: see `resume_policy.vet_stored_overrides`). Everything is decided here, on the raw
+command line and before Hydra starts, so that a refused resume touches no file of the run.
+
+What a resume may change (`resume_policy.CHANGEABLE`): `trainer.epochs` (more epochs: per-batch
+schedules such as one-cycle and cosine are rebuilt for the new length and fast-forwarded to the
+step reached), `trainer.device`, `trainer.progress`, `trainer.num_workers`,
+`trainer.eval_batch_size`, `trainer.data_on_device`, `trainer.compile`, `trainer.cuda_graph`,
+`trainer.tta_flip`, `trainer.early_stopping.patience`, `dataset.root`, `evaluation.*` and
+`hydra.*` flags other than the run's directory and mode. Any other override (model, optimizer,
+scheduler, augmentation, the dataset, batch size, seed, ...) is refused unless it repeats the
+run's own value: the checkpoint's weights, optimizer state and curves belong to those values.
+
+A completed run is left alone ("nothing to do") unless trainer.epochs asks for more epochs than
+it trained. Paths go into overrides quoted for Hydra (`hydra_quote`), so any directory name works,
+including a sweep job's `0_model=mlp,optimizer=sgd`; `resume_command` is the one way advice
+spells the command that resumes a run.
+"""
 from __future__ import annotations
 
+import json
+import re
+import shlex
 from pathlib import Path
-
-import yaml
 
 from .errors import UserError
 
 RESUME_KEY = "trainer.resume"
 
 
+class NothingToResume(Exception):
+    """The run asked for is already complete: the message says so; the command exits 0."""
+
+
 def override_key(override: str) -> str:
     return override.split("=", 1)[0].lstrip("+~")
+
+
+def _escape_interpolation(text: str) -> str:
+    # OmegaConf resolves ${...} in every string, quoted or not: \${ keeps it literal, and the
+    # backslashes just before it are doubled (OmegaConf reads \\${ as one \ plus a live ${)
+    return re.sub(r"(\\*)\$\{", lambda m: m.group(1) * 2 + "\\${", text)
+
+
+def hydra_quote(text: str) -> str:
+    """`text` as one single-quoted value of Hydra's override grammar (OverrideLexer.g4's
+    QUOTED_VALUE): a quote inside is written \\', and the backslashes just before a quote or
+    before the closing quote are doubled; any other character stands for itself."""
+    body = re.sub(r"(\\*)('|\Z)", lambda m: m.group(1) * 2 + ("\\'" if m.group(2) else ""),
+                  _escape_interpolation(text))
+    return f"'{body}'"
+
+
+def hydra_unquote(value: str) -> str:
+    """The inverse of `hydra_quote` (also for double quotes); other values come back as given."""
+    if len(value) < 2 or value[0] not in "'\"" or value[-1] != value[0]:
+        return value
+    quote, body = value[0], value[1:-1]
+    body = re.sub(rf"(\\+)({quote}|\Z)", lambda m: "\\" * (len(m.group(1)) // 2) + m.group(2),
+                  body)
+    return re.sub(r"(\\*)\\\$\{", lambda m: "\\" * (len(m.group(1)) // 2) + "${", body)
+
+
+def resume_command(run_dir: str | Path, *overrides: str) -> str:
+    """The shell command that resumes the run in `run_dir` (plus `overrides`), for advice."""
+    words = ["cnnbench", "train", f"{RESUME_KEY}={hydra_quote(str(run_dir))}", *overrides]
+    return " ".join(shlex.quote(w) for w in words)
+
+
+def resume_value(args: list[str]) -> str | None:
+    """The path given as trainer.resume=..., taken as typed: everything after the first '='
+    (a Hydra-quoted path, as resume_command writes it, is unquoted)."""
+    value = next((a.split("=", 1)[1] for a in args if override_key(a) == RESUME_KEY), None)
+    if not value or value == "null":
+        return None
+    if not Path(value).expanduser().exists():
+        value = hydra_unquote(value)
+    return value
 
 
 def run_dir_of(path: str) -> Path:
@@ -26,34 +93,53 @@ def run_dir_of(path: str) -> Path:
                             f"a cnnbench run directory that can be resumed.")
         return p.resolve()
     run = p.resolve().parent.parent
-    if not (run / ".hydra" / "overrides.yaml").is_file():
+    if not (run / ".hydra").is_dir() or p.resolve().parent.name != "checkpoints":
         raise UserError(f"trainer.resume={path}: the file is not inside a cnnbench run directory "
                         f"(expected <run>/checkpoints/{p.name} with <run>/.hydra/). Point it at "
                         f"the last.pt of a run under outputs/.")
     return run
 
 
+def run_status(run: Path) -> str | None:
+    try:
+        return json.loads((run / "metrics.json").read_text()).get("status")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
 def resume_arguments(args: list[str]) -> list[str]:
     """Rewrite a `train` command line that has trainer.resume=PATH so that it continues that run:
-    the run's own overrides first, then the user's (which win), then the run's directory."""
-    value = next((a.split("=", 1)[1] for a in args if override_key(a) == RESUME_KEY), None)
-    if not value or value == "null":
+    the run's own overrides first, then the user's (which win), then the run's directory.
+    Raises UserError for a resume that cannot or must not run, NothingToResume for a completed
+    run; either way before Hydra starts, so the run's files stay as they are."""
+    value = resume_value(args)
+    if value is None:
         return args
-    from .checkpoint import load_checkpoint
+    from .checkpoint import load_checkpoint, require_resumable
+    from .resume_policy import check_user_overrides, requested_epochs, stored_overrides
 
+    if any(a in ("-m", "--multirun") for a in args):
+        raise UserError(f"trainer.resume continues one run; it cannot be part of a sweep (-m). "
+                        f"Resume each job on its own: cnnbench train trainer.resume=<job directory>.")
     run = run_dir_of(value)
-    load_checkpoint(Path(value) if Path(value).is_file() else run / "checkpoints" / "last.pt")
-    original = yaml.safe_load((run / ".hydra" / "overrides.yaml").read_text()) or []
-    mine = {override_key(a) for a in args}
-    kept = [o for o in original if override_key(o) not in mine and override_key(o) != RESUME_KEY]
-    flags = [a for a in args if a.startswith("-")]
+    stored = stored_overrides(run)
     user = [a for a in args if not a.startswith("-") and override_key(a) != RESUME_KEY]
-    return [*flags, *kept, *user, f"{RESUME_KEY}={Path(value).resolve()}",
-            f"hydra.run.dir={run}"]
-
-
-def resume_command(run_dir: Path) -> str:
-    """The command that continues the run in `run_dir`, ready to paste into a shell."""
-    import shlex
-
-    return f"cnnbench train trainer.resume={shlex.quote(str(run_dir))}"
+    check_user_overrides(user, stored, run)
+    checkpoint = Path(value).expanduser().resolve()
+    checkpoint = checkpoint / "checkpoints" / "last.pt" if checkpoint.is_dir() else checkpoint
+    done = require_resumable(load_checkpoint(checkpoint), checkpoint)
+    epochs = requested_epochs(user)
+    if run_status(run) == "completed" and (epochs is None or epochs <= done):
+        raise NothingToResume(
+            f"{run} already completed {done} epoch{'s' if done != 1 else ''}; nothing to do. To train it longer: "
+            f"{resume_command(run, f'trainer.epochs={2 * max(done, 1)}')}")
+    if epochs is not None and epochs < done:
+        raise UserError(f"trainer.epochs={epochs} is fewer than the {done} epochs {run} has "
+                        f"already trained. Resume with trainer.epochs={done} or more, or leave "
+                        f"trainer.epochs off to train the epochs the run was started with.")
+    mine = {override_key(a) for a in user}
+    kept = [o for o in stored if override_key(o) not in mine]
+    single = ["hydra.mode=RUN"] if any(override_key(o) == "hparams_search" for o in kept) else []
+    flags = [a for a in args if a.startswith("-")]
+    return [*flags, *kept, *user, f"{RESUME_KEY}={hydra_quote(str(checkpoint))}",
+            f"hydra.run.dir={hydra_quote(str(run))}", *single]

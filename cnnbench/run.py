@@ -133,6 +133,8 @@ class TrainingRun:
             "versions": library_versions(),
         }, writer=self.dist.is_main)
         self.parts: Parts | None = None
+        self.train_start: float | None = None  # while epochs run
+        self.earlier_train_seconds = 0.0       # training before (earlier parts of a resumed run)
         self.tb: Any = NullSink()
 
     @property
@@ -153,7 +155,13 @@ class TrainingRun:
             "loader": fit.train_loader.state_dict(),
             "ema": fit.ema.state_dict() if fit.ema is not None else None,
             "config": OmegaConf.to_yaml(self.cfg), "options": dict(self.options),
+            "train_seconds": self.train_seconds(),
         }
+
+    def train_seconds(self) -> float:
+        """Seconds spent training, over every part of a resumed run."""
+        start = self.train_start
+        return self.earlier_train_seconds + (time.perf_counter() - start if start else 0.0)
 
     # -- the run: a lifecycle whose every ending leaves a final status ---------------------------
     def execute(self) -> dict[str, Any]:
@@ -286,7 +294,7 @@ class TrainingRun:
         self.tb, history = self.open_sinks(parts.resumed_at)
         ckpt_dir = self.run_dir / rundir.CHECKPOINT_DIR
         self.record.phase("training")
-        start = time.perf_counter()
+        self.train_start = time.perf_counter()
         live = s.progress and self.console.is_terminal
         with ConsoleProgress(self.console, enabled=live) as progress:
             progress.start(s.epochs, fit.state.epoch, len(parts.loaders["train"]))
@@ -316,7 +324,8 @@ class TrainingRun:
                         on_epoch_start=on_epoch_start)
             except Diverged as err:
                 raise RunDiverged(self.divergence_advice(err, parts)) from None
-        return time.perf_counter() - start
+        self.earlier_train_seconds, self.train_start = self.train_seconds(), None
+        return self.earlier_train_seconds
 
     def divergence_advice(self, err: Diverged, parts: Parts) -> str:
         last = rundir.last_checkpoint(self.run_dir)
@@ -348,7 +357,7 @@ class TrainingRun:
             log_hparams(self.tb, self.options, self.run_dir,
                         ["test/acc", "test/loss", *report.scalars])
         self.tb.close()
-        images = len(data.train) * (fit.state.epoch - (parts.resumed_at or 0))
+        images = len(data.train) * fit.state.epoch  # over every part of a resumed run
         self.record.finish(
             rundir.COMPLETED, None, **{"test/loss": test["loss"], "test/acc": test["acc"]},
             **report.metrics,
@@ -424,6 +433,7 @@ class TrainingRun:
         if fit.ema is not None and ckpt.get("ema"):
             fit.ema.load_state_dict(ckpt["ema"])
         restore_rng_states(ckpt["rng"])
+        self.earlier_train_seconds = float(ckpt.get("train_seconds") or 0.0)
         self.metrics["best_val_acc"] = rundir.read_metrics(self.run_dir).get("best_val_acc")
 
     @staticmethod

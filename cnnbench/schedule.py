@@ -7,6 +7,7 @@ validation set); any other scheduler is stepped once per epoch.
 from __future__ import annotations
 
 import inspect
+import warnings
 from typing import Any, Callable
 
 import torch
@@ -42,8 +43,28 @@ class LRSchedule:
         return self.scheduler.state_dict() if self.scheduler is not None else {}
 
     def load_state_dict(self, state: dict) -> None:
-        if self.scheduler is not None and state:
+        """Restore a saved schedule. A per-batch schedule saved for another length (a resume
+        with more trainer.epochs) keeps this one's length instead and is fast-forwarded to the
+        step the saved one had reached: the lr follows the new curve from there."""
+        if self.scheduler is None or not state:
+            return
+        if self.per_step and any(name in state and state[name] != getattr(self.scheduler, name)
+                                 for name in PER_STEP_LENGTH_ARGS):
+            self.fast_forward(int(state.get("last_epoch", 0)))
+        else:
             self.scheduler.load_state_dict(state)
+
+    def fast_forward(self, steps: int) -> None:
+        """Replay `steps` steps of this schedule from its start (not past its end)."""
+        for group in self.scheduler.optimizer.param_groups:
+            group["lr"] = group.get("initial_lr", group["lr"])
+        self.scheduler.last_epoch = 0
+        length = min(getattr(self.scheduler, n) for n in PER_STEP_LENGTH_ARGS
+                     if hasattr(self.scheduler, n))
+        with warnings.catch_warnings():  # "step() before optimizer.step()": no training here
+            warnings.simplefilter("ignore", UserWarning)
+            for _ in range(min(steps, length)):
+                self.scheduler.step()
 
 
 def _takes_length(cls: type) -> bool:

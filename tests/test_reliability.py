@@ -172,7 +172,7 @@ def test_resume_rejects_foreign_files(tmp_path, cli):
     assert proc.returncode != 0 and "not a cnnbench checkpoint" in " ".join(proc.stdout.split())
     proc = cli("train", f"trainer.resume={run}", "model=mlp", cwd=tmp_path)
     text = " ".join(proc.stdout.split())
-    assert proc.returncode != 0 and "checkpoint of model 'lenet'" in text
+    assert proc.returncode != 0 and "cannot take model=mlp (the run has 'lenet')" in text
     assert "Traceback" not in proc.stdout + proc.stderr
 
 
