@@ -116,7 +116,7 @@ def run_train(args: list[str], console: Console, debug: bool = False) -> int:
     from .app import make_train_app, print_user_error
     from .endings import ending_of
     from .errors import UserError
-    from .resume import NothingToResume, resume_arguments, resume_value
+    from .resume import NothingToResume, resume_arguments, resume_value, run_dir_of
 
     outcomes: list = []
     sweep_dir = None
@@ -127,6 +127,8 @@ def run_train(args: list[str], console: Console, debug: bool = False) -> int:
             check_option_keys(args)
             check_output_dir(args)
             resuming = resume_value(args) is not None
+            if resuming:
+                check_not_in_use(run_dir_of(resume_value(args)))
             args = resume_arguments(args)
             check_run_dir_free(args)
             if not resuming:  # a resumed sweep job runs alone, in its own directory
@@ -192,12 +194,24 @@ def interrupted_advice(run_dirs: list[Path], sweep_dir: Path | None) -> str:
     return text + f"Continue with:\n  {commands}"
 
 
+def check_not_in_use(run_dir: Path) -> None:
+    """Refuse, before anything is written, a run directory a live cnnbench process is writing."""
+    from .errors import UserError
+    from .rundir import RunLock
+
+    owner = RunLock(run_dir).owner()
+    if owner is not None:
+        raise UserError(f"{run_dir} is being written by another cnnbench process (pid "
+                        f"{owner['pid']} on {owner['host']}). Two processes must not write one "
+                        f"run: wait for it to end or stop it, then try again.")
+
+
 def check_run_dir_free(args: list[str]) -> None:
     """A run directory given on the command line must not hold another run (histories would
     interleave) nor be in use by a live process; a resume may reuse its own directory."""
     from .errors import UserError
     from .resume import RESUME_KEY, hydra_unquote, override_key, resume_command
-    from .rundir import RunLock, holds_run
+    from .rundir import holds_run
 
     chosen = [a.partition("=")[2] for a in args if override_key(a) == "hydra.run.dir"]
     resuming = any(override_key(a) == RESUME_KEY and a.partition("=")[2] not in ("", "null")
@@ -205,11 +219,7 @@ def check_run_dir_free(args: list[str]) -> None:
     if not chosen or (is_sweep(args) and not resuming):
         return
     run_dir = Path(hydra_unquote(chosen[-1]))
-    owner = RunLock(run_dir).owner()
-    if owner is not None:
-        raise UserError(f"{run_dir} is being written by another cnnbench process (pid "
-                        f"{owner['pid']} on {owner['host']}). Two processes must not write one "
-                        f"run: wait for it to end or stop it, then try again.")
+    check_not_in_use(run_dir)
     if not resuming and holds_run(run_dir):
         raise UserError(f"{run_dir} already holds a run, and a new run would mix its history "
                         f"and checkpoints with that one's. Continue that run with: "

@@ -65,8 +65,9 @@ def hydra_unquote(value: str) -> str:
 
 
 def resume_command(run_dir: str | Path, *overrides: str) -> str:
-    """The shell command that resumes the run in `run_dir` (plus `overrides`), for advice."""
-    words = ["cnnbench", "train", f"{RESUME_KEY}={hydra_quote(str(run_dir))}", *overrides]
+    """The shell command that resumes the run in `run_dir` (plus `overrides`), for advice: the
+    path as it is (trainer.resume takes any path as typed), shell-quoted where it needs it."""
+    words = ["cnnbench", "train", f"{RESUME_KEY}={run_dir}", *overrides]
     return " ".join(shlex.quote(w) for w in words)
 
 
