@@ -114,9 +114,13 @@ def run_train(args: list[str], console: Console, debug: bool = False) -> int:
         sys.argv = ["cnnbench train", *args]
         make_train_app(outcomes, debug=debug)()
     except KeyboardInterrupt as err:
+        sweep_dir = sweep_dir or launched_sweep_dir()
+        if sweep_dir is not None:
+            report_sweep(console, sweep_dir)
         console.print("[bold yellow]interrupted:[/] the run directory keeps its config, curves, "
-                      "last checkpoint and metrics.json (status: interrupted). Continue it with "
-                      "trainer.resume=<run directory>.")
+                      "last checkpoint and metrics.json (status: interrupted"
+                      + ("; jobs that never started say: not started" if sweep_dir else "")
+                      + "). Continue it with trainer.resume=<run directory>.")
         return 143 if isinstance(err, Terminated) else 130
     except UserError as err:
         if debug:
@@ -128,9 +132,9 @@ def run_train(args: list[str], console: Console, debug: bool = False) -> int:
         from .distributed import destroy
 
         destroy()
+    sweep_dir = sweep_dir or launched_sweep_dir()
     if sweep_dir is not None:  # jobs may have run in other processes: read what they wrote
-        outcomes = sweep_outcomes(sweep_dir)
-        console.print(f"sweep: {len(outcomes)} jobs in {sweep_dir}")
+        outcomes = [status for status, _ in report_sweep(console, sweep_dir)]
     failed = sum(o != "completed" for o in outcomes)
     if failed:
         if sweep_dir is not None:
@@ -138,6 +142,37 @@ def run_train(args: list[str], console: Console, debug: bool = False) -> int:
                           "see their metrics.json.")
         return 1
     return 0
+
+
+def launched_sweep_dir() -> Path | None:
+    """The sweep directory the parallel launcher used, when the command line did not fix one."""
+    from .app import launched_sweep_dirs
+
+    return launched_sweep_dirs[-1] if launched_sweep_dirs else None
+
+
+def report_sweep(console: Console, sweep_dir: Path) -> list[tuple[str, str | None]]:
+    outcomes = sweep_outcomes(sweep_dir)
+    console.print(sweep_summary(outcomes, sweep_dir), markup=False, highlight=False,
+                  soft_wrap=True)
+    return outcomes
+
+
+def sweep_summary(outcomes: list[tuple[str, str | None]], sweep_dir: Path) -> str:
+    """E.g. 'sweep: 4 jobs in DIR: 3 completed, 1 failed (killed by signal 9 (SIGKILL; ...))'."""
+    reasons: dict[str, list[str]] = {}
+    for status, reason in sorted(outcomes, key=lambda o: o[0] != "completed"):
+        reasons.setdefault(status, [])
+        if reason and reason not in reasons[status] and status not in ("completed",
+                                                                        "not started"):
+            reasons[status].append(reason if len(reason) <= 120 else reason[:117] + "...")
+    parts = []
+    for status, texts in reasons.items():
+        n = sum(o[0] == status for o in outcomes)
+        more = "; ..." if len(texts) > 2 else ""
+        parts.append(f"{n} {status}" + (f" ({'; '.join(texts[:2])}{more})" if texts else ""))
+    return (f"sweep: {len(outcomes)} job{'s' if len(outcomes) != 1 else ''} in {sweep_dir}"
+            + (f": {', '.join(parts)}" if parts else ""))
 
 
 def with_distributed_run_dir(args: list[str]) -> list[str]:
@@ -186,18 +221,16 @@ def with_sweep_dir(args: list[str]) -> tuple[list[str], Path | None]:
     return [*args, f"hydra.sweep.dir={sweep}"], sweep
 
 
-def sweep_outcomes(sweep_dir: Path) -> list[str]:
-    """The status of each job of a sweep, from the metrics.json each job wrote."""
-    import json
+def sweep_outcomes(sweep_dir: Path) -> list[tuple[str, str | None]]:
+    """(status, reason) of each job of a sweep, from the metrics.json each job wrote. Every job
+    directory counts, however deep (a subdir pattern, or override values with '/' before job
+    names were made safe, nest them); one without a readable metrics.json did not complete."""
+    from .comparison.runs import find_run_dirs, load_run
 
-    outcomes = []
-    for job in sorted(p for p in sweep_dir.iterdir() if (p / ".hydra").is_dir()) \
-            if sweep_dir.is_dir() else []:
-        try:
-            outcomes.append(json.loads((job / "metrics.json").read_text())["status"])
-        except (OSError, ValueError, KeyError):
-            outcomes.append("failed")
-    return outcomes
+    if not sweep_dir.is_dir():
+        return []
+    return [(record.status, record.reason)
+            for record in (load_run(job, job.name) for job in find_run_dirs(sweep_dir))]
 
 
 def run_models(args: list[str], console: Console) -> int:

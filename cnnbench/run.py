@@ -112,7 +112,7 @@ class TrainingRun:
             OmegaConf.to_container(cfg.evaluation, resolve=True) if "evaluation" in cfg else None)
         self.metrics: dict[str, Any] = {
             "status": "starting", **self.options,
-            "command": " ".join(sys.argv), "run_dir": str(self.run_dir),
+            "command": " ".join(sys.argv), "run_dir": str(self.run_dir), "pid": os.getpid(),
             "versions": library_versions(),
         }
         validate_lr(cfg)
