@@ -91,7 +91,7 @@ launched_sweep_dirs: list[Path] = []
 
 
 def share_cpu_threads(launcher: DictConfig) -> None:
-    """Jobs running side by side (joblib launcher) split the CPU cores instead of fighting over
+    """Jobs running side by side (the parallel launcher) split the CPU cores instead of fighting over
     them: oversubscribed PyTorch threads slow everything down many times over."""
     n_jobs = launcher.get("n_jobs") if launcher is not None else None
     if isinstance(n_jobs, int) and n_jobs > 1:
