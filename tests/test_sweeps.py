@@ -30,10 +30,12 @@ def _ctrl_c_reaches_the_child() -> None:
 
 
 def start(tmp_path: Path, *args: str) -> subprocess.Popen:
+    """The sweep in a session of its own: signals can go to its whole process group, as a
+    terminal's Ctrl-C does."""
     return subprocess.Popen([sys.executable, "-m", "cnnbench", "train", *args], cwd=tmp_path,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             env={**os.environ, "COLUMNS": "200", "PYTHONUNBUFFERED": "1"},
-                            preexec_fn=_ctrl_c_reaches_the_child)
+                            preexec_fn=_ctrl_c_reaches_the_child, start_new_session=True)
 
 
 def job_dirs(tmp_path: Path) -> list[Path]:
@@ -131,9 +133,12 @@ def test_sweep_summary_counts_each_status():
     assert text == f"sweep: 4 jobs in sw: 3 completed, 1 failed ({KILLED})"
 
 
-def test_failed_job_with_a_slash_in_an_override_fails_the_sweep(tmp_path, cli):
-    proc = cli("train", "-m", *TINY, "trainer.epochs=1", "+tag=a/b", "trainer.batch_size=0,64",
-               cwd=tmp_path)
+@pytest.mark.parametrize("launcher", [
+    [],  # Hydra's basic launcher, in the command's own process; the command fixes the sweep dir
+    ["hydra/launcher=parallel", "hydra.sweep.dir=outputs/multirun/${now:%H-%M-%S}"]])
+def test_failed_job_with_a_slash_in_an_override_fails_the_sweep(tmp_path, cli, launcher):
+    proc = cli("train", "-m", *launcher, *TINY, "trainer.epochs=1", "+tag=a/b",
+               "trainer.batch_size=0,64", cwd=tmp_path)
     assert proc.returncode == 1, proc.stdout + proc.stderr
     jobs = job_dirs(tmp_path)
     assert [j.name.partition(",")[0] for j in jobs] == ["0_+tag=a_b", "1_+tag=a_b"]
@@ -174,12 +179,18 @@ def both_trained_an_epoch(jobs: dict[int, dict]) -> dict[int, dict] | None:
     return jobs if len(jobs) == 2 and all(m.get("epochs_run") for m in jobs.values()) else None
 
 
-@pytest.mark.parametrize("sig,code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
-def test_stopping_a_sweep_stops_its_jobs_cleanly(tmp_path, cli, sig, code):
+@pytest.mark.parametrize("sig,code,group", [(signal.SIGTERM, 143, False),
+                                            (signal.SIGINT, 130, False),
+                                            (signal.SIGINT, 130, True)],
+                         ids=["sigterm", "sigint", "ctrl-c-to-the-process-group"])
+def test_stopping_a_sweep_stops_its_jobs_cleanly(tmp_path, cli, sig, code, group):
     proc = start(tmp_path, *PARALLEL, *TINY, "dataset.train_size=2000", "trainer.epochs=50",
                  "trainer.seed=1,2,3,4")
     started = wait_until(proc, lambda: both_trained_an_epoch(running_jobs(tmp_path)))
-    proc.send_signal(sig)
+    if group:  # every process gets it at once; the jobs must save once, not be cut off
+        os.killpg(proc.pid, sig)
+    else:
+        proc.send_signal(sig)
     out, _ = proc.communicate(timeout=300)
     assert proc.returncode == code, out
     jobs = job_dirs(tmp_path)
@@ -194,6 +205,23 @@ def test_stopping_a_sweep_stops_its_jobs_cleanly(tmp_path, cli, sig, code):
     compare = cli("compare", str(jobs[0].parent), cwd=tmp_path, env={"COLUMNS": "200"})
     assert compare.returncode == 0, compare.stdout + compare.stderr
     assert "4 runs did not complete" in compare.stdout and "not started" in compare.stdout
+
+
+def test_sweep_process_killed_hard_stops_its_jobs(tmp_path):
+    """SIGKILL to the sweep's own process: its jobs get SIGTERM from the kernel, save and stop,
+    instead of training on unwatched."""
+    proc = start(tmp_path, *PARALLEL, *TINY, "dataset.train_size=2000", "trainer.epochs=50",
+                 "trainer.seed=1,2")
+    started = wait_until(proc, lambda: both_trained_an_epoch(running_jobs(tmp_path)))
+    proc.kill()
+    proc.communicate(timeout=60)
+    deadline = time.time() + 120
+    while any(alive(m["pid"]) for m in started.values()) and time.time() < deadline:
+        time.sleep(0.1)
+    assert not [m["pid"] for m in started.values() if alive(m["pid"])]
+    for job in job_dirs(tmp_path):
+        assert metrics(job)["status"] == "interrupted"
+        assert (job / "checkpoints" / "last.pt").is_file()
 
 
 def test_optuna_search_with_the_parallel_launcher(tmp_path, cli):

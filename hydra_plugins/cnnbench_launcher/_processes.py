@@ -8,6 +8,7 @@ waits for them to save and stop, marks the jobs that never started, and re-raise
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import importlib
 import logging
@@ -264,6 +265,7 @@ def run_in_child(conn: Connection, launcher, job: Job) -> None:
 
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, stop_once)
+    stop_with_parent(os.getppid())
     try:
         result = run_job(hydra_context=launcher.hydra_context,
                          task_function=launcher.task_function, config=job.config,
@@ -271,15 +273,31 @@ def run_in_child(conn: Connection, launcher, job: Job) -> None:
     except KeyboardInterrupt as err:
         ignore_stop_signals()
         record_interrupted(job, str(err) or "stopped by the user (Ctrl-C)")
-        conn.send(INTERRUPTED)
+        with contextlib.suppress(BrokenPipeError):  # the sweep's process may be gone
+            conn.send(INTERRUPTED)
         sys.exit(143 if isinstance(err, Terminated) else 130)
     ignore_stop_signals()
     try:
         conn.send(result)
+    except BrokenPipeError:  # the sweep's process is gone: the job's files say how it ended
+        return
     except Exception as err:  # noqa: BLE001 (e.g. an exception that cannot be pickled)
         result._return_value = RuntimeError(f"{type(result._return_value).__name__}: "
                                             f"{result._return_value} (not picklable: {err})")
         conn.send(result)
+
+
+def stop_with_parent(parent: int) -> None:
+    """Should the sweep's process die without stopping its jobs (SIGKILL), they get SIGTERM and
+    stop cleanly rather than run on unwatched (Linux: PR_SET_PDEATHSIG)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGTERM))  # 1: PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux
+        return
+    if os.getppid() != parent:  # it died before prctl took effect
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def stop_once(signum: int, frame) -> None:
