@@ -1,14 +1,17 @@
 """The Hydra application behind `cnnbench train`."""
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import logging
+import re
 import secrets
 import time
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
@@ -58,14 +61,40 @@ def default_parallel_jobs() -> int:
     return max(1, min(4, os.cpu_count() or 1))
 
 
+# Characters a directory name cannot hold on common filesystems (Linux, macOS, Windows, SMB)
+_UNSAFE_IN_NAMES = re.compile(r'[/\\:*?"<>|\x00-\x1f\x7f]')
+NAME_MAX_BYTES = 255
+
+
+def job_dirname(num: Any, overrides: str | None, limit: int = NAME_MAX_BYTES) -> str:
+    """A sweep job's directory name, `<num>_<overrides>`, that is one safe directory: the
+    characters filesystems refuse (`/` would even nest directories) become `_`, and a name over
+    `limit` bytes (UTF-8) is cut, with a short hash of the full overrides appended so that it
+    stays unique. The full overrides are in the job's .hydra/overrides.yaml."""
+    overrides = "" if overrides is None else str(overrides)
+    name = _UNSAFE_IN_NAMES.sub("_", f"{num}_{overrides}").rstrip(" .")
+    if len(name.encode()) <= limit:
+        return name
+    digest = "~" + hashlib.sha1(overrides.encode()).hexdigest()[:10]
+    head = name.encode()[:limit - len(digest)].decode(errors="ignore").rstrip(" .")
+    return head + digest
+
+
+if not OmegaConf.has_resolver("cnnbench.job_dirname"):
+    OmegaConf.register_new_resolver("cnnbench.job_dirname", job_dirname)
 if not OmegaConf.has_resolver("cnnbench.run_id"):
     OmegaConf.register_new_resolver("cnnbench.run_id", new_run_id, use_cache=True)
 if not OmegaConf.has_resolver("cnnbench.parallel_jobs"):
     OmegaConf.register_new_resolver("cnnbench.parallel_jobs", default_parallel_jobs)
 
 
+# Sweep directories the parallel launcher of this process used: `cnnbench train` reads the
+# outcome of every job back from there, also when the command line did not fix the directory.
+launched_sweep_dirs: list[Path] = []
+
+
 def share_cpu_threads(launcher: DictConfig) -> None:
-    """Jobs running side by side (joblib launcher) split the CPU cores instead of fighting over
+    """Jobs running side by side (the parallel launcher) split the CPU cores instead of fighting over
     them: oversubscribed PyTorch threads slow everything down many times over."""
     n_jobs = launcher.get("n_jobs") if launcher is not None else None
     if isinstance(n_jobs, int) and n_jobs > 1:

@@ -140,6 +140,9 @@ def run_train(args: list[str], console: Console, debug: bool = False) -> int:
         console.print(str(done), highlight=False, soft_wrap=True, markup=False)
         return 0
     except KeyboardInterrupt as err:
+        sweep_dir = sweep_dir or launched_sweep_dir()
+        if sweep_dir is not None:
+            report_sweep(console, sweep_dir)
         say(console, interrupted_advice([o.run_dir for o in outcomes], sweep_dir))
         return ending_of(err).exit_code
     except UserError as err:
@@ -151,9 +154,9 @@ def run_train(args: list[str], console: Console, debug: bool = False) -> int:
         from .distributed import destroy
 
         destroy()
+    sweep_dir = sweep_dir or launched_sweep_dir()
     if sweep_dir is not None:  # jobs may have run in other processes: read what they wrote
-        statuses = sweep_outcomes(sweep_dir)
-        console.print(f"sweep: {len(statuses)} jobs in {sweep_dir}")
+        statuses = [status for status, _ in report_sweep(console, sweep_dir)]
     else:
         statuses = [o.ending.status for o in outcomes]
     failed = sum(s != "completed" for s in statuses)
@@ -178,18 +181,23 @@ def interrupted_advice(run_dirs: list[Path], sweep_dir: Path | None) -> str:
     from rich.markup import escape
 
     from .resume import resume_command
-    from .rundir import last_checkpoint
+    from .rundir import CHECKPOINT_DIR, LAST_CHECKPOINT, last_checkpoint
 
     text = "[bold yellow]interrupted:[/] "
-    resumable = [d for d in run_dirs if last_checkpoint(d).is_file()]
-    if not run_dirs:
+    if sweep_dir is not None:  # its jobs may have run in other processes: look on disk
+        run_dirs = sorted(p.parent.parent for p in
+                          Path(sweep_dir).rglob(f"{CHECKPOINT_DIR}/{LAST_CHECKPOINT}"))
+        text += escape(f"the sweep directory {sweep_dir} keeps every job's config, curves and "
+                       f"metrics.json. ")
+    elif run_dirs:
+        text += escape(f"the run directory {run_dirs[-1]} keeps its config, curves and "
+                       f"metrics.json (status: interrupted). ")
+    else:
         return text + "stopped before a run directory was made; nothing was written."
-    where = f"{sweep_dir}" if sweep_dir is not None else f"{run_dirs[-1]}"
-    text += escape(f"the run directory {where} keeps its config, curves and metrics.json "
-                   f"(status: interrupted). ")
+    resumable = [d for d in run_dirs if last_checkpoint(d).is_file()]
     if not resumable:
         return text + ("No epoch had finished and no checkpoint was written, so there is "
-                       "nothing to resume: start the run again with the same command.")
+                       "nothing to resume: start it again with the same command.")
     commands = "\n  ".join(escape(resume_command(d)) for d in resumable)
     return text + f"Continue with:\n  {commands}"
 
@@ -225,6 +233,35 @@ def check_run_dir_free(args: list[str]) -> None:
                         f"and checkpoints with that one's. Continue that run with: "
                         f"{resume_command(run_dir)} ; or give a new run its own folder "
                         f"(leave hydra.run.dir out, or choose another one).")
+def launched_sweep_dir() -> Path | None:
+    """The sweep directory the parallel launcher used, when the command line did not fix one."""
+    from .app import launched_sweep_dirs
+
+    return launched_sweep_dirs[-1] if launched_sweep_dirs else None
+
+
+def report_sweep(console: Console, sweep_dir: Path) -> list[tuple[str, str | None]]:
+    outcomes = sweep_outcomes(sweep_dir)
+    console.print(sweep_summary(outcomes, sweep_dir), markup=False, highlight=False,
+                  soft_wrap=True)
+    return outcomes
+
+
+def sweep_summary(outcomes: list[tuple[str, str | None]], sweep_dir: Path) -> str:
+    """E.g. 'sweep: 4 jobs in DIR: 3 completed, 1 failed (killed by signal 9 (SIGKILL; ...))'."""
+    reasons: dict[str, list[str]] = {}
+    for status, reason in sorted(outcomes, key=lambda o: o[0] != "completed"):
+        reasons.setdefault(status, [])
+        if reason and reason not in reasons[status] and status not in ("completed",
+                                                                        "not started"):
+            reasons[status].append(reason if len(reason) <= 120 else reason[:117] + "...")
+    parts = []
+    for status, texts in reasons.items():
+        n = sum(o[0] == status for o in outcomes)
+        more = "; ..." if len(texts) > 2 else ""
+        parts.append(f"{n} {status}" + (f" ({'; '.join(texts[:2])}{more})" if texts else ""))
+    return (f"sweep: {len(outcomes)} job{'s' if len(outcomes) != 1 else ''} in {sweep_dir}"
+            + (f": {', '.join(parts)}" if parts else ""))
 
 
 def with_distributed_run_dir(args: list[str]) -> list[str]:
@@ -273,18 +310,16 @@ def with_sweep_dir(args: list[str]) -> tuple[list[str], Path | None]:
     return [*args, f"hydra.sweep.dir={sweep}"], sweep
 
 
-def sweep_outcomes(sweep_dir: Path) -> list[str]:
-    """The status of each job of a sweep, from the metrics.json each job wrote."""
-    import json
+def sweep_outcomes(sweep_dir: Path) -> list[tuple[str, str | None]]:
+    """(status, reason) of each job of a sweep, from the metrics.json each job wrote. Every job
+    directory counts, however deep (a subdir pattern, or override values with '/' before job
+    names were made safe, nest them); one without a readable metrics.json did not complete."""
+    from .comparison.runs import find_run_dirs, load_run
 
-    outcomes = []
-    for job in sorted(p for p in sweep_dir.iterdir() if (p / ".hydra").is_dir()) \
-            if sweep_dir.is_dir() else []:
-        try:
-            outcomes.append(json.loads((job / "metrics.json").read_text())["status"])
-        except (OSError, ValueError, KeyError):
-            outcomes.append("failed")
-    return outcomes
+    if not sweep_dir.is_dir():
+        return []
+    return [(record.status, record.reason)
+            for record in (load_run(job, job.name) for job in find_run_dirs(sweep_dir))]
 
 
 def run_models(args: list[str], console: Console) -> int:

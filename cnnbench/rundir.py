@@ -33,7 +33,8 @@ LOCK_FILE = ".cnnbench.lock"
 
 STARTING, RUNNING, COMPLETED = "starting", "running", "completed"
 FAILED, INTERRUPTED, DIVERGED = "failed", "interrupted", "diverged"
-FINAL_STATUSES = (COMPLETED, FAILED, INTERRUPTED, DIVERGED)
+NOT_STARTED = "not started"  # a sweep job the sweep was stopped before it started
+FINAL_STATUSES = (COMPLETED, FAILED, INTERRUPTED, DIVERGED, NOT_STARTED)
 
 
 def write_json_atomic(path: Path, data: Mapping[str, Any]) -> None:

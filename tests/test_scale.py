@@ -42,7 +42,8 @@ def test_parallel_launcher_runs_jobs_side_by_side(tmp_path, cli):
     assert all(m["status"] == "completed" for m in metrics)
     # the jobs ran in worker processes, not in the command's own process
     hydra_cfg = yaml.safe_load((jobs[0] / ".hydra" / "hydra.yaml").read_text())["hydra"]
-    assert hydra_cfg["launcher"]["_target_"].endswith("JoblibLauncher")
+    assert hydra_cfg["launcher"]["_target_"].endswith("cnnbench_launcher.parallel_launcher."
+                                                      "ParallelLauncher")
     assert hydra_cfg["launcher"]["n_jobs"] == 2
 
 

@@ -95,7 +95,7 @@ def rich_table(runs: Sequence[RunRecord], title: str, width: int = 200) -> Table
     for i, (run, cells) in enumerate(zip(runs, rows)):
         style = ("bold green" if i == best else
                  None if run.status == "completed" else
-                 "yellow" if run.status in ("interrupted", "running", "starting") else "red")
+                 "yellow" if run.status in ("interrupted", "running", "starting", "not started") else "red")
         table.add_row(*cells, style=style)
     return table
 

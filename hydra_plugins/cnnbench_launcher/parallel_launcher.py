@@ -1,0 +1,58 @@
+"""Run the jobs of a sweep side by side, each in its own child process, `n_jobs` at a time.
+
+Unlike a worker pool, one job's process dying (the out-of-memory killer's SIGKILL, a crash in
+native code) costs only that job: it is recorded as failed in its metrics.json and the sweep
+goes on. SIGTERM or Ctrl-C to the sweep stops the running jobs cleanly (each saves its last
+checkpoint and says `interrupted`) and marks the jobs that never started as `not started`.
+"""
+# no `from __future__ import annotations`: Hydra runs this module before it is in sys.modules,
+# where dataclasses cannot resolve string annotations
+import logging
+from dataclasses import dataclass
+from typing import Optional, Sequence
+
+from hydra.core.config_store import ConfigStore
+from hydra.core.utils import JobReturn
+from hydra.plugins.launcher import Launcher
+from hydra.types import HydraContext, TaskFunction
+from omegaconf import DictConfig
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ParallelLauncherConf:
+    _target_: str = "hydra_plugins.cnnbench_launcher.parallel_launcher.ParallelLauncher"
+    # jobs running at once; 0 or less: one per CPU core
+    n_jobs: int = -1
+    # seconds the running jobs get to save and stop after SIGTERM / Ctrl-C before SIGKILL
+    stop_timeout_s: float = 300.0
+
+
+ConfigStore.instance().store(group="hydra/launcher", name="cnnbench_parallel",
+                             node=ParallelLauncherConf, provider="cnnbench")
+
+
+class ParallelLauncher(Launcher):
+    def __init__(self, n_jobs: int = -1, stop_timeout_s: float = 300.0) -> None:
+        self.n_jobs = n_jobs
+        self.stop_timeout_s = stop_timeout_s
+        self.config: Optional[DictConfig] = None
+        self.task_function: Optional[TaskFunction] = None
+        self.hydra_context: Optional[HydraContext] = None
+
+    def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction,
+              config: DictConfig) -> None:
+        self.config = config
+        self.task_function = task_function
+        self.hydra_context = hydra_context
+
+    def launch(self, job_overrides: Sequence[Sequence[str]],
+               initial_job_idx: int) -> Sequence[JobReturn]:
+        """One JobReturn per job, in the order of `job_overrides` (sweepers rely on it)."""
+        from ._processes import launch
+
+        return launch(self, job_overrides, initial_job_idx)
+
+    def __repr__(self) -> str:
+        return f"ParallelLauncher(n_jobs={self.n_jobs})"
