@@ -117,22 +117,24 @@ def run_variant(name: str, make, base, label_smoothing: float, epochs: int, dist
                 comm_hook=None) -> dict:
     from cnnbench.distributed import all_reduce_sum
     from cnnbench.schedule import LRSchedule
-    from cnnbench.train import capture_status, train_one_epoch, warm_up
+    from cnnbench.graphs import StepGraphs
+    from cnnbench.train import train_one_epoch, warm_up
 
     runtime, model, loader, optimizer, loss_fn = setup(name, make, base, label_smoothing, dist,
                                                        comm_hook)
     mode, graph = runtime.compile_mode, runtime.capture_step
     t0 = time.perf_counter()
     warm = (mode or graph) and not dist.enabled  # (as `cnnbench train`: no warm-up under DDP)
-    warmup = warm_up(model, loss_fn, runtime, loader, []) if warm else 0.0
+    graphs = StepGraphs(runtime, loss_fn, None if graph and not dist.enabled else "not asked for")
+    warmup = warm_up(model, loss_fn, runtime, loader, [], graphs=graphs) if warm else 0.0
     rates = []
     for epoch in range(epochs + 1):
         r = train_one_epoch(model, loader, optimizer, loss_fn, runtime, None, LRSchedule(None),
-                            reduce=all_reduce_sum)  # images: all processes'
+                            reduce=all_reduce_sum, graphs=graphs)  # images: all processes'
         if epoch:
             rates.append(r["images"] / r["seconds"])
     return {"variant": name, "images_per_s": sum(rates) / len(rates), "min": min(rates),
-            "max": max(rates), "warmup_seconds": warmup, "cuda_graph": capture_status(model),
+            "max": max(rates), "warmup_seconds": warmup, "cuda_graph": graphs.status,
             "wall_seconds": time.perf_counter() - t0, "step_ms": 1e3 * loader.batch_size * len(rates)
             / sum(rates)}
 

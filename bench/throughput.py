@@ -41,6 +41,7 @@ from cnnbench.data import DeviceLoader, Split  # noqa: E402
 from cnnbench.models.lenet import LeNet5  # noqa: E402
 from cnnbench.runtime import Runtime, fused_options, make_runtime  # noqa: E402
 from cnnbench.schedule import LRSchedule  # noqa: E402
+from cnnbench.graphs import StepGraphs  # noqa: E402
 from cnnbench.train import train_one_epoch, warm_up  # noqa: E402
 
 AUGMENT = {  # the seeds' own pipelines (conf/augmentation/affine.yaml, keras_like.yaml)
@@ -190,18 +191,18 @@ def cnnbench_loop(model: nn.Module, split: Split, mean, std, batch_size: int, ru
                                  **fused_options(torch.optim.Adam, runtime.device))
     loss_fn = nn.CrossEntropyLoss()
     compile_s = 0.0
+    graphs = StepGraphs(runtime, loss_fn, None if runtime.capture_step else "not asked for")
     if runtime.compile_mode or runtime.capture_step:
-        compile_s = warm_up(model, loss_fn, runtime, loader, [])
+        compile_s = warm_up(model, loss_fn, runtime, loader, [], graphs=graphs)
     rates = []
     for epoch in range(epochs + 1):  # the first epoch warms up (cuDNN autotuning, allocator)
-        result = train_one_epoch(model, loader, optimizer, loss_fn, runtime, None, LRSchedule(None))
+        result = train_one_epoch(model, loader, optimizer, loss_fn, runtime, None, LRSchedule(None),
+                                 graphs=graphs)
         if epoch:
             rates.append(result["images"] / result["seconds"])
-    from cnnbench.train import capture_status
-
     return {"images_per_s": float(np.mean(rates)), "min": float(np.min(rates)),
             "max": float(np.max(rates)), "epochs": epochs, "warmup_seconds": compile_s,
-            "cuda_graph": capture_status(model)}
+            "cuda_graph": graphs.status}
 
 
 def flops_per_image(model_name: str, device: torch.device) -> float:

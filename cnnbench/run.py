@@ -18,6 +18,7 @@ from typing import Any, Mapping
 import torch
 from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
+from rich.markup import escape
 from torch import nn
 
 from . import __version__, models, rundir
@@ -26,6 +27,7 @@ from .data import ImageData, data_fits_on_device, load_dataset, make_loader, spl
 from .distributed import (all_reduce_sum, device_for, from_environment, sync_batchnorm,
                           unwrap, wrap_model)
 from .ema import WeightEMA, averaged_weights
+from .graphs import StepGraphs
 from .endings import ending_of
 from .errors import RunDiverged, UserError
 from .evaluation.evaluate import evaluate_test_set
@@ -33,12 +35,13 @@ from .evaluation.settings import EvaluationSettings
 from .hparams import log_hparams
 from .models import count_parameters
 from .rundir import RunLock, RunRecord
-from .runtime import Runtime, fused_options, make_runtime, process_seconds, seed_everything
+from .runtime import (Runtime, capture_off_reason, fused_options, make_runtime, process_seconds,
+                      seed_everything)
 from .safe_build import build_allowed
 from .schedule import build_schedule
 from .settings import TrainerSettings
 from .sinks import ConsoleProgress, HistoryCSV, TensorBoardSink, summary_table
-from .train import Diverged, Fit, capture_status, evaluate, warm_up
+from .train import Diverged, Fit, evaluate, warm_up
 
 
 def build_model(cfg: DictConfig, data: ImageData, name: str | None = None) -> nn.Module:
@@ -230,16 +233,17 @@ class TrainingRun:
         schedule = build_schedule(factory, optimizer, s.epochs, len(loaders["train"]))
         scaler = torch.amp.GradScaler("cuda") if runtime.needs_scaler else None
         loss_fn = nn.CrossEntropyLoss(label_smoothing=s.label_smoothing)
+        graphs = self.step_graphs(runtime, loss_fn)
         compile_seconds = 0.0
         if (s.compile_mode or runtime.capture_step) and not self.dist.enabled:
             # compile (and capture) now, on zero batches: timed apart from training
             compile_seconds = warm_up(model, loss_fn, runtime, loaders["train"],
                                       [v for k, v in loaders.items() if k != "train" and v],
-                                      optimizer=optimizer if scaler is None else None)
+                                      optimizer=optimizer, graphs=graphs, scaler=scaler)
         ema = WeightEMA(unwrap(model), s.ema_decay, s.ema_every) if s.ema_decay else None
         fit = Fit(model, optimizer, schedule, loss_fn, runtime, loaders["train"], loaders["val"],
                   s.epochs, s.early_stopping, scaler, reduce=all_reduce_sum, ema=ema,
-                  keep_best=s.early_stopping.restore_best)
+                  keep_best=s.early_stopping.restore_best, graphs=graphs)
         parts = Parts(runtime, data, model, params, loaders, fit, scaler)
         if resume is not None:
             self.restore(resume, fit, scaler)
@@ -249,9 +253,21 @@ class TrainingRun:
                            train_size=len(data.train), val_size=len(data.val) if data.val else 0,
                            test_size=len(data.test), classes=data.classes,
                            compile_seconds=compile_seconds, data_path=self.data_path,
-                           cuda_graph=capture_status(model),
+                           cuda_graph=graphs.status,
                            startup_seconds=process_seconds() - compile_seconds)
         return parts
+
+    def step_graphs(self, runtime: Runtime, loss_fn: nn.Module) -> StepGraphs:
+        """The run's captured training step (on CUDA by default); one line when it falls back."""
+        def note(text: str) -> None:
+            self.console.print(f"[bold yellow]note:[/] {escape(text)}", highlight=False)
+
+        reason = capture_off_reason(self.settings.cuda_graph, runtime)
+        if reason is None and self.dist.enabled:
+            reason = ("DDP: the gradient all-reduce runs between backward and the optimizer step, "
+                      "outside any graph")
+            note(f"the training step is not captured as a CUDA graph ({reason}).")
+        return StepGraphs(runtime, loss_fn, off_reason=reason, warn=note)
 
     def build_model(self, data: ImageData, runtime: Runtime) -> tuple[nn.Module, int, str]:
         """The model on its device, in its memory format, converted, compiled and wrapped."""

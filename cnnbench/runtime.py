@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import inspect
 import random
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ class Runtime:
     amp_dtype: torch.dtype | None  # None: full precision
     channels_last: bool
     compile_mode: str | None = None  # torch.compile mode of the model, None when not compiled
-    capture_step: bool = False       # training step captured as one CUDA graph (CUDA, no fp16)
+    capture_step: bool = False       # training step to be captured as one CUDA graph (CUDA)
 
     @property
     def cuda_graphs(self) -> bool:
@@ -83,13 +84,23 @@ def select_amp(requested: str, device: torch.device) -> torch.dtype | None:
 
 
 def make_runtime(device: str, amp: str, channels_last: bool | str,
-                 compile_mode: str | None = None, cuda_graph: bool = False) -> Runtime:
+                 compile_mode: str | None = None, cuda_graph: bool | str = False) -> Runtime:
     dev = select_device(device)
     use_cl = dev.type == "cuda" if channels_last == "auto" else bool(channels_last)
     amp_dtype = select_amp(amp, dev)
-    # fp16 needs the GradScaler's checks between backward and step: no capture then
-    capture = bool(cuda_graph) and dev.type == "cuda" and amp_dtype != torch.float16
-    return Runtime(dev, amp_dtype, use_cl, compile_mode, capture)
+    runtime = Runtime(dev, amp_dtype, use_cl, compile_mode)
+    return dataclasses.replace(runtime, capture_step=capture_off_reason(cuda_graph, runtime) is None)
+
+
+def capture_off_reason(cuda_graph: bool | str, runtime: Runtime) -> str | None:
+    """Why the training step will not be captured as a CUDA graph (None: it will be tried)."""
+    if cuda_graph is False:
+        return "trainer.cuda_graph=false"
+    if runtime.device.type != "cuda":
+        return f"CUDA graphs need a CUDA GPU (device {runtime.device.type})"
+    if runtime.compile_mode in GRAPHING_COMPILE_MODES:
+        return f"trainer.compile={runtime.compile_mode} makes CUDA graphs of its own"
+    return None
 
 
 def fused_options(factory: Callable[..., torch.optim.Optimizer],

@@ -56,7 +56,7 @@ class TrainerSettings:
     compile: bool | str = False           # torch.compile: false | true | one of COMPILE_MODES
     scale_lr: bool | str = False          # false | linear: lr x batch_size / base_batch_size
     base_batch_size: int = 128
-    cuda_graph: bool = False              # capture the training step as one CUDA graph (CUDA only)
+    cuda_graph: bool | str = "auto"       # the training step as one CUDA graph: auto (on CUDA) | true | false
     tta_flip: bool = False                # also report test accuracy with flip test-time augmentation
     ema_decay: float | None = None        # validate, test and save a moving average of the weights
     ema_every: int = 1                    # optimizer steps between updates of that average
@@ -103,10 +103,12 @@ class TrainerSettings:
             raise bad("data_on_device", self.data_on_device, "true, false or auto")
         if self.compile not in (True, False, *COMPILE_MODES):
             raise bad("compile", self.compile, f"true, false or a mode: {', '.join(COMPILE_MODES)}")
-        for key in ("cuda_graph", "tta_flip", "sync_batchnorm"):
+        if self.cuda_graph not in (True, False, "auto"):
+            raise bad("cuda_graph", self.cuda_graph, "auto, true or false")
+        for key in ("tta_flip", "sync_batchnorm"):
             if not isinstance(getattr(self, key), bool):
                 raise bad(key, getattr(self, key), "true or false")
-        if self.cuda_graph and self.compile in GRAPHING_COMPILE_MODES:
+        if self.cuda_graph is True and self.compile in GRAPHING_COMPILE_MODES:
             raise UserError(f"trainer.cuda_graph=true captures the whole step in a CUDA graph, and "
                             f"trainer.compile={self.compile} makes CUDA graphs of its own: use "
                             f"trainer.compile=true (or max-autotune-no-cudagraphs) with it.")

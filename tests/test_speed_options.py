@@ -163,16 +163,22 @@ def test_flip_tta_averages_the_logits_of_the_mirror_image():
 
 
 def test_cuda_graph_option_is_checked_and_needs_cuda():
-    from cnnbench.runtime import make_runtime
-    from cnnbench.train import captured_step, capture_status
+    from cnnbench.graphs import StepGraphs
+    from cnnbench.runtime import capture_off_reason, make_runtime
 
     with pytest.raises(UserError, match="cuda_graph"):
         TrainerSettings.from_config({"cuda_graph": True, "compile": "reduce-overhead"})
     assert TrainerSettings.from_config({"cuda_graph": True, "compile": True}).cuda_graph
+    assert TrainerSettings.from_config({}).cuda_graph == "auto"  # the default: on where it can be
+    assert TrainerSettings.from_config({"compile": "reduce-overhead"}).cuda_graph == "auto"
+    with pytest.raises(UserError, match="auto, true or false"):
+        TrainerSettings.from_config({"cuda_graph": "always"})
     runtime = make_runtime("cpu", "off", False, None, cuda_graph=True)
     assert runtime.capture_step is False  # CPU: the option is ignored, training is unchanged
     model = nn.Linear(4, 2)
     split = Split(torch.zeros(8, 1, 2, 2, dtype=torch.uint8), torch.zeros(8).long())
     loader = DeviceLoader(split, 4, CPU, (0.5,), (0.5,))
-    assert captured_step(model, nn.CrossEntropyLoss(), runtime, loader) is None
-    assert capture_status(model) == "off"
+    graphs = StepGraphs(runtime, nn.CrossEntropyLoss(), capture_off_reason(True, runtime))
+    assert graphs.step_for(model, loader) is None
+    assert graphs.status == "off: CUDA graphs need a CUDA GPU (device cpu)"
+    assert not make_runtime("cpu", "off", False, None, cuda_graph="auto").capture_step
