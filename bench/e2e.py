@@ -102,10 +102,12 @@ def missing_data(row: Row, data_root: Path, extra: list[str]) -> str | None:
     return None
 
 
-def child_env(data_root: Path) -> dict[str, str]:
+def child_env(data_root: Path, repo: Path = REPO) -> dict[str, str]:
+    """The environment of every command: this checkout (or `repo`) first on PYTHONPATH, the
+    data root as $CNNBENCH_DATA (the datasets' default root)."""
     path = os.environ.get("PYTHONPATH")
     return {**os.environ, "PYTHONUNBUFFERED": "1", "CNNBENCH_DATA": str(data_root),
-            "PYTHONPATH": str(REPO) + (os.pathsep + path if path else "")}
+            "PYTHONPATH": str(repo) + (os.pathsep + path if path else "")}
 
 
 def run_process(args: list[str], workdir: Path, env: dict[str, str], timeout: float) -> dict:
