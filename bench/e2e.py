@@ -208,12 +208,13 @@ def run_row(row: Row, args: list[str], workdir: Path, env: dict, timeout: float)
     elif metrics:
         result = single_result(proc, metrics[-1])
     else:
-        result = {**proc, "status": "failed", "reason": "no run directory with metrics.json"}
+        result = {**proc, "status": "failed",
+                  "reason": f"no run directory with {rundir.METRICS_FILE}"}
     if proc["exit_code"] != 0 and result.get("status") == rundir.COMPLETED:
         result["status"] = "failed"
-    if proc["exit_code"] != 0 and not result.get("reason"):
-        result["reason"] = ("timed out" if proc["exit_code"] is None
-                            else f"exit code {proc['exit_code']}")
+    if proc["exit_code"] != 0:
+        ended = "timed out" if proc["exit_code"] is None else f"exit code {proc['exit_code']}"
+        result["reason"] = "; ".join(r for r in (ended, result.get("reason")) if r)
     return result
 
 
