@@ -1,10 +1,10 @@
 """End to end: the everyday `cnnbench train` commands, each run as a user runs it, timed from the
 command to the process's exit.
 
-    python bench/e2e.py                                   # every row, results to bench/results/e2e.json
+    python bench/e2e.py                               # every row, to bench/results/e2e.json
     python bench/e2e.py --rows mlp,default --repeat 3     # median and every value of 3 runs
     python bench/e2e.py --rows mlp --extra "trainer.device=cpu trainer.epochs=1"   # CPU smoke run
-    python bench/e2e.py --data-root /data/cnnbench        # where FashionMNIST/raw/ is ($CNNBENCH_DATA)
+    python bench/e2e.py --data-root /data/cnnbench    # holds FashionMNIST/raw/ ($CNNBENCH_DATA)
     source .gpu/setup.sh && python3 bench/e2e.py --out bench/results/e2e_h200.json   # GPU machine
 
 Each row is one command (`python -m cnnbench train ...` with this interpreter, so the packages
