@@ -8,6 +8,9 @@ from pathlib import Path
 from rich.console import Console
 
 from . import __version__
+from .config_files import config_options
+from .sweeps import (is_sweep, launched_sweep_dir, report_failed_jobs, report_sweep,
+                     with_sweep_dir)
 
 SUBCOMMANDS = {
     "train": "train a model (or a sweep with -m); all Hydra flags and overrides work",
@@ -15,17 +18,6 @@ SUBCOMMANDS = {
     "eval": "evaluate a checkpoint on the test set: eval checkpoint=PATH \\[key=value]",
     "compare": "table and plots across runs: compare PATH... \\[--out DIR]",
 }
-CONFIG_GROUPS = ("dataset", "model", "optimizer", "scheduler", "augmentation", "trainer",
-                 "evaluation")
-
-
-def config_options(groups: tuple[str, ...] = CONFIG_GROUPS) -> dict[str, list[str]]:
-    """The options of each config group, read from the packaged conf/ directory."""
-    from .config_files import group_options
-
-    return {group: group_options(group) for group in groups}
-
-
 def print_help(console: Console) -> None:
     console.print(f"[bold]cnnbench[/] {__version__}: train and benchmark image classifiers.\n")
     console.print("[bold]Usage:[/] cnnbench <command> \\[options]\n")
@@ -156,16 +148,8 @@ def run_train(args: list[str], console: Console, debug: bool = False) -> int:
         destroy()
     sweep_dir = sweep_dir or launched_sweep_dir()
     if sweep_dir is not None:  # jobs may have run in other processes: read what they wrote
-        statuses = [status for status, _ in report_sweep(console, sweep_dir)]
-    else:
-        statuses = [o.ending.status for o in outcomes]
-    failed = sum(s != "completed" for s in statuses)
-    if failed:
-        if sweep_dir is not None:
-            console.print(f"[bold red]{failed} of {len(statuses)} jobs did not complete[/]; "
-                          "see their metrics.json.")
-        return 1
-    return 0
+        return 1 if report_failed_jobs(console, sweep_dir) else 0
+    return 1 if any(o.ending.status != "completed" for o in outcomes) else 0
 
 
 def say(console: Console, text: str) -> None:
@@ -218,7 +202,9 @@ def check_run_dir_free(args: list[str]) -> None:
     """A run directory given on the command line must not hold another run (histories would
     interleave) nor be in use by a live process; a resume may reuse its own directory."""
     from .errors import UserError
-    from .resume import RESUME_KEY, hydra_unquote, override_key, resume_command
+    from .overrides import hydra_unquote, override_key
+    from .resume import resume_command
+    from .resume_policy import RESUME_KEY
     from .rundir import holds_run
 
     chosen = [a.partition("=")[2] for a in args if override_key(a) == "hydra.run.dir"]
@@ -233,35 +219,6 @@ def check_run_dir_free(args: list[str]) -> None:
                         f"and checkpoints with that one's. Continue that run with: "
                         f"{resume_command(run_dir)} ; or give a new run its own folder "
                         f"(leave hydra.run.dir out, or choose another one).")
-def launched_sweep_dir() -> Path | None:
-    """The sweep directory the parallel launcher used, when the command line did not fix one."""
-    from .app import launched_sweep_dirs
-
-    return launched_sweep_dirs[-1] if launched_sweep_dirs else None
-
-
-def report_sweep(console: Console, sweep_dir: Path) -> list[tuple[str, str | None]]:
-    outcomes = sweep_outcomes(sweep_dir)
-    console.print(sweep_summary(outcomes, sweep_dir), markup=False, highlight=False,
-                  soft_wrap=True)
-    return outcomes
-
-
-def sweep_summary(outcomes: list[tuple[str, str | None]], sweep_dir: Path) -> str:
-    """E.g. 'sweep: 4 jobs in DIR: 3 completed, 1 failed (killed by signal 9 (SIGKILL; ...))'."""
-    reasons: dict[str, list[str]] = {}
-    for status, reason in sorted(outcomes, key=lambda o: o[0] != "completed"):
-        reasons.setdefault(status, [])
-        if reason and reason not in reasons[status] and status not in ("completed",
-                                                                        "not started"):
-            reasons[status].append(reason if len(reason) <= 120 else reason[:117] + "...")
-    parts = []
-    for status, texts in reasons.items():
-        n = sum(o[0] == status for o in outcomes)
-        more = "; ..." if len(texts) > 2 else ""
-        parts.append(f"{n} {status}" + (f" ({'; '.join(texts[:2])}{more})" if texts else ""))
-    return (f"sweep: {len(outcomes)} job{'s' if len(outcomes) != 1 else ''} in {sweep_dir}"
-            + (f": {', '.join(parts)}" if parts else ""))
 
 
 def with_distributed_run_dir(args: list[str]) -> list[str]:
@@ -289,37 +246,6 @@ def with_distributed_run_dir(args: list[str]) -> list[str]:
         args += ["hydra.output_subdir=null", "hydra/job_logging=disabled",
                  "hydra/hydra_logging=disabled"]
     return args
-
-
-def is_sweep(args: list[str]) -> bool:
-    return any(a in ("-m", "--multirun") or a.startswith("hparams_search=") for a in args)
-
-
-def with_sweep_dir(args: list[str]) -> tuple[list[str], Path | None]:
-    """For a sweep, fix its directory up front (unless the user did), so that the outcome of
-    every job can be read back afterwards, whichever launcher ran it."""
-    if not is_sweep(args):
-        return args, None
-    for arg in args:
-        key, _, value = arg.partition("=")
-        if key == "hydra.sweep.dir":
-            return args, None if "$" in value else Path(value)
-    from .app import stamped
-
-    sweep = Path("outputs") / "multirun" / stamped()
-    return [*args, f"hydra.sweep.dir={sweep}"], sweep
-
-
-def sweep_outcomes(sweep_dir: Path) -> list[tuple[str, str | None]]:
-    """(status, reason) of each job of a sweep, from the metrics.json each job wrote. Every job
-    directory counts, however deep (a subdir pattern, or override values with '/' before job
-    names were made safe, nest them); one without a readable metrics.json did not complete."""
-    from .comparison.runs import find_run_dirs, load_run
-
-    if not sweep_dir.is_dir():
-        return []
-    return [(record.status, record.reason)
-            for record in (load_run(job, job.name) for job in find_run_dirs(sweep_dir))]
 
 
 def run_models(args: list[str], console: Console) -> int:

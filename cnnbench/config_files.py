@@ -7,6 +7,8 @@ from importlib.abc import Traversable
 from pathlib import Path
 
 CHECKOUT_CONF = Path(__file__).resolve().parent.parent / "conf"
+CONFIG_GROUPS = ("dataset", "model", "optimizer", "scheduler", "augmentation", "trainer",
+                 "evaluation")
 
 
 def installed() -> bool:
@@ -30,3 +32,8 @@ def group_options(group: str) -> list[str]:
     if not folder.is_dir():
         return []
     return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".yaml"))
+
+
+def config_options(groups: tuple[str, ...] = CONFIG_GROUPS) -> dict[str, list[str]]:
+    """The options of each config group, read from the packaged conf/ directory."""
+    return {group: group_options(group) for group in groups}

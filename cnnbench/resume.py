@@ -21,47 +21,17 @@ spells the command that resumes a run.
 """
 from __future__ import annotations
 
-import json
-import re
 import shlex
 from pathlib import Path
 
 from .errors import UserError
-
-RESUME_KEY = "trainer.resume"
+from .overrides import hydra_quote, hydra_unquote, override_key
+from .resume_policy import RESUME_KEY
+from .rundir import run_status
 
 
 class NothingToResume(Exception):
     """The run asked for is already complete: the message says so; the command exits 0."""
-
-
-def override_key(override: str) -> str:
-    return override.split("=", 1)[0].lstrip("+~")
-
-
-def _escape_interpolation(text: str) -> str:
-    # OmegaConf resolves ${...} in every string, quoted or not: \${ keeps it literal, and the
-    # backslashes just before it are doubled (OmegaConf reads \\${ as one \ plus a live ${)
-    return re.sub(r"(\\*)\$\{", lambda m: m.group(1) * 2 + "\\${", text)
-
-
-def hydra_quote(text: str) -> str:
-    """`text` as one single-quoted value of Hydra's override grammar (OverrideLexer.g4's
-    QUOTED_VALUE): a quote inside is written \\', and the backslashes just before a quote or
-    before the closing quote are doubled; any other character stands for itself."""
-    body = re.sub(r"(\\*)('|\Z)", lambda m: m.group(1) * 2 + ("\\'" if m.group(2) else ""),
-                  _escape_interpolation(text))
-    return f"'{body}'"
-
-
-def hydra_unquote(value: str) -> str:
-    """The inverse of `hydra_quote` (also for double quotes); other values come back as given."""
-    if len(value) < 2 or value[0] not in "'\"" or value[-1] != value[0]:
-        return value
-    quote, body = value[0], value[1:-1]
-    body = re.sub(rf"(\\+)({quote}|\Z)", lambda m: "\\" * (len(m.group(1)) // 2) + m.group(2),
-                  body)
-    return re.sub(r"(\\*)\\\$\{", lambda m: "\\" * (len(m.group(1)) // 2) + "${", body)
 
 
 def resume_command(run_dir: str | Path, *overrides: str) -> str:
@@ -99,13 +69,6 @@ def run_dir_of(path: str) -> Path:
                         f"(expected <run>/checkpoints/{p.name} with <run>/.hydra/). Point it at "
                         f"the last.pt of a run under outputs/.")
     return run
-
-
-def run_status(run: Path) -> str | None:
-    try:
-        return json.loads((run / "metrics.json").read_text()).get("status")
-    except (OSError, ValueError, AttributeError):
-        return None
 
 
 def resume_arguments(args: list[str]) -> list[str]:

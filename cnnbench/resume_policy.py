@@ -14,8 +14,9 @@ from typing import Any
 import yaml
 
 from .errors import UserError
-from .resume import RESUME_KEY, hydra_unquote, override_key
+from .overrides import hydra_unquote, override_key
 
+RESUME_KEY = "trainer.resume"
 GROUPS = ("dataset", "model", "optimizer", "scheduler", "augmentation", "trainer", "evaluation",
           "experiment", "hparams_search")
 CHANGEABLE = ("trainer.epochs", "trainer.device", "trainer.progress", "trainer.num_workers",

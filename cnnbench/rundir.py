@@ -72,6 +72,25 @@ def read_metrics(run_dir: Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
+NO_METRICS, UNREADABLE = f"no {METRICS_FILE}", "unreadable"  # statuses of runs that lack one
+
+
+def load_metrics(run_dir: Path) -> tuple[dict[str, Any], str, str | None]:
+    """(metrics, status, reason) as the run's metrics.json says; a run without the file is
+    NO_METRICS and one whose file cannot be read (or is not a JSON object) UNREADABLE, with the
+    reason. Never raises: a run directory is someone else's files."""
+    path = metrics_file(run_dir)
+    if not path.is_file():
+        return {}, NO_METRICS, f"the run wrote no {METRICS_FILE} (it may not have started)"
+    try:
+        data = json.loads(path.read_text())
+        if not isinstance(data, dict):
+            raise ValueError("not a JSON object")
+    except (OSError, ValueError) as err:
+        return {}, UNREADABLE, f"{METRICS_FILE}: {err}"
+    return data, str(data.get("status", "unknown")), data.get("reason")
+
+
 def run_status(run_dir: Path) -> str | None:
     status = read_metrics(run_dir).get("status")
     return status if isinstance(status, str) else None

@@ -81,7 +81,7 @@ def compose_dataset(overrides: list[str]) -> DictConfig:
     try:
         cfg = compose_config(overrides)
     except (HydraException, OmegaConfBaseException) as err:
-        from .cli import config_options
+        from .config_files import config_options
 
         raise UserError(f"`cnnbench models {' '.join(overrides)}` does not compose: "
                         f"{str(err).splitlines()[0].rstrip('.')}. Datasets: "

@@ -5,7 +5,7 @@ import pytest
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from cnnbench.cli import config_options
+from cnnbench.config_files import config_options
 from cnnbench.settings import TrainerSettings
 
 OPTIONS = [(group, name) for group, names in config_options().items() for name in names]

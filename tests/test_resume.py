@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from cnnbench.resume import hydra_quote, hydra_unquote, resume_command
+from cnnbench.overrides import hydra_quote, hydra_unquote
+from cnnbench.resume import resume_command
 
 TINY = ["dataset=synthetic", "dataset.train_size=256", "dataset.test_size=128",
         "trainer.batch_size=64", "trainer.device=cpu", "trainer.progress=false",

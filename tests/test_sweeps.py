@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from cnnbench.app import job_dirname
-from cnnbench.cli import sweep_outcomes, sweep_summary
+from cnnbench.sweeps import sweep_outcomes, sweep_summary
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = ["dataset=synthetic", "dataset.train_size=256", "dataset.test_size=128",

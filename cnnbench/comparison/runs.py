@@ -6,7 +6,6 @@ run: it becomes a record whose `status` says what is wrong.
 """
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,6 +13,7 @@ from typing import Any, Iterable
 
 import yaml
 
+from .. import rundir
 from ..errors import UserError
 
 OPTION_KEYS = ("model", "dataset", "optimizer", "lr", "scheduler", "augmentation", "batch_size",
@@ -38,7 +38,7 @@ class RunRecord:
 
     @property
     def history(self) -> Path | None:
-        path = self.path / "history.csv"
+        path = self.path / rundir.HISTORY_FILE
         return path if path.is_file() else None
 
     @property
@@ -47,7 +47,8 @@ class RunRecord:
 
 
 def is_run_dir(path: Path) -> bool:
-    return (path / "metrics.json").is_file() or (path / ".hydra" / "config.yaml").is_file()
+    return (rundir.metrics_file(path).is_file()
+            or (path / rundir.HYDRA_DIR / "config.yaml").is_file())
 
 
 def find_run_dirs(root: Path) -> list[Path]:
@@ -106,18 +107,8 @@ def _hydra_options(run_dir: Path) -> dict[str, Any]:
 
 
 def load_run(run_dir: Path, name: str) -> RunRecord:
-    record = RunRecord(run_dir, name, status="no metrics.json",
-                       reason="the run wrote no metrics.json (it may not have started)")
-    metrics_file = run_dir / "metrics.json"
-    data: dict[str, Any] = {}
-    if metrics_file.is_file():
-        try:
-            data = json.loads(metrics_file.read_text())
-            if not isinstance(data, dict):
-                raise ValueError("not a JSON object")
-            record.status, record.reason = str(data.get("status", "unknown")), data.get("reason")
-        except (OSError, ValueError) as err:
-            record.status, record.reason = "unreadable", f"metrics.json: {err}"
+    data, status, reason = rundir.load_metrics(run_dir)
+    record = RunRecord(run_dir, name, status=status, reason=reason)
     record.options = {k: data.get(k) for k in OPTION_KEYS}
     if any(v is None for v in record.options.values()):
         for key, value in _hydra_options(run_dir).items():
