@@ -129,6 +129,8 @@ class Pictures:
     def _work(self) -> None:
         try:
             from . import plots
+
+            plots.warm_up()  # while the test pass runs
         except Exception as err:  # noqa: BLE001 (e.g. no matplotlib: the pictures are lost)
             plots, failure = None, err
         job = self.jobs.get()

@@ -21,6 +21,13 @@ DPI = 110
 PAD_INCHES = 0.1  # white border around the content, as savefig's bbox_inches="tight"
 
 
+def warm_up() -> None:
+    """A first drawing's one-off costs (the font list, the default font), paid ahead."""
+    fig = Figure(figsize=(1, 1))
+    fig.text(0.5, 0.5, "0%", fontsize=9)
+    FigureCanvasAgg(fig).draw()
+
+
 def render(fig: Figure, dpi: int = DPI) -> np.ndarray:
     """`fig` as H x W x 3 uint8 pixels on white, cropped to its content plus a small border."""
     fig.set_facecolor("white")
