@@ -358,25 +358,23 @@ class TrainingRun:
         self.record.phase("testing")
         fit.final_weights(s.early_stopping.restore_best)
         model = unwrap(parts.model)  # every process evaluates the whole test set; rank 0 reports
-        test = evaluate(model, parts.loaders["test"], fit.loss_fn, runtime)
-        if s.tta_flip:
-            test["acc_tta"] = evaluate(model, parts.loaders["test"], fit.loss_fn, runtime,
-                                       tta_flip=True)["acc"]
-            self.write_metrics(**{"test/acc_tta": test["acc_tta"]})
-        self.tb.scalars({"test/loss": test["loss"], "test/acc": test["acc"]}, fit.state.epoch)
-        report = evaluate_test_set(
+        report = evaluate_test_set(  # one pass: test loss, accuracy and every metric
             model, data, runtime, self.evaluation if self.dist.is_main else EvaluationSettings(
-                enabled=False), self.run_dir, batch_size=s.eval_batch_size,
+                enabled=False), self.run_dir, batch_size=s.eval_batch_size, loss_fn=fit.loss_fn,
             tb=self.tb, step=fit.state.epoch, console=self.console,
             title=f"{self.options['model']} on {self.options['dataset']}")
+        test = {"loss": report.metrics["test/loss"], "acc": report.metrics["test/acc"]}
+        if s.tta_flip:
+            acc_tta = evaluate(model, parts.loaders["test"], fit.loss_fn, runtime,
+                               tta_flip=True)["acc"]
+            self.write_metrics(**{"test/acc_tta": acc_tta})
         if self.dist.is_main:
             log_hparams(self.tb, self.options, self.run_dir,
                         ["test/acc", "test/loss", *report.scalars])
         self.tb.close()
         images = len(data.train) * fit.state.epoch  # over every part of a resumed run
         self.record.finish(
-            rundir.COMPLETED, None, **{"test/loss": test["loss"], "test/acc": test["acc"]},
-            **report.metrics,
+            rundir.COMPLETED, None, **report.metrics,
             epochs_run=fit.state.epoch, best_epoch=fit.state.best_epoch,
             stopped_early=fit.state.stopped_early, restored_best=s.early_stopping.restore_best,
             train_seconds=train_seconds,

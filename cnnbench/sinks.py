@@ -69,6 +69,15 @@ class TensorBoardSink:
         self.writer.add_image(tag, image, step, dataformats="HWC")
         self.writer.flush()
 
+    def png(self, tag: str, png: bytes, height: int, width: int, step: int = 0) -> None:
+        """An RGB image already encoded as PNG (the bytes of a picture the run saved)."""
+        from tensorboard.compat.proto.summary_pb2 import Summary
+
+        image = Summary.Image(height=height, width=width, colorspace=3, encoded_image_string=png)
+        self.writer._get_file_writer().add_summary(  # what add_image writes, minus re-encoding
+            Summary(value=[Summary.Value(tag=tag, image=image)]), step)
+        self.writer.flush()
+
     def hparams(self, hparams: Mapping[str, Any], metric_tags: Sequence[str],
                 differs: Collection[str] = ()) -> None:
         tensorboard_hparams(self.writer, hparams, metric_tags, differs)

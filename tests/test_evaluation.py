@@ -181,8 +181,8 @@ def test_evaluate_test_set_writes_metrics_files_and_tensorboard(tmp_path):
     tb.hparams({"model": "linear", "lr": 0.1, "scheduler": None}, ["test/macro_f1"], {"lr"})
     tb.close()
     m = report.metrics
-    assert set(report.scalars) == {"test/macro_precision", "test/macro_recall", "test/macro_f1",
-                                   "shift/1px", "shift/3px"}
+    assert set(report.scalars) == {"test/loss", "test/acc", "test/macro_precision",
+                                   "test/macro_recall", "test/macro_f1", "shift/1px", "shift/3px"}
     assert len(m["per_class"]) == 10 and sum(r["support"] for r in m["per_class"]) == 64
     assert sum(map(sum, m["confusion_matrix"])) == 64
     assert 0 <= m["shift/3px"] <= 1 and len(m["misclassified"]) == 9
@@ -193,7 +193,8 @@ def test_evaluate_test_set_writes_metrics_files_and_tensorboard(tmp_path):
     assert "Per-class results" in out and "class_9" in out and "1 px" in out
     events = EventAccumulator(str(tmp_path / "tb")).Reload()
     assert {"test/confusion_matrix", "test/misclassified"} <= set(events.Tags()["images"])
-    assert {"test/macro_f1", "shift/1px", "shift/3px"} <= set(events.Tags()["scalars"])
+    assert {"test/loss", "test/acc", "test/macro_f1", "shift/1px",
+            "shift/3px"} <= set(events.Tags()["scalars"])
 
 
 def test_evaluation_can_be_switched_off(tmp_path):
@@ -203,7 +204,8 @@ def test_evaluation_can_be_switched_off(tmp_path):
     report = evaluate_test_set(nn.Sequential(nn.Flatten(), nn.Linear(784, 10)), data,
                                make_runtime("cpu", "off", False), EvaluationSettings(enabled=False),
                                tmp_path, batch_size=8)
-    assert report.metrics == {} and not list(tmp_path.iterdir())
+    assert set(report.metrics) == {"test/loss", "test/acc"}  # the one pass still gives these
+    assert not list(tmp_path.iterdir())
 
 
 def test_no_class_is_highlighted_when_all_do_equally_well():
@@ -211,3 +213,63 @@ def test_no_class_is_highlighted_when_all_do_equally_well():
             for i in range(5)]
     assert worst_classes(same, 3) == []
     assert "\x1b[1;31m" not in render(per_class_table(same))
+
+
+class Counting(nn.Module):
+    """A linear classifier that counts the images it has seen."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.linear = nn.Linear(28 * 28, 10)
+        self.images = 0
+
+    def forward(self, x):
+        self.images += x.shape[0]
+        return self.linear(x.flatten(1))
+
+
+def test_one_pass_gives_loss_accuracy_and_every_metric(tmp_path):
+    from cnnbench.data import load_dataset
+    from cnnbench.train import evaluate
+
+    torch.manual_seed(2)
+    data = load_dataset("synthetic", train_size=8, test_size=40)
+    model, runtime = Counting(), make_runtime("cpu", "off", False)
+    loss_fn = nn.CrossEntropyLoss(label_smoothing=0.1)
+    report = evaluate_test_set(model, data, runtime, EvaluationSettings(shifts=[2]), tmp_path,
+                               batch_size=16, loss_fn=loss_fn)
+    assert model.images == 40 * 2  # the test set once, the shifted test set once
+    loader = DeviceLoader(data.test, 16, torch.device("cpu"), data.mean, data.std)
+    expected = evaluate(model, loader, loss_fn, runtime)
+    assert report.metrics["test/loss"] == pytest.approx(expected["loss"], rel=1e-5)
+    assert report.metrics["test/acc"] == expected["acc"]
+    cm = report.metrics["confusion_matrix"]
+    assert sum(cm[i][i] for i in range(10)) / 40 == report.metrics["test/acc"]
+
+
+def test_a_training_run_evaluates_the_test_set_once(tmp_path, compose, monkeypatch):
+    from cnnbench.run import TrainingRun
+
+    cfg = compose(["dataset=synthetic", "model=mlp", "trainer.device=cpu", "trainer.epochs=1",
+                   "dataset.train_size=16", "dataset.test_size=24", "trainer.progress=false",
+                   "evaluation.shifts=[]"])
+    seen = {}
+    test_phase = TrainingRun.test
+
+    def counted_test(self, parts, train_seconds):
+        counter = {"images": 0}
+        parts.model.register_forward_hook(
+            lambda module, args, out: counter.__setitem__("images",
+                                                          counter["images"] + args[0].shape[0]))
+        test_phase(self, parts, train_seconds)
+        seen.update(counter)
+
+    monkeypatch.setattr(TrainingRun, "test", counted_test)
+    run = TrainingRun(cfg, tmp_path / "run", {"model": "mlp", "dataset": "synthetic"},
+                      console=Console(file=open(tmp_path / "out.txt", "w")))
+    metrics = run.execute()
+    assert metrics["status"] == "completed"
+    assert seen["images"] == 24  # one pass over the 24 test images, for every metric
+    assert {"test/loss", "test/acc", "test/macro_f1"} <= set(metrics)
+    assert_png(tmp_path / "run" / "confusion_matrix.png")
+    assert_png(tmp_path / "run" / "misclassified.png")

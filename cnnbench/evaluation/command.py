@@ -146,29 +146,24 @@ def prepare(checkpoint: Path, overrides: Sequence[str]) -> Job:
 
 
 def run(job: Job, run_dir: Path, console: Console) -> dict[str, Any]:
-    """Test loss/accuracy, then everything `evaluate_test_set` does; returns the metrics."""
+    """Test loss/accuracy and everything `evaluate_test_set` does, from one pass over the test
+    set; returns the metrics."""
     from torch import nn
 
-    from ..data import DeviceLoader
     from ..hparams import log_hparams
     from ..sinks import TensorBoardSink
-    from ..train import evaluate
     from .evaluate import evaluate_test_set
 
-    s, data, runtime = job.settings, job.data, job.runtime
-    loader = DeviceLoader(data.test, s.eval_batch_size, runtime.device, data.mean, data.std,
-                          channels_last=runtime.channels_last)
+    s = job.settings
     tb = TensorBoardSink(run_dir / "tb")
-    step = int(job.payload.get("epoch") or 0)
-    test = evaluate(job.model, loader, nn.CrossEntropyLoss(label_smoothing=s.label_smoothing),
-                    runtime)
-    tb.scalars({"test/loss": test["loss"], "test/acc": test["acc"]}, step)
-    report = evaluate_test_set(job.model, data, runtime, job.evaluation, run_dir,
-                               batch_size=s.eval_batch_size, tb=tb, step=step, console=console,
+    report = evaluate_test_set(job.model, job.data, job.runtime, job.evaluation, run_dir,
+                               batch_size=s.eval_batch_size,
+                               loss_fn=nn.CrossEntropyLoss(label_smoothing=s.label_smoothing),
+                               tb=tb, step=int(job.payload.get("epoch") or 0), console=console,
                                title=job.title)
     log_hparams(tb, job.options, run_dir, ["test/acc", "test/loss", *report.scalars])
     tb.close()
-    return {"test/loss": test["loss"], "test/acc": test["acc"], **report.metrics}
+    return report.metrics
 
 
 def evaluate_checkpoint(args: Sequence[str], console: Console) -> dict[str, Any]:
