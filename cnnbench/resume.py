@@ -83,7 +83,7 @@ def resume_arguments(args: list[str]) -> list[str]:
     from .resume_policy import check_user_overrides, requested_epochs, stored_overrides
 
     if any(a in ("-m", "--multirun") for a in args):
-        raise UserError(f"trainer.resume continues one run; it cannot be part of a sweep (-m). "
+        raise UserError("trainer.resume continues one run; it cannot be part of a sweep (-m). "
                         f"Resume each job on its own: cnnbench train trainer.resume=<job directory>.")
     run = run_dir_of(value)
     stored = stored_overrides(run)

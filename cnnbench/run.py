@@ -302,7 +302,7 @@ class TrainingRun:
 
     def train(self, parts: Parts) -> float:
         """The epochs, with curves, checkpoints and metrics written as each one ends."""
-        s, fit, data = self.settings, parts.fit, parts.data
+        s, fit = self.settings, parts.fit
         self.console.print(
             f"[bold]cnnbench[/] {self.options['model']} on {self.options['dataset']} "
             f"({parts.params:,} parameters) | {parts.runtime.device_name}, AMP "

@@ -5,7 +5,6 @@ Each sink takes plain dicts of numbers; none of them knows about models or confi
 from __future__ import annotations
 
 import csv
-import os
 from pathlib import Path
 from typing import Any, Collection, Mapping, Sequence
 
