@@ -84,7 +84,7 @@ def resume_arguments(args: list[str]) -> list[str]:
 
     if any(a in ("-m", "--multirun") for a in args):
         raise UserError("trainer.resume continues one run; it cannot be part of a sweep (-m). "
-                        f"Resume each job on its own: cnnbench train trainer.resume=<job directory>.")
+                        "Resume each job on its own: cnnbench train trainer.resume=<job directory>.")
     run = run_dir_of(value)
     stored = stored_overrides(run)
     user = [a for a in args if not a.startswith("-") and override_key(a) != RESUME_KEY]
