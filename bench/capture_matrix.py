@@ -60,16 +60,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", default="bench/results/capture_matrix.json")
     parser.add_argument("--only", help="comma-separated setting names")
+    parser.add_argument("--seeds", type=int, default=1, help="training seeds 0..N-1 per setting")
     args = parser.parse_args()
     names = args.only.split(",") if args.only else list(SETTINGS)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        for name in names:
-            graph = run(SETTINGS[name], Path(tmp))
-            plain = run([*SETTINGS[name], "trainer.cuda_graph=false"], Path(tmp))
-            row = {"setting": name, "overrides": SETTINGS[name], "graph": graph, "plain": plain}
+        for name, seed in ((n, s) for n in names for s in range(args.seeds)):
+            overrides = [*SETTINGS[name], f"trainer.seed={seed}"]
+            graph = run(overrides, Path(tmp))
+            plain = run([*overrides, "trainer.cuda_graph=false"], Path(tmp))
+            row = {"setting": name, "seed": seed, "overrides": overrides, "graph": graph,
+                   "plain": plain}
             rows.append(row)
-            print(f"{name:<30} {str(graph['cuda_graph'])[:40]:<40} acc {graph['test/acc']:.4f} "
+            print(f"{name:<30} {seed:>2} {str(graph['cuda_graph'])[:40]:<40} acc {graph['test/acc']:.4f} "
                   f"vs {plain['test/acc']:.4f}  img/s {graph['images_per_s']:>10,.0f} vs "
                   f"{plain['images_per_s']:>10,.0f}  ({graph['device']}, {graph['amp']})",
                   flush=True)
