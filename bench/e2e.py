@@ -304,6 +304,37 @@ def print_table(results: list[dict], device: str | None, repeat: int) -> None:
             print(f"  {'':<17} " + "; ".join(n for n in notes if n))
 
 
+FLOOR_SCRIPT = """
+import time; t0 = time.perf_counter()
+import torch; t1 = time.perf_counter()
+dev = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+torch.zeros(1, device=dev); torch.cuda.synchronize() if dev.type == "cuda" else None
+t2 = time.perf_counter()
+model = torch.nn.Linear(784, 10).to(dev)
+opt = torch.optim.Adam(model.parameters()); t3 = time.perf_counter()
+model(torch.zeros(128, 784, device=dev)).sum().backward(); opt.step()
+torch.cuda.synchronize() if dev.type == "cuda" else None
+t4 = time.perf_counter()
+print(f"{t1 - t0:.3f} {t2 - t1:.3f} {t3 - t2:.3f} {t4 - t3:.3f}")
+"""
+
+
+def measure_floor(env: dict) -> dict:
+    """What any PyTorch training process pays before its first step, measured in a bare process:
+    importing torch, starting CUDA, building an optimizer (torch.optim imports torch._dynamo),
+    one step; and the whole process, exit included."""
+    start = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-c", FLOOR_SCRIPT], env=env, capture_output=True,
+                          text=True)
+    wall = time.perf_counter() - start
+    try:
+        parts = [float(v) for v in proc.stdout.split()]
+    except ValueError:
+        return {"error": proc.stderr[-500:]}
+    keys = ("import_torch", "device_init", "optimizer_build", "first_step")
+    return {**dict(zip(keys, parts)), "process_wall": round(wall, 3)}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", default=",".join(ROWS),
@@ -318,6 +349,10 @@ def main(argv: list[str] | None = None) -> int:
                              "outputs/bench/e2e_<time>)")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds per command")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "e2e.json")
+    parser.add_argument("--no-warmup", action="store_true",
+                        help="skip the unrecorded first run that fills the caches every later run "
+                             "finds (Python bytecode, matplotlib's font list) as on a machine the "
+                             "tool has run on before")
     args = parser.parse_args(argv)
     names = [n.strip() for n in args.rows.split(",") if n.strip()]
     unknown = [n for n in names if n not in ROWS]
@@ -332,6 +367,15 @@ def main(argv: list[str] | None = None) -> int:
     print(f"python {sys.executable} ({platform.python_version()}), data root {data_root}, "
           f"working directories under {workdir}", flush=True)
 
+    floor = None
+    if any(not missing_data(ROWS[n], data_root, extra) for n in names):
+        if not args.no_warmup:
+            warm = ["dataset=synthetic", "dataset.train_size=512", "dataset.test_size=256",
+                    "trainer.epochs=1", *extra]
+            print(f"warm-up (not recorded): cnnbench train {shlex.join(warm)}", flush=True)
+            run_row(ROWS[names[0]], warm, workdir / "warmup", env, args.timeout)
+        floor = measure_floor(env)
+        print(f"floor (a bare PyTorch process): {floor}", flush=True)
     results = []
     for name in names:
         row = ROWS[name]
@@ -366,7 +410,7 @@ def main(argv: list[str] | None = None) -> int:
         "created": stamp, "device": device, "host": platform.node(), "python": sys.executable,
         "bench_command": shlex.join([Path(sys.argv[0]).name, *(argv or sys.argv[1:])]),
         "extra": extra, "repeat": args.repeat, "data_root": str(data_root),
-        "workdir": str(workdir), "rows": results}, indent=2) + "\n")
+        "workdir": str(workdir), "floor": floor, "rows": results}, indent=2) + "\n")
     print(f"device: {device}; wrote {args.out}")
     return 0 if all(r["status"] in ("ok", "skipped") for r in results) else 1
 
