@@ -66,7 +66,7 @@ def build(overrides: list[str], batch_size: int | None):
     from cnnbench.app import compose_config
     from cnnbench.data import DeviceLoader
     from cnnbench.data.sources import load_dataset
-    from cnnbench.run import build_model, build_optimizer
+    from cnnbench.build import build_model, build_optimizer
     from cnnbench.safe_build import build_allowed
 
     cfg = compose_config(overrides)
@@ -118,7 +118,8 @@ def run_variant(name: str, make, base, label_smoothing: float, epochs: int, dist
     from cnnbench.distributed import all_reduce_sum
     from cnnbench.schedule import LRSchedule
     from cnnbench.graphs import StepGraphs
-    from cnnbench.train import train_one_epoch, warm_up
+    from cnnbench.train import train_one_epoch
+    from cnnbench.warmup import warm_up
 
     runtime, model, loader, optimizer, loss_fn = setup(name, make, base, label_smoothing, dist,
                                                        comm_hook)

@@ -42,7 +42,8 @@ from cnnbench.models.lenet import LeNet5  # noqa: E402
 from cnnbench.runtime import Runtime, fused_options, make_runtime  # noqa: E402
 from cnnbench.schedule import LRSchedule  # noqa: E402
 from cnnbench.graphs import StepGraphs  # noqa: E402
-from cnnbench.train import train_one_epoch, warm_up  # noqa: E402
+from cnnbench.train import train_one_epoch  # noqa: E402
+from cnnbench.warmup import warm_up  # noqa: E402
 
 AUGMENT = {  # the seeds' own pipelines (conf/augmentation/affine.yaml, keras_like.yaml)
     "lenet": ("affine", dict(rotation=10.0, translate=0.143, scale=0.1, shear=0.1)),

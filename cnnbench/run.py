@@ -6,8 +6,6 @@ the curves so far, the last checkpoint and a metrics.json whose `status` says ho
 """
 from __future__ import annotations
 
-import copy
-import dataclasses
 import os
 import platform
 import sys
@@ -19,42 +17,22 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 from rich.markup import escape
-from torch import nn
 
-from . import __version__, models, rundir
+from . import __version__, rundir
+from .build import Parts, assemble, validate_lr
 from .checkpoint import load_checkpoint, restore_rng_states, rng_states, save_checkpoint
-from .data import ImageData, data_fits_on_device, load_dataset, make_loader, split_bytes
-from .distributed import (all_reduce_sum, device_for, from_environment, sync_batchnorm,
-                          unwrap, wrap_model)
-from .ema import WeightEMA, averaged_weights
-from .graphs import StepGraphs
+from .distributed import from_environment, unwrap
+from .ema import averaged_weights
 from .endings import ending_of
 from .errors import RunDiverged, UserError
 from .evaluation.evaluate import evaluate_test_set
 from .evaluation.settings import EvaluationSettings
 from .hparams import log_hparams
-from .models import count_parameters
 from .rundir import RunLock, RunRecord
-from .runtime import (Runtime, capture_off_reason, fused_options, make_runtime, process_seconds,
-                      seed_everything)
-from .safe_build import build_allowed
-from .schedule import build_schedule
+from .runtime import process_seconds
 from .settings import TrainerSettings
 from .sinks import ConsoleProgress, HistoryCSV, TensorBoardSink, summary_table
-from .train import Diverged, Fit, evaluate, warm_up
-
-
-def build_model(cfg: DictConfig, data: ImageData, name: str | None = None) -> nn.Module:
-    """The model of `cfg.model`, shaped by the dataset (channels, image size, classes)."""
-    return models.build_model(cfg.model, in_channels=data.channels, image_size=data.image_size,
-                              num_classes=data.num_classes, name=name)
-
-
-def validate_lr(cfg: DictConfig) -> None:
-    lr = cfg.optimizer.get("lr")
-    if lr is not None and (isinstance(lr, bool) or not isinstance(lr, (int, float)) or lr <= 0):
-        raise UserError(f"optimizer.lr={lr!r} is not valid: the learning rate must be a number "
-                        f"above 0, e.g. optimizer.lr=0.001.")
+from .train import Diverged, Fit, evaluate
 
 
 def library_versions() -> dict[str, str]:
@@ -70,17 +48,6 @@ def library_versions() -> dict[str, str]:
             "torchvision": torchvision_version, "hydra": hydra.__version__,
             "python": platform.python_version(),
             "cuda": torch.version.cuda or "none"}
-
-
-def build_optimizer(cfg: DictConfig, model: nn.Module) -> torch.optim.Optimizer:
-    try:
-        factory = build_allowed(cfg.optimizer, "optimizer")
-        return factory(model.parameters(), **fused_options(factory, next(model.parameters()).device))
-    except UserError:
-        raise
-    except Exception as err:
-        cause = err.__cause__ or err
-        raise UserError(f"The optimizer could not be built from optimizer.*: {cause}.") from None
 
 
 def run_options(choices: Mapping[str, str], cfg: DictConfig) -> dict[str, Any]:
@@ -99,20 +66,6 @@ class NullSink:
 
     def __getattr__(self, name: str):
         return lambda *args, **kwargs: None
-
-
-@dataclasses.dataclass
-class Parts:
-    """What a run is built from, assembled once by `TrainingRun.build`."""
-
-    runtime: Runtime
-    data: ImageData
-    model: nn.Module
-    params: int
-    loaders: dict
-    fit: Fit
-    scaler: Any
-    resumed_at: int | None = None
 
 
 class TrainingRun:
@@ -210,86 +163,25 @@ class TrainingRun:
         if resume is not None:
             self.check_compatible(resume)
         self.record.phase("setup")
-        runtime = make_runtime(s.device, s.amp, s.channels_last, s.compile_mode,
-                               s.cuda_graph and not self.dist.enabled)
-        runtime = dataclasses.replace(runtime, device=device_for(self.dist, runtime.device))
-        configure_determinism(s.deterministic, runtime)
-        seed_everything(s.seed)
-        self.record.phase("data")
-        data = load_dataset(**OmegaConf.to_container(self.cfg.dataset, resolve=True))
-        data = data.with_validation(s.val_split, s.seed)
-        self.record.phase("setup")
-        model, params, sync_bn = self.build_model(data, runtime)
-        opt_cfg = self.cfg  # with trainer.scale_lr=linear, a copy whose optimizer.lr is scaled
-        if s.lr_factor() != 1.0 and self.cfg.optimizer.get("lr") is not None:
-            opt_cfg = copy.deepcopy(self.cfg)  # schedulers' ${optimizer.lr} follow the copy
-            opt_cfg.optimizer.lr = float(self.cfg.optimizer.lr) * s.lr_factor()
-            self.write_metrics(effective_lr=opt_cfg.optimizer.lr)
-        optimizer = build_optimizer(opt_cfg, model)
-        augment = build_allowed(self.cfg.augmentation, "augmentation")
-        loaders = self.make_loaders(data, runtime, augment)
-        factory = (build_allowed(opt_cfg.scheduler, "scheduler")
-                   if opt_cfg.scheduler.get("_target_") else None)
-        schedule = build_schedule(factory, optimizer, s.epochs, len(loaders["train"]))
-        scaler = torch.amp.GradScaler("cuda") if runtime.needs_scaler else None
-        loss_fn = nn.CrossEntropyLoss(label_smoothing=s.label_smoothing)
-        graphs = self.step_graphs(runtime, loss_fn)
-        compile_seconds = 0.0
-        if (s.compile_mode or runtime.capture_step) and not self.dist.enabled:
-            # compile (and capture) now, on zero batches: timed apart from training
-            compile_seconds = warm_up(model, loss_fn, runtime, loaders["train"],
-                                      [v for k, v in loaders.items() if k != "train" and v],
-                                      optimizer=optimizer, graphs=graphs, scaler=scaler)
-        ema = WeightEMA(unwrap(model), s.ema_decay, s.ema_every) if s.ema_decay else None
-        fit = Fit(model, optimizer, schedule, loss_fn, runtime, loaders["train"], loaders["val"],
-                  s.epochs, s.early_stopping, scaler, reduce=all_reduce_sum, ema=ema,
-                  keep_best=s.early_stopping.restore_best, graphs=graphs)
-        parts = Parts(runtime, data, model, params, loaders, fit, scaler)
+        parts = assemble(self.cfg, s, self.dist, model_name=self.options["model"],
+                         note=self.note, phase=self.record.phase)
         if resume is not None:
-            self.restore(resume, fit, scaler)
-            parts.resumed_at = fit.state.epoch
-        self.write_metrics(params=params, device=runtime.device_name, amp=runtime.amp_name,
-                           world_size=self.dist.world_size, sync_batchnorm=sync_bn,
+            self.restore(resume, parts.fit, parts.scaler)
+            parts.resumed_at = parts.fit.state.epoch
+        runtime, data = parts.runtime, parts.data
+        if parts.effective_lr is not None:
+            self.write_metrics(effective_lr=parts.effective_lr)
+        self.write_metrics(params=parts.params, device=runtime.device_name, amp=runtime.amp_name,
+                           world_size=self.dist.world_size, sync_batchnorm=parts.sync_batchnorm,
                            train_size=len(data.train), val_size=len(data.val) if data.val else 0,
                            test_size=len(data.test), classes=data.classes,
-                           compile_seconds=compile_seconds, data_path=self.data_path,
-                           cuda_graph=graphs.status,
-                           startup_seconds=process_seconds() - compile_seconds)
+                           compile_seconds=parts.compile_seconds, data_path=parts.data_path,
+                           cuda_graph=parts.graphs.status,
+                           startup_seconds=process_seconds() - parts.compile_seconds)
         return parts
 
-    def step_graphs(self, runtime: Runtime, loss_fn: nn.Module) -> StepGraphs:
-        """The run's captured training step (on CUDA by default); one line when it falls back."""
-        def note(text: str) -> None:
-            self.console.print(f"[bold yellow]note:[/] {escape(text)}", highlight=False)
-
-        reason = capture_off_reason(self.settings.cuda_graph, runtime)
-        if reason is None and self.dist.enabled:
-            reason = ("DDP: the gradient all-reduce runs between backward and the optimizer step, "
-                      "outside any graph")
-            note(f"the training step is not captured as a CUDA graph ({reason}).")
-        return StepGraphs(runtime, loss_fn, off_reason=reason, warn=note)
-
-    def build_model(self, data: ImageData, runtime: Runtime) -> tuple[nn.Module, int, str]:
-        """The model on its device, in its memory format, converted, compiled and wrapped."""
-        s = self.settings
-        model = build_model(self.cfg, data, self.options["model"]).to(runtime.device)
-        if runtime.channels_last:
-            model = model.to(memory_format=torch.channels_last)
-        params = count_parameters(model)
-        sync_bn = "off"
-        if s.sync_batchnorm:  # before compile and DDP: both must see the converted layers
-            model, sync_bn = sync_batchnorm(model, self.dist, runtime.device)
-            if self.dist.enabled and sync_bn != "on":
-                self.console.print(f"[bold yellow]warning:[/] trainer.sync_batchnorm=true "
-                                   f"{sync_bn}", highlight=False)
-        if s.compile_mode:
-            # in place (state_dict keys stay the same); static shapes: the last, smaller batch gets
-            # its own kernels instead of turning every batch's kernels into slower dynamic ones
-            model.compile(mode=s.compile_mode, dynamic=False)
-        model = wrap_model(model, self.dist, runtime.device, s.ddp_comm_hook)
-        if self.dist.enabled:
-            seed_everything(s.seed + self.dist.rank)  # own dropout draws per process
-        return model, params, sync_bn
+    def note(self, text: str) -> None:
+        self.console.print(f"[bold yellow]note:[/] {escape(text)}", highlight=False)
 
     def open_sinks(self, resumed_at: int | None):
         if not self.dist.is_main:
@@ -390,22 +282,6 @@ class TrainingRun:
             "run directory": str(self.run_dir),
         }))
 
-    def make_loaders(self, data: ImageData, runtime: Runtime, augment) -> dict:
-        s = self.settings
-        on_device = s.data_on_device
-        if on_device == "auto":
-            on_device = data_fits_on_device(split_bytes(data.train, data.val, data.test),
-                                            runtime.device)
-        self.data_path = "device" if on_device else "streaming"
-        common = dict(device=runtime.device, mean=data.mean, std=data.std, on_device=on_device,
-                      channels_last=runtime.channels_last, num_workers=s.num_workers)
-        train = make_loader(data.train, s.batch_size, shuffle=True, seed=s.seed,
-                            augment=augment if augment.active else None,
-                            rank=self.dist.rank, world_size=self.dist.world_size, **common)
-        evaluate_on = lambda split: make_loader(split, s.eval_batch_size, **common)  # noqa: E731
-        return {"train": train, "val": evaluate_on(data.val) if data.val else None,
-                "test": evaluate_on(data.test)}
-
     def save(self, path: Path, fit: Fit, scaler) -> None:
         if self.dist.is_main:
             save_checkpoint(path, self.checkpoint_payload(fit, scaler))
@@ -453,14 +329,3 @@ class TrainingRun:
     @staticmethod
     def device_of(fit: Fit) -> torch.device:
         return next(fit.model.parameters()).device
-
-
-def configure_determinism(deterministic: bool, runtime: Runtime) -> None:
-    """Deterministic kernels when asked (identical results for a seed); else fastest kernels."""
-    if deterministic:
-        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-        torch.use_deterministic_algorithms(True, warn_only=True)
-        torch.backends.cudnn.benchmark = False
-        torch.backends.cudnn.deterministic = True
-    elif runtime.device.type == "cuda":
-        torch.backends.cudnn.benchmark = True

@@ -12,7 +12,7 @@ from cnnbench.data import DeviceLoader, Split
 from cnnbench.errors import UserError
 from cnnbench.runtime import Runtime, fused_options
 from cnnbench.settings import TrainerSettings
-from cnnbench.train import warm_up
+from cnnbench.warmup import warm_up
 
 CPU = torch.device("cpu")
 

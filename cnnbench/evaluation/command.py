@@ -114,7 +114,7 @@ def prepare(checkpoint: Path, overrides: Sequence[str]) -> Job:
     from ..checkpoint import load_checkpoint
     from ..ema import averaged_weights
     from ..data import load_dataset
-    from ..run import build_model
+    from ..build import build_model
     from ..runtime import make_runtime
     from ..settings import TrainerSettings
     from .settings import EvaluationSettings
