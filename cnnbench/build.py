@@ -31,7 +31,7 @@ from .settings import TrainerSettings
 from .train import Fit
 from .warmup import warm_up
 
-Note = Callable[[str], None]
+Note = Callable[..., None]  # note(text, kind="note" | "warning"): one line to the user
 
 
 @dataclasses.dataclass
@@ -114,7 +114,7 @@ def prepared_model(cfg: DictConfig, s: TrainerSettings, data: ImageData, runtime
     if s.sync_batchnorm:  # before compile and DDP: both must see the converted layers
         model, sync_bn = sync_batchnorm(model, dist, runtime.device)
         if dist.enabled and sync_bn != "on":
-            note(f"trainer.sync_batchnorm=true {sync_bn}")
+            note(f"trainer.sync_batchnorm=true {sync_bn}", kind="warning")
     if s.compile_mode:
         # in place (state_dict keys stay the same); static shapes: the last, smaller batch gets
         # its own kernels instead of turning every batch's kernels into slower dynamic ones

@@ -180,8 +180,8 @@ class TrainingRun:
                            startup_seconds=process_seconds() - parts.compile_seconds)
         return parts
 
-    def note(self, text: str) -> None:
-        self.console.print(f"[bold yellow]note:[/] {escape(text)}", highlight=False)
+    def note(self, text: str, kind: str = "note") -> None:
+        self.console.print(f"[bold yellow]{kind}:[/] {escape(text)}", highlight=False)
 
     def open_sinks(self, resumed_at: int | None):
         if not self.dist.is_main:
