@@ -54,10 +54,39 @@ def check_group_choices(args: list[str]) -> None:
         key, sep, value = arg.partition("=")
         if not sep or key not in options or any(c in value for c in "()[]{}*$"):
             continue
+        if not value.strip(", "):
+            raise UserError(f"{key}= names no option. Choose one of: {', '.join(options[key])} "
+                            f"(e.g. {key}={options[key][0]}).")
         unknown = [v for v in value.split(",") if v and v not in options[key]]
         if unknown:
             raise UserError(f"There is no {key} option '{unknown[0]}'. The {key} options are: "
                             f"{', '.join(options[key])} (one YAML file each in conf/{key}/).")
+
+
+def check_override_syntax(args: list[str]) -> None:
+    """Every key=value parses as Hydra's override grammar; a mistake is one paragraph."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+
+    from .errors import UserError
+
+    parser = OverridesParser.create()
+    sweeping = is_sweep(args)
+    for arg in args:
+        if arg.startswith("-"):
+            continue
+        try:
+            [override] = parser.parse_overrides([arg])
+            if override.is_sweep_override() and not sweeping:
+                raise UserError(f"'{arg}' lists several values, which makes a sweep: add -m "
+                                f"(cnnbench train -m {arg} ...) to run one job per value, or "
+                                f"write a list as key=[a,b] or a string as 'key=\"a,b\"'.")
+        except HydraException as err:
+            reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+            raise UserError(f"'{arg}' is not a valid override ({reason}). Write key=value; "
+                            f"quote a value that holds spaces, commas or brackets, e.g. "
+                            f"'key=\"a,b\"' (https://hydra.cc/docs/advanced/override_grammar/basic/)."
+                            ) from None
 
 
 def check_option_keys(args: list[str]) -> None:
@@ -122,6 +151,7 @@ def run_train(args: list[str], console: Console, debug: bool = False) -> int:
             if resuming:
                 check_not_in_use(run_dir_of(resume_value(args)))
             args = resume_arguments(args)
+            check_override_syntax(args)
             check_run_dir_free(args)
             if not resuming:  # a resumed sweep job runs alone, in its own directory
                 args, sweep_dir = with_sweep_dir(args)

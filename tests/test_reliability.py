@@ -147,6 +147,10 @@ def test_failing_sweep_job_does_not_stop_the_others(tmp_path, cli):
     (["~trainer.epochs"], "trainer.epochs is missing from the composed config"),
     (["trainer.seed=${oc.env:CNNBENCH_TEST_UNSET}"], "Environment variable 'CNNBENCH_TEST_UNSET' not found"),
     (["evaluation.shifts=abc"], "evaluation.shifts=['abc'] is not valid"),
+    (["trainer.epochs=[1,"], "'trainer.epochs=[1,' is not a valid override"),
+    (["model="], "model= names no option"),
+    (["model=mlp,lenet"], "lists several values, which makes a sweep: add -m"),
+    (["dataset.train_size=-5"], "dataset.train_size=-5 is not valid for dataset=synthetic"),
 ])
 def test_bad_input_is_one_clear_paragraph(tmp_path, cli, args, expected):
     base = [] if "dataset=fashion_mnist" in args else TINY
