@@ -136,3 +136,9 @@ def test_input_shape_of_an_image_folder_without_decoding(photos):
 
     shape = input_shape({"name": "imagefolder", "path": str(photos), "image_size": [12, 16]})
     assert (shape.channels, shape.height, shape.width, shape.num_classes) == (3, 12, 16, 2)
+
+
+@pytest.mark.parametrize("size", ["abc", [1, 2, 3], [8, "x"], 0, True])
+def test_a_bad_image_size_is_one_paragraph(photos, size):
+    with pytest.raises(UserError, match=r"dataset.image_size=.* is not valid: give a size"):
+        load_dataset("imagefolder", path=str(photos), image_size=size)

@@ -36,10 +36,16 @@ LAYOUT_HINT = ("Expected one subfolder per class with the images inside, e.g. "
 
 
 def _size(image_size: int | Sequence[int]) -> tuple[int, int]:
-    if isinstance(image_size, int):
+    def whole(v) -> bool:
+        return isinstance(v, int) and not isinstance(v, bool)
+
+    if whole(image_size):
         h = w = image_size
+    elif (isinstance(image_size, Sequence) and not isinstance(image_size, str)
+          and len(image_size) == 2 and all(whole(v) for v in image_size)):
+        h, w = image_size
     else:
-        h, w = (int(v) for v in image_size)
+        h = w = 0
     if h < 1 or w < 1:
         raise UserError(f"dataset.image_size={image_size!r} is not valid: give a size in pixels, "
                         f"e.g. dataset.image_size=32 or dataset.image_size=[48,64].")
