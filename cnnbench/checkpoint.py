@@ -16,6 +16,7 @@ from typing import Any
 import torch
 
 from .errors import UserError
+from .rundir import last_checkpoint
 
 FORMAT = "cnnbench-checkpoint-v1"
 
@@ -78,7 +79,7 @@ def require_resumable(payload: dict[str, Any], path: Path) -> int:
 def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     path = Path(path)
     if path.is_dir():
-        path = path / "checkpoints" / "last.pt"
+        path = last_checkpoint(path)
     if not path.is_file():
         raise UserError(f"No checkpoint at {path}: the file does not exist. Give the path of a "
                         f"best.pt/last.pt file or of a run directory that has checkpoints/last.pt.")

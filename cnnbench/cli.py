@@ -138,6 +138,7 @@ def run_train(args: list[str], console: Console, debug: bool = False) -> int:
     from .endings import ending_of
     from .errors import UserError
     from .resume import NothingToResume, resume_arguments, resume_value, run_dir_of
+    from .rundir import RunLock
 
     outcomes: list = []
     sweep_dir = None
@@ -147,12 +148,13 @@ def run_train(args: list[str], console: Console, debug: bool = False) -> int:
             check_group_choices(args)
             check_option_keys(args)
             check_output_dir(args)
-            resuming = resume_value(args) is not None
+            resume = resume_value(args)
+            resuming = resume is not None
             if resuming:
-                check_not_in_use(run_dir_of(resume_value(args)))
+                RunLock(run_dir_of(resume)).refuse_if_held()
             args = resume_arguments(args)
             check_override_syntax(args)
-            check_run_dir_free(args)
+            check_run_dir_free(args, resuming)
             if not resuming:  # a resumed sweep job runs alone, in its own directory
                 args, sweep_dir = with_sweep_dir(args)
             args = with_distributed_run_dir(args)
@@ -216,35 +218,21 @@ def interrupted_advice(run_dirs: list[Path], sweep_dir: Path | None) -> str:
     return text + f"Continue with:\n  {commands}"
 
 
-def check_not_in_use(run_dir: Path) -> None:
-    """Refuse, before anything is written, a run directory a live cnnbench process is writing."""
-    from .errors import UserError
-    from .rundir import RunLock
-
-    owner = RunLock(run_dir).owner()
-    if owner is not None:
-        raise UserError(f"{run_dir} is being written by another cnnbench process (pid "
-                        f"{owner['pid']} on {owner['host']}). Two processes must not write one "
-                        f"run: wait for it to end or stop it, then try again.")
-
-
-def check_run_dir_free(args: list[str]) -> None:
+def check_run_dir_free(args: list[str], resuming: bool) -> None:
     """A run directory given on the command line must not hold another run (histories would
-    interleave) nor be in use by a live process; a resume may reuse its own directory."""
+    interleave) nor be in use by a live process; a resume may reuse its own directory (its lock
+    was checked before the command line was rewritten)."""
     from .errors import UserError
     from .overrides import hydra_unquote, override_key
     from .resume import resume_command
-    from .resume_policy import RESUME_KEY
-    from .rundir import holds_run
+    from .rundir import RunLock, holds_run
 
     chosen = [a.partition("=")[2] for a in args if override_key(a) == "hydra.run.dir"]
-    resuming = any(override_key(a) == RESUME_KEY and a.partition("=")[2] not in ("", "null")
-                   for a in args)
-    if not chosen or (is_sweep(args) and not resuming):
+    if not chosen or resuming or is_sweep(args):
         return
     run_dir = Path(hydra_unquote(chosen[-1]))
-    check_not_in_use(run_dir)
-    if not resuming and holds_run(run_dir):
+    RunLock(run_dir).refuse_if_held()
+    if holds_run(run_dir):
         raise UserError(f"{run_dir} already holds a run, and a new run would mix its history "
                         f"and checkpoints with that one's. Continue that run with: "
                         f"{resume_command(run_dir)} ; or give a new run its own folder "

@@ -27,7 +27,7 @@ from pathlib import Path
 from .errors import UserError
 from .overrides import hydra_quote, hydra_unquote, override_key
 from .resume_policy import RESUME_KEY
-from .rundir import run_status
+from .rundir import CHECKPOINT_DIR, COMPLETED, HYDRA_DIR, last_checkpoint, run_status
 
 
 class NothingToResume(Exception):
@@ -59,12 +59,12 @@ def run_dir_of(path: str) -> Path:
         raise UserError(f"trainer.resume={path}: no such file or directory. Give the path of a "
                         f"run directory (outputs/runs/...) or of its checkpoints/last.pt.")
     if p.is_dir():
-        if not (p / "checkpoints" / "last.pt").is_file():
+        if not last_checkpoint(p).is_file():
             raise UserError(f"trainer.resume={path}: {p} has no checkpoints/last.pt, so it is not "
                             f"a cnnbench run directory that can be resumed.")
         return p.resolve()
     run = p.resolve().parent.parent
-    if not (run / ".hydra").is_dir() or p.resolve().parent.name != "checkpoints":
+    if not (run / HYDRA_DIR).is_dir() or p.resolve().parent.name != CHECKPOINT_DIR:
         raise UserError(f"trainer.resume={path}: the file is not inside a cnnbench run directory "
                         f"(expected <run>/checkpoints/{p.name} with <run>/.hydra/). Point it at "
                         f"the last.pt of a run under outputs/.")
@@ -90,10 +90,10 @@ def resume_arguments(args: list[str]) -> list[str]:
     user = [a for a in args if not a.startswith("-") and override_key(a) != RESUME_KEY]
     check_user_overrides(user, stored, run)
     checkpoint = Path(value).expanduser().resolve()
-    checkpoint = checkpoint / "checkpoints" / "last.pt" if checkpoint.is_dir() else checkpoint
+    checkpoint = last_checkpoint(checkpoint) if checkpoint.is_dir() else checkpoint
     done = require_resumable(load_checkpoint(checkpoint), checkpoint)
     epochs = requested_epochs(user)
-    if run_status(run) == "completed" and (epochs is None or epochs <= done):
+    if run_status(run) == COMPLETED and (epochs is None or epochs <= done):
         raise NothingToResume(
             f"{run} already completed {done} epoch{'s' if done != 1 else ''}; nothing to do. To train it longer: "
             f"{resume_command(run, f'trainer.epochs={2 * max(done, 1)}')}")

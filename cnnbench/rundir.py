@@ -63,15 +63,6 @@ def best_checkpoint(run_dir: Path) -> Path:
     return Path(run_dir) / CHECKPOINT_DIR / BEST_CHECKPOINT
 
 
-def read_metrics(run_dir: Path) -> dict[str, Any]:
-    """The run's metrics.json as a dict; {} when it is missing or not a JSON object."""
-    try:
-        data = json.loads(metrics_file(run_dir).read_text())
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
 NO_METRICS, UNREADABLE = f"no {METRICS_FILE}", "unreadable"  # statuses of runs that lack one
 
 
@@ -91,6 +82,11 @@ def load_metrics(run_dir: Path) -> tuple[dict[str, Any], str, str | None]:
     return data, str(data.get("status", "unknown")), data.get("reason")
 
 
+def read_metrics(run_dir: Path) -> dict[str, Any]:
+    """The run's metrics.json as a dict; {} when it is missing or not a JSON object."""
+    return load_metrics(run_dir)[0]
+
+
 def run_status(run_dir: Path) -> str | None:
     status = read_metrics(run_dir).get("status")
     return status if isinstance(status, str) else None
@@ -99,11 +95,6 @@ def run_status(run_dir: Path) -> str | None:
 def holds_run(run_dir: Path) -> bool:
     """Whether a run has already written into `run_dir` (its metrics or checkpoints)."""
     return metrics_file(run_dir).exists() or (Path(run_dir) / CHECKPOINT_DIR).is_dir()
-
-
-def run_dir_of_checkpoint(path: Path) -> Path:
-    """The run directory a checkpoint file belongs to (<run>/checkpoints/<file>)."""
-    return Path(path).resolve().parent.parent
 
 
 class RunRecord:
@@ -142,12 +133,15 @@ class RunRecord:
         self.update(status=status, reason=reason, **extra, **values)
 
 
-def record_outcome(run_dir: Path, status: str, reason: str) -> None:
+def record_outcome(run_dir: Path, status: str, reason: str,
+                   details: Mapping[str, Any] | None = None) -> None:
     """Give a run that ended without saying so a final status (e.g. it failed before it began
-    training, or its process was killed); a final status already written is kept."""
+    training, its process was killed, or its sweep stopped before it started); a final status
+    already written is kept."""
     metrics = read_metrics(run_dir)
     if metrics.get("status") not in FINAL_STATUSES:
-        write_json_atomic(metrics_file(run_dir), {**metrics, "status": status, "reason": reason})
+        write_json_atomic(metrics_file(run_dir),
+                          {**metrics, "status": status, "reason": reason, **(details or {})})
 
 
 class RunLock:
@@ -169,7 +163,8 @@ class RunLock:
             return owner  # another machine's process: assume it is alive
         return owner if _alive(pid) and pid != os.getpid() else None
 
-    def acquire(self) -> None:
+    def refuse_if_held(self) -> None:
+        """A UserError when a live process holds the lock (checked before anything is written)."""
         owner = self.owner()
         if owner is not None:
             raise UserError(
@@ -177,6 +172,9 @@ class RunLock:
                 f"{owner['pid']} on {owner['host']}, since {owner.get('since', '?')}). Two "
                 f"processes must not write one run: wait for it to end, or stop it first. If no "
                 f"such process exists, delete {self.path}.")
+
+    def acquire(self) -> None:
+        self.refuse_if_held()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         write_json_atomic(self.path, {"pid": os.getpid(), "host": socket.gethostname(),
                                       "since": time.strftime("%Y-%m-%d %H:%M:%S")})

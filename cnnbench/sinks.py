@@ -26,7 +26,8 @@ class HistoryCSV:
                 with open(path, newline="") as f:
                     rows = list(csv.reader(f))
                 self.columns = rows[0]
-                kept = [r for r in rows[1:] if r and (keep_epochs is None or int(r[0]) <= keep_epochs)]
+                kept = [r for r in rows[1:]
+                        if r and (keep_epochs is None or int(r[0]) <= keep_epochs)]
             except (OSError, ValueError, IndexError, csv.Error):
                 # a damaged file is kept beside the new one, never appended to
                 path.replace(path.with_name(path.name + ".unreadable"))

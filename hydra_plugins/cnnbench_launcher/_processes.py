@@ -222,7 +222,7 @@ def record_interrupted(job: Job, reason: str) -> None:
 def mark_not_started(job: Job, reason: str) -> None:
     """A job the sweep never started: its directory keeps its config (to run it later) and a
     metrics.json that says so, which `cnnbench compare` and the sweep summary show."""
-    from cnnbench.rundir import NOT_STARTED, write_json_atomic
+    from cnnbench.rundir import NOT_STARTED, record_outcome
 
     with read_write(job.config.hydra.runtime), open_dict(job.config.hydra.runtime):
         job.config.hydra.runtime.output_dir = str(job.dir)
@@ -232,10 +232,9 @@ def mark_not_started(job: Job, reason: str) -> None:
         OmegaConf.save(task_config(job), hydra_dir / "config.yaml")
         OmegaConf.save(OmegaConf.masked_copy(job.config, "hydra"), hydra_dir / "hydra.yaml")
         OmegaConf.save(job.config.hydra.overrides.task, hydra_dir / "overrides.yaml")
-    write_json_atomic(job.dir / "metrics.json", {
-        "status": NOT_STARTED, "reason": f"the sweep was stopped before this job started "
-                                         f"({reason})",
-        "overrides": list(job.overrides), "run_dir": str(job.dir)})
+    record_outcome(job.dir, NOT_STARTED,
+                   f"the sweep was stopped before this job started ({reason})",
+                   {"overrides": list(job.overrides), "run_dir": str(job.dir)})
 
 
 def task_config(job: Job) -> DictConfig:
