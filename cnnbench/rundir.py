@@ -87,6 +87,31 @@ def read_metrics(run_dir: Path) -> dict[str, Any]:
     return load_metrics(run_dir)[0]
 
 
+_NOT_RUNS = {TB_DIR, CHECKPOINT_DIR, "__pycache__"}  # folders inside a run, never runs
+
+
+def is_run_dir(path: Path) -> bool:
+    """A run directory holds metrics.json or .hydra/config.yaml (Hydra writes the latter before
+    the run starts, so a run that died early is still found)."""
+    return (metrics_file(path).is_file()
+            or (path / HYDRA_DIR / "config.yaml").is_file())
+
+
+def find_run_dirs(root: Path) -> list[Path]:
+    """Every run directory at or below `root`, in sorted order (runs hold no nested runs)."""
+    if is_run_dir(root):
+        return [root]
+    found = []
+    for folder, dirs, _ in os.walk(root):
+        here = Path(folder)
+        if here != root and is_run_dir(here):
+            found.append(here)
+            dirs.clear()
+            continue
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in _NOT_RUNS)
+    return sorted(found)
+
+
 def run_status(run_dir: Path) -> str | None:
     status = read_metrics(run_dir).get("status")
     return status if isinstance(status, str) else None

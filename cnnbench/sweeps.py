@@ -40,11 +40,9 @@ def sweep_outcomes(sweep_dir: Path) -> list[tuple[str, str | None]]:
     """(status, reason) of each job of a sweep, from the metrics.json each job wrote. Every job
     directory counts, however deep (a subdir pattern, or override values with '/' before job
     names were made safe, nest them); one without a readable metrics.json did not complete."""
-    from .comparison.runs import find_run_dirs
-
     if not sweep_dir.is_dir():
         return []
-    return [rundir.load_metrics(job)[1:] for job in find_run_dirs(sweep_dir)]
+    return [rundir.load_metrics(job)[1:] for job in rundir.find_run_dirs(sweep_dir)]
 
 
 def sweep_summary(outcomes: list[tuple[str, str | None]], sweep_dir: Path) -> str:

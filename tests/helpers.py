@@ -1,7 +1,10 @@
-"""Checks shared by the evaluation and comparison tests."""
+"""Checks shared by the tests: PNG files, bench scripts loaded as modules."""
 from __future__ import annotations
 
+import importlib.util
+import sys
 from pathlib import Path
+from types import ModuleType
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -17,3 +20,12 @@ def assert_png(path: Path, min_width: int = 200, min_height: int = 150) -> tuple
         width, height = image.size
     assert width >= min_width and height >= min_height, f"{path} is only {width}x{height}"
     return width, height
+
+
+def load_script(path: Path, name: str) -> ModuleType:
+    """A script of bench/ (not a package) imported as the module `name`."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module

@@ -1,11 +1,12 @@
 """bench/e2e.py: a tiny CPU run of one row as a separate process, and a row skipped for its data."""
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
 from pathlib import Path
+
+from helpers import load_script
 
 REPO = Path(__file__).resolve().parents[1]
 E2E = REPO / "bench" / "e2e.py"
@@ -14,11 +15,7 @@ TINY = ("trainer.device=cpu trainer.epochs=1 dataset=synthetic dataset.train_siz
 
 
 def load_e2e():
-    spec = importlib.util.spec_from_file_location("bench_e2e", E2E)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
+    return load_script(E2E, "bench_e2e")
 
 
 def test_cpu_row_records_timings_and_command(tmp_path):

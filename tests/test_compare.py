@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from cnnbench.comparison.command import compare
-from cnnbench.comparison.runs import find_run_dirs, load_runs
+from cnnbench.comparison.runs import load_runs
+from cnnbench.rundir import find_run_dirs
 from cnnbench.comparison.table import differing_options, display_rows
 from cnnbench.errors import UserError
 from helpers import assert_png

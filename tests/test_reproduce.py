@@ -1,12 +1,13 @@
 """bench/reproduce.py's pieces (no training here: the script itself is run by hand, see --quick)."""
 from __future__ import annotations
 
-import importlib.util
 import json
 import sys
 from pathlib import Path
 
 import pytest
+
+from helpers import load_script
 
 SCRIPT = Path(__file__).resolve().parents[1] / "bench" / "reproduce.py"
 MNIST_PRESETS = {"lenet_mnist", "lenet_mnist_keras", "lenet_mnist_keras_affine", "mlp_mnist",
@@ -15,12 +16,8 @@ MNIST_PRESETS = {"lenet_mnist", "lenet_mnist_keras", "lenet_mnist_keras_affine",
 
 @pytest.fixture(scope="module")
 def rep():
-    spec = importlib.util.spec_from_file_location("reproduce", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    yield module
-    del sys.modules[spec.name]
+    yield load_script(SCRIPT, "reproduce")
+    del sys.modules["reproduce"]
 
 
 def test_default_presets_are_the_mnist_ones(rep):

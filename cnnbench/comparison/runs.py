@@ -1,12 +1,9 @@
-"""Find run directories under the paths a user gives, and read what each run left behind.
-
-A run directory is one that holds metrics.json or .hydra/config.yaml (Hydra writes the latter
-before the run starts, so a run that died early is still found). Nothing here raises for a broken
-run: it becomes a record whose `status` says what is wrong.
+"""Read what each run under the paths a user gives left behind (the runs are found by
+`rundir.find_run_dirs`). Nothing here raises for a broken run: it becomes a record whose
+`status` says what is wrong.
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
@@ -23,7 +20,6 @@ METRIC_KEYS = ("test/acc", "test/loss", "test/top5", "test/macro_f1", "params", 
 # config.yaml keys of the options that are values rather than config-group choices
 _CONFIG_KEYS = {"lr": "optimizer.lr", "batch_size": "trainer.batch_size",
                 "epochs": "trainer.epochs", "seed": "trainer.seed"}
-_SKIP_DIRS = {"tb", "checkpoints", "__pycache__"}
 
 
 @dataclass
@@ -44,26 +40,6 @@ class RunRecord:
     @property
     def acc(self) -> float | None:
         return self.metrics.get("test/acc")
-
-
-def is_run_dir(path: Path) -> bool:
-    return (rundir.metrics_file(path).is_file()
-            or (path / rundir.HYDRA_DIR / "config.yaml").is_file())
-
-
-def find_run_dirs(root: Path) -> list[Path]:
-    """Every run directory at or below `root`, in sorted order (runs hold no nested runs)."""
-    if is_run_dir(root):
-        return [root]
-    found = []
-    for folder, dirs, _ in os.walk(root):
-        here = Path(folder)
-        if here != root and is_run_dir(here):
-            found.append(here)
-            dirs.clear()
-            continue
-        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in _SKIP_DIRS)
-    return sorted(found)
 
 
 def _read_yaml(path: Path) -> Any:
@@ -141,7 +117,7 @@ def load_runs(paths: Iterable[str | Path]) -> list[RunRecord]:
             raise UserError(f"{root} does not exist. `cnnbench compare` takes run directories, "
                             f"sweep directories or the outputs/ directory itself.")
     for root in roots:
-        for run_dir in find_run_dirs(root):
+        for run_dir in rundir.find_run_dirs(root):
             if run_dir.resolve() in seen:
                 continue
             seen.add(run_dir.resolve())
