@@ -75,8 +75,9 @@ def load_preset(name: str) -> Preset:
     cfg = compose_config([f"experiment={name}"])
     shape = input_shape(cfg.dataset)
     ref = cfg.get("reference") or {}
+    published = cfg.get("published") or {}
     return Preset(name, cfg.dataset.name, int(cfg.trainer.epochs), str(ref.get("seed", "?")),
-                  ref.get("test_acc"),
+                  published.get("value"),
                   (shape.channels, shape.height, shape.width, shape.num_classes))
 
 

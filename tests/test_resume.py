@@ -135,7 +135,7 @@ def test_onecycle_run_under_quotes_trains_on_to_more_epochs_on_the_new_curve(tmp
 @pytest.mark.parametrize("args,named", [
     (["optimizer.lr=0.05"], "optimizer.lr=0.05 (the run has 0.001)"),
     (["optimizer=sgd"], "optimizer=sgd (the run has 'adam')"),
-    (["scheduler=onecycle", "trainer.epochs=3"], "scheduler=onecycle (the run has 'none')"),
+    (["scheduler=onecycle", "trainer.epochs=3"], "scheduler=onecycle (the run has 'cosine')"),
     (["model.hidden=[10]"], "model.hidden=[10] (the run has [200, 150])"),
     (["trainer.batch_size=32"], "trainer.batch_size=32 (the run has 64)"),
     (["trainer.seed=1", "augmentation=affine"], "trainer.seed=1 (the run has 42), augmentation"),
