@@ -24,6 +24,7 @@ from .distributed import from_environment
 from .endings import Ending, ending_of
 from .errors import UserError
 from .rundir import record_outcome
+from .terminal import RunConsole
 
 log = logging.getLogger(__name__)
 
@@ -128,14 +129,16 @@ def config_error(err: Exception) -> UserError:
                      f"the composed config; `cnnbench train --help` lists every option).")
 
 
-def start_run(cfg: DictConfig, run_dir: Path, choices: dict, console: Console):
-    """The run of this job, its config checked; mistakes in the config are UserErrors."""
+def start_run(cfg: DictConfig, run_dir: Path, choices: dict, console: Console,
+              brief: bool = False):
+    """The run of this job, its config checked; mistakes in the config are UserErrors. A
+    `brief` run (a sweep's job) ends with one line instead of its tables."""
     from omegaconf.errors import OmegaConfBaseException
 
     from .run import TrainingRun  # heavy imports only once Hydra has parsed argv
 
     try:
-        return TrainingRun(cfg, run_dir, choices, console)
+        return TrainingRun(cfg, run_dir, choices, console, brief=brief)
     except OmegaConfBaseException as err:
         raise config_error(err) from None
 
@@ -153,9 +156,10 @@ def make_train_app(outcomes: list[Outcome], debug: bool = False) -> Callable[[],
         sweeping = hc.mode == RunMode.MULTIRUN
         if sweeping:
             share_cpu_threads(hc.launcher)
-        console = Console()
+        console = RunConsole(label=f"job {hc.job.num}" if sweeping else None)
         try:
-            metrics = start_run(cfg, run_dir, dict(hc.runtime.choices), console).execute()
+            metrics = start_run(cfg, run_dir, dict(hc.runtime.choices), console,
+                                brief=sweeping).execute()
         except BaseException as err:
             ending = ending_of(err)
             outcomes.append(Outcome(run_dir, ending))

@@ -11,6 +11,7 @@ from . import __version__
 from .config_files import config_options
 from .sweeps import (is_sweep, launched_sweep_dir, report_failed_jobs, report_sweep,
                      with_sweep_dir)
+from .terminal import RunConsole
 
 SUBCOMMANDS = {
     "train": "train a model (or a sweep with -m); all Hydra flags and overrides work",
@@ -282,7 +283,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv or os.environ.get("HYDRA_FULL_ERROR") == "1"
     argv = [a for a in argv if a != "--debug"]
-    console = Console()
+    console = RunConsole()
     from .endings import install_stop_handlers
 
     install_stop_handlers()  # SIGTERM and SIGHUP end every command as Ctrl-C does

@@ -10,6 +10,7 @@ import os
 import platform
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -31,7 +32,8 @@ from .hparams import log_hparams
 from .rundir import RunLock, RunRecord
 from .runtime import process_seconds
 from .settings import TrainerSettings
-from .sinks import ConsoleProgress, HistoryCSV, TensorBoardSink, summary_table
+from .sinks import HistoryCSV, TensorBoardSink, print_paths, summary_table
+from .terminal import EpochProgress
 from .train import Diverged, Fit, evaluate
 
 
@@ -70,8 +72,9 @@ class NullSink:
 
 class TrainingRun:
     def __init__(self, cfg: DictConfig, run_dir: Path, choices: Mapping[str, str],
-                 console: Console | None = None) -> None:
+                 console: Console | None = None, brief: bool = False) -> None:
         self.cfg = cfg
+        self.brief = brief  # a sweep's job: one line at the end, the sweep prints the table
         self.run_dir = Path(run_dir)
         self.dist = from_environment()
         self.console = console or Console()
@@ -82,6 +85,8 @@ class TrainingRun:
         self.options = run_options(choices, cfg)
         self.evaluation = EvaluationSettings.from_config(  # checked now, not after training
             OmegaConf.to_container(cfg.evaluation, resolve=True) if "evaluation" in cfg else None)
+        if brief:
+            self.evaluation = replace(self.evaluation, table=False)
         validate_lr(cfg)
         self.record = RunRecord(self.run_dir, {
             "status": rundir.STARTING, **self.options,
@@ -198,19 +203,18 @@ class TrainingRun:
         self.console.print(
             f"[bold]cnnbench[/] {self.options['model']} on {self.options['dataset']} "
             f"({parts.params:,} parameters) | {parts.runtime.device_name}, AMP "
-            f"{parts.runtime.amp_name} | {self.run_dir}")
+            f"{parts.runtime.amp_name} | {escape(str(self.run_dir))}", soft_wrap=True)
         self.tb, history = self.open_sinks(parts.resumed_at)
         ckpt_dir = self.run_dir / rundir.CHECKPOINT_DIR
         self.record.phase("training")
         self.train_start = time.perf_counter()
-        live = s.progress and self.console.is_terminal
-        with ConsoleProgress(self.console, enabled=live) as progress:
-            progress.start(s.epochs, fit.state.epoch, len(parts.loaders["train"]))
+        with EpochProgress(self.console, enabled=s.progress) as progress:
+            progress.start(s.epochs, len(parts.loaders["train"]))
 
             def on_epoch_start(epoch: int) -> None:
                 if epoch > s.epochs - s.plain_last_epochs:
                     parts.loaders["train"].set_augment(None)
-                progress.new_epoch(epoch, s.epochs)
+                progress.new_epoch(epoch)
 
             def on_epoch_end(row: dict, is_best: bool) -> None:
                 history.write(row)
@@ -228,7 +232,7 @@ class TrainingRun:
 
             try:
                 fit.run(on_epoch_end,
-                        on_progress=(lambda *a: progress.batch(*a)) if live else None,
+                        on_progress=progress.batch if progress.wants_batches else None,
                         on_epoch_start=on_epoch_start)
             except Diverged as err:
                 raise RunDiverged(self.divergence_advice(err, parts)) from None
@@ -273,14 +277,28 @@ class TrainingRun:
             images_per_s=images / max(train_seconds, 1e-9),
             resumed_from_epoch=parts.resumed_at,
         )
-        self.console.print(summary_table(f"{self.options['model']} on {self.options['dataset']}", {
-            "test accuracy": test["acc"], "test loss": test["loss"],
+        self.summarize(parts, test, train_seconds)
+
+    def summarize(self, parts: Parts, test: dict[str, float], train_seconds: float) -> None:
+        """The run's results: a table (one line for a sweep's job), then the run directory."""
+        fit, runtime = parts.fit, parts.runtime
+        title = f"{self.options['model']} on {self.options['dataset']}"
+        if self.brief:
+            self.console.print(
+                f"{title}: completed, test accuracy {100 * test['acc']:.2f}% after "
+                f"{fit.state.epoch} epoch{'s' if fit.state.epoch != 1 else ''}, "
+                f"{train_seconds:.1f} s of training | {self.run_dir}",
+                markup=False, highlight=False, soft_wrap=True)
+            return
+        self.console.print(summary_table(title, {
+            "test accuracy": f"{100 * test['acc']:.2f}%", "test loss": f"{test['loss']:.4f}",
             "epochs": f"{fit.state.epoch} (best {fit.state.best_epoch})",
-            "train seconds": train_seconds, "images/s": self.metrics["images_per_s"],
+            "train seconds": f"{train_seconds:.1f}",
+            "images/s": f"{self.metrics['images_per_s']:,.0f}",
             "parameters": f"{parts.params:,}",
             "device": f"{runtime.device_name} (AMP {runtime.amp_name})",
-            "run directory": str(self.run_dir),
         }))
+        print_paths(self.console, {"run directory": self.run_dir})
 
     def save(self, path: Path, fit: Fit, scaler) -> None:
         if self.dist.is_main:

@@ -9,8 +9,6 @@ from pathlib import Path
 from typing import Any, Collection, Mapping, Sequence
 
 from rich.console import Console
-from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
-                           TimeElapsedColumn, TimeRemainingColumn)
 from rich.table import Table
 
 
@@ -87,62 +85,22 @@ class TensorBoardSink:
         self.writer.close()
 
 
-class ConsoleProgress:
-    """Rich progress: an epoch bar and a batch bar with live loss, accuracy and images/s."""
-
-    def __init__(self, console: Console, enabled: bool = True) -> None:
-        self.console = console
-        self.progress = Progress(
-            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("{task.fields[stats]}"), TimeElapsedColumn(), TimeRemainingColumn(),
-            console=console, disable=not enabled, transient=False,
-        )
-        self.epoch_task = None
-        self.batch_task = None
-
-    def __enter__(self) -> "ConsoleProgress":
-        self.progress.__enter__()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.progress.__exit__(*exc)
-
-    def start(self, epochs: int, first_epoch: int, batches: int) -> None:
-        self.epoch_task = self.progress.add_task("epochs", total=epochs, completed=first_epoch,
-                                                 stats="")
-        self.batch_task = self.progress.add_task("batches", total=batches, stats="")
-
-    def new_epoch(self, epoch: int, epochs: int) -> None:
-        self.progress.reset(self.batch_task, description=f"epoch {epoch}/{epochs}", stats="")
-
-    def batch(self, done: int, loss: float | None = None, acc: float | None = None,
-              images_per_s: float | None = None) -> None:
-        stats = ""
-        if loss is not None:
-            stats = f"loss {loss:.4f}  acc {acc:.4f}  {images_per_s:,.0f} img/s"
-        self.progress.update(self.batch_task, completed=done, stats=stats)
-
-    def epoch_done(self, row: Mapping[str, Any]) -> None:
-        self.progress.advance(self.epoch_task)
-        parts = [f"train loss {row['train/loss']:.4f} acc {row['train/acc']:.4f}"]
-        if row.get("val/loss") is not None:
-            parts.append(f"val loss {row['val/loss']:.4f} acc {row['val/acc']:.4f}")
-        self.progress.update(self.epoch_task, stats="  ".join(parts))
-        if not self.progress.live.is_started or self.progress.disable:
-            self.console.print(f"epoch {row['epoch']}: " + "  ".join(parts)
-                               + f"  ({row['epoch_seconds']:.1f} s, "
-                               f"{row['images_per_s']:,.0f} img/s)")
-
-
 def summary_table(title: str, rows: Mapping[str, Any]) -> Table:
+    """A two-column table of a run's results; callers format the values (percentages, seconds
+    to 0.1, images/s as integers). Paths go on lines of their own (`print_paths`): a table
+    would fold them."""
     table = Table(title=title, show_header=False, title_justify="left")
     table.add_column(style="bold cyan")
-    table.add_column()
+    table.add_column(overflow="fold")
     for key, value in rows.items():
-        if isinstance(value, float):
-            value = f"{value:,.4f}" if abs(value) < 1000 else f"{value:,.0f}"
         table.add_row(key, str(value))
     return table
+
+
+def print_paths(console: Console, paths: Mapping[str, Any]) -> None:
+    """'run directory: /the/whole/path', never wrapped or cut."""
+    for key, value in paths.items():
+        console.print(f"{key}: {value}", markup=False, highlight=False, soft_wrap=True)
 
 
 def tensorboard_hparams(writer, hparams: Mapping[str, Any], metric_tags: Sequence[str],

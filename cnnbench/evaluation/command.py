@@ -170,7 +170,7 @@ def evaluate_checkpoint(args: Sequence[str], console: Console) -> dict[str, Any]
     from ..models import count_parameters
     from ..endings import ending_of
     from ..rundir import COMPLETED, RunRecord
-    from ..sinks import summary_table
+    from ..sinks import print_paths, summary_table
 
     checkpoint, out, overrides = parse_args(args)
     job = prepare(Path(checkpoint), overrides)
@@ -196,10 +196,11 @@ def evaluate_checkpoint(args: Sequence[str], console: Console) -> dict[str, Any]
     record.finish(COMPLETED)
     metrics = record.metrics
     console.print(summary_table(f"{job.title} (checkpoint)", {
-        "test accuracy": metrics["test/acc"], "test loss": metrics["test/loss"],
-        **{f"{k.split('/')[1]} shift accuracy": v for k, v in metrics.items()
-           if k.startswith("shift/")},
-        "checkpoint": str(checkpoint), "run directory": str(run_dir)}))
+        "test accuracy": f"{100 * metrics['test/acc']:.2f}%",
+        "test loss": f"{metrics['test/loss']:.4f}",
+        **{f"{k.split('/')[1]} shift accuracy": f"{100 * v:.2f}%" for k, v in metrics.items()
+           if k.startswith("shift/")}}))
+    print_paths(console, {"checkpoint": checkpoint, "run directory": run_dir})
     return metrics
 
 

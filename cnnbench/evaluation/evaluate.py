@@ -85,7 +85,7 @@ def report(console: Console | None, settings: EvaluationSettings, metrics: dict[
     """The per-class table and the shift robustness line, on the terminal."""
     if console is not None and settings.table:
         console.print(per_class_table(metrics["per_class"], settings.worst_classes))
-    if console is not None and settings.shifts:
+    if console is not None and settings.table and settings.shifts:
         acc = metrics["test/acc"]
         parts = [f"0 px {100 * acc:.2f}%"] + [f"{k} px {100 * metrics[f'shift/{k}px']:.2f}%"
                                               for k in settings.shifts]

@@ -28,20 +28,21 @@ def per_class_table(per_class: Sequence[dict[str, Any]], highlight: int = 3,
     worst = worst_classes(per_class, highlight)
     if n <= ALL_ROWS_UP_TO:
         shown = list(range(n))
-        caption = (f"red: the {len(worst)} class{'es' if len(worst) > 1 else ''} with the "
+        caption = (f"*: the {len(worst)} class{'es' if len(worst) > 1 else ''} with the "
                    f"lowest F1" if worst else None)
     else:
         shown = sorted(range(n), key=lambda i: (per_class[i]["f1"], per_class[i]["recall"], i))
         shown = shown[:WORST_SHOWN]
         caption = (f"the {len(shown)} classes with the lowest F1 of {n}, worst first "
-                   f"(all of them are in metrics.json); red: the {len(worst)} worst")
+                   f"(all of them are in metrics.json); *: the {len(worst)} worst")
     table = Table(title=title, title_justify="left", caption=caption, caption_justify="left")
     table.add_column("class", style="bold")
     for column in ("precision", "recall", "F1", "support"):
         table.add_column(column, justify="right")
     for i in shown:
         row = per_class[i]
-        table.add_row(row["class"], f"{row['precision']:.3f}", f"{row['recall']:.3f}",
+        table.add_row(f"{row['class']} *" if i in worst else row["class"],
+                      f"{row['precision']:.3f}", f"{row['recall']:.3f}",
                       f"{row['f1']:.3f}", f"{row['support']:,}",
                       style="bold red" if i in worst else None)
     return table

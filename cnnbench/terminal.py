@@ -1,0 +1,137 @@
+"""What a command shows, and the same lines in the run's log file.
+
+`RunConsole` is rich's Console with two promises: every line printed also goes to the logger
+`cnnbench.console` (which the run's Hydra logging config sends to the run directory's
+`train.log`, and nowhere else), and piped output is never broken inside a line (no hard wrap at
+80 columns: a path or a number stays whole). `EpochProgress` prints one line per finished epoch
+(as torchvision's and timm's logs do), with a live bar for the epoch in progress on a terminal
+and a line every so often inside a long epoch when piped.
+"""
+from __future__ import annotations
+
+import io
+import logging
+import time
+from typing import Any, Mapping
+
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                           TimeElapsedColumn, TimeRemainingColumn)
+
+LOGGER = "cnnbench.console"   # conf/hydra/job_logging/cnnbench.yaml: the run's log file only
+PIPED_EVERY_S = 15.0          # piped output: at most one progress line per this many seconds
+LOG_WIDTH = 120               # tables in the log file are drawn this wide
+
+
+class RunConsole(Console):
+    """rich's Console; what it prints is also logged, as plain text, one record per line.
+
+    `label` (e.g. "job 3") starts every line of a sweep's job, so that the lines of jobs running
+    side by side can be told apart."""
+
+    def __init__(self, label: str | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if not self.is_terminal:
+            self.soft_wrap = True  # a pipe or a file: the reader's viewer wraps, not us
+        self.label = label
+        self.log = logging.getLogger(LOGGER)
+
+    def print(self, *objects: Any, **kwargs: Any) -> None:  # noqa: A003 (rich's name)
+        if self.label and objects and isinstance(objects[0], str):
+            label = f"[{self.label}] "
+            markup = kwargs.get("markup", self._markup) is not False
+            objects = ((escape(label) if markup else label) + objects[0], *objects[1:])
+        super().print(*objects, **kwargs)
+        if self.log.isEnabledFor(logging.INFO) and not self.quiet:
+            for line in plain_text(*objects, **kwargs).splitlines():
+                if line.strip():
+                    self.log.info(line.rstrip())
+
+
+def plain_text(*objects: Any, **kwargs: Any) -> str:
+    """`objects` as console.print would draw them, without colour, `LOG_WIDTH` wide."""
+    buffer = io.StringIO()
+    plain = Console(file=buffer, width=LOG_WIDTH, color_system=None, force_terminal=False,
+                    soft_wrap=True)
+    keep = {k: v for k, v in kwargs.items() if k in ("sep", "end", "markup", "emoji")}
+    plain.print(*objects, **keep)
+    return buffer.getvalue()
+
+
+def epoch_line(row: Mapping[str, Any], epochs: int) -> str:
+    """e.g. 'epoch 3/10  train loss 0.1234 acc 96.12%  val loss 0.1100 acc 96.70%  lr 1.0e-03
+    2.1 s  62,345 img/s'."""
+    parts = [f"epoch {row['epoch']}/{epochs}",
+             f"train loss {row['train/loss']:.4f} acc {100 * row['train/acc']:.2f}%"]
+    if row.get("val/loss") is not None:
+        parts.append(f"val loss {row['val/loss']:.4f} acc {100 * row['val/acc']:.2f}%")
+    if row.get("lr") is not None:
+        parts.append(f"lr {row['lr']:.1e}")
+    seconds = row["epoch_seconds"]
+    parts.append(f"{seconds:.{1 if seconds >= 10 else 2}f} s  {row['images_per_s']:,.0f} img/s")
+    return "  ".join(parts)
+
+
+class EpochProgress:
+    """The progress of the epochs: a line per finished epoch; inside an epoch, a live bar on a
+    terminal (as many columns as fit), a line every `PIPED_EVERY_S` seconds elsewhere."""
+
+    def __init__(self, console: Console, enabled: bool = True) -> None:
+        self.console = console
+        self.live = enabled and console.is_terminal
+        self.piped = enabled and not console.is_terminal
+        self.progress = Progress(*bar_columns(console.width), console=console,
+                                 disable=not self.live, transient=True)
+        self.task = None
+        self.epochs = 0
+        self.epoch = 0
+        self.batches = 0
+        self.last_line = 0.0
+
+    def __enter__(self) -> "EpochProgress":
+        self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.progress.__exit__(*exc)
+
+    @property
+    def wants_batches(self) -> bool:
+        """Whether the training loop should report its batches (it costs a sync each time)."""
+        return self.live or self.piped
+
+    def start(self, epochs: int, batches: int) -> None:
+        self.epochs, self.batches = epochs, batches
+        self.task = self.progress.add_task("", total=batches, stats="")
+
+    def new_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+        self.last_line = time.perf_counter()
+        self.progress.reset(self.task, description=f"epoch {epoch}/{self.epochs}", stats="",
+                            total=self.batches)
+
+    def batch(self, done: int, loss: float, acc: float, images_per_s: float) -> None:
+        stats = f"loss {loss:.4f} acc {100 * acc:.2f}% {images_per_s:,.0f} img/s"
+        if self.live:
+            self.progress.update(self.task, completed=done, stats=stats)
+        elif self.piped and time.perf_counter() - self.last_line >= PIPED_EVERY_S \
+                and done < self.batches:
+            self.last_line = time.perf_counter()
+            self.console.print(f"epoch {self.epoch}/{self.epochs}: {done}/{self.batches} "
+                               f"batches ({100 * done / self.batches:.0f}%), {stats}",
+                               markup=False, highlight=False)
+
+    def epoch_done(self, row: Mapping[str, Any]) -> None:
+        self.console.print(epoch_line(row, self.epochs), markup=False, highlight=False)
+
+
+def bar_columns(width: int) -> list:
+    """The live bar's columns for a terminal `width` wide: the numbers first, the bar last."""
+    columns = [TextColumn("[bold]{task.description}"), MofNCompleteColumn()]
+    if width >= 100:
+        columns += [BarColumn(bar_width=24), TextColumn("{task.fields[stats]}"),
+                    TimeElapsedColumn(), TimeRemainingColumn()]
+    elif width >= 60:
+        columns += [BarColumn(bar_width=max(10, width - 50)), TimeElapsedColumn()]
+    return columns
