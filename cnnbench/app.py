@@ -23,7 +23,8 @@ from .config_files import hydra_config_path
 from .distributed import from_environment
 from .endings import Ending, ending_of
 from .errors import UserError
-from .rundir import record_outcome
+from .objective import objective_of
+from .rundir import discard_unstarted, record_outcome
 from .terminal import RunConsole
 
 log = logging.getLogger(__name__)
@@ -158,6 +159,7 @@ def make_train_app(outcomes: list[Outcome], debug: bool = False) -> Callable[[],
             share_cpu_threads(hc.launcher)
         console = RunConsole(label=f"job {hc.job.num}" if sweeping else None)
         try:
+            objective = objective_of(cfg.get("optimized_metric", "val/acc"))
             metrics = start_run(cfg, run_dir, dict(hc.runtime.choices), console,
                                 brief=sweeping).execute()
         except BaseException as err:
@@ -165,6 +167,8 @@ def make_train_app(outcomes: list[Outcome], debug: bool = False) -> Callable[[],
             outcomes.append(Outcome(run_dir, ending))
             if from_environment().is_main:  # a run that failed before it began says so too
                 record_outcome(run_dir, ending.status, ending.reason or "")
+                if isinstance(err, UserError) and not sweeping:
+                    discard_unstarted(run_dir)  # a mistyped command leaves no run behind
             if ending.interrupted or not (sweeping or isinstance(err, UserError)):
                 raise  # Ctrl-C stops a sweep too; a bug in a single run shows its traceback
             if debug or not isinstance(err, UserError):
@@ -174,6 +178,6 @@ def make_train_app(outcomes: list[Outcome], debug: bool = False) -> Callable[[],
                              f"traceback is in {run_dir / 'train.log'}).")
             return None
         outcomes.append(Outcome(run_dir, ending_of(None)))
-        return metrics.get("best_val_acc")
+        return objective.value(metrics)
 
     return train

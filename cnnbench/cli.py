@@ -138,6 +138,7 @@ def run_train(args: list[str], console: Console, debug: bool = False) -> int:
     from .app import make_train_app, print_user_error
     from .endings import ending_of
     from .errors import UserError
+    from .objective import check_sweep_objective
     from .resume import NothingToResume, resume_arguments, resume_value, run_dir_of
     from .rundir import RunLock
 
@@ -155,6 +156,7 @@ def run_train(args: list[str], console: Console, debug: bool = False) -> int:
                 RunLock(run_dir_of(resume)).refuse_if_held()
             args = resume_arguments(args)
             check_override_syntax(args)
+            check_sweep_objective(args)
             check_run_dir_free(args, resuming)
             if not resuming:  # a resumed sweep job runs alone, in its own directory
                 args, sweep_dir = with_sweep_dir(args)
@@ -182,7 +184,7 @@ def run_train(args: list[str], console: Console, debug: bool = False) -> int:
     sweep_dir = sweep_dir or launched_sweep_dir()
     if sweep_dir is not None:  # jobs may have run in other processes: read what they wrote
         return 1 if report_failed_jobs(console, sweep_dir) else 0
-    return 1 if any(o.ending.status != "completed" for o in outcomes) else 0
+    return max((o.ending.exit_code for o in outcomes), default=0)  # a mistake 2, a crash 1
 
 
 def say(console: Console, text: str) -> None:

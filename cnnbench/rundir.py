@@ -30,6 +30,7 @@ LAST_CHECKPOINT = "last.pt"
 BEST_CHECKPOINT = "best.pt"
 HYDRA_DIR = ".hydra"
 LOCK_FILE = ".cnnbench.lock"
+LOG_FILE = "train.log"
 
 STARTING, RUNNING, COMPLETED = "starting", "running", "completed"
 FAILED, INTERRUPTED, DIVERGED = "failed", "interrupted", "diverged"
@@ -120,6 +121,24 @@ def run_status(run_dir: Path) -> str | None:
 def holds_run(run_dir: Path) -> bool:
     """Whether a run has already written into `run_dir` (its metrics or checkpoints)."""
     return metrics_file(run_dir).exists() or (Path(run_dir) / CHECKPOINT_DIR).is_dir()
+
+
+def discard_unstarted(run_dir: Path) -> bool:
+    """Remove a run directory that holds nothing but what starting it wrote (Hydra's config,
+    the log, a status that says it failed): a mistyped command leaves no failed run behind to
+    clutter `compare` and TensorBoard. A directory with anything else (curves, checkpoints, a
+    resumed run's history) is kept. Returns whether it was removed."""
+    import shutil
+
+    run_dir = Path(run_dir)
+    try:
+        names = {p.name for p in run_dir.iterdir()}
+    except OSError:
+        return False
+    if not names <= {HYDRA_DIR, LOG_FILE, METRICS_FILE, LOCK_FILE}:
+        return False
+    shutil.rmtree(run_dir, ignore_errors=True)
+    return not run_dir.exists()
 
 
 class RunRecord:
