@@ -45,6 +45,18 @@ def print_help(console: Console) -> None:
         "  tensorboard --logdir outputs\n", highlight=False)
 
 
+def check_single_config(args: list[str]) -> None:
+    """`--cfg` prints one composed config, which a sweep (-m) does not have: one paragraph
+    instead of Hydra's traceback."""
+    from .errors import UserError
+
+    shows = [a for a in args if a in ("--cfg", "-c", "--info", "-i")]
+    if shows and any(a in ("-m", "--multirun") for a in args):
+        raise UserError(f"{shows[0]} prints the config of one run, and -m makes a sweep of "
+                        f"several: drop -m and give one value per option to see a job's config "
+                        f"(e.g. cnnbench train model=mlp {shows[0]} job).")
+
+
 def check_group_choices(args: list[str]) -> None:
     """`group=option` overrides name options that exist (Hydra's own message lists its search
     path and is easy to miss); sweeps like model=mlp,foo are checked option by option."""
@@ -145,6 +157,7 @@ def run_train(args: list[str], console: Console, debug: bool = False) -> int:
     outcomes: list = []
     sweep_dir = None
     try:
+        check_single_config(args)
         if not any(a in ("--help", "-h", "--hydra-help", "--info", "-i", "--cfg", "-c")
                    for a in args):
             check_group_choices(args)
@@ -269,6 +282,22 @@ def with_distributed_run_dir(args: list[str]) -> list[str]:
     return args
 
 
+def complete(args: list[str], console: Console) -> int:
+    """`cnnbench train -sc install=bash|zsh` (the script), `-sc query=bash` (its candidates)."""
+    from .completion import handle
+    from .errors import UserError
+
+    try:
+        text = handle(args, list(SUBCOMMANDS))
+    except UserError as err:
+        from .app import print_user_error
+
+        print_user_error(console, err)
+        return 2
+    sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    return 0
+
+
 def run_models(args: list[str], console: Console) -> int:
     from .app import print_user_error
     from .errors import UserError
@@ -297,7 +326,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     command, rest = argv[0], argv[1:]
     if command == "train":
-        return run_train(rest, console, debug)
+        return complete(rest, console) if rest[:1] in (["-sc"], ["--shell-completion"]) else \
+            run_train(rest, console, debug)
     if command == "models":
         return run_models(rest, console)
     if command == "compare":
