@@ -23,6 +23,7 @@ from .config_files import hydra_config_path
 from .distributed import from_environment
 from .endings import Ending, ending_of
 from .errors import UserError
+from .jobclock import JobClock
 from .objective import objective_of
 from .rundir import discard_unstarted, record_outcome
 from .terminal import RunConsole
@@ -131,7 +132,7 @@ def config_error(err: Exception) -> UserError:
 
 
 def start_run(cfg: DictConfig, run_dir: Path, choices: dict, console: Console,
-              brief: bool = False):
+              brief: bool = False, started: float | None = None):
     """The run of this job, its config checked; mistakes in the config are UserErrors. A
     `brief` run (a sweep's job) ends with one line instead of its tables."""
     from omegaconf.errors import OmegaConfBaseException
@@ -139,7 +140,7 @@ def start_run(cfg: DictConfig, run_dir: Path, choices: dict, console: Console,
     from .run import TrainingRun  # heavy imports only once Hydra has parsed argv
 
     try:
-        return TrainingRun(cfg, run_dir, choices, console, brief=brief)
+        return TrainingRun(cfg, run_dir, choices, console, brief=brief, started=started)
     except OmegaConfBaseException as err:
         raise config_error(err) from None
 
@@ -149,6 +150,8 @@ def make_train_app(outcomes: list[Outcome], debug: bool = False) -> Callable[[],
 
     A job that fails records why in its own metrics.json; in a sweep the other jobs go on.
     """
+
+    clock = JobClock()
 
     @hydra.main(version_base="1.3", config_path=config_root(), config_name="train")
     def train(cfg: DictConfig) -> float | None:
@@ -161,7 +164,7 @@ def make_train_app(outcomes: list[Outcome], debug: bool = False) -> Callable[[],
         try:
             objective = objective_of(cfg.get("optimized_metric", "val/acc"))
             metrics = start_run(cfg, run_dir, dict(hc.runtime.choices), console,
-                                brief=sweeping).execute()
+                                brief=sweeping, started=clock.job_started()).execute()
         except BaseException as err:
             ending = ending_of(err)
             outcomes.append(Outcome(run_dir, ending))

@@ -30,7 +30,6 @@ from .evaluation.evaluate import evaluate_test_set
 from .evaluation.settings import EvaluationSettings
 from .hparams import log_hparams
 from .rundir import RunLock, RunRecord
-from .runtime import process_seconds
 from .settings import TrainerSettings
 from .sinks import HistoryCSV, TensorBoardSink, print_paths, summary_table
 from .terminal import EpochProgress
@@ -72,8 +71,10 @@ class NullSink:
 
 class TrainingRun:
     def __init__(self, cfg: DictConfig, run_dir: Path, choices: Mapping[str, str],
-                 console: Console | None = None, brief: bool = False) -> None:
+                 console: Console | None = None, brief: bool = False,
+                 started: float | None = None) -> None:
         self.cfg = cfg
+        self.started = time.perf_counter() if started is None else started  # see jobclock.py
         self.brief = brief  # a sweep's job: one line at the end, the sweep prints the table
         self.run_dir = Path(run_dir)
         self.dist = from_environment()
@@ -182,7 +183,8 @@ class TrainingRun:
                            test_size=len(data.test), classes=data.classes,
                            compile_seconds=parts.compile_seconds, data_path=parts.data_path,
                            cuda_graph=parts.graphs.status,
-                           startup_seconds=process_seconds() - parts.compile_seconds)
+                           startup_seconds=time.perf_counter() - self.started
+                           - parts.compile_seconds)
         return parts
 
     def note(self, text: str, kind: str = "note") -> None:

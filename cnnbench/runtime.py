@@ -125,23 +125,3 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
-
-
-def process_seconds() -> float:
-    """Seconds since this process started (the command was typed), from /proc where there is one;
-    elsewhere since cnnbench was imported."""
-    try:
-        import os
-
-        with open("/proc/self/stat") as f:
-            start_ticks = int(f.read().rsplit(")", 1)[1].split()[19])
-        with open("/proc/uptime") as f:
-            uptime = float(f.read().split()[0])
-        return uptime - start_ticks / os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, IndexError):
-        import time
-
-        from . import IMPORTED_AT
-
-        return time.perf_counter() - IMPORTED_AT
-

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import io
 import json
+import time
 
 from rich.console import Console
 
@@ -74,3 +75,23 @@ def test_a_sweep_labels_its_jobs_and_ends_each_with_one_line(cli, tmp_path):
     assert "[job 0] mlp on synthetic: completed, test accuracy" in out
     assert "[job 1] lenet on synthetic: completed, test accuracy" in out
     assert "Per-class results" not in out and "test loss" not in out  # no per-job tables
+
+
+def test_startup_is_measured_from_the_command_and_per_job(tmp_path):
+    """A shell that waits before it execs cnnbench, then a sweep of two jobs in one process: the
+    wait is not start-up, and the second job's start-up does not include the first job."""
+    import subprocess
+    import sys
+
+    sweep = tmp_path / "sweep"
+    command = [sys.executable, "-m", "cnnbench", "train", "-m", *TINY, "trainer.epochs=1",
+               "model=mlp,lenet", "trainer.progress=false", f"hydra.sweep.dir={sweep}"]
+    script = "sleep 3; exec " + " ".join(f"'{a}'" for a in command)
+    started = time.perf_counter()
+    subprocess.run(["bash", "-c", script], cwd=tmp_path, check=True, capture_output=True,
+                   timeout=300)
+    cnnbench_wall = time.perf_counter() - started - 3  # the command itself, without the wait
+    first, second = (json.loads((d / "metrics.json").read_text())
+                     for d in sorted(p for p in sweep.iterdir() if p.is_dir()))
+    assert 0 < first["startup_seconds"] < cnnbench_wall
+    assert 0 < second["startup_seconds"] < first["startup_seconds"]
