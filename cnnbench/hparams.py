@@ -17,6 +17,9 @@ OVERRIDE_OPTIONS = {"model": "model", "dataset": "dataset", "optimizer": "optimi
                     "optimizer.lr": "lr", "trainer.batch_size": "batch_size",
                     "trainer.epochs": "epochs", "trainer.seed": "seed"}
 FIRST_METRICS = ("test/acc", "test/loss", "test/macro_f1")
+# shown (marked as differing) in every run, so that `tensorboard --logdir outputs`, which reads
+# runs of many sweeps and single runs together, always shows what each run was
+ALWAYS_SHOWN = ("model", "dataset", "optimizer", "scheduler", "seed")
 TRAINING_METRICS = ("val/acc", "val/loss", "train/acc", "train/loss")
 
 
@@ -55,6 +58,18 @@ def swept_options(run_dir: Path, options: Iterable[str]) -> set[str]:
     return differs & set(options)
 
 
+def shown_options(options: Mapping[str, Any], run_dir: Path) -> tuple[dict[str, Any], set[str]]:
+    """The options in the order the dashboard shows them (those marked first) and the marked
+    ones: the identifying options and whatever the run's sweep varies. Whole numbers are
+    written as text, which the dashboard shows as 128 rather than 128.00."""
+    marked = set(ALWAYS_SHOWN) | swept_options(run_dir, options)
+    ordered = sorted(options, key=lambda k: (k not in marked, list(options).index(k)))
+    values = {k: str(options[k]) if isinstance(options[k], int) and not isinstance(
+        options[k], bool) else options[k] for k in ordered}
+    return values, marked & set(options)
+
+
 def log_hparams(tb, options: Mapping[str, Any], run_dir: Path, test_metrics: Iterable[str]) -> None:
     """Write the run's options and the sweep's experiment summary into the run's TensorBoard."""
-    tb.hparams(options, metric_columns(test_metrics), swept_options(run_dir, options))
+    values, marked = shown_options(options, run_dir)
+    tb.hparams(values, metric_columns(test_metrics), marked)

@@ -31,7 +31,7 @@ from .evaluation.settings import EvaluationSettings
 from .hparams import log_hparams
 from .rundir import RunLock, RunRecord
 from .settings import TrainerSettings
-from .sinks import HistoryCSV, TensorBoardSink, print_paths, summary_table
+from .sinks import HistoryCSV, StepLoss, TensorBoardSink, print_paths, summary_table
 from .terminal import EpochProgress
 from .train import Diverged, Fit, evaluate
 
@@ -193,7 +193,7 @@ class TrainingRun:
     def open_sinks(self, resumed_at: int | None):
         if not self.dist.is_main:
             return NullSink(), NullSink()
-        tb = TensorBoardSink(self.run_dir / rundir.TB_DIR,
+        tb = TensorBoardSink(self.run_dir / rundir.TB_DIR,  # TensorBoard names it by the directory
                              purge_step=resumed_at + 1 if resumed_at is not None else None)
         tb.text("config", "```\n" + OmegaConf.to_yaml(self.cfg) + "\n```")
         history = HistoryCSV(self.run_dir / rundir.HISTORY_FILE, keep_epochs=resumed_at)
@@ -210,13 +210,19 @@ class TrainingRun:
         ckpt_dir = self.run_dir / rundir.CHECKPOINT_DIR
         self.record.phase("training")
         self.train_start = time.perf_counter()
+        step_loss = StepLoss(self.tb, len(parts.loaders["train"]))
         with EpochProgress(self.console, enabled=s.progress) as progress:
             progress.start(s.epochs, len(parts.loaders["train"]))
+
+            def on_progress(*report: float) -> None:
+                step_loss.batch(*report)
+                progress.batch(*report)
 
             def on_epoch_start(epoch: int) -> None:
                 if epoch > s.epochs - s.plain_last_epochs:
                     parts.loaders["train"].set_augment(None)
                 progress.new_epoch(epoch)
+                step_loss.new_epoch(epoch)
 
             def on_epoch_end(row: dict, is_best: bool) -> None:
                 history.write(row)
@@ -234,7 +240,7 @@ class TrainingRun:
 
             try:
                 fit.run(on_epoch_end,
-                        on_progress=progress.batch if progress.wants_batches else None,
+                        on_progress=on_progress,
                         on_epoch_start=on_epoch_start)
             except Diverged as err:
                 raise RunDiverged(self.divergence_advice(err, parts)) from None

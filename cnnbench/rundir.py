@@ -6,7 +6,8 @@ one writer of a run's metrics.json, so a run's status has one owner.
     <run>/.hydra/          config.yaml, overrides.yaml, hydra.yaml (written by Hydra)
     <run>/metrics.json     status, reason, phase and every metric (RunRecord)
     <run>/history.csv      one row per epoch
-    <run>/tb/              TensorBoard events
+    <run>/events.out.*     TensorBoard events, in the run directory itself: TensorBoard names
+                           each run by its directory (older runs have them in <run>/tb/)
     <run>/checkpoints/     best.pt, last.pt
     <run>/.cnnbench.lock   the pid of the process writing the run, while it runs
 """
@@ -24,7 +25,8 @@ from .errors import UserError
 
 METRICS_FILE = "metrics.json"
 HISTORY_FILE = "history.csv"
-TB_DIR = "tb"
+TB_DIR = "."       # TensorBoard events go in the run directory itself
+OLD_TB_DIR = "tb"  # where runs before that kept them
 CHECKPOINT_DIR = "checkpoints"
 LAST_CHECKPOINT = "last.pt"
 BEST_CHECKPOINT = "best.pt"
@@ -88,7 +90,7 @@ def read_metrics(run_dir: Path) -> dict[str, Any]:
     return load_metrics(run_dir)[0]
 
 
-_NOT_RUNS = {TB_DIR, CHECKPOINT_DIR, "__pycache__"}  # folders inside a run, never runs
+_NOT_RUNS = {OLD_TB_DIR, CHECKPOINT_DIR, "__pycache__"}  # folders inside a run, never runs
 
 
 def is_run_dir(path: Path) -> bool:

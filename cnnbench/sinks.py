@@ -85,6 +85,29 @@ class TensorBoardSink:
         self.writer.close()
 
 
+class StepLoss:
+    """train/loss_step: the mean training loss of the batches since the last report (the loop
+    reports every few batches, with the epoch's running mean), at the global step, so that
+    TensorBoard shows the loss within epochs beside the per-epoch curves."""
+
+    def __init__(self, tb, batches_per_epoch: int) -> None:
+        self.tb = tb
+        self.batches = batches_per_epoch
+        self.epoch = 0
+        self.last = (0, 0.0)  # (batches, their summed mean losses) at the last report
+
+    def new_epoch(self, epoch: int) -> None:
+        self.epoch, self.last = epoch, (0, 0.0)
+
+    def batch(self, done: int, mean_loss: float, *_: float) -> None:
+        seen, total = self.last
+        if done <= seen:
+            return
+        window = (mean_loss * done - total) / (done - seen)
+        self.last = (done, mean_loss * done)
+        self.tb.scalars({"train/loss_step": window}, (self.epoch - 1) * self.batches + done)
+
+
 def summary_table(title: str, rows: Mapping[str, Any]) -> Table:
     """A two-column table of a run's results; callers format the values (percentages, seconds
     to 0.1, images/s as integers). Paths go on lines of their own (`print_paths`): a table

@@ -96,11 +96,6 @@ class EpochProgress:
     def __exit__(self, *exc) -> None:
         self.progress.__exit__(*exc)
 
-    @property
-    def wants_batches(self) -> bool:
-        """Whether the training loop should report its batches (it costs a sync each time)."""
-        return self.live or self.piped
-
     def start(self, epochs: int, batches: int) -> None:
         self.epochs, self.batches = epochs, batches
         self.task = self.progress.add_task("", total=batches, stats="")

@@ -30,17 +30,19 @@ def check_run_dir(run: Path) -> dict:
     assert {"epoch", "train/loss", "train/acc", "val/loss", "val/acc", "lr"} <= set(rows[0])
     assert (run / "checkpoints" / "best.pt").stat().st_size > 0
     assert (run / "checkpoints" / "last.pt").stat().st_size > 0
-    events = list((run / "tb").glob("events.out.tfevents.*"))
+    events = list(run.glob("events.out.tfevents.*"))
     assert events
 
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    acc = EventAccumulator(str(run / "tb"))
+    acc = EventAccumulator(str(run))
     acc.Reload()
     tags = set(acc.Tags()["scalars"])
     assert {"train/loss", "train/acc", "val/loss", "val/acc", "lr", "images_per_s",
             "epoch_seconds"} <= tags
     assert len(acc.Scalars("train/loss")) == metrics["epochs_run"]
+    steps = [e.step for e in acc.Scalars("train/loss_step")]  # within epochs, by global step
+    assert len(steps) >= metrics["epochs_run"] and steps == sorted(set(steps))
     return metrics
 
 

@@ -1,7 +1,7 @@
 """Which options a sweep varies (from its multirun.yaml) and the order of the metric columns."""
 from __future__ import annotations
 
-from cnnbench.hparams import metric_columns, swept_options
+from cnnbench.hparams import metric_columns, shown_options, swept_options
 
 OPTIONS = ["model", "dataset", "optimizer", "lr", "scheduler", "augmentation", "batch_size",
            "epochs", "seed"]
@@ -42,3 +42,13 @@ def test_metric_columns_start_with_the_test_results():
         "test/acc", "test/loss", "test/macro_f1", "shift/2px", "shift/4px",
         "test/macro_precision", "test/macro_recall", "test/top5",
         "val/acc", "val/loss", "train/acc", "train/loss"]
+
+
+def test_identifying_options_are_always_shown_and_whole_numbers_as_text(tmp_path):
+    options = {"lr": 0.01, "augmentation": "none", "batch_size": 128, "model": "mlp",
+               "dataset": "mnist", "optimizer": "adam", "scheduler": "cosine", "epochs": 10,
+               "seed": 42}
+    values, marked = shown_options(options, tmp_path / "run")  # a single run: nothing swept
+    assert marked == {"model", "dataset", "optimizer", "scheduler", "seed"}
+    assert list(values)[:5] == ["model", "dataset", "optimizer", "scheduler", "seed"]
+    assert values["batch_size"] == "128" and values["seed"] == "42" and values["lr"] == 0.01

@@ -66,7 +66,7 @@ def test_signal_keeps_everything(tmp_path, sig, code):
     last = load_checkpoint(run / "checkpoints" / "last.pt")
     assert last["epoch"] == metrics["epochs_run"]
     assert len(list(csv.DictReader(open(run / "history.csv")))) >= metrics["epochs_run"]
-    assert list((run / "tb").glob("events.out.tfevents.*"))
+    assert list(run.glob("events.out.tfevents.*"))
     assert "trainer.resume" in out
 
 
@@ -98,7 +98,7 @@ def test_interrupted_then_resumed_equals_uninterrupted(tmp_path, cli):
 
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    acc = EventAccumulator(str(run / "tb"))
+    acc = EventAccumulator(str(run))
     acc.Reload()
     assert [e.step for e in acc.Scalars("train/loss")] == [1, 2, 3]
 

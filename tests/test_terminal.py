@@ -30,7 +30,7 @@ def test_the_live_bar_keeps_what_fits():
 def test_piped_progress_prints_a_line_inside_a_long_epoch(monkeypatch):
     out = io.StringIO()
     progress = EpochProgress(Console(file=out, force_terminal=False, width=80))
-    assert progress.wants_batches and not progress.live
+    assert progress.piped and not progress.live
     progress.start(epochs=2, batches=100)
     progress.new_epoch(1)
     progress.batch(10, 0.5, 0.8, 1000.0)

@@ -151,11 +151,12 @@ def run(job: Job, run_dir: Path, console: Console) -> dict[str, Any]:
     from torch import nn
 
     from ..hparams import log_hparams
+    from ..rundir import TB_DIR
     from ..sinks import TensorBoardSink
     from .evaluate import evaluate_test_set
 
     s = job.settings
-    tb = TensorBoardSink(run_dir / "tb")
+    tb = TensorBoardSink(run_dir / TB_DIR)
     report = evaluate_test_set(job.model, job.data, job.runtime, job.evaluation, run_dir,
                                batch_size=s.eval_batch_size,
                                loss_fn=nn.CrossEntropyLoss(label_smoothing=s.label_smoothing),
