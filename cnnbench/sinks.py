@@ -46,7 +46,7 @@ class HistoryCSV:
 
 
 class TensorBoardSink:
-    """TensorBoard event files under <run>/tb: one scalar per metric, x-axis = epoch."""
+    """TensorBoard event files in the run directory: one scalar per metric, x-axis = epoch."""
 
     def __init__(self, log_dir: Path, purge_step: int | None = None) -> None:
         from torch.utils.tensorboard import SummaryWriter
