@@ -6,6 +6,8 @@ import math
 
 import pytest
 
+from cnnbench.comparison.cells import p_text, vs_best
+from cnnbench.comparison.group_stats import GroupStats
 from cnnbench.comparison.stats import Summary, summarize, verdict, welch_p
 
 T_975_DF2 = 4.302652729911275  # Student t, 97.5th percentile, 2 degrees of freedom (tables: 4.303)
@@ -84,3 +86,25 @@ def test_verdict_against_the_interval(published, expected):
 def test_no_verdict_for_a_single_run():
     assert verdict(summarize([0.99]), 0.98) is None
     assert verdict(summarize([]), 0.98) is None
+
+
+def test_p_is_truncated_so_that_its_text_never_crosses_the_noise_line():
+    assert p_text(0.4321) == "p=0.43"
+    assert p_text(0.0499) == "p=0.049"
+    assert p_text(0.0021) == "p=0.002"
+    assert p_text(0.00004) == "p<0.001"
+
+
+def _stats(values, best=False, p=None):
+    return GroupStats(values, summarize(values), summarize([]), best=best, p_best=p)
+
+
+def test_vs_best_says_why_there_is_no_test():
+    best = _stats([0.98, 0.99], best=True)
+    assert vs_best(best, best) == "best"
+    assert vs_best(_stats([0.97, 0.98], p=0.43), best) == "p=0.43 (within noise)"
+    assert vs_best(_stats([0.90, 0.91], p=0.002), best) == "p=0.002"
+    assert vs_best(_stats([0.97]), best) == "n=1: no test"
+    assert vs_best(_stats([0.97, 0.98]), _stats([0.99], best=True)) == "best has n=1: no test"
+    assert vs_best(_stats([0.97, 0.97]), _stats([0.98, 0.98], best=True)).endswith("no test")
+    assert vs_best(_stats([]), best) == ""
