@@ -1,7 +1,10 @@
-"""Checks shared by the tests: PNG files, bench scripts loaded as modules."""
+"""Checks shared by the tests: PNG files, bench scripts loaded as modules, run directories
+written by hand for `cnnbench compare`."""
 from __future__ import annotations
 
+import copy
 import importlib.util
+import json
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -29,3 +32,51 @@ def load_script(path: Path, name: str) -> ModuleType:
     sys.modules[spec.name] = module  # dataclasses look their module up there
     spec.loader.exec_module(module)
     return module
+
+
+# the stored config of a fabricated run (.hydra/config.yaml): a few keys of each group
+CONFIG = {"dataset": {"name": "mnist", "root": "/data", "download": False},
+          "model": {"_target_": "cnnbench.models.lenet.LeNet5", "activation": "relu"},
+          "optimizer": {"_target_": "torch.optim.Adam", "lr": 0.001},
+          "trainer": {"epochs": 3, "batch_size": 128, "seed": 1, "device": "auto",
+                      "progress": True, "label_smoothing": 0.0, "resume": None}}
+
+
+def merge(base: dict, extra: dict) -> dict:
+    """`base` with `extra` merged into it, nested mappings key by key (a new dict)."""
+    out = copy.deepcopy(base)
+    for key, value in extra.items():
+        out[key] = merge(out.get(key, {}), value) if isinstance(value, dict) else value
+    return out
+
+
+def make_run(root: Path, name: str, acc: float | None, seed: int, model: str = "lenet",
+             config: dict | None = None, status: str = "completed", secs: float = 10.0,
+             epochs: int = 0, choices: dict | None = None, **metrics) -> Path:
+    """A run directory as `cnnbench train` leaves it (the files compare reads): `config`
+    merged into CONFIG, `choices` of config groups (augmentation=affine, ...), `metrics`
+    added to metrics.json, `epochs` rows of history.csv."""
+    import yaml
+
+    run = root / name
+    (run / ".hydra").mkdir(parents=True)
+    cfg = merge(CONFIG, {"trainer": {"seed": seed}, **(config or {})})
+    choices = {"model": model, "dataset": "mnist", "optimizer": "adam", "scheduler": "none",
+               "augmentation": "none", "hydra/launcher": "basic", "experiment": None,
+               **(choices or {})}
+    (run / ".hydra" / "config.yaml").write_text(yaml.safe_dump(cfg))
+    (run / ".hydra" / "hydra.yaml").write_text(
+        yaml.safe_dump({"hydra": {"runtime": {"choices": choices}}}))
+    data = {"status": status, "model": model, "dataset": "mnist", "optimizer": "adam",
+            "lr": cfg["optimizer"]["lr"], "scheduler": "none", "augmentation": "none",
+            "batch_size": 128, "epochs": 3, "seed": seed, "params": 44426}
+    data.update({k: v for k, v in choices.items() if k in data})
+    if acc is not None:
+        data.update({"test/acc": acc, "test/loss": 1 - acc, "train_seconds": secs})
+    (run / "metrics.json").write_text(json.dumps({**data, **metrics}))
+    if epochs:
+        rows = ["epoch,train/loss,train/acc,val/loss,val/acc"]
+        rows += [f"{e},{1 / e},0.9,{1 / e + seed / 100},"
+                 f"{acc - 0.01 * (epochs - e) - seed / 1000}" for e in range(1, epochs + 1)]
+        (run / "history.csv").write_text("\n".join(rows) + "\n")
+    return run

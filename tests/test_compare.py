@@ -94,7 +94,7 @@ def test_compare_sorts_by_accuracy_and_keeps_unfinished_runs(sweep, tmp_path):
     assert missing.metrics == {}
     assert differing_options(runs) == ["model", "optimizer", "lr", "scheduler", "seed"]
 
-    with open(sweep / "comparison.csv", newline="") as f:
+    with open(sweep / "comparison_runs.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     assert [r["run"] for r in rows] == [r.name for r in runs]
     assert rows[0]["test/acc"] == "0.985" and rows[0]["shift/4px"] == str(0.985 / 4)
@@ -102,12 +102,28 @@ def test_compare_sorts_by_accuracy_and_keeps_unfinished_runs(sweep, tmp_path):
                                  "running"}
     failed = next(r for r in rows if r["status"] == "failed")
     assert failed["reason"] == "loss is nan at batch 25" and failed["test/acc"] == ""
+    by_run = {r["run"]: r["group"] for r in rows}  # jobs 1, 5 and 6 differ only in the seed
+    assert by_run["1_model=lenet"] == by_run["6_model=lenet,seed=2"] \
+        == by_run["5_model=lenet,seed=1"] == "model=lenet, optimizer=adam, lr=0.001, scheduler=none"
+    assert len(set(by_run.values())) == 5
+
+    with open(sweep / "comparison.csv", newline="") as f:
+        groups = list(csv.DictReader(f))
+    assert [(g["model"], g["n"], g["left_out"]) for g in groups] == [
+        ("lenet", "1", "2"), ("mlp", "1", "0"), ("lenet", "0", "1"), ("mlp", "0", "1"),
+        ("lenet", "0", "1")]
+    assert groups[0]["left_out_why"] == "running (seed 2), unreadable (seed 42)"
+    assert groups[2]["lr"] == "10" and groups[2]["left_out_why"] == "failed (seed 42)"
 
     md = (sweep / "comparison.md").read_text()
-    table = [line for line in md.splitlines() if line.startswith("| ")]
+    group_part, run_part = md.split("## Runs")
+    table = [line for line in run_part.splitlines() if line.startswith("| ")]
     assert len(table) == 1 + 7  # header + one row per run
     assert table[1].startswith("| lenet | adam | 0.001 | none | 42 | completed | 98.50% |")
     assert "- `2_model=lenet,optimizer.lr=10` (failed): loss is nan at batch 25" in md
+    table = [line for line in group_part.splitlines() if line.startswith("| ")]
+    assert len(table) == 1 + 5  # header + one row per group
+    assert table[1].startswith("| lenet | adam | 0.001 | none | 42 | 1 | 98.50% |  |  | best |")
     assert_png(sweep / "comparison.png")
     assert_png(sweep / "curves.png")
 
@@ -124,8 +140,8 @@ def test_out_dir_and_several_paths(sweep, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     out = tmp_path / "report"
     result = compare([sweep / "0_model=mlp", sweep / "1_model=lenet"], out)
-    assert {p.name for p in result.written} == {"comparison.csv", "comparison.md",
-                                                "comparison.png", "curves.png"}
+    assert {p.name for p in result.written} == {"comparison.csv", "comparison_runs.csv",
+                                                "comparison.md", "comparison.png", "curves.png"}
     assert all(p.parent == out for p in result.written)
     result = compare([sweep / "0_model=mlp", sweep / "1_model=lenet"])
     assert result.out_dir.parent == Path("outputs") / "comparisons"
@@ -151,12 +167,25 @@ def test_compare_cli(cli, sweep, tmp_path):
     proc = cli("compare", str(sweep), "--out", str(tmp_path / "cmp"), cwd=tmp_path,
                env={"COLUMNS": "160"})
     assert proc.returncode == 0, proc.stderr
+    body = [line.split() for line in proc.stdout.splitlines()
+            if line.startswith((" lenet ", " mlp "))]
+    assert [row[:4] for row in body] == [["lenet", "adam", "0.001", "none"],
+                                         ["mlp", "adam", "0.001", "none"],
+                                         ["lenet", "adam", "10", "none"],
+                                         ["mlp", "sgd", "0.001", "none"],
+                                         ["lenet", "adam", "0.001", "cosine"]]
+    assert body[0][4:8] == ["42", "1", "98.50%", "best"]  # seeds, n, mean; no std, no CI
+    assert body[1][4:7] == ["42", "1", "91.00%"] and "n=1: no test" in " ".join(body[1])
+    assert [row[5] for row in body] == ["1", "1", "0", "0", "0"]
+    assert "5 of 7 runs did not complete and are left out of the statistics" in proc.stdout
+    assert "job 2: failed; job 3: interrupted" in proc.stdout
+    assert (tmp_path / "cmp" / "comparison.md").is_file()
+    proc = cli("compare", str(sweep), "--out", str(tmp_path / "cmp"), "--runs", cwd=tmp_path,
+               env={"COLUMNS": "160"})
     body = [line for line in proc.stdout.splitlines() if line.startswith(" job ")]
     assert len(body) == 7 and "98.50%" in body[0] and body[0].startswith(" job 1 ")
     assert body[1].startswith(" job 0 ") and "91.00%" in body[1]
     assert [line.split()[1] for line in body] == list("1023456")  # sorted, unfinished last
-    assert "5 of 7 runs did not complete" in proc.stdout
-    assert (tmp_path / "cmp" / "comparison.md").is_file()
     proc = cli("compare", str(tmp_path / "cmp"), cwd=tmp_path)
     assert proc.returncode == 2 and "No runs found" in proc.stdout
     assert "Traceback" not in proc.stdout + proc.stderr

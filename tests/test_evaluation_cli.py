@@ -61,13 +61,15 @@ def test_training_writes_the_evaluation(sweep, model):
 def test_compare_cli_on_a_real_sweep(cli, sweep):
     proc = cli("compare", str(sweep), cwd=sweep.parent, env={"COLUMNS": "150"})
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    rows = [line.split() for line in proc.stdout.splitlines() if " completed " in line]
-    assert len(rows) == 2 and {"mlp", "lenet"} == {r[2] for r in rows}  # job N, model, ...
-    assert {"job 0", "job 1"} == {" ".join(r[:2]) for r in rows}
+    rows = [line.split() for line in proc.stdout.splitlines()
+            if line.startswith((" mlp ", " lenet "))]  # one group per model: model, seeds, n
+    assert len(rows) == 2 and {"mlp", "lenet"} == {r[0] for r in rows}
+    assert [r[1:3] for r in rows] == [["42", "1"], ["42", "1"]]
     accs = [json.loads((job(sweep, m) / "metrics.json").read_text())["test/acc"]
             for m in ("mlp", "lenet")]
-    assert f"{100 * max(accs):.2f}%" == rows[0][4]  # best first
-    for name in ("comparison.csv", "comparison.md"):
+    assert f"{100 * max(accs):.2f}%" == rows[0][3] and rows[0][4] == "best"  # best first
+    assert "n=1: no test" in " ".join(rows[1])
+    for name in ("comparison.csv", "comparison_runs.csv", "comparison.md"):
         assert (sweep / name).stat().st_size > 100
     assert_png(sweep / "comparison.png")
     assert_png(sweep / "curves.png")

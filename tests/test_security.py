@@ -288,12 +288,14 @@ def test_compare_reads_planted_run_directories_as_text(cli, tmp_path):
     marker = tmp_path / "pwned"
     sweep = _planted_sweep(tmp_path, marker)
     outside = tmp_path / "outside.csv"
-    (sweep / "comparison.csv").symlink_to(outside)  # a planted link where compare writes
+    for name in ("comparison.csv", "comparison_runs.csv"):  # planted links where compare writes
+        (sweep / name).symlink_to(outside)
     proc = cli("compare", str(sweep), cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert not marker.exists() and not outside.exists()
     assert not (sweep / "comparison.csv").is_symlink()
-    rows = {r["run"]: r for r in csv.DictReader(open(sweep / "comparison.csv"))}
+    assert not (sweep / "comparison_runs.csv").is_symlink()
+    rows = {r["run"]: r for r in csv.DictReader(open(sweep / "comparison_runs.csv"))}
     job = rows["0_job"]
     assert job["dataset"] == "mnist" and job["epochs"] == "3" and job["seed"] == "7"
     assert job["model"] == job["lr"] == job["batch_size"] == ""  # never resolved

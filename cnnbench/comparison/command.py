@@ -1,4 +1,5 @@
-"""`cnnbench compare PATH [PATH...] [--out DIR]`: one table and four files for a set of runs."""
+"""`cnnbench compare PATH [PATH...] [--out DIR] [--runs]`: one table (a row per group of runs that
+differ only in their seed) and five files for a set of runs."""
 from __future__ import annotations
 
 import argparse
@@ -13,16 +14,20 @@ from rich.console import Console
 from rich.markup import escape
 
 from ..errors import UserError
+from .group_csv import write_group_csv
+from .group_table import rich_group_table, write_markdown
+from .groups import Group, group_runs
 from .runs import RunRecord, load_runs
-from .table import (differing_options, label, rich_table, sort_runs, write_csv,
-                    write_markdown)
+from .table import rich_table, sort_runs, write_csv
 
-FILES = ("comparison.csv", "comparison.md", "comparison.png", "curves.png")
+FILES = ("comparison.csv", "comparison_runs.csv", "comparison.md", "comparison.png",
+         "curves.png")
 
 
 @dataclass
 class Comparison:
     runs: list[RunRecord]
+    groups: list[Group]
     out_dir: Path
     written: list[Path] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
@@ -70,20 +75,24 @@ def compare(paths: Sequence[str | Path], out_dir: str | Path | None = None) -> C
 
 def _write_files(runs: list[RunRecord], roots: list[Path], out: Path) -> Comparison:
     from ..evaluation.plots import save_png
-    from .plots import accuracy_vs_time_figure, curves_figure
+    from .curves import curves_figure
+    from .plots import accuracy_vs_time_figure
 
     out.mkdir(parents=True, exist_ok=True)
-    result = Comparison(runs, out)
-    title = f"{len(runs)} run{'s' if len(runs) != 1 else ''} from {', '.join(map(str, roots))}"
-    result.written.append(_write_new(out / "comparison.csv", lambda p: write_csv(runs, p)))
-    result.written.append(_write_new(out / "comparison.md",
-                                     lambda p: write_markdown(runs, p, title)))
-    options = differing_options(runs)
-    labels = [label(r, options) for r in runs]
+    groups = group_runs(runs)
+    result = Comparison(runs, groups, out)
+    group_of = {r.path: g.label for g in groups for r in g.runs}
+    title = (f"{_count(len(runs), 'run')} in {_count(len(groups), 'group')} "
+             f"from {', '.join(map(str, roots))}")
+    for name, write in (
+            ("comparison.csv", lambda p: write_group_csv(groups, p)),
+            ("comparison_runs.csv", lambda p: write_csv(runs, p, group_of)),
+            ("comparison.md", lambda p: write_markdown(groups, runs, p, title))):
+        result.written.append(_write_new(out / name, write))
     for name, make, why in (
             ("comparison.png", accuracy_vs_time_figure, "no run has a test accuracy yet"),
             ("curves.png", curves_figure, "no run has a history.csv with epochs")):
-        fig = make(runs, labels)
+        fig = make(groups)
         if fig is None:
             result.skipped.append(f"{name} ({why})")
         else:
@@ -91,30 +100,55 @@ def _write_files(runs: list[RunRecord], roots: list[Path], out: Path) -> Compari
     return result
 
 
+def _count(n: int, what: str) -> str:
+    return f"{n} {what}{'s' if n != 1 else ''}"
+
+
+def left_out_lines(runs: Sequence[RunRecord]) -> list[str]:
+    """How many runs the statistics leave out, and why (each run named with its status)."""
+    lines = []
+    unfinished = [r for r in runs if r.status != "completed"]
+    if unfinished:
+        lines.append(f"{len(unfinished)} of {len(runs)} runs did not complete and are left out "
+                     f"of the statistics: "
+                     + "; ".join(f"{r.short or r.name}: {r.status}" for r in unfinished))
+    no_acc = [r for r in runs if r.status == "completed" and r.acc is None]
+    if no_acc:
+        lines.append(f"{_count(len(no_acc), 'completed run')} without a test accuracy "
+                     f"(left out of the statistics): "
+                     + "; ".join(r.short or r.name for r in no_acc))
+    return lines
+
+
 def main(args: Sequence[str], console: Console) -> int:
     parser = argparse.ArgumentParser(
         prog="cnnbench compare",
-        description="Compare runs: a table sorted by test accuracy, plus comparison.csv, "
-                    "comparison.md, comparison.png (accuracy vs training time) and curves.png "
-                    "(validation curves of every run). PATHs are run directories, sweep "
-                    "directories (outputs/multirun/<sweep>) or outputs/ itself.")
+        description="Compare runs: runs that differ only in trainer.seed are one row (n, mean, "
+                    "std and 95% confidence interval of the test accuracy, Welch's t-test "
+                    "against the best row), best first. Writes comparison.csv (one row per "
+                    "group), comparison_runs.csv (one row per run), comparison.md, "
+                    "comparison.png (accuracy vs training time, with error bars) and "
+                    "curves.png (validation curves, mean per group). PATHs are run directories, "
+                    "sweep directories (outputs/multirun/<sweep>) or outputs/ itself.")
     parser.add_argument("paths", nargs="+", metavar="PATH")
     parser.add_argument("--out", metavar="DIR", default=None,
                         help="where to write the files (default: the one directory given, "
                              "else outputs/comparisons/<time>)")
+    parser.add_argument("--runs", action="store_true",
+                        help="also print one row per run (comparison.md always has them)")
     ns = parser.parse_args(list(args))
     try:
         result = compare(ns.paths, ns.out)
     except UserError as err:
         console.print(f"[bold red]error:[/] {escape(str(err))}", highlight=False, soft_wrap=True)
         return 2
-    runs = result.runs
-    console.print(rich_table(runs, f"{len(runs)} run{'s' if len(runs) != 1 else ''}",
-                             console.width))
-    unfinished = [r for r in runs if r.status != "completed"]
-    if unfinished:
-        console.print(f"{len(unfinished)} of {len(runs)} runs did not complete: "
-                      + "; ".join(f"{r.name}: {r.status}" for r in unfinished), highlight=False)
+    runs, groups = result.runs, result.groups
+    console.print(rich_group_table(
+        groups, f"{_count(len(runs), 'run')} in {_count(len(groups), 'group')}", console.width))
+    if ns.runs:
+        console.print(rich_table(runs, _count(len(runs), "run"), console.width))
+    for line in left_out_lines(runs):
+        console.print(line, highlight=False)
     console.print(f"wrote {', '.join(p.name for p in result.written)} to {result.out_dir}",
                   highlight=False)
     for note in result.skipped:

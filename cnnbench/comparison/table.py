@@ -1,14 +1,15 @@
-"""One row per run, sorted by test accuracy: as a rich table, comparison.csv and comparison.md."""
+"""One row per run, sorted by test accuracy: as a rich table (`cnnbench compare --runs`), the
+per-run section of comparison.md and comparison_runs.csv."""
 from __future__ import annotations
 
 import csv
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 from rich import box
 from rich.table import Table
 
-from .runs import OPTION_KEYS, RunRecord
+from .runs import EXTRA_KEYS, OPTION_KEYS, RunRecord
 
 FALLBACK_OPTIONS = ("model", "dataset")  # shown when no option differs between the runs
 
@@ -28,12 +29,6 @@ def differing_options(runs: Sequence[RunRecord]) -> list[str]:
 def shift_keys(runs: Sequence[RunRecord]) -> list[str]:
     keys = {k for r in runs for k in r.metrics if k.startswith("shift/")}
     return sorted(keys, key=lambda k: int("".join(c for c in k if c.isdigit()) or 0))
-
-
-def label(run: RunRecord, options: Sequence[str]) -> str:
-    """A short name for plots: the differing options, else the directory name."""
-    parts = [f"{k}={run.options[k]}" for k in options if run.options.get(k) is not None]
-    return ", ".join(parts) if parts else run.name
 
 
 def shorten(text: str, width: int = 44) -> str:
@@ -100,14 +95,11 @@ def rich_table(runs: Sequence[RunRecord], title: str, width: int = 200) -> Table
     return table
 
 
-def write_markdown(runs: Sequence[RunRecord], path: Path, title: str) -> Path:
+def run_markdown(runs: Sequence[RunRecord]) -> list[str]:
+    """The per-run table as Markdown lines, then the reason of each run that did not complete."""
     columns, rows = display_rows(runs)
     esc = lambda s: str(s).replace("|", "\\|")  # noqa: E731
-    note = "Sorted by test accuracy."
-    if any(c.startswith("acc ") for c in columns):
-        note += " acc Npx: test accuracy with the test images shifted N px right and down."
-    lines = [f"# {title}", "", note, "",
-             "| " + " | ".join(columns) + " |",
+    lines = ["| " + " | ".join(columns) + " |",
              "|" + "|".join("---" if c in ("run", "status", *OPTION_KEYS) else "---:"
                             for c in columns) + "|"]
     lines += ["| " + " | ".join(esc(c) for c in row) + " |" for row in rows]
@@ -115,20 +107,39 @@ def write_markdown(runs: Sequence[RunRecord], path: Path, title: str) -> Path:
     if failed:
         lines += ["", "Runs that did not complete:", ""]
         lines += [f"- `{r.name}` ({r.status}): {esc(r.reason)}" for r in failed]
-    path.write_text("\n".join(lines) + "\n")
-    return path
+    return lines
 
 
-def write_csv(runs: Sequence[RunRecord], path: Path) -> Path:
-    """Raw values, every option and metric, one row per run (for spreadsheets and pandas)."""
+def _extra_cells(run: RunRecord, keys: Sequence[str]) -> list[Any]:
+    cells = []
+    for key in keys:
+        value = run.extras.get(key)
+        if key == "published":
+            cells += [(value or {}).get("value", ""), (value or {}).get("metric", "")]
+        else:
+            cells.append("" if value is None else value)
+    return cells
+
+
+def write_csv(runs: Sequence[RunRecord], path: Path,
+              group_of: Mapping[Path, str] | None = None) -> Path:
+    """Raw values, every option and metric, one row per run (for spreadsheets and pandas),
+    with the group of seeds each run belongs to; the fields newer runs add to metrics.json
+    (published, time to target, energy) when any run has them."""
     metric_keys = sorted({k for r in runs for k in r.metrics},
                          key=lambda k: (k.startswith("shift/"), k))
-    columns = ["run", "path", "status", *OPTION_KEYS, *metric_keys, "reason"]
+    extras = [k for k in EXTRA_KEYS if any(k in r.extras for r in runs)]
+    extra_columns = [c for k in extras
+                     for c in (("published_value", "published_metric") if k == "published"
+                               else (k,))]
+    columns = ["run", "path", "group", "status", *OPTION_KEYS, *metric_keys, *extra_columns,
+               "reason"]
     with open(path, "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(columns)
         for r in runs:
-            writer.writerow([r.name, str(r.path), r.status,
+            writer.writerow([r.name, str(r.path), (group_of or {}).get(r.path, ""), r.status,
                              *[r.options.get(k, "") for k in OPTION_KEYS],
-                             *[r.metrics.get(k, "") for k in metric_keys], r.reason or ""])
+                             *[r.metrics.get(k, "") for k in metric_keys],
+                             *_extra_cells(r, extras), r.reason or ""])
     return path
