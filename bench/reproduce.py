@@ -1,9 +1,12 @@
-"""Reproduce the seed notebooks' MNIST / Fashion-MNIST results with their experiment presets.
+"""Reproduce the published numbers of the MNIST / Fashion-MNIST experiment presets.
 
 Runs every selected preset with several training seeds (each run is `python -m cnnbench train
 experiment=<preset> trainer.seed=<k>` in its own process), reads `test/acc` from each run's
-metrics.json, and prints preset, seed notebook, the notebook's reported test accuracy, ours
-(mean ± std over the seeds, min, max) and the device; the same goes to a JSON file.
+metrics.json, and prints preset, the course material it comes from, its published test accuracy
+(the preset's `published:` block), ours (mean ± the 95% confidence interval over the seeds, std,
+min, max), the verdict (`matches`: the published value lies in our interval, `above`: our
+interval lies above it, `below`) and the device; the same goes to a JSON file. The statistics
+and the verdict are `cnnbench compare`'s (cnnbench/comparison/stats.py).
 
     python bench/reproduce.py                          # all MNIST/Fashion presets, seeds 0 1 2
     python bench/reproduce.py --presets lenet_mnist mlp_mnist --seeds 0 1 2 3 4
@@ -57,7 +60,10 @@ class Result:
     std: float | None = None
     min: float | None = None
     max: float | None = None
-    gap_points: float | None = None  # ours (mean) minus the seed's, in percentage points
+    gap_points: float | None = None  # ours (mean) minus the published, in percentage points
+    ci95_low: float | None = None
+    ci95_high: float | None = None
+    verdict: str | None = None       # matches | above | below (None: no interval or no number)
     device: str | None = None
 
 
@@ -117,15 +123,19 @@ def read_run(run_dir: Path, seed: int, returncode: int) -> dict[str, Any]:
 
 
 def summarize(preset: Preset, runs: list[dict[str, Any]], quick: bool = False) -> Result:
+    from cnnbench.comparison.stats import summarize as summary_of
+    from cnnbench.comparison.stats import verdict
+
     result = Result(preset.name, preset.seed_notebook, preset.reported_test_acc, runs)
     accs = [r["test_acc"] for r in runs if r["status"] == "completed" and r["test_acc"] is not None]
-    result.n = len(accs)
+    stats = summary_of(accs)
+    result.n, result.mean, result.std = stats.n, stats.mean, stats.std
+    result.ci95_low, result.ci95_high = stats.ci_low, stats.ci_high
     if accs:
-        result.mean = statistics.fmean(accs)
-        result.std = statistics.stdev(accs) if len(accs) > 1 else 0.0
         result.min, result.max = min(accs), max(accs)
         if preset.reported_test_acc is not None and not quick:  # a smoke run compares nothing
             result.gap_points = 100 * (result.mean - preset.reported_test_acc)
+            result.verdict = verdict(stats, preset.reported_test_acc)
     devices = sorted({r["device"] for r in runs if r.get("device")})
     result.device = ", ".join(devices) or None
     return result
@@ -135,20 +145,35 @@ def pct(x: float | None) -> str:
     return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{100 * x:.2f}"
 
 
+def ours(r: Result) -> str:
+    """'98.70 ± 0.66' (mean ± half the 95% interval), '98.70 (n=1)', or '-'."""
+    if r.mean is None:
+        return "-"
+    if r.ci95_low is None:
+        return f"{100 * r.mean:.2f} (n=1)"
+    return f"{100 * r.mean:.2f} ± {100 * (r.ci95_high - r.ci95_low) / 2:.2f}"
+
+
 def render(results: list[Result], title: str):
     from rich.table import Table
 
-    table = Table(title=title, title_justify="left")
-    for name, justify in [("preset", "left"), ("seed nb", "left"), ("seed's test acc %", "right"),
-                          ("ours % (mean ± std)", "right"), ("min", "right"), ("max", "right"),
+    table = Table(title=title, title_justify="left",
+                  caption="ours: mean ± half the 95% confidence interval over the seeds; verdict: "
+                          "matches (the published value lies in our interval), above or below "
+                          "(our whole interval lies above or below it)", caption_justify="left")
+    for name, justify in [("preset", "left"), ("published test acc %", "right"),
+                          ("ours % (mean ± CI95)", "right"), ("verdict", "left"),
+                          ("std", "right"), ("min", "right"), ("max", "right"),
                           ("gap (pts)", "right"), ("runs", "right"), ("device", "left")]:
         table.add_column(name, justify=justify)
     for r in results:
-        ours = "-" if r.mean is None else f"{100 * r.mean:.2f} ± {100 * r.std:.2f}"
         gap = "-" if r.gap_points is None else f"{r.gap_points:+.2f}"
-        table.add_row(r.preset, r.seed_notebook,
+        table.add_row(r.preset,
                       "not reported" if r.reported_test_acc is None else pct(r.reported_test_acc),
-                      ours, pct(r.min), pct(r.max), gap, f"{r.n}/{len(r.runs)}", r.device or "-")
+                      ours(r), r.verdict or ("n<2: no interval" if r.n == 1 and
+                                             r.reported_test_acc is not None else "-"),
+                      pct(r.std), pct(r.min), pct(r.max), gap, f"{r.n}/{len(r.runs)}",
+                      r.device or "-")
     return table
 
 
@@ -229,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
                          args.quick) for preset in presets]
 
     title = ("QUICK SMOKE RUN (synthetic stand-in data, 1 epoch): not a reproduction"
-             if args.quick else f"Seed notebooks vs cnnbench (epochs x{args.epochs_scale:g})")
+             if args.quick else f"Published numbers vs cnnbench (epochs x{args.epochs_scale:g})")
     console.print(render(results, title))
     report = {
         "created": datetime.now().isoformat(timespec="seconds"), "quick": args.quick,

@@ -55,6 +55,11 @@ def test_read_and_summarize_runs(rep, tmp_path):
     assert result.std == pytest.approx(0.002645751, rel=1e-6)  # sample std
     assert (result.min, result.max) == (0.985, 0.990)
     assert result.gap_points == pytest.approx(-0.1)
+    half = 4.302652729749464 * 0.002645751 / 3 ** 0.5  # Student t(0.975, 2) x std / sqrt(n)
+    assert (result.ci95_low, result.ci95_high) == (pytest.approx(0.987 - half, rel=1e-5),
+                                                   pytest.approx(0.987 + half, rel=1e-5))
+    assert result.verdict == "matches"  # 0.988 lies in 0.987 ± 0.0066
+    assert rep.ours(result) == "98.70 ± 0.66"
     assert result.device == "NVIDIA H100"
     assert rep.summarize(rep.load_preset("lenet_mnist"), runs, quick=True).gap_points is None
 
