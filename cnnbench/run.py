@@ -212,7 +212,7 @@ class TrainingRun:
         self.train_start = time.perf_counter()
         step_loss = StepLoss(self.tb, len(parts.loaders["train"]))
         with EpochProgress(self.console, enabled=s.progress) as progress:
-            progress.start(s.epochs, len(parts.loaders["train"]))
+            progress.start(s.epochs, len(parts.loaders["train"]), parts.runtime.device_name)
 
             def on_progress(*report: float) -> None:
                 step_loss.batch(*report)

@@ -88,6 +88,10 @@ class EpochProgress:
         self.epoch = 0
         self.batches = 0
         self.last_line = 0.0
+        self.epoch_start = 0.0
+        self.estimated = False
+        self.first_report: tuple[int, float] | None = None
+        self.device = ""
 
     def __enter__(self) -> "EpochProgress":
         self.progress.__enter__()
@@ -96,18 +100,20 @@ class EpochProgress:
     def __exit__(self, *exc) -> None:
         self.progress.__exit__(*exc)
 
-    def start(self, epochs: int, batches: int) -> None:
-        self.epochs, self.batches = epochs, batches
+    def start(self, epochs: int, batches: int, device: str = "") -> None:
+        self.epochs, self.batches, self.device = epochs, batches, device
         self.task = self.progress.add_task("", total=batches, stats="")
 
     def new_epoch(self, epoch: int) -> None:
         self.epoch = epoch
-        self.last_line = time.perf_counter()
+        self.last_line = self.epoch_start = time.perf_counter()
         self.progress.reset(self.task, description=f"epoch {epoch}/{self.epochs}", stats="",
                             total=self.batches)
 
     def batch(self, done: int, loss: float, acc: float, images_per_s: float) -> None:
         stats = f"loss {loss:.4f} acc {100 * acc:.2f}% {images_per_s:,.0f} img/s"
+        if not self.estimated and (self.live or self.piped) and done < self.batches:
+            self.say_estimate(done)
         if self.live:
             self.progress.update(self.task, completed=done, stats=stats)
         elif self.piped and time.perf_counter() - self.last_line >= PIPED_EVERY_S \
@@ -117,8 +123,34 @@ class EpochProgress:
                                f"batches ({100 * done / self.batches:.0f}%), {stats}",
                                markup=False, highlight=False)
 
+    def say_estimate(self, done: int) -> None:
+        """Once, early in the first epoch: how long the epochs to go should take, at the pace
+        between the first two reports (the first batches pay one-off costs)."""
+        now = time.perf_counter()
+        if self.first_report is None:
+            self.first_report = (done, now)
+            return
+        self.estimated = True
+        first_done, first_time = self.first_report
+        per_batch = (now - first_time) / max(done - first_done, 1)
+        epochs = self.epochs - self.epoch + 1
+        total = (first_time - self.epoch_start) + per_batch * (epochs * self.batches - first_done)
+        where = f" on {self.device}" if self.device else ""
+        self.console.print(f"{done} batches in {now - self.epoch_start:.1f} s{where}: the "
+                           f"{epochs} epoch{'s' if epochs > 1 else ''} to go should take about "
+                           f"{duration(total)} of training", markup=False, highlight=False)
+
     def epoch_done(self, row: Mapping[str, Any]) -> None:
         self.console.print(epoch_line(row, self.epochs), markup=False, highlight=False)
+
+
+def duration(seconds: float) -> str:
+    """'45 s', '3 min', '1 h 20 min'."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 3600:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds // 3600:.0f} h {seconds % 3600 / 60:.0f} min"
 
 
 def bar_columns(width: int) -> list:

@@ -23,6 +23,10 @@ def test_epoch_line_reads_as_a_log_line():
     assert "val" not in no_val and "31.0 s" in no_val
 
 
+def test_durations_read_as_a_person_would_say_them():
+    assert [terminal.duration(s) for s in (12.4, 150, 5000)] == ["12 s", "2 min", "1 h 23 min"]
+
+
 def test_the_live_bar_keeps_what_fits():
     assert len(bar_columns(120)) > len(bar_columns(80)) > len(bar_columns(40))
 
@@ -33,8 +37,12 @@ def test_piped_progress_prints_a_line_inside_a_long_epoch(monkeypatch):
     assert progress.piped and not progress.live
     progress.start(epochs=2, batches=100)
     progress.new_epoch(1)
-    progress.batch(10, 0.5, 0.8, 1000.0)
-    assert out.getvalue() == ""  # not yet: at most one line every PIPED_EVERY_S
+    progress.batch(5, 0.5, 0.8, 1000.0)
+    progress.batch(10, 0.5, 0.8, 1000.0)  # the second report: how long the run should take
+    assert out.getvalue().startswith("10 batches in ") and "the 2 epochs to go should take " \
+        "about" in out.getvalue() and out.getvalue().count("\n") == 1
+    progress.batch(20, 0.5, 0.8, 1000.0)
+    assert out.getvalue().count("\n") == 1  # not yet: at most one line every PIPED_EVERY_S
     monkeypatch.setattr(terminal, "PIPED_EVERY_S", 0.0)
     progress.batch(50, 0.5, 0.8, 1234.0)
     assert "epoch 1/2: 50/100 batches (50%), loss 0.5000 acc 80.00% 1,234 img/s" in out.getvalue()
