@@ -15,9 +15,9 @@ from .terminal import RunConsole
 
 SUBCOMMANDS = {
     "train": "train a model (or a sweep with -m); all Hydra flags and overrides work",
-    "models": "list every model with its parameters for a dataset: models dataset=cifar10 \\[--json]",
+    "models": "list every model with its parameters for a dataset: models dataset=cifar10 \\[json=true]",
     "eval": "evaluate a checkpoint on the test set: eval checkpoint=PATH \\[key=value]",
-    "compare": "runs side by side, seeds as one row: compare PATH... \\[--out DIR] \\[--runs]",
+    "compare": "runs side by side, seeds as one row: compare PATH... \\[out=DIR] \\[runs=true]",
 }
 def print_help(console: Console) -> None:
     console.print(f"[bold]cnnbench[/] {__version__}: train and benchmark image classifiers.\n")

@@ -16,8 +16,8 @@ TRAIN_FLAGS = ["-m", "--multirun", "--cfg", "--help", "--hydra-help", "--info", 
                "--resolve", "--package"]
 OTHER_OPTIONS = {
     "eval": ["checkpoint=", "out=", "evaluation.", "dataset.root=", "trainer.device=", "--help"],
-    "compare": ["--out", "--help"],
-    "models": ["dataset=", "--json", "--help"],
+    "compare": ["out=", "runs=true", "--help"],
+    "models": ["dataset=", "json=true", "--help"],
 }
 
 BASH = r"""_cnnbench_complete()

@@ -18,10 +18,11 @@ from rich.table import Table
 from .data.shapes import InputShape, input_shape
 from .errors import UserError
 from .models import build_model, count_parameters, model_config, model_names, model_summary
+from .options import flag, normalized
 
 USAGE = ("Usage: cnnbench models dataset=NAME, optionally with dataset.KEY=VALUE overrides and "
-         "--json, e.g. `cnnbench models dataset=cifar100` or `cnnbench models dataset=synthetic "
-         "dataset.image_size=64 dataset.channels=3 --json`.")
+         "json=true, e.g. `cnnbench models dataset=cifar100` or `cnnbench models dataset=synthetic "
+         "dataset.image_size=64 dataset.channels=3 json=true`.")
 
 
 @dataclass
@@ -93,8 +94,9 @@ def run_models(args: list[str], console: Console) -> int:
     if any(a in ("-h", "--help") for a in args):
         console.print(USAGE, highlight=False)
         return 0
-    as_json = "--json" in args
-    overrides = [a for a in args if a != "--json"]
+    args = normalized(args, flags=("json",))
+    as_json = any(flag(a.partition("=")[2], "json") for a in args if a.startswith("json="))
+    overrides = [a for a in args if not a.startswith("json=")]
     flags = [a for a in overrides if a.startswith("-")]
     if flags:
         raise UserError(f"Unknown option(s) {' '.join(flags)} for `cnnbench models`. {USAGE}")

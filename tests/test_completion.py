@@ -76,5 +76,19 @@ def test_a_bad_completion_request_is_one_paragraph(cli, tmp_path):
 
 
 def test_query_after_other_commands():
-    assert query("cnnbench models ", SUBCOMMANDS) == ["dataset=", "--json", "--help"]
+    assert query("cnnbench models ", SUBCOMMANDS) == ["dataset=", "json=true", "--help"]
     assert query("cnnbench ", SUBCOMMANDS) == sorted(SUBCOMMANDS)
+
+
+def test_every_subcommand_takes_key_value_options(cli, tmp_path):
+    """One option style: out=DIR and json=true everywhere (the --out/--json spellings too)."""
+    from cnnbench.comparison.command import parse_args
+    from cnnbench.options import normalized
+
+    assert normalized(["--out", "d", "--json", "x=1"], flags=("json",), valued=("out",)) == [
+        "out=d", "json=true", "x=1"]
+    parsed = parse_args(["sweep/0_model=mlp", "out=cmp", "runs=true"])
+    assert (parsed.paths, parsed.out, parsed.runs) == (["sweep/0_model=mlp"], "cmp", True)
+    assert parse_args(["a", "--out", "cmp"]).out == "cmp"
+    proc = cli("models", "dataset=synthetic", "json=true", cwd=tmp_path, check=True)
+    assert proc.stdout.lstrip().startswith("[")

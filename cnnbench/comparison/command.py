@@ -1,8 +1,7 @@
-"""`cnnbench compare PATH [PATH...] [--out DIR] [--runs]`: one table (a row per group of runs that
+"""`cnnbench compare PATH [PATH...] [out=DIR] [runs=true]`: one table (a row per group of runs that
 differ only in their seed) and five files for a set of runs."""
 from __future__ import annotations
 
-import argparse
 import os
 import tempfile
 import time
@@ -14,6 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from ..errors import UserError
+from ..options import flag, normalized
 from .group_csv import write_group_csv
 from .group_table import rich_group_table, write_markdown
 from .groups import Group, group_runs
@@ -69,7 +69,7 @@ def compare(paths: Sequence[str | Path], out_dir: str | Path | None = None) -> C
             f"The comparison files could not be written to {out}: "
             f"{err.strerror or type(err).__name__}"
             f"{f' ({err.filename})' if err.filename and str(err.filename) != str(out) else ''}. "
-            f"Give a folder you can write to with --out DIR (it is created if missing), or "
+            f"Give a folder you can write to with out=DIR (it is created if missing), or "
             f"free space / fix the permissions of {out}.") from None
 
 
@@ -120,24 +120,51 @@ def left_out_lines(runs: Sequence[RunRecord]) -> list[str]:
     return lines
 
 
+USAGE = """cnnbench compare PATH... [out=DIR] [runs=true]
+
+Compare runs: runs that differ only in trainer.seed are one row (n, mean, std and 95%
+confidence interval of the test accuracy, Welch's t-test against the best row), best first.
+Writes comparison.csv (one row per group), comparison_runs.csv (one row per run),
+comparison.md, comparison.png (accuracy vs training time, with error bars) and curves.png
+(validation curves, mean per group). PATHs are run directories, sweep directories
+(outputs/multirun/<sweep>) or outputs/ itself.
+  out=DIR      where to write the files (default: the one directory given, else
+               outputs/comparisons/<time>)
+  runs=true    also print one row per run (comparison.md always has them)"""
+
+
+@dataclass
+class CompareArgs:
+    paths: list[str]
+    out: str | None = None
+    runs: bool = False
+
+
+def parse_args(args: Sequence[str]) -> CompareArgs:
+    parsed = CompareArgs([])
+    for arg in normalized(args, flags=("runs",), valued=("out",)):
+        key, sep, value = arg.partition("=")
+        if not sep:
+            if arg.startswith("-"):
+                raise UserError(f"Unknown option {arg} for `cnnbench compare`.\n{USAGE}")
+            parsed.paths.append(arg)
+        elif key == "out":
+            parsed.out = value
+        elif key == "runs":
+            parsed.runs = flag(value, key)
+        else:
+            parsed.paths.append(arg)  # a run directory whose name holds '=' (a sweep job)
+    if not parsed.paths:
+        raise UserError(f"`cnnbench compare` needs at least one PATH.\n{USAGE}")
+    return parsed
+
+
 def main(args: Sequence[str], console: Console) -> int:
-    parser = argparse.ArgumentParser(
-        prog="cnnbench compare",
-        description="Compare runs: runs that differ only in trainer.seed are one row (n, mean, "
-                    "std and 95% confidence interval of the test accuracy, Welch's t-test "
-                    "against the best row), best first. Writes comparison.csv (one row per "
-                    "group), comparison_runs.csv (one row per run), comparison.md, "
-                    "comparison.png (accuracy vs training time, with error bars) and "
-                    "curves.png (validation curves, mean per group). PATHs are run directories, "
-                    "sweep directories (outputs/multirun/<sweep>) or outputs/ itself.")
-    parser.add_argument("paths", nargs="+", metavar="PATH")
-    parser.add_argument("--out", metavar="DIR", default=None,
-                        help="where to write the files (default: the one directory given, "
-                             "else outputs/comparisons/<time>)")
-    parser.add_argument("--runs", action="store_true",
-                        help="also print one row per run (comparison.md always has them)")
-    ns = parser.parse_args(list(args))
+    if any(a in ("-h", "--help", "help") for a in args):
+        console.print(USAGE, highlight=False, markup=False)
+        return 0
     try:
+        ns = parse_args(args)
         result = compare(ns.paths, ns.out)
     except UserError as err:
         console.print(f"[bold red]error:[/] {escape(str(err))}", highlight=False, soft_wrap=True)

@@ -18,6 +18,7 @@ from rich.markup import escape
 
 from ..config_files import config_dir, group_options
 from ..errors import UserError
+from ..options import normalized
 from .stored_config import safe_name, stored_config
 
 USAGE = """\
@@ -39,7 +40,7 @@ OVERRIDABLE = ("dataset", "evaluation", "trainer")
 
 def parse_args(args: Sequence[str]) -> tuple[str, str | None, list[str]]:
     checkpoint, out, overrides = None, None, []
-    for arg in args:
+    for arg in normalized(args, valued=("out", "checkpoint")):
         key, sep, value = arg.partition("=")
         if not sep or not key:
             raise UserError(f"'{arg}' is not a key=value argument.\n{USAGE}")
