@@ -35,15 +35,18 @@ def _timed(group: Group) -> list[RunRecord]:
 
 def accuracy_vs_time_figure(groups: Sequence[Group]) -> Figure | None:
     """Mean test accuracy (y, with its CI95 as a bar) against mean training seconds (x) per
-    group; marker area grows with the parameter count; the runs of a group as small dots."""
+    group; marker area grows with the parameter count; the runs of a group as small dots.
+    Markers carry the group's number and the legend, below the axes, says what each number is:
+    labels never pile up, however many groups there are."""
     points = [g for g in groups if g.stats.acc.mean is not None and _timed(g)]
     if not points:
         return None
     biggest = max(g.stats.means.get("params", 1) or 1 for g in points)
-    size = lambda p: 40 + 900 * math.sqrt(max(p, 1) / biggest)  # noqa: E731 (area ~ sqrt(params))
-    fig = Figure(figsize=(9, 6))
+    size = lambda p: 60 + 900 * math.sqrt(max(p, 1) / biggest)  # noqa: E731 (area ~ sqrt(params))
+    columns = 1 if len(points) <= 8 else 2
+    fig = Figure(figsize=(9 + 3 * (columns - 1), 5.5 + 0.24 * -(-len(points) // columns)))
     ax = fig.add_subplot()
-    for g, color in zip(points, colors(len(points))):
+    for number, (g, color) in enumerate(zip(points, colors(len(points))), 1):
         s, timed = g.stats, _timed(g)
         x, y = s.seconds.mean, 100 * s.acc.mean
         params = s.means.get("params")
@@ -52,24 +55,39 @@ def accuracy_vs_time_figure(groups: Sequence[Group]) -> Figure | None:
                         elinewidth=1.6, capthick=1.6, zorder=2)
         ax.scatter([r.metrics["train_seconds"] for r in timed], [100 * r.acc for r in timed],
                    s=14, color=color, alpha=0.6, zorder=4, linewidths=0)
-        label = group_legend(g, g.used) + (f", {params:,.0f} params" if params else "")
+        label = f"{number}: " + group_legend(g, g.used) + (
+            f", {params:,.0f} params" if params else "")
         ax.scatter([x], [y], s=size(params or 1), color=color, alpha=0.55, edgecolors="black",
                    linewidths=0.8, zorder=3, label=label)
-        ax.annotate(short(g.label, 32), (x, y), textcoords="offset points", xytext=(8, 8),
-                    fontsize=8)
+        ax.annotate(str(number), (x, y), ha="center", va="center", fontsize=8,
+                    fontweight="bold", zorder=5)
+    _axes(ax, points)
+    fig.legend(*ax.get_legend_handles_labels(), loc="lower center", ncol=columns, fontsize=8,
+               markerscale=0.4, frameon=False)
+    fig.tight_layout(rect=(0, 0.24 * -(-len(points) // columns) / fig.get_figheight() + 0.02,
+                           1, 1))
+    return fig
+
+
+def _axes(ax, points: Sequence[Group]) -> None:
+    """Scales, limits (an accuracy never above 100%), readable ticks, labels and title."""
+    from matplotlib.ticker import LogLocator, ScalarFormatter
+
     xs = [r.metrics["train_seconds"] for g in points for r in _timed(g)]
     if min(xs) > 0 and max(xs) / min(xs) > 20:
         ax.set_xscale("log")
+        ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+        ax.xaxis.set_major_formatter(ScalarFormatter())
     ax.margins(x=0.15, y=0.15)
     ys = [100 * r.acc for g in points for r in _timed(g)]
     if max(ys) - min(ys) < 0.05 and all(g.stats.acc.half_width is None for g in points):
         ax.set_ylim(min(ys) - 1, max(ys) + 1)  # one value: not matplotlib's ±6 %
+    low, high = ax.get_ylim()
+    if high > 100.5:
+        ax.set_ylim(low, 100.5)  # an interval reaching past 100% is cut at the top
     ax.grid(True, alpha=0.3)
     ax.set_xlabel("training time (seconds; mean of the group)")
     ax.set_ylabel("test accuracy (%)")
-    ax.set_title("Test accuracy vs training time: mean per group; bars: 95% CI of the mean "
-                 "(Student t),\nnone for a single run; dots: single runs; marker size: "
+    ax.set_title("Test accuracy vs training time: mean per group (numbered); bars: 95% CI of "
+                 "the mean (Student t),\nnone for a single run; dots: single runs; marker size: "
                  "parameters", fontsize=10)
-    ax.legend(fontsize=8, loc="best", markerscale=0.4, title="group", title_fontsize=8)
-    fig.tight_layout()
-    return fig
