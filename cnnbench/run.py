@@ -83,6 +83,8 @@ class TrainingRun:
         self.evaluation = EvaluationSettings.from_config(  # checked now, not after training
             OmegaConf.to_container(cfg.evaluation, resolve=True) if "evaluation" in cfg else None)
         validate_lr(cfg)
+        # a resumed run's metrics.json as it was, read before this part's first write replaces it
+        self.previous = rundir.read_metrics(self.run_dir) if self.settings.resume else {}
         self.record = RunRecord(self.run_dir, {
             "status": rundir.STARTING, **self.options,
             "command": " ".join(sys.argv), "run_dir": str(self.run_dir),
@@ -324,7 +326,7 @@ class TrainingRun:
             fit.ema.load_state_dict(ckpt["ema"])
         restore_rng_states(ckpt["rng"])
         self.earlier_train_seconds = float(ckpt.get("train_seconds") or 0.0)
-        self.metrics["best_val_acc"] = rundir.read_metrics(self.run_dir).get("best_val_acc")
+        self.metrics["best_val_acc"] = self.previous.get("best_val_acc")
 
     @staticmethod
     def device_of(fit: Fit) -> torch.device:
