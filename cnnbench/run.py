@@ -32,6 +32,7 @@ from .rundir import RunLock, RunRecord
 from .runtime import process_seconds
 from .settings import TrainerSettings
 from .sinks import ConsoleProgress, HistoryCSV, TensorBoardSink, summary_table
+from .target import TEST_METRIC, target_metrics, target_summary
 from .train import Diverged, Fit, evaluate
 
 
@@ -113,7 +114,8 @@ class TrainingRun:
             "loader": fit.train_loader.state_dict(),
             "ema": fit.ema.state_dict() if fit.ema is not None else None,
             "config": OmegaConf.to_yaml(self.cfg), "options": dict(self.options),
-            "train_seconds": self.train_seconds(),
+            "train_seconds": self.train_seconds(), "timed_seconds": fit.state.timed_seconds,
+            "target": fit.target.state_dict() if fit.target is not None else None,
         }
 
     def train_seconds(self) -> float:
@@ -179,7 +181,8 @@ class TrainingRun:
                            test_size=len(data.test), classes=data.classes,
                            compile_seconds=parts.compile_seconds, data_path=parts.data_path,
                            cuda_graph=parts.graphs.status,
-                           startup_seconds=process_seconds() - parts.compile_seconds)
+                           startup_seconds=process_seconds() - parts.compile_seconds,
+                           **target_metrics(parts.fit.target))
         return parts
 
     def note(self, text: str, kind: str = "note") -> None:
@@ -203,6 +206,10 @@ class TrainingRun:
             f"{parts.runtime.amp_name} | {self.run_dir}")
         self.tb, history = self.open_sinks(parts.resumed_at)
         ckpt_dir = self.run_dir / rundir.CHECKPOINT_DIR
+        if fit.target is not None and fit.target.metric == TEST_METRIC:
+            self.note(f"trainer.target_acc={fit.target.target:g} is checked on the test set "
+                      f"(test/acc after every epoch): trainer.val_split=0 leaves no validation "
+                      f"split.")
         self.record.phase("training")
         self.train_start = time.perf_counter()
         live = s.progress and self.console.is_terminal
@@ -226,7 +233,9 @@ class TrainingRun:
                 self.write_metrics(epochs_run=fit.state.epoch, best_epoch=fit.state.best_epoch,
                                    best_val_acc=max((a for a in val_accs if a is not None),
                                                     default=None),
-                                   last_epoch_metrics=row)
+                                   last_epoch_metrics=row, **target_metrics(fit.target))
+                if fit.target is not None and fit.target.epochs_to_target == row["epoch"]:
+                    self.console.print(f"[bold green]target:[/] {fit.target.reason()}")
 
             try:
                 fit.run(on_epoch_end,
@@ -268,7 +277,8 @@ class TrainingRun:
         self.tb.close()
         images = len(data.train) * fit.state.epoch  # over every part of a resumed run
         self.record.finish(
-            rundir.COMPLETED, None, **report.metrics,
+            rundir.COMPLETED, fit.target.reason() if fit.target is not None else None,
+            **report.metrics, **target_metrics(fit.target),
             epochs_run=fit.state.epoch, best_epoch=fit.state.best_epoch,
             stopped_early=fit.state.stopped_early, restored_best=s.early_stopping.restore_best,
             train_seconds=train_seconds,
@@ -279,6 +289,7 @@ class TrainingRun:
             "test accuracy": test["acc"], "test loss": test["loss"],
             "epochs": f"{fit.state.epoch} (best {fit.state.best_epoch})",
             "train seconds": train_seconds, "images/s": self.metrics["images_per_s"],
+            **target_summary(fit.target),
             "parameters": f"{parts.params:,}",
             "device": f"{runtime.device_name} (AMP {runtime.amp_name})",
             "run directory": str(self.run_dir),
@@ -326,6 +337,9 @@ class TrainingRun:
             fit.ema.load_state_dict(ckpt["ema"])
         restore_rng_states(ckpt["rng"])
         self.earlier_train_seconds = float(ckpt.get("train_seconds") or 0.0)
+        state.timed_seconds = float(ckpt.get("timed_seconds") or 0.0)
+        if fit.target is not None:
+            fit.target.load_state_dict(ckpt.get("target"), self.settings.epochs)
         self.metrics["best_val_acc"] = self.previous.get("best_val_acc")
 
     @staticmethod
