@@ -28,6 +28,7 @@ from .errors import RunDiverged, UserError
 from .evaluation.evaluate import evaluate_test_set
 from .evaluation.settings import EvaluationSettings
 from .hparams import log_hparams
+from .published import published_block
 from .rundir import RunLock, RunRecord
 from .runtime import process_seconds
 from .settings import TrainerSettings
@@ -89,7 +90,7 @@ class TrainingRun:
         self.record = RunRecord(self.run_dir, {
             "status": rundir.STARTING, **self.options,
             "command": " ".join(sys.argv), "run_dir": str(self.run_dir),
-            "versions": library_versions(),
+            "versions": library_versions(), "published": published_block(cfg.get("published")),
         }, writer=self.dist.is_main)
         self.parts: Parts | None = None
         self.train_start: float | None = None  # while epochs run
