@@ -21,8 +21,9 @@ from rich.markup import escape
 from . import __version__, rundir
 from .build import Parts, assemble, validate_lr
 from .checkpoint import load_checkpoint, restore_rng_states, rng_states, save_checkpoint
-from .distributed import from_environment, unwrap
+from .distributed import all_reduce_sum, from_environment, unwrap
 from .ema import averaged_weights
+from .energy import EnergyMeter, across_processes, energy_summary
 from .endings import ending_of
 from .errors import RunDiverged, UserError
 from .evaluation.evaluate import evaluate_test_set
@@ -95,6 +96,8 @@ class TrainingRun:
         self.parts: Parts | None = None
         self.train_start: float | None = None  # while epochs run
         self.earlier_train_seconds = 0.0       # training before (earlier parts of a resumed run)
+        self.earlier_energy: float | None = 0.0  # joules of the earlier parts (None: unknown)
+        self.energy: EnergyMeter | None = None  # while epochs run
         self.tb: Any = NullSink()
 
     @property
@@ -117,6 +120,8 @@ class TrainingRun:
             "config": OmegaConf.to_yaml(self.cfg), "options": dict(self.options),
             "train_seconds": self.train_seconds(), "timed_seconds": fit.state.timed_seconds,
             "target": fit.target.state_dict() if fit.target is not None else None,
+            "energy_joules": (self.energy.read() if self.energy is not None
+                              else self.earlier_energy),
         }
 
     def train_seconds(self) -> float:
@@ -212,6 +217,8 @@ class TrainingRun:
                       f"(test/acc after every epoch): trainer.val_split=0 leaves no validation "
                       f"split.")
         self.record.phase("training")
+        self.energy = EnergyMeter(parts.runtime.device, self.earlier_energy)
+        self.energy.start()
         self.train_start = time.perf_counter()
         live = s.progress and self.console.is_terminal
         with ConsoleProgress(self.console, enabled=live) as progress:
@@ -245,6 +252,9 @@ class TrainingRun:
             except Diverged as err:
                 raise RunDiverged(self.divergence_advice(err, parts)) from None
         self.earlier_train_seconds, self.train_start = self.train_seconds(), None
+        joules, note = across_processes(self.energy.stop(), self.dist.world_size,
+                                        all_reduce_sum, parts.runtime.device)
+        self.write_metrics(energy_joules=joules, energy_note=note)
         return self.earlier_train_seconds
 
     def divergence_advice(self, err: Diverged, parts: Parts) -> str:
@@ -290,7 +300,7 @@ class TrainingRun:
             "test accuracy": test["acc"], "test loss": test["loss"],
             "epochs": f"{fit.state.epoch} (best {fit.state.best_epoch})",
             "train seconds": train_seconds, "images/s": self.metrics["images_per_s"],
-            **target_summary(fit.target),
+            **target_summary(fit.target), **energy_summary(self.metrics.get("energy_joules")),
             "parameters": f"{parts.params:,}",
             "device": f"{runtime.device_name} (AMP {runtime.amp_name})",
             "run directory": str(self.run_dir),
@@ -341,6 +351,7 @@ class TrainingRun:
         state.timed_seconds = float(ckpt.get("timed_seconds") or 0.0)
         if fit.target is not None:
             fit.target.load_state_dict(ckpt.get("target"), self.settings.epochs)
+        self.earlier_energy = ckpt.get("energy_joules") if state.epoch else 0.0
         self.metrics["best_val_acc"] = self.previous.get("best_val_acc")
 
     @staticmethod

@@ -66,6 +66,9 @@ def test_a_target_never_reached_runs_every_epoch_with_nulls(compose, tmp_path):
     assert metrics["target_acc"] == 1.0 and metrics["target_metric"] == "val/acc"
     assert metrics["time_to_target_s"] is None and metrics["epochs_to_target"] is None
     assert metrics["reason"] is None
+    # and a CPU run has no GPU energy reading, with the reason
+    assert metrics["energy_joules"] is None
+    assert metrics["energy_note"] == "CPU run: no GPU energy counter"
 
 
 def test_without_a_target_the_keys_are_null(compose, tmp_path):
