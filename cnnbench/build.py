@@ -28,6 +28,7 @@ from .runtime import (Runtime, capture_off_reason, fused_options, make_runtime, 
 from .safe_build import build_allowed
 from .schedule import build_schedule
 from .settings import TrainerSettings
+from .target import TargetWatch
 from .train import Fit
 from .warmup import warm_up
 
@@ -191,6 +192,8 @@ def assemble(cfg: DictConfig, s: TrainerSettings, dist: DistInfo, *, model_name:
     ema = WeightEMA(unwrap(model), s.ema_decay, s.ema_every) if s.ema_decay else None
     fit = Fit(model, optimizer, schedule, loss_fn, runtime, loaders["train"], loaders["val"],
               s.epochs, s.early_stopping, scaler, reduce=all_reduce_sum, ema=ema,
-              keep_best=s.early_stopping.restore_best, graphs=graphs)
+              keep_best=s.early_stopping.restore_best, graphs=graphs,
+              target=TargetWatch.of(s.target_acc, has_validation=loaders["val"] is not None),
+              target_loader=loaders["test"] if loaders["val"] is None else None)
     return Parts(runtime, data, model, params, loaders, fit, scaler, graphs, data_path, sync_bn,
                  compile_seconds, opt_cfg.optimizer.get("lr") if opt_cfg is not cfg else None)

@@ -15,7 +15,7 @@ scheduler, augmentation, the dataset, batch size, seed, ...) is refused unless i
 run's own value: the checkpoint's weights, optimizer state and curves belong to those values.
 
 A completed run is left alone ("nothing to do") unless trainer.epochs asks for more epochs than
-it trained. Paths go into overrides quoted for Hydra (`hydra_quote`), so any directory name works,
+it trained (than it planned, for a run that stopped at its trainer.target_acc). Paths go into overrides quoted for Hydra (`hydra_quote`), so any directory name works,
 including a sweep job's `0_model=mlp,optimizer=sgd`; `resume_command` is the one way advice
 spells the command that resumes a run.
 """
@@ -28,6 +28,7 @@ from .errors import UserError
 from .overrides import hydra_quote, hydra_unquote, override_key
 from .resume_policy import RESUME_KEY
 from .rundir import CHECKPOINT_DIR, COMPLETED, HYDRA_DIR, last_checkpoint, run_status
+from .target import stopped_by_target
 
 
 class NothingToResume(Exception):
@@ -91,12 +92,17 @@ def resume_arguments(args: list[str]) -> list[str]:
     check_user_overrides(user, stored, run)
     checkpoint = Path(value).expanduser().resolve()
     checkpoint = last_checkpoint(checkpoint) if checkpoint.is_dir() else checkpoint
-    done = require_resumable(load_checkpoint(checkpoint), checkpoint)
+    payload = load_checkpoint(checkpoint)
+    done = require_resumable(payload, checkpoint)
     epochs = requested_epochs(user)
-    if run_status(run) == COMPLETED and (epochs is None or epochs <= done):
+    planned = stopped_by_target(payload)  # a run that stopped at its target trained its epochs
+    if run_status(run) == COMPLETED and (epochs is None or epochs <= max(done, planned or 0)):
         raise NothingToResume(
-            f"{run} already completed {done} epoch{'s' if done != 1 else ''}; nothing to do. To train it longer: "
-            f"{resume_command(run, f'trainer.epochs={2 * max(done, 1)}')}")
+            (f"{run} stopped at its target (trainer.target_acc) after epoch {done} of the "
+             f"{planned} it planned" if planned else
+             f"{run} already completed {done} epoch{'s' if done != 1 else ''}")
+            + f"; nothing to do. To train it longer: "
+            f"{resume_command(run, f'trainer.epochs={2 * max(done, planned or 0, 1)}')}")
     if epochs is not None and epochs < done:
         raise UserError(f"trainer.epochs={epochs} is fewer than the {done} epochs {run} has "
                         f"already trained. Resume with trainer.epochs={done} or more, or leave "

@@ -18,7 +18,7 @@ from .overrides import hydra_unquote, override_key
 
 RESUME_KEY = "trainer.resume"
 GROUPS = ("dataset", "model", "optimizer", "scheduler", "augmentation", "trainer", "evaluation",
-          "experiment", "hparams_search")
+          "experiment", "hparams_search", "published")
 CHANGEABLE = ("trainer.epochs", "trainer.device", "trainer.progress", "trainer.num_workers",
               "trainer.eval_batch_size", "trainer.data_on_device", "trainer.compile",
               "trainer.cuda_graph", "trainer.tta_flip", "trainer.early_stopping.patience",

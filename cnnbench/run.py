@@ -22,16 +22,19 @@ from rich.markup import escape
 from . import __version__, rundir
 from .build import Parts, assemble, validate_lr
 from .checkpoint import load_checkpoint, restore_rng_states, rng_states, save_checkpoint
-from .distributed import from_environment, unwrap
+from .distributed import all_reduce_sum, from_environment, unwrap
 from .ema import averaged_weights
+from .energy import EnergyMeter, across_processes, energy_summary
 from .endings import ending_of
 from .errors import RunDiverged, UserError
 from .evaluation.evaluate import evaluate_test_set
 from .evaluation.settings import EvaluationSettings
 from .hparams import log_hparams
+from .published import published_block
 from .rundir import RunLock, RunRecord
 from .settings import TrainerSettings
 from .sinks import HistoryCSV, StepLoss, TensorBoardSink, print_paths, summary_table
+from .target import TEST_METRIC, target_metrics, target_summary
 from .terminal import EpochProgress
 from .train import Diverged, Fit, evaluate
 
@@ -89,14 +92,18 @@ class TrainingRun:
         if brief:
             self.evaluation = replace(self.evaluation, table=False)
         validate_lr(cfg)
+        # a resumed run's metrics.json as it was, read before this part's first write replaces it
+        self.previous = rundir.read_metrics(self.run_dir) if self.settings.resume else {}
         self.record = RunRecord(self.run_dir, {
             "status": rundir.STARTING, **self.options,
             "command": " ".join(sys.argv), "run_dir": str(self.run_dir),
-            "versions": library_versions(),
+            "versions": library_versions(), "published": published_block(cfg.get("published")),
         }, writer=self.dist.is_main)
         self.parts: Parts | None = None
         self.train_start: float | None = None  # while epochs run
         self.earlier_train_seconds = 0.0       # training before (earlier parts of a resumed run)
+        self.earlier_energy: float | None = 0.0  # joules of the earlier parts (None: unknown)
+        self.energy: EnergyMeter | None = None  # while epochs run
         self.tb: Any = NullSink()
 
     @property
@@ -117,7 +124,10 @@ class TrainingRun:
             "loader": fit.train_loader.state_dict(),
             "ema": fit.ema.state_dict() if fit.ema is not None else None,
             "config": OmegaConf.to_yaml(self.cfg), "options": dict(self.options),
-            "train_seconds": self.train_seconds(),
+            "train_seconds": self.train_seconds(), "timed_seconds": fit.state.timed_seconds,
+            "target": fit.target.state_dict() if fit.target is not None else None,
+            "energy_joules": (self.energy.read() if self.energy is not None
+                              else self.earlier_energy),
         }
 
     def train_seconds(self) -> float:
@@ -184,7 +194,7 @@ class TrainingRun:
                            compile_seconds=parts.compile_seconds, data_path=parts.data_path,
                            cuda_graph=parts.graphs.status,
                            startup_seconds=time.perf_counter() - self.started
-                           - parts.compile_seconds)
+                           - parts.compile_seconds, **target_metrics(parts.fit.target))
         return parts
 
     def note(self, text: str, kind: str = "note") -> None:
@@ -208,7 +218,13 @@ class TrainingRun:
             f"{parts.runtime.amp_name} | {escape(str(self.run_dir))}", soft_wrap=True)
         self.tb, history = self.open_sinks(parts.resumed_at)
         ckpt_dir = self.run_dir / rundir.CHECKPOINT_DIR
+        if fit.target is not None and fit.target.metric == TEST_METRIC:
+            self.note(f"trainer.target_acc={fit.target.target:g} is checked on the test set "
+                      f"(test/acc after every epoch): trainer.val_split=0 leaves no validation "
+                      f"split.")
         self.record.phase("training")
+        self.energy = EnergyMeter(parts.runtime.device, self.earlier_energy)
+        self.energy.start()
         self.train_start = time.perf_counter()
         step_loss = StepLoss(self.tb, len(parts.loaders["train"]))
         with EpochProgress(self.console, enabled=s.progress) as progress:
@@ -236,7 +252,9 @@ class TrainingRun:
                 self.write_metrics(epochs_run=fit.state.epoch, best_epoch=fit.state.best_epoch,
                                    best_val_acc=max((a for a in val_accs if a is not None),
                                                     default=None),
-                                   last_epoch_metrics=row)
+                                   last_epoch_metrics=row, **target_metrics(fit.target))
+                if fit.target is not None and fit.target.epochs_to_target == row["epoch"]:
+                    self.console.print(f"[bold green]target:[/] {fit.target.reason()}")
 
             try:
                 fit.run(on_epoch_end,
@@ -245,6 +263,9 @@ class TrainingRun:
             except Diverged as err:
                 raise RunDiverged(self.divergence_advice(err, parts)) from None
         self.earlier_train_seconds, self.train_start = self.train_seconds(), None
+        joules, note = across_processes(self.energy.stop(), self.dist.world_size,
+                                        all_reduce_sum, parts.runtime.device)
+        self.write_metrics(energy_joules=joules, energy_note=note)
         return self.earlier_train_seconds
 
     def divergence_advice(self, err: Diverged, parts: Parts) -> str:
@@ -278,7 +299,8 @@ class TrainingRun:
         self.tb.close()
         images = len(data.train) * fit.state.epoch  # over every part of a resumed run
         self.record.finish(
-            rundir.COMPLETED, None, **report.metrics,
+            rundir.COMPLETED, fit.target.reason() if fit.target is not None else None,
+            **report.metrics, **target_metrics(fit.target),
             epochs_run=fit.state.epoch, best_epoch=fit.state.best_epoch,
             stopped_early=fit.state.stopped_early, restored_best=s.early_stopping.restore_best,
             train_seconds=train_seconds,
@@ -303,6 +325,7 @@ class TrainingRun:
             "epochs": f"{fit.state.epoch} (best {fit.state.best_epoch})",
             "train seconds": f"{train_seconds:.1f}",
             "images/s": f"{self.metrics['images_per_s']:,.0f}",
+            **target_summary(fit.target), **energy_summary(self.metrics.get("energy_joules")),
             "parameters": f"{parts.params:,}",
             "device": f"{runtime.device_name} (AMP {runtime.amp_name})",
         }))
@@ -350,7 +373,11 @@ class TrainingRun:
             fit.ema.load_state_dict(ckpt["ema"])
         restore_rng_states(ckpt["rng"])
         self.earlier_train_seconds = float(ckpt.get("train_seconds") or 0.0)
-        self.metrics["best_val_acc"] = rundir.read_metrics(self.run_dir).get("best_val_acc")
+        state.timed_seconds = float(ckpt.get("timed_seconds") or 0.0)
+        if fit.target is not None:
+            fit.target.load_state_dict(ckpt.get("target"), self.settings.epochs)
+        self.earlier_energy = ckpt.get("energy_joules") if state.epoch else 0.0
+        self.metrics["best_val_acc"] = self.previous.get("best_val_acc")
 
     @staticmethod
     def device_of(fit: Fit) -> torch.device:

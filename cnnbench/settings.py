@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from .errors import UserError
+from .target import check_fraction
 from .typed_config import from_mapping
 
 DEVICES = ("auto", "cuda", "cpu", "mps")
@@ -63,6 +64,7 @@ class TrainerSettings:
     plain_last_epochs: int = 0            # the last N epochs train without augmentation
     sync_batchnorm: bool = False          # DDP: BatchNorm statistics over the global batch (CUDA)
     ddp_comm_hook: str | None = None      # DDP: gradients sent as bf16 / fp16 (None: as they are)
+    target_acc: float | None = None       # stop when this accuracy is reached (cnnbench/target.py)
 
     @property
     def compile_mode(self) -> str | None:
@@ -125,6 +127,7 @@ class TrainerSettings:
             raise bad("amp", self.amp, f"one of {', '.join(AMP_MODES)}")
         if self.channels_last not in (True, False, "auto"):
             raise bad("channels_last", self.channels_last, "true, false or auto")
+        check_fraction("trainer.target_acc", self.target_acc, "the accuracy to reach")
         if not 0 <= self.label_smoothing < 1:
             raise bad("label_smoothing", self.label_smoothing, "in [0, 1)")
         es = self.early_stopping

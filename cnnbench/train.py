@@ -19,6 +19,7 @@ from .graphs import StepGraphs, eager_graphs, loss_and_count
 from .runtime import Runtime
 from .schedule import LRSchedule
 from .settings import EarlyStopping
+from .target import TargetWatch
 
 PROGRESS_EVERY = 25  # batches between live updates (each one waits for the GPU)
 
@@ -133,6 +134,7 @@ class FitState:
     best_epoch: int = 0
     bad_epochs: int = 0                 # epochs since the best one
     stopped_early: bool = False
+    timed_seconds: float = 0.0          # the epochs' training and evaluation passes, added up
     best_weights: dict | None = field(default=None, repr=False)
 
     def improved(self, score: float, mode: str) -> bool:
@@ -145,7 +147,9 @@ class Fit:
     """Runs epochs of training and validation, and reports each epoch to `on_epoch_end`.
 
     With `ema`, validation and the best weights are those of the weight average. `keep_best`
-    keeps a copy of the best epoch's weights for `restore_best`."""
+    keeps a copy of the best epoch's weights for `restore_best`. With `target`, training stops
+    once its accuracy is reached: validation accuracy, or, without a validation loader, the
+    accuracy on `target_loader` (the test set), evaluated after each epoch for this alone."""
 
     def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer, schedule: LRSchedule,
                  loss_fn: nn.Module, runtime: Runtime, train_loader: DeviceLoader,
@@ -153,7 +157,8 @@ class Fit:
                  scaler: torch.amp.GradScaler | None = None,
                  reduce: Callable[[torch.Tensor], torch.Tensor] = lambda t: t,
                  ema: WeightEMA | None = None, keep_best: bool = True,
-                 graphs: StepGraphs | None = None) -> None:
+                 graphs: StepGraphs | None = None, target: TargetWatch | None = None,
+                 target_loader: DeviceLoader | None = None) -> None:
         self.model = model
         self.optimizer = optimizer
         self.schedule = schedule
@@ -168,6 +173,8 @@ class Fit:
         self.ema = ema
         self.keep_best = keep_best
         self.graphs = graphs or eager_graphs(runtime, loss_fn)
+        self.target = target
+        self.target_loader = target_loader
         self.state = FitState()
 
     def evaluated_weights(self) -> contextlib.AbstractContextManager:
@@ -183,7 +190,7 @@ class Fit:
             on_progress: Callable[..., None] | None = None,
             on_epoch_start: Callable[[int], None] | None = None) -> FitState:
         mode = self.early_stopping.mode if self.val_loader is not None else "min"
-        while self.state.epoch < self.epochs:
+        while self.state.epoch < self.epochs and not self.target_done():
             epoch = self.state.epoch + 1
             if on_epoch_start:
                 on_epoch_start(epoch)
@@ -195,15 +202,8 @@ class Fit:
                    "val/loss": None, "val/acc": None, "lr": lr,
                    "epoch_seconds": train["seconds"],
                    "images_per_s": train["images"] / max(train["seconds"], 1e-9)}
-            with self.evaluated_weights():
-                if self.val_loader is not None:
-                    val = evaluate(unwrap(self.model), self.val_loader, self.loss_fn,
-                                   self.runtime, count=self.graphs.count)
-                    row["val/loss"], row["val/acc"] = val["loss"], val["acc"]
-                score = self.monitored(row)
-                is_best = self.state.improved(score, mode)
-                if is_best and self.keep_best:
-                    self.state.best_weights = copy.deepcopy(unwrap(self.model).state_dict())
+            score, is_best, target_acc, eval_seconds = self.validate(row, mode)
+            self.state.timed_seconds += train["seconds"] + eval_seconds
             self.schedule.after_epoch(row["val/loss"] if row["val/loss"] is not None
                                       else row["train/loss"])
             self.state.epoch = epoch
@@ -211,12 +211,41 @@ class Fit:
                 self.state.best_score, self.state.best_epoch, self.state.bad_epochs = score, epoch, 0
             else:
                 self.state.bad_epochs += 1
+            if self.target is not None and target_acc is not None:
+                self.target.check(epoch, target_acc, self.state.timed_seconds, self.epochs)
             on_epoch_end(row, is_best)
             patience = self.early_stopping.patience
             if patience is not None and self.state.bad_epochs >= patience:
                 self.state.stopped_early = True
                 break
+        if self.target_done() and self.state.epoch < self.epochs:
+            self.state.stopped_early = True
         return self.state
+
+    def validate(self, row: dict, mode: str) -> tuple[float, bool, float | None, float]:
+        """Evaluate the epoch's weights into `row`; returns the monitored score, whether it is
+        the best so far, the accuracy the target watches and the seconds spent evaluating."""
+        target_acc = None
+        with self.evaluated_weights():
+            start = time.perf_counter()
+            if self.val_loader is not None:
+                val = evaluate(unwrap(self.model), self.val_loader, self.loss_fn,
+                               self.runtime, count=self.graphs.count)
+                row["val/loss"], row["val/acc"] = val["loss"], val["acc"]
+                target_acc = val["acc"]
+            elif self.target is not None and self.target_loader is not None:
+                target_acc = evaluate(unwrap(self.model), self.target_loader, self.loss_fn,
+                                      self.runtime, count=self.graphs.count)["acc"]
+            eval_seconds = time.perf_counter() - start
+            score = self.monitored(row)
+            is_best = self.state.improved(score, mode)
+            if is_best and self.keep_best:
+                self.state.best_weights = copy.deepcopy(unwrap(self.model).state_dict())
+        return score, is_best, target_acc, eval_seconds
+
+    def target_done(self) -> bool:
+        """Whether the target was reached and stops training (no target: never)."""
+        return self.target is not None and self.target.done()
 
     def restore_best(self) -> None:
         if self.state.best_weights is not None:

@@ -86,3 +86,15 @@ def test_bf16_autocast_on_cpu(compose, tmp_path):
     metrics = fit(compose, tmp_path, "trainer.epochs=1", "trainer.amp=bf16")
     assert metrics["amp"] == "bf16" and metrics["status"] == "completed"
     assert torch.isfinite(torch.tensor(metrics["test/loss"]))
+
+
+def test_a_resumed_run_keeps_its_best_validation_accuracy(compose, tmp_path, monkeypatch):
+    import cnnbench.train as train_module
+
+    real, accuracies = train_module.evaluate, [0.5, 0.7, 0.3]
+    monkeypatch.setattr(train_module, "evaluate",
+                        lambda *a, **k: {**real(*a, **k), "acc": accuracies.pop(0)})
+    fit(compose, tmp_path, "trainer.epochs=2")
+    last = tmp_path / "checkpoints" / "last.pt"
+    metrics = fit(compose, tmp_path, "trainer.epochs=3", f"trainer.resume={last}")
+    assert metrics["epochs_run"] == 3 and metrics["best_val_acc"] == 0.7
