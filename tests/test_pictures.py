@@ -11,8 +11,8 @@ from PIL import ImageFont
 
 from cnnbench.evaluation import raster
 from cnnbench.evaluation.pictures import write_pictures
-from cnnbench.evaluation.plots import (confusion_matrix_figure, misclassified_figure, png_bytes,
-                                       read_png, shares)
+from cnnbench.evaluation.plots import (cell_size, confusion_matrix_figure, misclassified_figure,
+                                       png_bytes, read_png, shares, tile)
 from cnnbench.evaluation.raster import colour_map
 from helpers import assert_png
 
@@ -63,6 +63,8 @@ def test_png_bytes_round_trip(tmp_path):
 
 
 def test_the_picture_grows_with_the_class_count():
+    sides = [n * cell_size(n) for n in range(1, 101)]
+    assert min(sides) >= 480 and max(sides) <= 1800 and cell_size(10) == 68
     sizes = [confusion_matrix_figure(np.eye(n, dtype=int) * 5, [f"c{i}" for i in range(n)]).size
              for n in (4, 10, 30, 100)]
     assert all(a[0] < b[0] and a[1] < b[1] for a, b in zip(sizes, sizes[1:])), sizes
@@ -107,6 +109,8 @@ def test_rgb_tiles_are_scaled_up_with_square_pixels():
     assert red.sum() == blue.sum() == (32 * 4) * (16 * 4)  # 4x, nearest neighbour
     ys, xs = np.nonzero(red)
     assert ys.max() - ys.min() + 1 == 64 and xs.max() - xs.min() + 1 == 128
+    assert tile(np.zeros((1, 28, 28), np.uint8)).size == (140, 140)  # MNIST: 5x
+    assert tile(np.zeros((3, 224, 160), np.uint8)).size == (103, 144)  # large: scaled down
 
 
 def test_long_names_stay_inside_the_pictures():

@@ -38,8 +38,9 @@ def shares(counts: Sequence[Sequence[int]]) -> np.ndarray:
 
 
 def cell_size(n: int) -> int:
-    """Pixels per cell: 68 for 10 classes, 18 for 100; the matrix stays within 1800 pixels."""
-    return max(1, min(96, max(18, round(600 / n + 8)), 1800 // n))
+    """Pixels per cell: 68 up to 10 classes (the matrix at least 480 pixels wide), 18 for 100;
+    the matrix stays within 1800 pixels."""
+    return max(1, min(max(18, math.ceil(480 / n), min(68, round(600 / n + 8))), 1800 // n))
 
 
 def confusion_matrix_figure(counts: Sequence[Sequence[int]], classes: Sequence[str],
