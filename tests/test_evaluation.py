@@ -1,4 +1,5 @@
-"""Evaluation metrics against hand-computed values, the shift transform, pictures, the table."""
+"""Evaluation metrics against hand-computed values, the shift transform, the table (the
+pictures: test_pictures.py)."""
 from __future__ import annotations
 
 import math
@@ -12,8 +13,6 @@ from cnnbench.data import DeviceLoader, ImageData, Split
 from cnnbench.errors import UserError
 from cnnbench.evaluation.evaluate import evaluate_test_set
 from cnnbench.evaluation.metrics import classification_metrics, worst_mistakes
-from cnnbench.evaluation.plots import (confusion_matrix_figure, misclassified_figure, read_png,
-                                       save_png)
 from cnnbench.evaluation.report import per_class_table, worst_classes
 from cnnbench.evaluation.settings import EvaluationSettings
 from cnnbench.evaluation.shift import Shift, shift_accuracy, translate
@@ -129,21 +128,6 @@ def test_evaluation_settings_are_checked():
     for bad in ({"shifts": [0]}, {"shifts": ["two"]}, {"misclassified": -1}, {"shiftz": [1]}):
         with pytest.raises(UserError):
             EvaluationSettings.from_config(bad)
-
-
-def test_confusion_matrix_and_misclassified_pngs(tmp_path, predictions):
-    m = classification_metrics(*predictions, CLASSES)
-    w, h = assert_png(save_png(confusion_matrix_figure(m["confusion_matrix"], CLASSES, "test"),
-                               tmp_path / "cm.png"), 400, 400)
-    assert read_png(tmp_path / "cm.png").shape == (h, w, 3)
-    gray = torch.randint(0, 256, (10, 1, 28, 28), dtype=torch.uint8).numpy()
-    rgb = torch.randint(0, 256, (10, 3, 32, 32), dtype=torch.uint8).numpy()
-    mistakes = worst_mistakes(*predictions, CLASSES, 3)
-    for name, images in (("gray.png", gray), ("rgb.png", rgb)):
-        assert_png(save_png(misclassified_figure(images, mistakes), tmp_path / name), 300, 150)
-    many = [f"class {i}" for i in range(100)]  # CIFAR-100 sized: no cell labels, still readable
-    assert_png(save_png(confusion_matrix_figure([[1] * 100] * 100, many), tmp_path / "big.png"),
-               1000, 1000)
 
 
 def render(table) -> str:

@@ -74,8 +74,8 @@ def compare(paths: Sequence[str | Path], out_dir: str | Path | None = None) -> C
 
 
 def _write_files(runs: list[RunRecord], roots: list[Path], out: Path) -> Comparison:
-    from ..evaluation.plots import save_png
     from .curves import curves_figure
+    from .figure_png import save_png
     from .plots import accuracy_vs_time_figure
 
     out.mkdir(parents=True, exist_ok=True)

@@ -1,165 +1,164 @@
 """The per-run pictures: a normalized confusion matrix and a grid of the worst mistakes.
 
-Figures are built with matplotlib's object API (no pyplot, no global state, no display needed)
-and drawn once by the Agg canvas: the pixels are cropped to the drawn content (what
-`bbox_inches="tight"` gives, without its second drawing), encoded as PNG once, and that PNG is
-both the file and the TensorBoard image.
+Drawn with Pillow (`raster`), not matplotlib: both pictures of a 10-class run cost a few
+hundredths of a second, import included. Each is an RGB `PIL.Image`; `png_bytes` encodes it
+once, and that PNG is both the file and the TensorBoard image.
 """
 from __future__ import annotations
 
-import io
-from pathlib import Path
+import math
 from typing import Any, Sequence
 
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.collections import LineCollection
-from matplotlib.colors import PowerNorm
-from matplotlib.figure import Figure
+from PIL import Image
 
-DPI = 110
-PAD_INCHES = 0.1  # white border around the content, as savefig's bbox_inches="tight"
+from .png import png_bytes, read_png
+from .raster import BLACK, WHITE, Sketch, colour_map, lines_height, text_width
 
+__all__ = ["confusion_matrix_figure", "misclassified_figure", "shares", "png_bytes", "read_png"]
 
-def warm_up() -> None:
-    """A first drawing's one-off costs (the font list, the default font), paid ahead."""
-    fig = Figure(figsize=(1, 1))
-    fig.text(0.5, 0.5, "0%", fontsize=9)
-    FigureCanvasAgg(fig).draw()
-
-
-def render(fig: Figure, dpi: int = DPI) -> np.ndarray:
-    """`fig` as H x W x 3 uint8 pixels on white, cropped to its content plus a small border."""
-    fig.set_facecolor("white")
-    fig.set_dpi(dpi)
-    canvas = FigureCanvasAgg(fig)
-    canvas.draw()
-    box = fig.get_tightbbox(canvas.get_renderer()).padded(PAD_INCHES)
-    width, height = fig.get_size_inches()
-    if box.x0 < 0 or box.y0 < 0 or box.x1 > width or box.y1 > height:
-        return _render_tight(fig, dpi)  # content outside the figure: savefig's way
-    pixels = np.asarray(canvas.buffer_rgba())
-    rows, cols = pixels.shape[:2]
-    top, bottom = int((height - box.y1) * dpi), int(np.ceil((height - box.y0) * dpi))
-    left, right = int(box.x0 * dpi), int(np.ceil(box.x1 * dpi))
-    return np.ascontiguousarray(pixels[max(top, 0):min(bottom, rows),
-                                       max(left, 0):min(right, cols), :3])
+TITLE, HEAD, AXIS, TICK_TEXT = 18, 17, 16, 15  # font sizes, pixels (12/11/11/10 pt at 110 dpi)
+TICK = 5  # tick mark length
+CELL_TEXT_MAX_CLASSES = 20  # percentages in the cells up to this many classes
+BAR_TICKS = (0, 0.01, 0.05, 0.2, 0.5, 1)
+MISTAKE_RED = (176, 0, 32)
+LONGEST_NAME = 28  # characters of a class name shown; longer ones end in an ellipsis
 
 
-def _render_tight(fig: Figure, dpi: int) -> np.ndarray:
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight", facecolor="white")
-    return _decoded(buffer)
+def shorten(name: object, limit: int = LONGEST_NAME) -> str:
+    text = str(name)
+    return text if len(text) <= limit else text[:limit - 1].rstrip() + "\u2026"
 
 
-def _decoded(source) -> np.ndarray:
-    from PIL import Image
-
-    with Image.open(source) as image:
-        return np.asarray(image.convert("RGB"))
-
-
-def png_bytes(pixels: np.ndarray) -> bytes:
-    """H x W x 3 uint8 pixels as a PNG file's bytes."""
-    from PIL import Image
-
-    buffer = io.BytesIO()
-    Image.fromarray(pixels).save(buffer, format="PNG", compress_level=3)
-    return buffer.getvalue()
+def shares(counts: Sequence[Sequence[int]]) -> np.ndarray:
+    """Each row of `counts` as shares of its sum (rows with no images: zeros)."""
+    counts = np.asarray(counts, dtype=np.float64)
+    rows = counts.sum(1, keepdims=True)
+    return np.divide(counts, rows, out=np.zeros_like(counts), where=rows > 0)
 
 
-def save_png(fig: Figure, path: Path, dpi: int = DPI) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(png_bytes(render(fig, dpi)))
-    return path
-
-
-def read_png(path: Path) -> np.ndarray:
-    """A saved PNG as H x W x 3 uint8 (what TensorBoard's image plugin takes)."""
-    return _decoded(path)
+def cell_size(n: int) -> int:
+    """Pixels per cell: 68 up to 10 classes (the matrix at least 480 pixels wide), 18 for 100;
+    the matrix stays within 1800 pixels."""
+    return max(1, min(max(18, math.ceil(480 / n), min(68, round(600 / n + 8))), 1800 // n))
 
 
 def confusion_matrix_figure(counts: Sequence[Sequence[int]], classes: Sequence[str],
-                            title: str = "") -> Figure:
-    """Rows: true class, normalized to sum to 100%; columns: predicted class."""
-    counts = np.asarray(counts, dtype=np.float64)
-    n = len(classes)
-    rows = counts.sum(1, keepdims=True)
-    norm = np.divide(counts, rows, out=np.zeros_like(counts), where=rows > 0)
-    side = float(np.clip(0.55 * n + 2.5, 6.0, 22.0))
-    fig = Figure(figsize=(side + 1.2, side))
-    ax = fig.add_subplot()
-    # a square-root colour scale: 1% confusions are visible next to 99% diagonals
-    im = ax.imshow(norm, cmap="Blues", norm=PowerNorm(gamma=0.5, vmin=0.0, vmax=1.0))
-    cbar = fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
-    ticks = [0, 0.01, 0.05, 0.2, 0.5, 1]
-    cbar.set_ticks(ticks, labels=[f"{100 * t:g}%" for t in ticks])
-    cbar.set_label("share of the true class (square-root scale)")
-    tick_size = 10 if n <= 20 else max(4, 9 - n // 25)
-    rotate = max(len(str(c)) for c in classes) > 3
-    ax.set_xticks(range(n), [str(c) for c in classes], rotation=45 if rotate else 0,
-                  ha="right" if rotate else "center", rotation_mode="anchor", fontsize=tick_size)
-    ax.set_yticks(range(n), [str(c) for c in classes], fontsize=tick_size)
-    ax.set_xlabel("predicted class", fontsize=11)
-    ax.set_ylabel("true class", fontsize=11)
-    if n <= 20:  # percentages in the cells; empty where nothing was predicted
-        for i in range(n):
-            for j in range(n):
-                if counts[i, j] > 0:
-                    pct = 100 * norm[i, j]
-                    text = f"{pct:.0f}" if pct >= 9.95 else f"{pct:.1f}" if pct >= 0.05 else "<.1"
-                    ax.text(j, i, text, ha="center", va="center", fontsize=9 if n <= 12 else 7,
-                            color="white" if norm[i, j] > 0.5 else "black")
+                            title: str = "") -> Image.Image:
+    """Rows: true class, normalized to sum to 100%; columns: predicted class. A square-root
+    colour scale, so that 1% confusions are visible next to 99% diagonals."""
+    norm, n = shares(counts), len(classes)
+    cell = cell_size(n)
+    side = n * cell
+    sketch = Sketch()
+    colours = colour_map(np.sqrt(norm))
+    sketch.image(0, 0, Image.fromarray(colours).resize((side, side), Image.Resampling.NEAREST))
+    sketch.frame(0, 0, side, side)
+    if n <= CELL_TEXT_MAX_CLASSES:
+        _cell_text(sketch, np.asarray(counts), norm, cell)
+    _class_ticks(sketch, [shorten(c) for c in classes], cell)
+    _colour_bar(sketch, side + 30, side)
     head = "Confusion matrix: % of each true class (row) predicted as each class (column)"
-    ax.set_title(f"{head}\n{title}" if title else head, fontsize=12)
-    return fig
+    lines = [head, title] if title else [head]
+    sketch.lines(side / 2, -12 - lines_height(len(lines), TITLE), lines, TITLE)
+    return sketch.picture()
 
 
-def mosaic(images: np.ndarray, columns: int, gap: tuple[int, int]) -> np.ndarray:
-    """C x H x W uint8 `images` tiled `columns` wide on white, `gap` (rows, columns) of white
-    after each: H' x W' (one channel) or H' x W' x 3."""
-    count, channels, h, w = images.shape
-    rows = -(-count // columns)
-    step_y, step_x = h + gap[0], w + gap[1]
-    shape = (rows * step_y, columns * step_x) + (() if channels == 1 else (3,))
-    out = np.full(shape, 255, dtype=np.uint8)
-    for k, image in enumerate(images):
-        y, x = (k // columns) * step_y + gap[0], (k % columns) * step_x
-        out[y:y + h, x:x + w] = image[0] if channels == 1 else np.transpose(image[:3], (1, 2, 0))
-    return out
+def _cell_text(sketch: Sketch, counts: np.ndarray, norm: np.ndarray, cell: int) -> None:
+    """The percentage in each cell that holds an image; white on the dark cells."""
+    size = 14 if len(norm) <= 12 else 11
+    for i, j in zip(*np.nonzero(counts > 0)):
+        pct = 100 * norm[i, j]
+        text = f"{pct:.0f}" if pct >= 9.95 else f"{pct:.1f}" if pct >= 0.05 else "<.1"
+        sketch.text((j + 0.5) * cell, (i + 0.5) * cell, text, size,
+                    WHITE if norm[i, j] > 0.5 else BLACK, "mm")
+
+
+def _class_ticks(sketch: Sketch, names: list[str], cell: int) -> None:
+    """Class names beside the rows and under the columns (every `stride`-th one when the cells
+    are too small for each), tick marks, and the axis labels."""
+    n, side = len(names), len(names) * cell
+    stride = math.ceil(12 / cell)
+    size = min(TICK_TEXT, max(9, int(0.7 * cell * stride)))
+    rotate = max(len(name) for name in names) > 3
+    for k in range(0, n, stride):
+        centre = (k + 0.5) * cell
+        sketch.line(-TICK, centre, -1, centre)
+        sketch.line(centre, side, centre, side + TICK - 1)
+        sketch.text(-TICK - 4, centre, names[k], size, anchor="rm")
+        if rotate:  # 45 degrees, ending at the tick
+            sketch.turned(centre + 0.15 * size, side + TICK + 3, names[k], size, 45, anchor="rt")
+        else:
+            sketch.text(centre, side + TICK + 3, names[k], size, anchor="mt")
+    sketch.text(side / 2, sketch.box[3] + 8, "predicted class", AXIS, anchor="mt")
+    sketch.turned(sketch.box[0] - 8, side / 2, "true class", AXIS, 90, anchor="mb")
+
+
+def _colour_bar(sketch: Sketch, left: float, height: int, width: int = 26) -> None:
+    """The colour scale beside the matrix: 0% at the bottom, 100% at the top, square root."""
+    scale = np.linspace(1, 0, height)[:, None].repeat(width, 1)
+    sketch.image(left, 0, Image.fromarray(colour_map(scale)))
+    sketch.frame(left, 0, left + width, height)
+    right = left + width
+    for t in BAR_TICKS:
+        y = min(round((1 - math.sqrt(t)) * (height - 1)), height - 1)
+        sketch.line(right, y, right + TICK - 1, y)
+        sketch.text(right + TICK + 4, y, f"{100 * t:g}%", TICK_TEXT, anchor="lm")
+    sketch.turned(sketch.box[2] + 10, height / 2, "share of the true class (square-root scale)",
+                  TICK_TEXT, 90, anchor="mt")
+
+
+def tile(image: np.ndarray, target: int = 144) -> Image.Image:
+    """A C x H x W uint8 image (1 or 3 channels) at about `target` pixels on its longer side:
+    small images scaled up by a whole factor with square pixels, large ones scaled down."""
+    pixels = image[0] if image.shape[0] == 1 else np.transpose(image[:3], (1, 2, 0))
+    picture = Image.fromarray(np.ascontiguousarray(pixels, dtype=np.uint8))
+    longest = max(picture.size)
+    if longest <= target:
+        factor = target // longest
+        return picture.resize((picture.width * factor, picture.height * factor),
+                              Image.Resampling.NEAREST)
+    factor = target / longest
+    return picture.resize((max(1, round(picture.width * factor)),
+                           max(1, round(picture.height * factor))), Image.Resampling.LANCZOS)
 
 
 def misclassified_figure(images: np.ndarray, mistakes: Sequence[dict[str, Any]],
-                         title: str = "", columns: int = 6) -> Figure:
-    """A grid of test images (uint8, in pixel space) with their true and predicted labels.
-
-    One image (the tiles, with room for each label above its tile) in one axes: a few
-    milliseconds to draw, where an axes per tile costs a second.
-    """
-    count = max(len(mistakes), 1)
-    columns = min(columns, count)
-    rows = -(-count // columns)
-    fig = Figure(figsize=(columns * 1.9, rows * 2.3 + 0.8))
+                         title: str = "", columns: int = 6) -> Image.Image:
+    """A grid of test images (uint8, in pixel space, N x C x H x W, indexed by each mistake's
+    "index") with their true and predicted labels above them."""
     head = "Most confident mistakes on the test set: true label, predicted label (confidence)"
-    fig.text(0.5, 1 - 0.1 / fig.get_figheight(), f"{head}\n{title}" if title else head,
-             ha="center", va="top", fontsize=11)
-    ax = fig.add_axes((0.01, 0.01, 0.98, 1 - 0.8 / fig.get_figheight()))
-    ax.set_axis_off()
-    if not mistakes:
-        ax.text(0.5, 0.5, "no mistakes on the test set", ha="center", va="center", fontsize=12)
-        return fig
-    chosen = images[[m["index"] for m in mistakes]]
-    h, w = chosen.shape[-2:]
-    gap = (max(round(0.4 * h), 1), max(round(0.15 * w), 1))  # label above, space beside
-    ax.imshow(mosaic(chosen, columns, gap), cmap="gray", vmin=0, vmax=255,
-              interpolation="nearest")
-    frames = []
-    for k, m in enumerate(mistakes):
-        y, x = (k // columns) * (h + gap[0]) + gap[0], (k % columns) * (w + gap[1])
-        frames.append([(x - 0.5, y - 0.5), (x + w - 0.5, y - 0.5), (x + w - 0.5, y + h - 0.5),
-                       (x - 0.5, y + h - 0.5), (x - 0.5, y - 0.5)])
-        ax.text(x + w / 2 - 0.5, y - 0.04 * h - 0.5,
-                f"true: {m['true']}\npred: {m['predicted']} ({100 * m['confidence']:.0f}%)",
-                ha="center", va="bottom", fontsize=9, color="#b00020", linespacing=1.15)
-    ax.add_collection(LineCollection(frames, colors="black", linewidths=0.8))
-    return fig
+    lines = [head, title] if title else [head]
+    sketch = Sketch()
+    top = lines_height(len(lines), HEAD) + 20  # the grid's top, under the title
+    if mistakes:
+        width = _mistake_grid(sketch, images, mistakes, min(columns, len(mistakes)), top)
+    else:
+        width = 0
+        sketch.text(0, top + 40, "no mistakes on the test set", TITLE, anchor="mm")
+        sketch.reserve(0, top, 0, top + 80)
+    sketch.lines(width / 2, 0, lines, HEAD)
+    return sketch.picture()
+
+
+def _mistake_grid(sketch: Sketch, images: np.ndarray, mistakes: Sequence[dict[str, Any]],
+                  columns: int, top: float) -> float:
+    """The tiles, framed, each under its two red lines, from `top` down; returns the grid's
+    width."""
+    label, gap_x, gap_y = 14, 18, 16
+    tiles = [tile(images[m["index"]]) for m in mistakes]
+    texts = [[f"true: {shorten(m['true'])}",
+              f"pred: {shorten(m['predicted'])} ({100 * m['confidence']:.0f}%)"] for m in mistakes]
+    widest = max(text_width(t, label) for pair in texts for t in pair)
+    column = max(max(t.width for t in tiles), math.ceil(widest))
+    tile_height = max(t.height for t in tiles)
+    above = math.ceil(lines_height(2, label)) + 6  # the labels and a gap above each tile
+    for k, (picture, pair) in enumerate(zip(tiles, texts)):
+        row, col = divmod(k, columns)
+        centre = col * (column + gap_x) + column / 2
+        y = top + row * (above + tile_height + gap_y) + above
+        x = round(centre - picture.width / 2)
+        sketch.lines(centre, y - above, pair, label, MISTAKE_RED)
+        sketch.image(x, y, picture)
+        sketch.frame(x, y, x + picture.width, y + picture.height)
+    return columns * column + (columns - 1) * gap_x
