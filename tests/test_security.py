@@ -312,4 +312,4 @@ def test_compare_to_an_unwritable_folder_is_one_paragraph(cli, tmp_path):
     assert proc.returncode != 0 and "Traceback" not in text, text
     (line,) = [l for l in text.splitlines() if l.startswith("error:")]
     assert f"The comparison files could not be written to {blocker / 'out'}" in line, text
-    assert "Give a folder you can write to with --out DIR" in text
+    assert "Give a folder you can write to with out=DIR" in text
