@@ -23,7 +23,8 @@ from .config_files import hydra_config_path
 from .distributed import from_environment
 from .endings import Ending, ending_of
 from .errors import UserError
-from .rundir import record_outcome
+from .config_identity import config_hash
+from .rundir import job_starts, record_outcome
 
 log = logging.getLogger(__name__)
 
@@ -155,6 +156,8 @@ def make_train_app(outcomes: list[Outcome], debug: bool = False) -> Callable[[],
             share_cpu_threads(hc.launcher)
         console = Console()
         try:
+            if from_environment().is_main:  # the job's identity, before anything can fail
+                job_starts(run_dir, config_hash(cfg))
             metrics = start_run(cfg, run_dir, dict(hc.runtime.choices), console).execute()
         except BaseException as err:
             ending = ending_of(err)
