@@ -27,6 +27,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from cnnbench.rundir import write_config_hash
 
+from ._gpus import cuda_initialised, gives_its_own_gpu, pick_gpu, use_gpu, visible_gpus
 from ._planning import earlier_return, job_return, plan_jobs, task_config
 
 log = logging.getLogger(__name__)
@@ -46,6 +47,7 @@ class Job:
     config: DictConfig          # the job's own composed config (hydra.job.num set)
     dir: Path                   # the job's output directory, as run_job will make it
     digest: str                 # its identity (cnnbench.config_identity)
+    gpu: str | None = None      # its CUDA_VISIBLE_DEVICES (None: left as the sweep's)
     process: Any = None         # multiprocessing Process, once started
     conn: Connection | None = None
     result: Any = None          # the JobReturn (or INTERRUPTED) the child sent
@@ -81,11 +83,20 @@ def run_all(launcher, jobs: list[Job], n_jobs: int) -> None:
     context = multiprocessing.get_context("fork")  # the task function needs no pickling
     for module in PRELOAD:
         importlib.import_module(module)
+    gpus = visible_gpus()
+    if gpus:
+        log.info(f"jobs spread over {len(gpus)} GPU{'s' if len(gpus) > 1 else ''}, one each "
+                 f"(CUDA_VISIBLE_DEVICES={','.join(gpus)})")
+        if cuda_initialised():
+            log.warning("CUDA was initialised in the sweep's process before it forked its "
+                        "jobs: jobs that use CUDA will fail")
     pending, running = deque(jobs), []
     try:
         while pending or running:
             while pending and len(running) < n_jobs:
                 job = pending.popleft()
+                if not gives_its_own_gpu(OmegaConf.select(job.config, "trainer.device")):
+                    job.gpu = pick_gpu(gpus, [other.gpu for other in running])
                 running.append(job)
                 start(context, launcher, job)
             for job in wait_for_any(running):
@@ -234,6 +245,7 @@ def run_in_child(conn: Connection, launcher, job: Job) -> None:
     """The job, in its own process: run it as Hydra's launchers do, send back its JobReturn."""
     from cnnbench.endings import ending_of
 
+    use_gpu(job.gpu)  # before anything in this process can touch CUDA
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(signum, stop_once)
     stop_with_parent(os.getppid())

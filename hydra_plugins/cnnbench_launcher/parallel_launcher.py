@@ -4,7 +4,8 @@ Unlike a worker pool, one job's process dying (the out-of-memory killer's SIGKIL
 native code) costs only that job: it is recorded as failed in its metrics.json and the sweep
 goes on. SIGTERM or Ctrl-C to the sweep stops the running jobs cleanly (each saves its last
 checkpoint and says `interrupted`) and marks the jobs that never started as `not started`.
-A sweep run again in its directory runs only the jobs that did not complete (`_planning`).
+On a machine with GPUs each job sees one of them, the jobs spread over all (`_gpus`); a sweep run
+again in its directory runs only the jobs that did not complete (`_planning`).
 """
 # no `from __future__ import annotations`: Hydra runs this module before it is in sys.modules,
 # where dataclasses cannot resolve string annotations
