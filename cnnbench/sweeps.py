@@ -88,7 +88,8 @@ def report_failed_jobs(console: Console, sweep_dir: Path, command: str | None = 
     if failed:
         console.print(f"[bold red]{failed} of {len(statuses)} jobs did not complete[/]; "
                       f"see their {rundir.METRICS_FILE}.")
-        if command is not None:
+        if command is not None and any(s not in (rundir.COMPLETED, rundir.DIVERGED)
+                                       for s in statuses):  # the same settings diverge again
             console.print("Run the sweep again for them (the completed jobs are skipped, the "
                           "others resume from their last.pt or start again):", highlight=False)
             console.print(f"  {command}", markup=False, highlight=False, soft_wrap=True)

@@ -196,6 +196,7 @@ def test_a_diverged_job_runs_again_from_the_start(tmp_path, cli):
     assert cli(*args, cwd=tmp_path).returncode == 1
     again = cli(*args, cwd=tmp_path)
     assert again.returncode == 1  # the same settings diverge again
+    assert "Run the sweep again" not in again.stdout  # so the end suggests no rerun
     assert "skipped 1 completed job; ran 1 job again from the start (1 diverged)" in \
         " ".join(again.stdout.split())
     (run,) = (tmp_path / "sw").glob("0_*")
