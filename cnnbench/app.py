@@ -23,9 +23,10 @@ from .config_files import hydra_config_path
 from .distributed import from_environment
 from .endings import Ending, ending_of
 from .errors import UserError
+from .config_identity import config_hash
 from .jobclock import JobClock
 from .objective import objective_of
-from .rundir import discard_unstarted, record_outcome
+from .rundir import discard_unstarted, job_starts, record_outcome
 from .terminal import RunConsole
 
 log = logging.getLogger(__name__)
@@ -162,6 +163,8 @@ def make_train_app(outcomes: list[Outcome], debug: bool = False) -> Callable[[],
             share_cpu_threads(hc.launcher)
         console = RunConsole(label=f"job {hc.job.num}" if sweeping else None)
         try:
+            if from_environment().is_main:  # the job's identity, before anything can fail
+                job_starts(run_dir, config_hash(cfg))
             objective = objective_of(cfg.get("optimized_metric", "val/acc"))
             metrics = start_run(cfg, run_dir, dict(hc.runtime.choices), console,
                                 brief=sweeping, started=clock.job_started()).execute()

@@ -1,6 +1,7 @@
 """`cnnbench` command line: subcommands, with everything after `train` handed to Hydra."""
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from pathlib import Path
@@ -8,6 +9,7 @@ from pathlib import Path
 from rich.console import Console
 
 from . import __version__
+from .advice import continue_command, interrupted_advice, sweep_continues
 from .config_files import config_options
 from .sweeps import (is_sweep, launched_sweep_dir, report_failed_jobs, report_sweep,
                      with_sweep_dir)
@@ -155,7 +157,7 @@ def run_train(args: list[str], console: Console, debug: bool = False) -> int:
     from .rundir import RunLock
 
     outcomes: list = []
-    sweep_dir = None
+    typed, sweep_dir = list(args), None
     try:
         check_single_config(args)
         if not any(a in ("--help", "-h", "--hydra-help", "--info", "-i", "--cfg", "-c")
@@ -175,15 +177,19 @@ def run_train(args: list[str], console: Console, debug: bool = False) -> int:
                 args, sweep_dir = with_sweep_dir(args)
             args = with_distributed_run_dir(args)
         sys.argv = ["cnnbench train", *args]
-        make_train_app(outcomes, debug=debug)()
+        # one process at a time runs a sweep (its jobs are found by identity, and taken)
+        with RunLock(sweep_dir) if sweep_dir is not None else contextlib.nullcontext():
+            make_train_app(outcomes, debug=debug)()
     except NothingToResume as done:
         console.print(str(done), highlight=False, soft_wrap=True, markup=False)
         return 0
     except KeyboardInterrupt as err:
         sweep_dir = sweep_dir or launched_sweep_dir()
+        command = None
         if sweep_dir is not None:
             report_sweep(console, sweep_dir)
-        say(console, interrupted_advice([o.run_dir for o in outcomes], sweep_dir))
+            command = continue_command(typed, sweep_dir) if sweep_continues(typed) else None
+        say(console, interrupted_advice([o.run_dir for o in outcomes], sweep_dir, command))
         return ending_of(err).exit_code
     except UserError as err:
         if debug:
@@ -196,7 +202,8 @@ def run_train(args: list[str], console: Console, debug: bool = False) -> int:
         destroy()
     sweep_dir = sweep_dir or launched_sweep_dir()
     if sweep_dir is not None:  # jobs may have run in other processes: read what they wrote
-        return 1 if report_failed_jobs(console, sweep_dir) else 0
+        command = continue_command(typed, sweep_dir) if sweep_continues(typed) else None
+        return 1 if report_failed_jobs(console, sweep_dir, command) else 0
     return max((o.ending.exit_code for o in outcomes), default=0)  # a mistake 2, a crash 1
 
 
@@ -206,32 +213,6 @@ def say(console: Console, text: str) -> None:
         console.print(text, highlight=False, soft_wrap=True)
     except OSError:
         pass
-
-
-def interrupted_advice(run_dirs: list[Path], sweep_dir: Path | None) -> str:
-    """What the user can do next, true to what is on disk."""
-    from rich.markup import escape
-
-    from .resume import resume_command
-    from .rundir import CHECKPOINT_DIR, LAST_CHECKPOINT, last_checkpoint
-
-    text = "[bold yellow]interrupted:[/] "
-    if sweep_dir is not None:  # its jobs may have run in other processes: look on disk
-        run_dirs = sorted(p.parent.parent for p in
-                          Path(sweep_dir).rglob(f"{CHECKPOINT_DIR}/{LAST_CHECKPOINT}"))
-        text += escape(f"the sweep directory {sweep_dir} keeps every job's config, curves and "
-                       f"metrics.json. ")
-    elif run_dirs:
-        text += escape(f"the run directory {run_dirs[-1]} keeps its config, curves and "
-                       f"metrics.json (status: interrupted). ")
-    else:
-        return text + "stopped before a run directory was made; nothing was written."
-    resumable = [d for d in run_dirs if last_checkpoint(d).is_file()]
-    if not resumable:
-        return text + ("No epoch had finished and no checkpoint was written, so there is "
-                       "nothing to resume: start it again with the same command.")
-    commands = "\n  ".join(escape(resume_command(d)) for d in resumable)
-    return text + f"Continue with:\n  {commands}"
 
 
 def check_run_dir_free(args: list[str], resuming: bool) -> None:

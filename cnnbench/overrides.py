@@ -15,6 +15,11 @@ def _escape_interpolation(text: str) -> str:
     return re.sub(r"(\\*)\$\{", lambda m: m.group(1) * 2 + "\\${", text)
 
 
+def omegaconf_literal(text: str) -> str:
+    """`text` as a value to assign in a config that OmegaConf reads back as the same string."""
+    return _escape_interpolation(text)
+
+
 def hydra_quote(text: str) -> str:
     """`text` as one single-quoted value of Hydra's override grammar (OverrideLexer.g4's
     QUOTED_VALUE): a quote inside is written \\', and the backslashes just before a quote or

@@ -97,6 +97,8 @@ class TrainingRun:
         self.record = RunRecord(self.run_dir, {
             "status": rundir.STARTING, **self.options,
             "command": " ".join(sys.argv), "run_dir": str(self.run_dir),
+            "config_hash": rundir.read_config_hash(self.run_dir),
+            "visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
             "versions": library_versions(), "published": published_block(cfg.get("published")),
         }, writer=self.dist.is_main)
         self.parts: Parts | None = None

@@ -10,6 +10,11 @@ one writer of a run's metrics.json, so a run's status has one owner.
                            each run by its directory (older runs have them in <run>/tb/)
     <run>/checkpoints/     best.pt, last.pt
     <run>/.cnnbench.lock   the pid of the process writing the run, while it runs
+    <run>/config_hash      the hash of the run's resolved config: a sweep job's identity
+    <run>/.earlier/<n>/    the files of an earlier attempt of a sweep job that was run again
+
+A sweep directory holds its jobs' run directories, `.cnnbench.lock` while a `cnnbench train -m`
+runs it, and `.cnnbench_sweep.json`: what the latest run of the sweep did with each job.
 """
 from __future__ import annotations
 
@@ -33,6 +38,9 @@ BEST_CHECKPOINT = "best.pt"
 HYDRA_DIR = ".hydra"
 LOCK_FILE = ".cnnbench.lock"
 LOG_FILE = "train.log"
+CONFIG_HASH_FILE = "config_hash"
+EARLIER_DIR = ".earlier"
+SWEEP_RECORD_FILE = ".cnnbench_sweep.json"
 
 STARTING, RUNNING, COMPLETED = "starting", "running", "completed"
 FAILED, INTERRUPTED, DIVERGED = "failed", "interrupted", "diverged"
@@ -137,7 +145,7 @@ def discard_unstarted(run_dir: Path) -> bool:
         names = {p.name for p in run_dir.iterdir()}
     except OSError:
         return False
-    if not names <= {HYDRA_DIR, LOG_FILE, METRICS_FILE, LOCK_FILE}:
+    if not names <= {HYDRA_DIR, LOG_FILE, METRICS_FILE, LOCK_FILE, CONFIG_HASH_FILE}:
         return False
     shutil.rmtree(run_dir, ignore_errors=True)
     return not run_dir.exists()
@@ -188,6 +196,46 @@ def record_outcome(run_dir: Path, status: str, reason: str,
     if metrics.get("status") not in FINAL_STATUSES:
         write_json_atomic(metrics_file(run_dir),
                           {**metrics, "status": status, "reason": reason, **(details or {})})
+
+
+def write_config_hash(run_dir: Path, digest: str) -> None:
+    path = Path(run_dir) / CONFIG_HASH_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if read_config_hash(run_dir) != digest:
+        path.write_text(digest + "\n")
+
+
+def job_starts(run_dir: Path, digest: str) -> None:
+    """A run's first act: store its identity, and turn a job its sweep had marked `not started`
+    into one that is starting (so that a failure before training is recorded over it)."""
+    write_config_hash(run_dir, digest)
+    if run_status(run_dir) == NOT_STARTED:
+        write_json_atomic(metrics_file(run_dir), {"status": STARTING})
+
+
+def read_config_hash(run_dir: Path) -> str | None:
+    try:
+        return (Path(run_dir) / CONFIG_HASH_FILE).read_text().strip() or None
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def set_aside(run_dir: Path) -> Path | None:
+    """Move what an earlier attempt of a run wrote (metrics, curves, checkpoints, log, pictures)
+    into <run>/.earlier/<n>/, so that the run can start again from the beginning in its own
+    directory; its config and identity stay. Returns that folder (None: nothing to move)."""
+    run_dir = Path(run_dir)
+    keep = {HYDRA_DIR, CONFIG_HASH_FILE, LOCK_FILE, EARLIER_DIR}
+    entries = [p for p in sorted(run_dir.iterdir()) if p.name not in keep]
+    if not entries:
+        return None
+    earlier = run_dir / EARLIER_DIR
+    n = 1 + max((int(p.name) for p in earlier.glob("*") if p.name.isdigit()), default=0)
+    target = earlier / str(n)
+    target.mkdir(parents=True)
+    for entry in entries:
+        entry.rename(target / entry.name)
+    return target
 
 
 class RunLock:

@@ -19,10 +19,12 @@ def with_sweep_dir(args: list[str]) -> tuple[list[str], Path | None]:
     every job can be read back afterwards, whichever launcher ran it."""
     if not is_sweep(args):
         return args, None
+    from .overrides import hydra_unquote
+
     for arg in args:
         key, _, value = arg.partition("=")
         if key == "hydra.sweep.dir":
-            return args, None if "$" in value else Path(value)
+            return args, None if "$" in value else Path(hydra_unquote(value))
     from .app import stamped
 
     sweep = Path("outputs") / "multirun" / stamped()
@@ -63,17 +65,32 @@ def sweep_summary(outcomes: list[tuple[str, str | None]], sweep_dir: Path) -> st
 
 
 def report_sweep(console: Console, sweep_dir: Path) -> list[tuple[str, str | None]]:
+    """The outcome of every job, and what this run of a sweep that was run again did."""
+    from .sweep_plan import read_record, record_summary
+
+    record = read_record(sweep_dir)
     outcomes = sweep_outcomes(sweep_dir)
+    outcomes += [(rundir.NOT_STARTED, None) for job in record  # no directory made yet
+                 if not rundir.is_run_dir(Path(job.get("run_dir", "")))]
     console.print(sweep_summary(outcomes, sweep_dir), markup=False, highlight=False,
                   soft_wrap=True)
+    this_time = record_summary(record)
+    if this_time:
+        console.print(f"this time: {this_time}", markup=False, highlight=False, soft_wrap=True)
     return outcomes
 
 
-def report_failed_jobs(console: Console, sweep_dir: Path) -> int:
-    """Print the sweep's summary and, when jobs did not complete, how many: that number."""
+def report_failed_jobs(console: Console, sweep_dir: Path, command: str | None = None) -> int:
+    """Print the sweep's summary and, when jobs did not complete, how many (that number) and the
+    `command` that runs the sweep again for them."""
     statuses = [status for status, _ in report_sweep(console, sweep_dir)]
     failed = sum(s != rundir.COMPLETED for s in statuses)
     if failed:
         console.print(f"[bold red]{failed} of {len(statuses)} jobs did not complete[/]; "
                       f"see their {rundir.METRICS_FILE}.")
+        if command is not None and any(s not in (rundir.COMPLETED, rundir.DIVERGED)
+                                       for s in statuses):  # the same settings diverge again
+            console.print("Run the sweep again for them (the completed jobs are skipped, the "
+                          "others resume from their last.pt or start again):", highlight=False)
+            console.print(f"  {command}", markup=False, highlight=False, soft_wrap=True)
     return failed

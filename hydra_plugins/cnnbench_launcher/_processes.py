@@ -9,7 +9,6 @@ waits for them to save and stop, marks the jobs that never started, and re-raise
 from __future__ import annotations
 
 import contextlib
-import copy
 import importlib
 import logging
 import multiprocessing
@@ -23,10 +22,13 @@ from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any, Sequence
 
-from hydra.core.hydra_config import HydraConfig
-from hydra.core.utils import (JobReturn, JobStatus, configure_log, filter_overrides, run_job,
-                              setup_globals)
+from hydra.core.utils import JobReturn, configure_log, filter_overrides, run_job, setup_globals
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
+
+from cnnbench.rundir import write_config_hash
+
+from ._gpus import cuda_initialised, gives_its_own_gpu, pick_gpu, use_gpu, visible_gpus
+from ._planning import earlier_return, job_return, plan_jobs, task_config
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +46,8 @@ class Job:
     overrides: list[str]
     config: DictConfig          # the job's own composed config (hydra.job.num set)
     dir: Path                   # the job's output directory, as run_job will make it
+    digest: str                 # its identity (cnnbench.config_identity)
+    gpu: str | None = None      # its CUDA_VISIBLE_DEVICES (None: left as the sweep's)
     process: Any = None         # multiprocessing Process, once started
     conn: Connection | None = None
     result: Any = None          # the JobReturn (or INTERRUPTED) the child sent
@@ -51,41 +55,27 @@ class Job:
 
 
 def launch(launcher, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> list:
+    """One JobReturn per job, in order: the jobs that run (see `_planning`) and the others."""
     setup_globals()
     assert launcher.config is not None and launcher.hydra_context is not None
     configure_log(launcher.config.hydra.hydra_logging, launcher.config.hydra.verbose)
     sweep_dir = Path(str(launcher.config.hydra.sweep.dir))
     sweep_dir.mkdir(parents=True, exist_ok=True)
-    from cnnbench.app import launched_sweep_dirs
-
-    if sweep_dir not in launched_sweep_dirs:
-        launched_sweep_dirs.append(sweep_dir)
     n_jobs = launcher.n_jobs if launcher.n_jobs > 0 else (os.cpu_count() or 1)
     log.info(f"Launching {len(job_overrides)} jobs, {n_jobs} at a time, each in its own "
              f"process; sweep output dir: {sweep_dir}")
-    jobs = []
-    for idx, overrides in enumerate(job_overrides, start=initial_job_idx):
-        log.info(f"\t#{idx} : {' '.join(filter_overrides(overrides))}")
-        jobs.append(make_job(launcher, idx, list(overrides)))
-    run_all(launcher, jobs, n_jobs)
-    return [job.result if isinstance(job.result, JobReturn) else failed_return(job)
-            for job in jobs]
-
-
-def make_job(launcher, idx: int, overrides: list[str]) -> Job:
-    config = launcher.hydra_context.config_loader.load_sweep_config(launcher.config, overrides)
-    with open_dict(config):
-        config.hydra.job.id = f"{config.hydra.job.name}_{idx}"
-        config.hydra.job.num = idx
-    hydra_config = HydraConfig.instance()
-    previous = hydra_config.cfg
-    hydra_config.set_config(config)  # the subdir may use ${hydra:...}
-    try:
-        job_dir = os.path.join(str(OmegaConf.select(config, "hydra.sweep.dir")),
-                               str(OmegaConf.select(config, "hydra.sweep.subdir")))
-    finally:
-        hydra_config.cfg = previous
-    return Job(idx, overrides, config, Path(os.path.abspath(job_dir)))
+    planned = plan_jobs(launcher, job_overrides)
+    jobs = {id(p): Job(p.idx, p.overrides, p.config, p.dir, p.digest) for p in planned if p.runs}
+    run_all(launcher, list(jobs.values()), n_jobs)
+    results = []
+    for p in planned:
+        job = jobs.get(id(p))
+        if job is None:
+            results.append(earlier_return(p))
+        else:
+            results.append(job.result if isinstance(job.result, JobReturn) else
+                           job_return(job, None))
+    return results
 
 
 def run_all(launcher, jobs: list[Job], n_jobs: int) -> None:
@@ -93,11 +83,20 @@ def run_all(launcher, jobs: list[Job], n_jobs: int) -> None:
     context = multiprocessing.get_context("fork")  # the task function needs no pickling
     for module in PRELOAD:
         importlib.import_module(module)
+    gpus = visible_gpus()
+    if gpus:
+        log.info(f"jobs spread over {len(gpus)} GPU{'s' if len(gpus) > 1 else ''}, one each "
+                 f"(CUDA_VISIBLE_DEVICES={','.join(gpus)})")
+        if cuda_initialised():
+            log.warning("CUDA was initialised in the sweep's process before it forked its "
+                        "jobs: jobs that use CUDA will fail")
     pending, running = deque(jobs), []
     try:
         while pending or running:
             while pending and len(running) < n_jobs:
                 job = pending.popleft()
+                if not gives_its_own_gpu(OmegaConf.select(job.config, "trainer.device")):
+                    job.gpu = pick_gpu(gpus, [other.gpu for other in running])
                 running.append(job)
                 start(context, launcher, job)
             for job in wait_for_any(running):
@@ -114,6 +113,7 @@ def run_all(launcher, jobs: list[Job], n_jobs: int) -> None:
 
 
 def start(context, launcher, job: Job) -> None:
+    write_config_hash(job.dir, job.digest)  # its identity, before anything can go wrong
     reader, writer = context.Pipe(duplex=False)
     job.conn = reader
     job.process = context.Process(target=run_in_child, args=(writer, launcher, job),
@@ -221,38 +221,22 @@ def record_interrupted(job: Job, reason: str) -> None:
 
 def mark_not_started(job: Job, reason: str) -> None:
     """A job the sweep never started: its directory keeps its config (to run it later) and a
-    metrics.json that says so, which `cnnbench compare` and the sweep summary show."""
+    metrics.json that says so, which `cnnbench compare` and the sweep summary show; running the
+    sweep again runs it there. An earlier attempt's files in its directory are left as they are."""
     from cnnbench.rundir import NOT_STARTED, record_outcome
 
     with read_write(job.config.hydra.runtime), open_dict(job.config.hydra.runtime):
         job.config.hydra.runtime.output_dir = str(job.dir)
-    if job.config.hydra.output_subdir is not None:
-        hydra_dir = job.dir / str(job.config.hydra.output_subdir)
+    write_config_hash(job.dir, job.digest)
+    hydra_dir = job.dir / str(job.config.hydra.output_subdir)
+    if job.config.hydra.output_subdir is not None and not (hydra_dir / "config.yaml").exists():
         hydra_dir.mkdir(parents=True, exist_ok=True)
-        OmegaConf.save(task_config(job), hydra_dir / "config.yaml")
+        OmegaConf.save(task_config(job.config), hydra_dir / "config.yaml")
         OmegaConf.save(OmegaConf.masked_copy(job.config, "hydra"), hydra_dir / "hydra.yaml")
         OmegaConf.save(job.config.hydra.overrides.task, hydra_dir / "overrides.yaml")
     record_outcome(job.dir, NOT_STARTED,
                    f"the sweep was stopped before this job started ({reason})",
                    {"overrides": list(job.overrides), "run_dir": str(job.dir)})
-
-
-def task_config(job: Job) -> DictConfig:
-    config = copy.deepcopy(job.config)
-    with read_write(config), open_dict(config):
-        del config["hydra"]
-    return config
-
-
-def failed_return(job: Job) -> JobReturn:
-    """What the sweeper gets for a job that ended without a result. Like the task function does
-    for a job that failed (its metrics.json says why), it is a return value of None rather than
-    a raised error: Hydra's basic sweeper would otherwise abort the sweep at the first failure,
-    and Optuna counts None as a failed trial either way."""
-    return JobReturn(overrides=list(job.overrides), cfg=task_config(job),
-                     hydra_cfg=OmegaConf.masked_copy(job.config, "hydra"),
-                     working_dir=os.getcwd(), task_name=str(job.config.hydra.job.name),
-                     status=JobStatus.COMPLETED, _return_value=None)
 
 
 # -- in the child process --------------------------------------------------------------------
@@ -261,6 +245,7 @@ def run_in_child(conn: Connection, launcher, job: Job) -> None:
     """The job, in its own process: run it as Hydra's launchers do, send back its JobReturn."""
     from cnnbench.endings import ending_of
 
+    use_gpu(job.gpu)  # before anything in this process can touch CUDA
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(signum, stop_once)
     stop_with_parent(os.getppid())

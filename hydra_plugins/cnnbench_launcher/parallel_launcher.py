@@ -4,12 +4,14 @@ Unlike a worker pool, one job's process dying (the out-of-memory killer's SIGKIL
 native code) costs only that job: it is recorded as failed in its metrics.json and the sweep
 goes on. SIGTERM or Ctrl-C to the sweep stops the running jobs cleanly (each saves its last
 checkpoint and says `interrupted`) and marks the jobs that never started as `not started`.
+On a machine with GPUs each job sees one of them, the jobs spread over all (`_gpus`); a sweep run
+again in its directory runs only the jobs that did not complete (`_planning`).
 """
 # no `from __future__ import annotations`: Hydra runs this module before it is in sys.modules,
 # where dataclasses cannot resolve string annotations
 import logging
 from dataclasses import dataclass
-from typing import Optional, Sequence
+from typing import Any, Optional, Sequence
 
 from hydra.core.config_store import ConfigStore
 from hydra.core.utils import JobReturn
@@ -40,6 +42,7 @@ class ParallelLauncher(Launcher):
         self.config: Optional[DictConfig] = None
         self.task_function: Optional[TaskFunction] = None
         self.hydra_context: Optional[HydraContext] = None
+        self.sweep_book: Any = None  # cnnbench.sweep_plan.SweepBook, once jobs are planned
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction,
               config: DictConfig) -> None:

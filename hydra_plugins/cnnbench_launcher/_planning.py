@@ -1,0 +1,143 @@
+"""Which jobs of a sweep run, and in which directory (for both of cnnbench's launchers).
+
+Each job's config is composed, its identity (cnnbench.config_identity) looked up among the job
+directories already in the sweep directory, and the job pointed at its directory: its earlier
+attempt's own (resumed from its last.pt, or run again from the start) or, for a new job, one
+numbered after the jobs already there. Completed jobs are not run: the sweeper gets the result
+they stored. In a new sweep directory every job is new and numbered as Hydra numbers them.
+"""
+from __future__ import annotations
+
+import contextlib
+import copy
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+from hydra.core.hydra_config import HydraConfig
+from hydra.core.utils import JobReturn, JobStatus, filter_overrides
+from omegaconf import DictConfig, OmegaConf, open_dict, read_write
+
+from cnnbench import rundir
+from cnnbench.config_identity import config_hash
+from cnnbench.overrides import omegaconf_literal
+from cnnbench.sweep_plan import (BUSY, NEW, RESTART, RESUME, SKIP, Decision, SweepBook,
+                                 absolute, job_number)
+
+log = logging.getLogger(__name__)
+
+NOTES = {SKIP: "completed earlier: skipped", BUSY: "left alone: another process is writing it",
+         RESUME: "resumed from its last.pt ({earlier})",
+         RESTART: "run again from the start ({earlier})", NEW: ""}
+
+
+@dataclass
+class PlannedJob:
+    idx: int                # its number (its directory's)
+    overrides: list[str]
+    config: DictConfig      # composed, pointed at its directory (and checkpoint)
+    dir: Path
+    digest: str             # its identity (cnnbench.config_identity)
+    action: str
+
+    @property
+    def runs(self) -> bool:
+        return self.action not in (SKIP, BUSY)
+
+
+@contextlib.contextmanager
+def hydra_config_of(config: DictConfig) -> Iterator[None]:
+    """Hydra's global config set to a job's while its ${hydra:...} values are resolved."""
+    hydra_config = HydraConfig.instance()
+    previous = hydra_config.cfg
+    hydra_config.set_config(config)
+    try:
+        yield
+    finally:
+        hydra_config.cfg = previous
+
+
+def task_config(config: DictConfig) -> DictConfig:
+    task = copy.deepcopy(config)
+    with read_write(task), open_dict(task):
+        del task["hydra"]
+    return task
+
+
+def job_dir(config: DictConfig) -> Path:
+    with hydra_config_of(config):
+        return absolute(os.path.join(str(OmegaConf.select(config, "hydra.sweep.dir")),
+                                     str(OmegaConf.select(config, "hydra.sweep.subdir"))))
+
+
+def sweep_book(launcher) -> SweepBook:
+    """The launcher's book of this sweep (one per sweep directory, kept across batches)."""
+    sweep_dir = absolute(str(launcher.config.hydra.sweep.dir))
+    if launcher.sweep_book is None or launcher.sweep_book.sweep_dir != sweep_dir:
+        launcher.sweep_book = SweepBook(sweep_dir)
+        from cnnbench.app import launched_sweep_dirs  # the command reads the outcomes there
+
+        if sweep_dir not in launched_sweep_dirs:
+            launched_sweep_dirs.append(sweep_dir)
+    return launcher.sweep_book
+
+
+def plan_jobs(launcher, job_overrides: Sequence[Sequence[str]]) -> list[PlannedJob]:
+    """Every job of the batch, in order, with what to do about it and where."""
+    book = sweep_book(launcher)
+    loader = launcher.hydra_context.config_loader
+    configs = [loader.load_sweep_config(launcher.config, list(o)) for o in job_overrides]
+    digests = []
+    for config in configs:
+        with hydra_config_of(config):
+            digests.append(config_hash(task_config(config)))
+    decisions = book.place(digests)
+    return [place(book, list(o), c, h, d)
+            for o, c, h, d in zip(job_overrides, configs, digests, decisions)]
+
+
+def place(book: SweepBook, overrides: list[str], config: DictConfig, digest: str,
+          decision: Decision) -> PlannedJob:
+    old = decision.run_dir
+    idx = job_number(old.name) if old is not None else None
+    idx = book.take_number() if idx is None else idx
+    with read_write(config.hydra), open_dict(config):
+        config.hydra.job.id = f"{config.hydra.job.name}_{idx}"
+        config.hydra.job.num = idx
+        if old is not None:
+            config.hydra.sweep.subdir = omegaconf_literal(os.path.relpath(old, book.sweep_dir))
+        if decision.action == RESUME:
+            config.trainer.resume = omegaconf_literal(str(rundir.last_checkpoint(old)))
+    directory = job_dir(config)
+    while old is None and (directory in book.claimed or rundir.is_run_dir(directory)):
+        directory = directory.with_name(directory.name + "~")  # a subdir pattern without num
+        with read_write(config.hydra), open_dict(config):
+            config.hydra.sweep.subdir = omegaconf_literal(os.path.relpath(directory,
+                                                                          book.sweep_dir))
+    if decision.action == RESTART and decision.earlier != rundir.NOT_STARTED:
+        moved = rundir.set_aside(directory)
+        rundir.record_outcome(directory, rundir.NOT_STARTED, f"to be run again from the start; "
+                              f"its earlier attempt ({decision.earlier}) is in {moved}")
+    book.note(decision, directory)
+    note = ("had not started" if decision.earlier == rundir.NOT_STARTED else
+            NOTES[decision.action].format(earlier=decision.earlier))
+    log.info(f"\t#{idx} : {' '.join(filter_overrides(overrides))}" + (f"  [{note}]" if note else ""))
+    return PlannedJob(idx, overrides, config, directory, digest, decision.action)
+
+
+def job_return(job: Any, value: Any) -> JobReturn:
+    """A JobReturn for a job that the launcher did not run to its end (or at all). Like the task
+    function does for a job that failed, it holds a value rather than a raised error: Hydra's
+    basic sweeper would otherwise abort the sweep at the first failure."""
+    return JobReturn(overrides=list(job.overrides), cfg=task_config(job.config),
+                     hydra_cfg=OmegaConf.masked_copy(job.config, "hydra"),
+                     working_dir=os.getcwd(), task_name=str(job.config.hydra.job.name),
+                     status=JobStatus.COMPLETED, _return_value=value)
+
+
+def earlier_return(job: PlannedJob) -> JobReturn:
+    """What a job that is not run returns: a completed one, the value it returned then."""
+    value = rundir.read_metrics(job.dir).get("best_val_acc") if job.action == SKIP else None
+    return job_return(job, value)

@@ -1,0 +1,70 @@
+"""The launcher `cnnbench train -m` uses by default: the jobs one after another in the command's
+own process, as Hydra's basic launcher runs them, except that a sweep run again in its directory
+skips the jobs that completed and resumes or re-runs the others in their own directories
+(`_planning`). Ctrl-C stops the job that is running (it saves and says `interrupted`) and the sweep.
+"""
+# no `from __future__ import annotations`: Hydra runs this module before it is in sys.modules,
+# where dataclasses cannot resolve string annotations
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, List, Optional, Sequence
+
+from hydra.core.config_store import ConfigStore
+from hydra.core.utils import JobReturn, configure_log, run_job, setup_globals
+from hydra.plugins.launcher import Launcher
+from hydra.types import HydraContext, TaskFunction
+from omegaconf import DictConfig
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class SequentialLauncherConf:
+    _target_: str = "hydra_plugins.cnnbench_launcher.sequential_launcher.SequentialLauncher"
+
+
+ConfigStore.instance().store(group="hydra/launcher", name="cnnbench_sequential",
+                             node=SequentialLauncherConf, provider="cnnbench")
+
+
+class SequentialLauncher(Launcher):
+    def __init__(self) -> None:
+        self.config: Optional[DictConfig] = None
+        self.task_function: Optional[TaskFunction] = None
+        self.hydra_context: Optional[HydraContext] = None
+        self.sweep_book: Any = None  # cnnbench.sweep_plan.SweepBook, once jobs are planned
+
+    def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction,
+              config: DictConfig) -> None:
+        self.config = config
+        self.task_function = task_function
+        self.hydra_context = hydra_context
+
+    def launch(self, job_overrides: Sequence[Sequence[str]],
+               initial_job_idx: int) -> Sequence[JobReturn]:
+        """One JobReturn per job, in the order of `job_overrides` (sweepers rely on it)."""
+        from cnnbench.rundir import write_config_hash
+
+        from ._planning import earlier_return, plan_jobs
+
+        setup_globals()
+        assert self.config is not None and self.hydra_context is not None
+        configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
+        Path(str(self.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
+        log.info(f"Launching {len(job_overrides)} jobs locally")
+        results: List[JobReturn] = []
+        for job in plan_jobs(self, job_overrides):
+            if not job.runs:
+                results.append(earlier_return(job))
+                continue
+            write_config_hash(job.dir, job.digest)  # its identity, before anything can fail
+            results.append(run_job(hydra_context=self.hydra_context,
+                                   task_function=self.task_function, config=job.config,
+                                   job_dir_key="hydra.sweep.dir",
+                                   job_subdir_key="hydra.sweep.subdir"))
+            configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
+        return results
+
+    def __repr__(self) -> str:
+        return "SequentialLauncher()"
