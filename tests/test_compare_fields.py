@@ -94,7 +94,7 @@ def test_energy_per_run_and_per_point_of_accuracy(tmp_path):
     cells = table(result.groups)
     assert (cells["gpu_1"]["energy J"], cells["gpu_1"]["J/pt"]) == ("1,000", "10.2")  # /98
     assert cells["cpu_1"]["energy J"] == cells["cpu_1"]["J/pt"] == ""
-    assert "energy not measured: no energy counter on the CPU" in notes(result.groups, [])
+    assert "energy not measured: no energy counter on the CPU." in notes(result.groups, [])
     rows = read_csv(tmp_path / "out" / "comparison.csv")
     assert float(rows[0]["joules_per_point_mean"]) == pytest.approx(1000 / 98)
 

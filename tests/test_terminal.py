@@ -103,3 +103,15 @@ def test_startup_is_measured_from_the_command_and_per_job(tmp_path):
                      for d in sorted(p for p in sweep.iterdir() if p.is_dir()))
     assert 0 < first["startup_seconds"] < cnnbench_wall
     assert 0 < second["startup_seconds"] < first["startup_seconds"]
+
+
+def test_a_sweep_ends_with_the_table_of_its_jobs_and_the_printed_compare_works(cli, tmp_path):
+    sweep = tmp_path / "sweep"
+    out = cli("train", "-m", *TINY, "trainer.epochs=1", "model=mlp,lenet", "trainer.seed=1,2",
+              f"hydra.sweep.dir={sweep}", cwd=tmp_path, check=True).stdout
+    assert "4 jobs in 2 groups" in out and "vs best" in out
+    (advice,) = [line for line in out.splitlines() if line.startswith("pictures and CSV: ")]
+    command = advice.removeprefix("pictures and CSV: ").split()
+    assert command[:2] == ["cnnbench", "compare"]
+    cli(*command[1:], cwd=tmp_path, check=True)
+    assert (sweep / "comparison.csv").is_file() and (sweep / "comparison.png").is_file()

@@ -46,10 +46,12 @@ def vs_best(stats: GroupStats, best: GroupStats | None) -> str:
 
 
 def ci_pct(summary: Summary) -> str:
-    """'97.52–98.48' (percent); empty below two values."""
+    """'97.52–98.48' (percent, shown within 0–100: an accuracy cannot leave it, though the
+    Student-t interval of a few spread-out seeds can; the CSV keeps the interval as computed);
+    empty below two values."""
     if summary.ci_low is None or summary.ci_high is None:
         return ""
-    return f"{100 * summary.ci_low:.2f}–{100 * summary.ci_high:.2f}"
+    return f"{max(0.0, 100 * summary.ci_low):.2f}–{min(100.0, 100 * summary.ci_high):.2f}"
 
 
 def std_pts(summary: Summary) -> str:

@@ -57,6 +57,17 @@ def _write_new(path: Path, write) -> Path:
     return path
 
 
+def sweep_table(sweep_dir: Path, width: int):
+    """The group table of a sweep's runs (no files written), for the end of the sweep; None
+    when no job completed."""
+    runs = sort_runs(load_runs([Path(sweep_dir)]))
+    groups = [g for g in group_runs(runs) if g.stats.acc.mean is not None]
+    if not groups:
+        return None
+    return rich_group_table(groups, f"{_count(len(runs), 'job')} in {_count(len(groups), 'group')}",
+                            width)
+
+
 def compare(paths: Sequence[str | Path], out_dir: str | Path | None = None) -> Comparison:
     """Read every run under `paths` and write the comparison files into `out_dir`."""
     roots = [Path(p) for p in paths]

@@ -100,8 +100,9 @@ def notes(groups: Sequence[Group], columns: Sequence[str]) -> list[str]:
                      "accuracy (joules / (100 × test acc)).")
     unmeasured = list(dict.fromkeys(n for g in groups if g.stats.energy
                                     for n in g.stats.energy.notes))
-    if unmeasured:
-        lines.append("energy not measured: " + "; ".join(unmeasured))
+    if unmeasured and any(g.stats.energy and g.stats.energy.measured for g in groups):
+        # (a comparison of CPU runs only needs no word on energy)
+        lines.append("energy not measured: " + "; ".join(unmeasured) + ".")
     mixed = [f"{g.label} ({', '.join(devices)})" for g in groups
              if len(devices := sorted({str(r.extras["device"]) for r in g.used
                                        if r.extras.get("device")})) > 1]
