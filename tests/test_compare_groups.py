@@ -112,7 +112,7 @@ def test_single_seed_row_shows_no_interval(runs, tmp_path):
     cell = lambda row, name: row[columns.index(name)]  # noqa: E731
     assert [cell(r, "n") for r in rows] == ["3", "1", "1", "3"]
     assert cell(rows[0], "test acc") == "98.00%" and cell(rows[0], "std") == "1.00"
-    assert cell(rows[0], "CI95") == "95.52–100.48"
+    assert cell(rows[0], "CI95") == "95.52–100.00"
     for row in rows[1:3]:
         assert cell(row, "std") == cell(row, "CI95") == "" and cell(row, "n") == "1"
         assert cell(row, "vs best") == "n=1: no test"
