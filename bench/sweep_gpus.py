@@ -34,7 +34,8 @@ def gpu_count() -> int:
 
 def run_sweep(gpus: str, args: argparse.Namespace, sweep_dir: Path) -> dict:
     command = [sys.executable, "-m", "cnnbench", "train", "-m", "hydra/launcher=parallel",
-               f"hydra.launcher.n_jobs={args.jobs}", *SWEEP, f"trainer.epochs={args.epochs}",
+               f"hydra.launcher.n_jobs={args.jobs}", *args.sweep.split(),
+               f"trainer.epochs={args.epochs}",
                "trainer.progress=false", f"hydra.sweep.dir={sweep_dir}"]
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "CUDA_VISIBLE_DEVICES": gpus}
     start = time.perf_counter()
@@ -57,6 +58,8 @@ def main() -> int:
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--sweep", default=" ".join(SWEEP),
+                        help=f"the sweep's overrides (default: {' '.join(SWEEP)})")
     parser.add_argument("--jobs", type=int, default=4, help="jobs side by side (n_jobs)")
     parser.add_argument("--out", type=Path, default=HERE / "results" / "sweep_gpus.json")
     args = parser.parse_args()
@@ -68,7 +71,7 @@ def main() -> int:
     root = Path("outputs") / "bench_sweep_gpus" / stamp
     results = [run_sweep(gpus, args, root / f"gpus_{gpus.replace(',', '_')}")
                for gpus in ("0", ",".join(str(i) for i in range(n)))]
-    table = Table(title=f"9-job sweep, parallel launcher, {args.jobs} jobs at once, "
+    table = Table(title=f"{args.sweep}: parallel launcher, {args.jobs} jobs at once, "
                         f"{args.epochs} epochs")
     for column in ("GPUs", "wall s", "completed", "GPU each job saw", "device"):
         table.add_column(column)
@@ -82,6 +85,7 @@ def main() -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"created": datetime.now().isoformat(timespec="seconds"),
                                     "gpus": n, "jobs": args.jobs, "epochs": args.epochs,
+                                    "sweep": args.sweep,
                                     "speedup": round(speedup, 3), "runs": results}, indent=2))
     console.print(f"wrote {args.out}")
     return 0 if all(r["exit_code"] == 0 for r in results) else 1
