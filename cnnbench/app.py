@@ -161,7 +161,7 @@ def make_train_app(outcomes: list[Outcome], debug: bool = False) -> Callable[[],
         sweeping = hc.mode == RunMode.MULTIRUN
         if sweeping:
             share_cpu_threads(hc.launcher)
-        console = RunConsole(label=f"job {hc.job.num}" if sweeping else None)
+        console = RunConsole(label=f"job {hc.job.num}" if sweeping else None, logged=True)
         try:
             if from_environment().is_main:  # the job's identity, before anything can fail
                 job_starts(run_dir, config_hash(cfg))

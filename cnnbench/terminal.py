@@ -25,17 +25,19 @@ LOG_WIDTH = 120               # tables in the log file are drawn this wide
 
 
 class RunConsole(Console):
-    """rich's Console; what it prints is also logged, as plain text, one record per line.
+    """rich's Console; with `logged`, what it prints is also logged, as plain text, one record
+    per line (a run's console: its lines go to its train.log; the command's own console, which
+    prints before and after the runs, logs nothing, so no run's log gets another's lines).
 
     `label` (e.g. "job 3") starts every line of a sweep's job, so that the lines of jobs running
     side by side can be told apart."""
 
-    def __init__(self, label: str | None = None, **kwargs: Any) -> None:
+    def __init__(self, label: str | None = None, logged: bool = False, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         if not self.is_terminal:
             self.soft_wrap = True  # a pipe or a file: the reader's viewer wraps, not us
         self.label = label
-        self.log = logging.getLogger(LOGGER)
+        self.log = logging.getLogger(LOGGER) if logged else None
 
     def print(self, *objects: Any, **kwargs: Any) -> None:  # noqa: A003 (rich's name)
         if self.label and objects and isinstance(objects[0], str):
@@ -43,7 +45,7 @@ class RunConsole(Console):
             markup = kwargs.get("markup", self._markup) is not False
             objects = ((escape(label) if markup else label) + objects[0], *objects[1:])
         super().print(*objects, **kwargs)
-        if self.log.isEnabledFor(logging.INFO) and not self.quiet:
+        if self.log is not None and self.log.isEnabledFor(logging.INFO) and not self.quiet:
             for line in plain_text(*objects, **kwargs).splitlines():
                 if line.strip():
                     self.log.info(line.rstrip())

@@ -50,9 +50,11 @@ def test_piped_progress_prints_a_line_inside_a_long_epoch(monkeypatch):
 
 def test_a_console_line_is_logged_once_as_plain_text(caplog):
     out = io.StringIO()
-    console = RunConsole(label="job 4", file=out, force_terminal=False, width=60)
+    console = RunConsole(label="job 4", logged=True, file=out, force_terminal=False, width=60)
+    quiet = RunConsole(file=io.StringIO(), force_terminal=False)  # the command's own console
     with caplog.at_level("INFO", logger=terminal.LOGGER):
         console.print("[bold]epoch 1/2[/] " + "x" * 100)
+        quiet.print("sweep: 4 jobs")
     assert out.getvalue().count("\n") == 1  # piped: a long line is not wrapped at the width
     assert [r.getMessage() for r in caplog.records] == ["[job 4] epoch 1/2 " + "x" * 100]
 
@@ -115,3 +117,9 @@ def test_a_sweep_ends_with_the_table_of_its_jobs_and_the_printed_compare_works(c
     assert command[:2] == ["cnnbench", "compare"]
     cli(*command[1:], cwd=tmp_path, check=True)
     assert (sweep / "comparison.csv").is_file() and (sweep / "comparison.png").is_file()
+    for job in (p for p in sweep.iterdir() if (p / "train.log").is_file()):
+        assert "jobs in" not in (job / "train.log").read_text()  # the sweep's lines are its own
+    again = cli("train", "-m", *TINY, "trainer.epochs=1", "model=mlp,lenet", "trainer.seed=1,2",
+                f"hydra.sweep.dir={sweep}", cwd=tmp_path, check=True).stdout
+    assert "skipped 4 completed jobs" in again
+    assert again.count("sweep: 4 jobs in") == 1 and "[HYDRA] sweep:" not in again
