@@ -32,7 +32,7 @@ def print_help(console: Console) -> None:
     for group, names in config_options().items():
         console.print(f"  {group:<13} {', '.join(names)}")
     presets = config_options(("experiment",))["experiment"]
-    console.print("\n[bold]Experiment presets[/] (the seed notebooks' setups: experiment=<name>):")
+    console.print("\n[bold]Experiment presets[/] (setups from the course material this tool replaces, sources in the README: experiment=<name>):")
     console.print(f"  {', '.join(presets)}")
     console.print(
         "\n[bold]Examples:[/]\n"

@@ -1,4 +1,4 @@
-"""The model zoo is faithful to the seed notebooks: parameter counts, layers, padding, init.
+"""The model zoo is faithful to the course notebooks: parameter counts, layers, padding, init.
 
 PyTorch seeds (000, 004) are checked by re-typing the seed's own code here, copying our weights
 into it and comparing outputs. Keras seeds (001, 002, 003) are checked against the layer table of
@@ -74,7 +74,7 @@ def test_every_seed_model_has_a_config():
     assert EVERY_MODEL <= set(model_names())
 
 
-# -- seed 001 (Keras): MLP and LeNet-5 on MNIST ---------------------------------------------------
+# -- source 001 (Keras): MLP and LeNet-5 on MNIST ---------------------------------------------------
 
 def test_mlp_matches_seed_001_summary_and_keras_init():
     model = build("mlp", "mnist")
@@ -96,7 +96,7 @@ def test_lenet_matches_seed_001_summary_and_seed_004_code():
         ("pool", (16, 4, 4), 0), ("flatten", (256,), 0), ("dense", (120,), 30_840),
         ("dense", (84,), 10_164), ("dense", (10,), 850)]
 
-    class SeedLeNet5(nn.Module):  # seed 004, verbatim
+    class SeedLeNet5(nn.Module):  # source 004, verbatim
         def __init__(self):
             super().__init__()
             self.conv1 = nn.Conv2d(1, 6, kernel_size=5)
@@ -125,7 +125,7 @@ def test_lenet_matches_seed_001_summary_and_seed_004_code():
                if isinstance(m, (nn.Conv2d, nn.Linear)))
 
 
-# -- seed 000 (PyTorch): the five CIFAR-100 models -------------------------------------------------
+# -- source 000 (PyTorch): the five CIFAR-100 models -------------------------------------------------
 
 def test_cnn_simple_is_seed_000_model_cnn():
     model = build("cnn_simple", "cifar100")
@@ -222,7 +222,7 @@ def test_alexnet_small_is_seed_000_alexnet():
     same_function(model, seed, (3, 32, 32))
 
 
-# -- seed 004 (PyTorch): AlexNetCIFAR ------------------------------------------------------------
+# -- source 004 (PyTorch): AlexNetCIFAR ------------------------------------------------------------
 
 def test_alexnet_is_seed_004_alexnet_cifar():
     model = build("alexnet", "cifar10")
@@ -245,7 +245,7 @@ def test_alexnet_is_seed_004_alexnet_cifar():
     same_function(model, seed, (3, 32, 32))
 
 
-# -- seed 002 (Keras): net_1 and net_2 ----------------------------------------------------------
+# -- source 002 (Keras): net_1 and net_2 ----------------------------------------------------------
 
 def test_net1_matches_seed_002_summaries():
     cifar = build("net1", "cifar10")
@@ -288,7 +288,7 @@ def test_tensorflow_same_padding_is_asymmetric():
     torch.testing.assert_close(tf_conv(odd), odd[..., 0::2, 0::2])
 
 
-# -- seed 003 (Keras): VGG ------------------------------------------------------------------------
+# -- source 003 (Keras): VGG ------------------------------------------------------------------------
 
 def test_vgg_matches_seed_003_layers_init_and_batchnorm():
     model = build("vgg", "cifar10")

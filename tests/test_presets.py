@@ -124,7 +124,7 @@ def test_torch_adadelta_is_keras_adadelta():
 
 
 def test_vgg_plateau_reduces_on_the_epochs_the_seed_log_shows(compose):
-    """Seed 003's val_loss per epoch; Keras announced lr reductions at epochs 27, 33 and 38."""
+    """Source 003's val_loss per epoch; Keras announced lr reductions at epochs 27, 33 and 38."""
     val_loss = [1.4992, 1.3849, 1.1738, 1.1249, 1.0170, 0.9169, 0.8693, 0.8438, 0.8076, 0.8386,
                 0.7754, 0.7191, 0.7465, 0.7250, 0.6737, 0.7392, 0.6846, 0.6557, 0.6834, 0.6173,
                 0.6164, 0.5831, 0.6406, 0.6413, 0.5886, 0.6247, 0.6768, 0.5423, 0.5632, 0.5863,

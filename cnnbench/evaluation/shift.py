@@ -1,7 +1,7 @@
-"""Shift robustness (seed 001): the test set moved k pixels right and k pixels down, zero-filled.
+"""Shift robustness (source 001): the test set moved k pixels right and k pixels down, zero-filled.
 
 The shift is applied in pixel space (floats in [0, 1], before normalization), so the area moved
-in from outside the image is black, as in the seed's experiment: an MLP on MNIST falls from 97.5%
+in from outside the image is black, as in the source's experiment: an MLP on MNIST falls from 97.5%
 to 7.6% test accuracy at 4 px, while a CNN barely notices.
 """
 from __future__ import annotations

@@ -3,12 +3,12 @@
 Every class takes `in_channels`, `image_size` and `num_classes` from the dataset (never from the
 user) plus its own options, and derives its flattened feature size from the input.
 
-    mlp.py        MLP (seed 001 mlp, seed 000 mlp_small)
-    lenet.py      LeNet5 (seeds 001/004 lenet, seed 000 lenet_sigmoid)
-    small_cnn.py  SmallCNN (seed 000 cnn_simple, cnn2)
-    alexnet.py    AlexNetCIFAR (seed 004 alexnet), AlexNetSmall (seed 000 alexnet_small)
-    vgg.py        VGG (seed 003 vgg)
-    twoconv.py    TwoConvNet (seed 002 net1, net2)
+    mlp.py        MLP (source 001 mlp, source 000 mlp_small)
+    lenet.py      LeNet5 (sources 001/004 lenet, source 000 lenet_sigmoid)
+    small_cnn.py  SmallCNN (source 000 cnn_simple, cnn2)
+    alexnet.py    AlexNetCIFAR (source 004 alexnet), AlexNetSmall (source 000 alexnet_small)
+    vgg.py        VGG (source 003 vgg)
+    twoconv.py    TwoConvNet (source 002 net1, net2)
     resnet.py     ResNet18 (CIFAR-style, beyond the seeds)
 """
 from __future__ import annotations

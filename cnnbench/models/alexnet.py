@@ -1,8 +1,8 @@
 """AlexNet, as the two PyTorch seeds adapt it to 32x32 images (PyTorch default initialisation).
 
-* `alexnet` is seed 004's AlexNetCIFAR: convs 64-192-384-256-256 (k3, padding 1), max-pool 2
+* `alexnet` is source 004's AlexNetCIFAR: convs 64-192-384-256-256 (k3, padding 1), max-pool 2
   after the 1st, 2nd and 5th, AdaptiveAvgPool2d(6x6), then Dropout, 4096, Dropout, 4096, out.
-* `alexnet_small` is seed 000's: convs 96 (k3, no padding), 256, 384, 384, 256 (k3, 'same'),
+* `alexnet_small` is source 000's: convs 96 (k3, no padding), 256, 384, 384, 256 (k3, 'same'),
   max-pools 2, 2 and 3, then 4096, Dropout, 4096, Dropout, out (dropout after each ReLU).
 """
 from __future__ import annotations
@@ -16,7 +16,7 @@ from . import common
 
 
 class AlexNetCIFAR(nn.Module):
-    """Seed 004's AlexNetCIFAR. Its 6x6 adaptive pooling fixes the classifier at 256*6*6 inputs
+    """Source 004's AlexNetCIFAR. Its 6x6 adaptive pooling fixes the classifier at 256*6*6 inputs
     for any image size that survives the three max-pools (8x8 or larger)."""
 
     def __init__(self, in_channels: int, image_size: int | Sequence[int], num_classes: int,
@@ -56,7 +56,7 @@ class AlexNetCIFAR(nn.Module):
 
 
 class AlexNetSmall(nn.Module):
-    """Seed 000's reduced AlexNet: small kernels, no strides; on 32x32 the features are 256x2x2."""
+    """Source 000's reduced AlexNet: small kernels, no strides; on 32x32 the features are 256x2x2."""
 
     def __init__(self, in_channels: int, image_size: int | Sequence[int], num_classes: int,
                  dropout: float = 0.5) -> None:

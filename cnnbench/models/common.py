@@ -15,7 +15,7 @@ from ..errors import UserError
 
 ACTIVATIONS = {
     "relu": lambda: nn.ReLU(inplace=True),
-    "leaky_relu": lambda: nn.LeakyReLU(0.1, inplace=True),  # slope 0.1, as seed 000 uses
+    "leaky_relu": lambda: nn.LeakyReLU(0.1, inplace=True),  # slope 0.1, as source 000 uses
     "sigmoid": nn.Sigmoid,
     "tanh": nn.Tanh,
     "gelu": nn.GELU,

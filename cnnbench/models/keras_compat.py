@@ -1,4 +1,4 @@
-"""Keras defaults, reproduced in PyTorch for the models whose seed notebook is Keras.
+"""Keras defaults, reproduced in PyTorch for the models whose course notebook is Keras.
 
 Keras and PyTorch start from different places:
 

@@ -1,4 +1,4 @@
-"""LeNet-5: conv6 k5, pool 2, conv16 k5, pool 2, FC 120, 84, out (seeds 000, 001, 004)."""
+"""LeNet-5: conv6 k5, pool 2, conv16 k5, pool 2, FC 120, 84, out (sources 000, 001, 004)."""
 from __future__ import annotations
 
 from typing import Sequence
@@ -14,10 +14,10 @@ from .keras_compat import apply_init
 class LeNet5(nn.Module):
     """LeNet-5 (LeCun et al., 1998) in its common modern form: ReLU and max-pooling, no padding.
 
-    On MNIST (1x28x28, 10 classes) it has 44,426 parameters (seeds 001 and 004). `activation`,
-    `pool` (max|avg) and `first_padding` (pixels, or "same") give seed 000's classic variant:
+    On MNIST (1x28x28, 10 classes) it has 44,426 parameters (sources 001 and 004). `activation`,
+    `pool` (max|avg) and `first_padding` (pixels, or "same") give source 000's classic variant:
     sigmoid, average pooling, first convolution padded 'same'. `init="keras"` starts from Keras's
-    Glorot-uniform weights and zero biases (seed 001 is Keras; seeds 000/004 are PyTorch).
+    Glorot-uniform weights and zero biases (source 001 is Keras; sources 000/004 are PyTorch).
     """
 
     def __init__(self, in_channels: int, image_size: int | Sequence[int], num_classes: int,

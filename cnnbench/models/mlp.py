@@ -1,7 +1,7 @@
 """Multilayer perceptrons: flatten the image, hidden fully connected layers, class scores.
 
-`mlp` is seed 001's Keras MLP (Dense 200, 150, 10; 188,660 parameters on MNIST) and
-`mlp_small` seed 000's PyTorch one (Linear 85, 75 with LeakyReLU(0.1)).
+`mlp` is source 001's Keras MLP (Dense 200, 150, 10; 188,660 parameters on MNIST) and
+`mlp_small` source 000's PyTorch one (Linear 85, 75 with LeakyReLU(0.1)).
 """
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ from .keras_compat import apply_init
 class MLP(nn.Sequential):
     """Flatten, then `hidden` Linear layers each followed by `activation`, then the output layer.
 
-    `init="keras"` starts from Keras's Glorot-uniform weights and zero biases (seed 001 is Keras);
-    `init="torch"` keeps PyTorch's defaults (seed 000 is PyTorch).
+    `init="keras"` starts from Keras's Glorot-uniform weights and zero biases (source 001 is Keras);
+    `init="torch"` keeps PyTorch's defaults (source 000 is PyTorch).
     """
 
     def __init__(self, in_channels: int, image_size: int | Sequence[int], num_classes: int,

@@ -1,7 +1,7 @@
-"""Seed 000's small CNNs for CIFAR-100 (PyTorch): `cnn_simple` (model_cnn) and `cnn2` ("CNN 2.0").
+"""Source 000's small CNNs for CIFAR-100 (PyTorch): `cnn_simple` (model_cnn) and `cnn2` ("CNN 2.0").
 
 Each block is Conv2d(k3, padding 1) + LeakyReLU(0.1) + MaxPool2d(2); then Flatten, one hidden
-Linear layer and the output layer. The seed's two models differ in the blocks (8 vs 8, 16
+Linear layer and the output layer. The source's two models differ in the blocks (8 vs 8, 16
 channels), the hidden width (128 vs 8) and the hidden activation: model_cnn uses ReLU after fc1
 (its module is named "relu2"), CNN 2.0 uses LeakyReLU(0.1). PyTorch default initialisation.
 """

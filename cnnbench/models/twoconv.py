@@ -1,4 +1,4 @@
-"""Seed 002's `net_1` and `net_2` (Keras): two 3x3 convolutions (32, 64), FC 128, out.
+"""Source 002's `net_1` and `net_2` (Keras): two 3x3 convolutions (32, 64), FC 128, out.
 
     net1: Conv2D(32, 'same', relu), Conv2D(64, 'same', relu), MaxPooling2D(2, padding='same')
     net2: Conv2D(32, 'same', relu), Conv2D(64, 'same', relu, strides=2)

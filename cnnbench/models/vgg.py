@@ -1,4 +1,4 @@
-"""Seed 003's VGG-style network for CIFAR-10 (Keras), layer for layer.
+"""Source 003's VGG-style network for CIFAR-10 (Keras), layer for layer.
 
     [Conv64-ReLU-BN, Dropout .2, Conv64-ReLU-BN, Dropout .2, MaxPool]
     [Conv128-ReLU-BN, Conv128-ReLU-BN, Dropout .3, MaxPool]
@@ -6,10 +6,10 @@
     Flatten, Dropout .3, Dense 1024 ReLU, Dense classes
 
 Convolutions are 3x3 'same' with `activation='relu'` inside the Conv2D layer, so ReLU comes
-before BatchNormalization, as published. As in the seed: HeUniform kernels for the convolutions,
+before BatchNormalization, as published. As in the source: HeUniform kernels for the convolutions,
 GlorotUniform for the two Dense layers, zero biases (Keras's default), and Keras's
 BatchNormalization defaults (momentum 0.99, epsilon 1e-3). Dropout is Keras's element-wise
-Dropout (not spatial). The seed's text says "32x32 -> 16x16 -> 8x8", but its code has three
+Dropout (not spatial). The source's text says "32x32 -> 16x16 -> 8x8", but its code has three
 MaxPooling2D layers, so a 32x32 input ends at 4x4 (Flatten 4096); we follow the code.
 """
 from __future__ import annotations
@@ -30,7 +30,7 @@ def _conv_relu_bn(cin: int, cout: int) -> list[nn.Module]:
 
 
 class VGG(nn.Module):
-    """Three double conv blocks (`widths`) with BatchNorm and dropout as in seed 003, FC `hidden`.
+    """Three double conv blocks (`widths`) with BatchNorm and dropout as in source 003, FC `hidden`.
 
     On CIFAR-10 it has 5,352,778 trainable parameters; Keras's summary would also count the 1,792
     BatchNorm moving means/variances (non-trainable), which PyTorch keeps as buffers.
