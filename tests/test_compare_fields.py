@@ -71,11 +71,13 @@ def test_time_to_target_over_the_seeds_that_reached_it(tmp_path):
     make_run(tmp_path, "never_1", 0.9, 1, config={"optimizer": {"lr": 0.1}},
              time_to_target_s=None, epochs_to_target=None, **target)
     make_run(tmp_path, "old_1", 0.95, 1, config={"optimizer": {"lr": 0.2}})  # predates it
+    make_run(tmp_path, "none_1", 0.95, 1, config={"optimizer": {"lr": 0.3}},  # no target asked
+             time_to_target_s=None, epochs_to_target=None, target_acc=None, target_metric=None)
     result = compare([tmp_path], tmp_path / "out")
     cells = {name: row["to target"] for name, row in table(result.groups).items()}
     half = T_975_DF2 * 0.1 / math.sqrt(3)  # std of 3.0, 3.2, 3.1 is 0.1
     assert cells == {"all_1": f"3.1 ± {half:.1f} s (3/3)", "some_1": "5.5 ± 6.4 s (2/3)",
-                     "never_1": "not reached (0/1)", "old_1": ""}
+                     "never_1": "not reached (0/1)", "old_1": "", "none_1": ""}
     assert any("to target (val/acc ≥ 98.00%)" in line
                for line in notes(result.groups, ["to target"]))
     rows = {r["runs"].split(";")[0]: r for r in read_csv(tmp_path / "out" / "comparison.csv")}

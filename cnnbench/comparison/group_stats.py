@@ -53,7 +53,10 @@ def _values(runs: Sequence[RunRecord], key: str) -> list[Any]:
 
 
 def _target(runs: Sequence[RunRecord]) -> Target | None:
-    tracked = [r for r in runs if "time_to_target_s" in r.extras]
+    # runs that had a target (every run writes the keys; without trainer.target_acc they are null)
+    tracked = [r for r in runs if "time_to_target_s" in r.extras
+               and (r.extras.get("target_acc") is not None
+                    or r.extras["time_to_target_s"] is not None)]
     if not tracked:
         return None
     hit = [r for r in tracked if r.extras["time_to_target_s"] is not None]
