@@ -86,7 +86,7 @@ def train(overrides: list[str], run_dir: Path) -> dict:
     from rich.console import Console
 
     import torch
-    from cnnbench.app import compose_config
+    from cnnbench.config_files import compose_config
     from cnnbench.run import TrainingRun
 
     cfg = compose_config(overrides, return_hydra_config=True)

@@ -63,7 +63,7 @@ def category(name: str) -> str:
 def build(overrides: list[str], batch_size: int | None):
     from omegaconf import OmegaConf
 
-    from cnnbench.app import compose_config
+    from cnnbench.config_files import compose_config
     from cnnbench.data import DeviceLoader
     from cnnbench.data.sources import load_dataset
     from cnnbench.build import build_model, build_optimizer

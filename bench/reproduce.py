@@ -75,7 +75,7 @@ def preset_names() -> list[str]:
 
 def load_preset(name: str) -> Preset:
     """What the run needs to know about a preset, from its composed config."""
-    from cnnbench.app import compose_config
+    from cnnbench.config_files import compose_config
     from cnnbench.data.shapes import input_shape
 
     cfg = compose_config([f"experiment={name}"])

@@ -33,7 +33,7 @@ def run_inprocess(overrides: list[str], run_dir: Path) -> dict:
     from omegaconf import open_dict
     from rich.console import Console
 
-    from cnnbench.app import compose_config  # installed package or source checkout alike
+    from cnnbench.config_files import compose_config  # installed package or source checkout alike
     from cnnbench.run import TrainingRun
 
     cfg = compose_config(overrides, return_hydra_config=True)

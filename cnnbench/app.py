@@ -36,18 +36,6 @@ def config_root() -> str:
     return hydra_config_path()
 
 
-def compose_config(overrides: list[str], return_hydra_config: bool = False) -> DictConfig:
-    """The train config with these overrides, composed as `cnnbench train` would (no run)."""
-    from hydra import compose, initialize_config_dir, initialize_config_module
-
-    root = config_root()
-    init = (initialize_config_module(config_module=root[len("pkg://"):], version_base="1.3")
-            if root.startswith("pkg://") else initialize_config_dir(root, version_base="1.3"))
-    with init:
-        return compose(config_name="train", overrides=overrides,
-                       return_hydra_config=return_hydra_config)
-
-
 # A short random tag in run directory names: two runs started in the same second never collide.
 # Cached, so a sweep's directory is resolved once for all its jobs.
 def new_run_id() -> str:

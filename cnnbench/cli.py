@@ -4,15 +4,15 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-from pathlib import Path
-
 from rich.console import Console
 
 from . import __version__
 from .advice import continue_command, interrupted_advice, sweep_continues
 from .config_files import config_options
-from .sweeps import (is_sweep, launched_sweep_dir, report_failed_jobs, report_sweep,
-                     with_sweep_dir)
+from .prechecks import (check_group_choices, check_option_keys, check_output_dir,
+                        check_override_syntax, check_run_dir_free, check_single_config,
+                        with_distributed_run_dir)
+from .sweeps import launched_sweep_dir, report_failed_jobs, report_sweep, with_sweep_dir
 from .terminal import RunConsole
 
 SUBCOMMANDS = {
@@ -45,107 +45,6 @@ def print_help(console: Console) -> None:
         "  cnnbench compare outputs/multirun/<sweep>   (or outputs, or run dirs)\n"
         "  cnnbench eval checkpoint=outputs/runs/<run> evaluation.shifts=\\[1,2,4]\n"
         "  tensorboard --logdir outputs\n", highlight=False)
-
-
-def check_single_config(args: list[str]) -> None:
-    """`--cfg` prints one composed config, which a sweep (-m) does not have: one paragraph
-    instead of Hydra's traceback."""
-    from .errors import UserError
-
-    shows = [a for a in args if a in ("--cfg", "-c", "--info", "-i")]
-    if shows and any(a in ("-m", "--multirun") for a in args):
-        raise UserError(f"{shows[0]} prints the config of one run, and -m makes a sweep of "
-                        f"several: drop -m and give one value per option to see a job's config "
-                        f"(e.g. cnnbench train model=mlp {shows[0]} job).")
-
-
-def check_group_choices(args: list[str]) -> None:
-    """`group=option` overrides name options that exist (Hydra's own message lists its search
-    path and is easy to miss); sweeps like model=mlp,foo are checked option by option."""
-    from .errors import UserError
-
-    options = config_options()
-    for arg in args:
-        key, sep, value = arg.partition("=")
-        if not sep or key not in options or any(c in value for c in "()[]{}*$"):
-            continue
-        if not value.strip(", "):
-            raise UserError(f"{key}= names no option. Choose one of: {', '.join(options[key])} "
-                            f"(e.g. {key}={options[key][0]}).")
-        unknown = [v for v in value.split(",") if v and v not in options[key]]
-        if unknown:
-            raise UserError(f"There is no {key} option '{unknown[0]}'. The {key} options are: "
-                            f"{', '.join(options[key])} (one YAML file each in conf/{key}/).")
-
-
-def check_override_syntax(args: list[str]) -> None:
-    """Every key=value parses as Hydra's override grammar; a mistake is one paragraph."""
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-    from hydra.errors import HydraException
-
-    from .errors import UserError
-
-    parser = OverridesParser.create()
-    sweeping = is_sweep(args)
-    for arg in args:
-        if arg.startswith("-"):
-            continue
-        try:
-            [override] = parser.parse_overrides([arg])
-            if override.is_sweep_override() and not sweeping:
-                raise UserError(f"'{arg}' lists several values, which makes a sweep: add -m "
-                                f"(cnnbench train -m {arg} ...) to run one job per value, or "
-                                f"write a list as key=[a,b] or a string as 'key=\"a,b\"'.")
-        except HydraException as err:
-            reason = str(err).splitlines()[0] if str(err) else type(err).__name__
-            raise UserError(f"'{arg}' is not a valid override ({reason}). Write key=value; "
-                            f"quote a value that holds spaces, commas or brackets, e.g. "
-                            f"'key=\"a,b\"' (https://hydra.cc/docs/advanced/override_grammar/basic/)."
-                            ) from None
-
-
-def check_option_keys(args: list[str]) -> None:
-    """trainer.* and evaluation.* keys name options that exist (with a did-you-mean), before
-    Hydra's longer message about appending with '+'."""
-    import dataclasses
-
-    from .evaluation.settings import EvaluationSettings
-    from .settings import TrainerSettings
-    from .typed_config import unknown_keys_error
-
-    roots = {"trainer": TrainerSettings, "evaluation": EvaluationSettings}
-    for arg in args:
-        key, sep, _ = arg.partition("=")
-        path = key.split(".")
-        if not sep or path[0] not in roots or len(path) < 2:
-            continue
-        cls = roots[path[0]]
-        for depth, name in enumerate(path[1:], start=1):
-            known = [f.name for f in dataclasses.fields(cls)]
-            if name not in known:
-                raise unknown_keys_error(".".join(path[:depth]), [name], known)
-            kind = cls.__dataclass_fields__[name].default_factory  # nested groups only
-            if kind is dataclasses.MISSING or not dataclasses.is_dataclass(kind):
-                break
-            cls = kind
-
-
-def check_output_dir(args: list[str]) -> None:
-    """The folder runs are written to must be writable before any training starts."""
-    from .errors import UserError
-
-    target = Path("outputs")
-    for arg in args:
-        key, _, value = arg.partition("=")
-        if key in ("hydra.run.dir", "hydra.sweep.dir") and "$" not in value:
-            target = Path(value)
-    existing = target
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
-    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
-        raise UserError(f"Cannot write run outputs to {target.resolve()}: {existing.resolve()} "
-                        f"is not writable. Run from a folder you can write to, or choose another "
-                        f"place with hydra.run.dir=... (single runs) / hydra.sweep.dir=... (sweeps).")
 
 
 def run_train(args: list[str], console: Console, debug: bool = False) -> int:
@@ -213,54 +112,6 @@ def say(console: Console, text: str) -> None:
         console.print(text, highlight=False, soft_wrap=True)
     except OSError:
         pass
-
-
-def check_run_dir_free(args: list[str], resuming: bool) -> None:
-    """A run directory given on the command line must not hold another run (histories would
-    interleave) nor be in use by a live process; a resume may reuse its own directory (its lock
-    was checked before the command line was rewritten)."""
-    from .errors import UserError
-    from .overrides import hydra_unquote, override_key
-    from .resume import resume_command
-    from .rundir import RunLock, holds_run
-
-    chosen = [a.partition("=")[2] for a in args if override_key(a) == "hydra.run.dir"]
-    if not chosen or resuming or is_sweep(args):
-        return
-    run_dir = Path(hydra_unquote(chosen[-1]))
-    RunLock(run_dir).refuse_if_held()
-    if holds_run(run_dir):
-        raise UserError(f"{run_dir} already holds a run, and a new run would mix its history "
-                        f"and checkpoints with that one's. Continue that run with: "
-                        f"{resume_command(run_dir)} ; or give a new run its own folder "
-                        f"(leave hydra.run.dir out, or choose another one).")
-
-
-def with_distributed_run_dir(args: list[str]) -> list[str]:
-    """Under torchrun every process runs this command; they must share one run directory
-    (rank 0 picks it) and only rank 0 writes Hydra's files and log."""
-    from . import distributed
-    from .errors import UserError
-
-    info = distributed.from_environment()
-    if not info.enabled:
-        return args
-    if is_sweep(args):
-        raise UserError("A sweep (-m) cannot run under torchrun: start one torchrun per run, or "
-                        "run the sweep without torchrun (hydra/launcher=parallel runs jobs side "
-                        "by side).")
-    distributed.init_process_group(info)
-    chosen = next((a.partition("=")[2] for a in args if a.startswith("hydra.run.dir=")), None)
-    if info.is_main and chosen is None:
-        from .app import stamped
-
-        chosen = f"outputs/runs/{stamped(f'ddp{info.world_size}')}"
-    run_dir = distributed.broadcast_string(chosen, info)
-    args = [a for a in args if not a.startswith("hydra.run.dir=")] + [f"hydra.run.dir={run_dir}"]
-    if not info.is_main:
-        args += ["hydra.output_subdir=null", "hydra/job_logging=disabled",
-                 "hydra/hydra_logging=disabled"]
-    return args
 
 
 def complete(args: list[str], console: Console) -> int:

@@ -37,3 +37,15 @@ def group_options(group: str) -> list[str]:
 def config_options(groups: tuple[str, ...] = CONFIG_GROUPS) -> dict[str, list[str]]:
     """The options of each config group, read from the packaged conf/ directory."""
     return {group: group_options(group) for group in groups}
+
+
+def compose_config(overrides: list[str], return_hydra_config: bool = False):
+    """The train config with these overrides, composed as `cnnbench train` would (no run)."""
+    from hydra import compose, initialize_config_dir, initialize_config_module
+
+    root = hydra_config_path()
+    init = (initialize_config_module(config_module=root[len("pkg://"):], version_base="1.3")
+            if root.startswith("pkg://") else initialize_config_dir(root, version_base="1.3"))
+    with init:
+        return compose(config_name="train", overrides=overrides,
+                       return_hydra_config=return_hydra_config)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-# Hydra override keys -> run options (cnnbench.run.run_options)
+# Hydra override keys -> run options (cnnbench.run_info.run_options)
 OVERRIDE_OPTIONS = {"model": "model", "dataset": "dataset", "optimizer": "optimizer",
                     "scheduler": "scheduler", "augmentation": "augmentation",
                     "optimizer.lr": "lr", "trainer.batch_size": "batch_size",

@@ -76,7 +76,7 @@ def check_sweep_objective(args: list[str]) -> None:
         return
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    from .app import compose_config
+    from .config_files import compose_config
 
     parsed = OverridesParser.create().parse_overrides(
         [a for a in args if "=" in a and not a.startswith("-")])

@@ -7,69 +7,35 @@ the curves so far, the last checkpoint and a metrics.json whose `status` says ho
 from __future__ import annotations
 
 import os
-import platform
 import sys
 import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Mapping
 
-import torch
 from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 from rich.markup import escape
 
-from . import __version__, rundir
+from . import rundir
 from .build import Parts, assemble, validate_lr
-from .checkpoint import load_checkpoint, restore_rng_states, rng_states, save_checkpoint
+from .checkpoint import load_checkpoint, save_checkpoint
 from .distributed import all_reduce_sum, from_environment, unwrap
-from .ema import averaged_weights
 from .energy import EnergyMeter, across_processes, energy_summary
 from .endings import ending_of
-from .errors import RunDiverged, UserError
+from .errors import RunDiverged
 from .evaluation.evaluate import evaluate_test_set
 from .evaluation.settings import EvaluationSettings
 from .hparams import log_hparams
 from .published import published_block
 from .rundir import RunLock, RunRecord
+from .run_info import NullSink, library_versions, run_options
+from .run_state import check_compatible, fit_payload, restore_fit
 from .settings import TrainerSettings
 from .sinks import HistoryCSV, StepLoss, TensorBoardSink, print_paths, summary_table
 from .target import TEST_METRIC, target_metrics, target_summary
 from .terminal import EpochProgress
 from .train import Diverged, Fit, evaluate
-
-
-def library_versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    import hydra
-
-    try:  # from the package metadata: importing torchvision costs a second or more at start-up
-        torchvision_version = version("torchvision")
-    except PackageNotFoundError:
-        torchvision_version = "none"
-    return {"cnnbench": __version__, "torch": torch.__version__,
-            "torchvision": torchvision_version, "hydra": hydra.__version__,
-            "python": platform.python_version(),
-            "cuda": torch.version.cuda or "none"}
-
-
-def run_options(choices: Mapping[str, str], cfg: DictConfig) -> dict[str, Any]:
-    """What distinguishes this run: the chosen config options and the main hyperparameters."""
-    return {
-        "model": choices.get("model"), "dataset": choices.get("dataset"),
-        "optimizer": choices.get("optimizer"), "lr": cfg.optimizer.get("lr"),
-        "scheduler": choices.get("scheduler"), "augmentation": choices.get("augmentation"),
-        "batch_size": cfg.trainer.batch_size, "epochs": cfg.trainer.epochs,
-        "seed": cfg.trainer.seed,
-    }
-
-
-class NullSink:
-    """Stands in for the file sinks on processes other than rank 0."""
-
-    def __getattr__(self, name: str):
-        return lambda *args, **kwargs: None
 
 
 class TrainingRun:
@@ -117,17 +83,9 @@ class TrainingRun:
 
     def checkpoint_payload(self, fit: Fit, scaler) -> dict[str, Any]:
         return {
-            "model": unwrap(fit.model).state_dict(), "optimizer": fit.optimizer.state_dict(),
-            "scheduler": fit.schedule.state_dict(),
-            "scaler": scaler.state_dict() if scaler is not None else {},
-            "epoch": fit.state.epoch, "best_epoch": fit.state.best_epoch,
-            "best_score": fit.state.best_score, "bad_epochs": fit.state.bad_epochs,
-            "rng": rng_states(),
-            "loader": fit.train_loader.state_dict(),
-            "ema": fit.ema.state_dict() if fit.ema is not None else None,
+            **fit_payload(fit, scaler),
             "config": OmegaConf.to_yaml(self.cfg), "options": dict(self.options),
-            "train_seconds": self.train_seconds(), "timed_seconds": fit.state.timed_seconds,
-            "target": fit.target.state_dict() if fit.target is not None else None,
+            "train_seconds": self.train_seconds(),
             "energy_joules": (self.energy.read() if self.energy is not None
                               else self.earlier_energy),
         }
@@ -339,48 +297,11 @@ class TrainingRun:
 
     # -- resume --------------------------------------------------------------------------------
     def check_compatible(self, ckpt: dict[str, Any]) -> None:
-        theirs = ckpt.get("options", {})
-        for key in ("model", "dataset"):
-            if theirs.get(key) != self.options[key]:
-                raise UserError(
-                    f"trainer.resume={self.settings.resume} is a checkpoint of {key} "
-                    f"'{theirs.get(key)}', but this run asks for {key} '{self.options[key]}'. "
-                    f"Resume with the same {key} (leave {key}= off the command line: the run's "
-                    f"own settings are reused), or start a new run without trainer.resume.")
+        check_compatible(ckpt, self.options, self.settings.resume)
 
     def restore(self, ckpt: dict[str, Any], fit: Fit, scaler) -> None:
         """Put the run back exactly where the checkpoint left it."""
-        try:
-            unwrap(fit.model).load_state_dict(ckpt["model"])
-            fit.optimizer.load_state_dict(ckpt["optimizer"])
-        except (RuntimeError, ValueError, KeyError) as err:
-            raise UserError(f"trainer.resume={self.settings.resume} does not fit this model or "
-                            f"optimizer ({str(err).splitlines()[0][:200]}). Resume with the "
-                            f"settings the run was started with.") from None
-        fit.schedule.load_state_dict(ckpt.get("scheduler") or {})
-        if scaler is not None and ckpt.get("scaler"):
-            scaler.load_state_dict(ckpt["scaler"])
-        state = fit.state
-        state.epoch, state.best_epoch = ckpt["epoch"], ckpt.get("best_epoch", 0)
-        state.best_score, state.bad_epochs = ckpt.get("best_score"), ckpt.get("bad_epochs", 0)
-        best_file = rundir.best_checkpoint(self.run_dir)
-        if best_file.exists():
-            best = load_checkpoint(best_file)
-            if best["epoch"] == state.best_epoch:
-                state.best_weights = {k: v.to(self.device_of(fit))
-                                      for k, v in averaged_weights(best).items()}
-        if "loader" in ckpt:
-            fit.train_loader.load_state_dict(ckpt["loader"])
-        if fit.ema is not None and ckpt.get("ema"):
-            fit.ema.load_state_dict(ckpt["ema"])
-        restore_rng_states(ckpt["rng"])
+        restore_fit(ckpt, fit, scaler, self.run_dir, self.settings)
         self.earlier_train_seconds = float(ckpt.get("train_seconds") or 0.0)
-        state.timed_seconds = float(ckpt.get("timed_seconds") or 0.0)
-        if fit.target is not None:
-            fit.target.load_state_dict(ckpt.get("target"), self.settings.epochs)
-        self.earlier_energy = ckpt.get("energy_joules") if state.epoch else 0.0
+        self.earlier_energy = ckpt.get("energy_joules") if fit.state.epoch else 0.0
         self.metrics["best_val_acc"] = self.previous.get("best_val_acc")
-
-    @staticmethod
-    def device_of(fit: Fit) -> torch.device:
-        return next(fit.model.parameters()).device

@@ -77,7 +77,7 @@ def compose_dataset(overrides: list[str]) -> DictConfig:
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
-    from .app import compose_config
+    from .config_files import compose_config
 
     try:
         cfg = compose_config(overrides)

@@ -90,7 +90,7 @@ def test_bad_trainer_values_are_user_errors(key, value):
 def test_source_checkout_without_install_finds_conf(monkeypatch):
     """On a machine with only PYTHONPATH pointing at the checkout (no pip install)."""
     from cnnbench import config_files
-    from cnnbench.app import compose_config
+    from cnnbench.config_files import compose_config
 
     monkeypatch.setattr(config_files, "installed", lambda: False)
     assert config_files.hydra_config_path() == str(config_files.CHECKOUT_CONF)

@@ -14,7 +14,7 @@ import torch
 import yaml
 from torch import nn
 
-from cnnbench.app import compose_config
+from cnnbench.config_files import compose_config
 from cnnbench.augment import BatchAugment
 from cnnbench.data import DeviceLoader, Split, StreamingLoader
 from cnnbench.distributed import DistInfo, sync_batchnorm

@@ -17,7 +17,7 @@ NOT_IDENTITY = ("trainer.seed", "trainer.progress", "trainer.device", "trainer.r
                 "trainer.num_workers", "trainer.checkpoint", "dataset.root", "dataset.download",
                 "evaluation.plots", "evaluation.table", "evaluation.misclassified",
                 "evaluation.worst_classes", "hydra", "published", "reference")
-# config keys shown under the names metrics.json gives them (cnnbench.run.run_options)
+# config keys shown under the names metrics.json gives them (cnnbench.run_info.run_options)
 OPTION_NAMES = {"optimizer.lr": "lr", "trainer.batch_size": "batch_size",
                 "trainer.epochs": "epochs"}
 SEED = "seed"
