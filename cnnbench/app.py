@@ -48,6 +48,22 @@ def compose_config(overrides: list[str], return_hydra_config: bool = False) -> D
                        return_hydra_config=return_hydra_config)
 
 
+def compose_checked(overrides: list[str], command: str, usage: str) -> DictConfig:
+    """`compose_config` for a command that reads part of the train config (`cnnbench models`,
+    `cnnbench data`): an override that does not compose is one paragraph naming the command."""
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
+        return compose_config(overrides)
+    except (HydraException, OmegaConfBaseException) as err:
+        from .config_files import config_options
+
+        raise UserError(f"`cnnbench {command} {' '.join(overrides)}` does not compose: "
+                        f"{str(err).splitlines()[0].rstrip('.')}. Datasets: "
+                        f"{', '.join(config_options()['dataset'])}. {usage}") from None
+
+
 # A short random tag in run directory names: two runs started in the same second never collide.
 # Cached, so a sweep's directory is resolved once for all its jobs.
 def new_run_id() -> str:
