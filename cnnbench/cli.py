@@ -18,6 +18,7 @@ from .terminal import RunConsole
 SUBCOMMANDS = {
     "train": "train a model (or a sweep with -m); all Hydra flags and overrides work",
     "models": "list every model with its parameters for a dataset: models dataset=cifar10 \\[json=true]",
+    "data": "a dataset before training: splits, classes, samples: data dataset=mnist \\[json=true]",
     "eval": "evaluate a checkpoint on the test set: eval checkpoint=PATH \\[key=value]",
     "compare": "runs side by side, seeds as one row: compare PATH... \\[out=DIR] \\[runs=true]",
 }
@@ -40,6 +41,7 @@ def print_help(console: Console) -> None:
         "  cnnbench train -m model=mlp,lenet optimizer=sgd,adam,adadelta trainer.epochs=3\n"
         "  cnnbench train experiment=lenet_mnist trainer.seed=1\n"
         "  cnnbench models dataset=cifar10\n"
+        "  cnnbench data dataset=imagefolder dataset.path=~/photos   (splits, classes, samples)\n"
         "  cnnbench train --help            (every option of a training run)\n"
         "  cnnbench train trainer.resume=outputs/runs/<run>   (continue an interrupted run)\n"
         "  cnnbench compare outputs/multirun/<sweep>   (or outputs, or run dirs)\n"
@@ -162,6 +164,10 @@ def main(argv: list[str] | None = None) -> int:
             run_train(rest, console, debug)
     if command == "models":
         return run_models(rest, console)
+    if command == "data":
+        from .datainfo.command import main as data_main
+
+        return data_main(rest, console)
     if command == "compare":
         from .comparison.command import main as compare_main
 

@@ -18,6 +18,8 @@ OTHER_OPTIONS = {
     "eval": ["checkpoint=", "out=", "evaluation.", "dataset.root=", "trainer.device=", "--help"],
     "compare": ["out=", "runs=true", "--help"],
     "models": ["dataset=", "json=true", "--help"],
+    "data": ["dataset=", "dataset.", "trainer.val_split=", "trainer.seed=", "samples=", "out=",
+             "json=true", "--help"],
 }
 
 BASH = r"""_cnnbench_complete()

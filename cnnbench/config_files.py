@@ -49,3 +49,19 @@ def compose_config(overrides: list[str], return_hydra_config: bool = False):
     with init:
         return compose(config_name="train", overrides=overrides,
                        return_hydra_config=return_hydra_config)
+
+
+def compose_checked(overrides: list[str], command: str, usage: str):
+    """`compose_config` for a command that reads part of the train config (`cnnbench models`,
+    `cnnbench data`): an override that does not compose is one paragraph naming the command."""
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    from .errors import UserError
+
+    try:
+        return compose_config(overrides)
+    except (HydraException, OmegaConfBaseException) as err:
+        raise UserError(f"`cnnbench {command} {' '.join(overrides)}` does not compose: "
+                        f"{str(err).splitlines()[0].rstrip('.')}. Datasets: "
+                        f"{', '.join(config_options()['dataset'])}. {usage}") from None

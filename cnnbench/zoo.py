@@ -74,20 +74,9 @@ def table(rows: list[ZooRow], dataset: str, shape: InputShape) -> Table:
 
 def compose_dataset(overrides: list[str]) -> DictConfig:
     """The `dataset` node of the train config with these overrides, as `cnnbench train` sees it."""
-    from hydra.errors import HydraException
-    from omegaconf.errors import OmegaConfBaseException
+    from .config_files import compose_checked
 
-    from .config_files import compose_config
-
-    try:
-        cfg = compose_config(overrides)
-    except (HydraException, OmegaConfBaseException) as err:
-        from .config_files import config_options
-
-        raise UserError(f"`cnnbench models {' '.join(overrides)}` does not compose: "
-                        f"{str(err).splitlines()[0].rstrip('.')}. Datasets: "
-                        f"{', '.join(config_options()['dataset'])}. {USAGE}") from None
-    return cfg.dataset
+    return compose_checked(overrides, "models", USAGE).dataset
 
 
 def run_models(args: list[str], console: Console) -> int:

@@ -18,17 +18,18 @@ import os
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Sequence
+from typing import Collection, Sequence
 
 import numpy as np
 import torch
 
 from ..errors import UserError
-from .image_data import ImageData, Split
+from .image_data import ImageData, Split, channel_mean_std
 
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm",
                     ".pgm", ".pbm"}
 CACHE_FORMAT = "cnnbench-imagefolder-v1"
+CACHE_PREFIX = ".cnnbench_cache_"  # the cache files in the folder (hidden, never read as images)
 GRAY_MODES = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F"}
 LAYOUT_HINT = ("Expected one subfolder per class with the images inside, e.g. "
                "<path>/cat/001.jpg, <path>/dog/002.png (or <path>/train/<class>/... and "
@@ -68,7 +69,7 @@ def _scan_classes(folder: Path) -> dict[str, list[Path]]:
     return classes
 
 
-def _layout(root: Path) -> dict[str, dict[str, list[Path]]]:
+def image_layout(root: Path) -> dict[str, dict[str, list[Path]]]:
     """{'all': classes} or {'train': classes, 'test': classes}, checked for the usual mistakes."""
     if not root.exists():
         raise UserError(f"dataset.path={root} does not exist. Point it at a folder with one "
@@ -110,6 +111,15 @@ def _layout(root: Path) -> dict[str, dict[str, list[Path]]]:
     return splits
 
 
+def _without(splits: dict, exclude: Collection[str | Path]) -> dict:
+    """The layout less the files in `exclude`."""
+    if not exclude:
+        return splits
+    gone = {Path(p).resolve() for p in exclude}
+    return {name: {cls: [f for f in files if f.resolve() not in gone]
+                   for cls, files in classes.items()} for name, classes in splits.items()}
+
+
 def _cache_key(root: Path, splits: dict, size: tuple[int, int], channels: str | int,
                split: tuple[float, int]) -> str:
     listing = []
@@ -123,7 +133,7 @@ def _cache_key(root: Path, splits: dict, size: tuple[int, int], channels: str | 
 
 
 def _cache_paths(root: Path, size: tuple[int, int], channels: str | int) -> list[Path]:
-    name = f".cnnbench_cache_{size[0]}x{size[1]}_{channels}.pt"
+    name = f"{CACHE_PREFIX}{size[0]}x{size[1]}_{channels}.pt"
     home = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "cnnbench"
     tag = hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:16]
     return [root / name, home / f"imagefolder_{tag}{name}"]
@@ -153,6 +163,15 @@ def _palette_is_gray(img) -> bool:
     return all(palette[i] == palette[i + 1] == palette[i + 2] for i in range(0, len(palette), 3))
 
 
+class UnreadableImages(UserError):
+    """Files with an image extension that Pillow could not decode: `files` holds every one of
+    them as (path, why), the message names the first few."""
+
+    def __init__(self, message: str, files: list[tuple[Path, str]]) -> None:
+        super().__init__(message)
+        self.files = files
+
+
 def _refuse_unreadable(root: Path, jobs: list, decoded: list) -> None:
     """One error that names every file (relative to the folder) Pillow could not decode."""
     bad = [(jobs[i][2], why) for i, why in enumerate(decoded) if isinstance(why, str)]
@@ -160,11 +179,11 @@ def _refuse_unreadable(root: Path, jobs: list, decoded: list) -> None:
         return
     shown = "; ".join(f"{f.relative_to(root)} ({why})" for f, why in bad[:5])
     more = f" and {len(bad) - 5} more" if len(bad) > 5 else ""
-    raise UserError(
+    raise UnreadableImages(
         f"{len(bad)} file{'s' if len(bad) != 1 else ''} in dataset.path={root} could not be read "
         f"as an image: {shown}{more}. Every file with an image extension under a class "
         f"subfolder is used: remove or replace the broken file{'s' if len(bad) != 1 else ''} "
-        f"(or move them out of the folder), then run again.")
+        f"(or move them out of the folder), then run again.", bad)
 
 
 def _build(root: Path, splits: dict, size: tuple[int, int], channels: str | int) -> dict:
@@ -219,24 +238,11 @@ def _load_cache(candidates: list[Path], key: str) -> dict | None:
     return None
 
 
-def _mean_std(images: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    """Per-channel mean and standard deviation of uint8 images, in [0, 1] units."""
-    total = torch.zeros(images.shape[1], dtype=torch.float64)
-    squares = torch.zeros_like(total)
-    for chunk in images.split(4096):
-        x = chunk.to(torch.float64).div_(255).transpose(0, 1).flatten(1)
-        total += x.sum(1)
-        squares += (x * x).sum(1)
-    count = images.numel() / images.shape[1]
-    mean = total / count
-    std = (squares / count - mean ** 2).clamp_min(1e-12).sqrt().clamp_min(1e-3)
-    return tuple(mean.tolist()), tuple(std.tolist())
-
-
 def load_imagefolder(path: str | None = None, image_size: int | Sequence[int] = 32,
                      channels: str | int = "auto", test_split: float = 0.2, split_seed: int = 0,
-                     **_: object) -> ImageData:
-    """Load (decoding once, then from the cache) the image folder at `path`."""
+                     exclude: Collection[str | Path] = (), **_: object) -> ImageData:
+    """Load (decoding once, then from the cache) the image folder at `path`; files named in
+    `exclude` are left out as if they were not there."""
     if not path:
         raise UserError("dataset=imagefolder needs the folder of your images: add "
                         "dataset.path=/path/to/folder. " + LAYOUT_HINT)
@@ -246,7 +252,7 @@ def load_imagefolder(path: str | None = None, image_size: int | Sequence[int] = 
         raise UserError(f"dataset.test_split={test_split!r} is not valid: a fraction in (0, 1).")
     root = Path(path).expanduser()
     size = _size(image_size)
-    splits = _layout(root)
+    splits = _without(image_layout(root), exclude)
     key = _cache_key(root, splits, size, channels, (test_split, split_seed))
     candidates = _cache_paths(root, size, channels)
     payload = _load_cache(candidates, key)
@@ -262,7 +268,7 @@ def load_imagefolder(path: str | None = None, image_size: int | Sequence[int] = 
             payload["train_images"], payload["train_labels"] = images[order[n_test:]], labels[order[n_test:]]
             payload["test_images"], payload["test_labels"] = images[order[:n_test]], labels[order[:n_test]]
         payload["key"] = key
-        payload["mean"], payload["std"] = _mean_std(payload["train_images"])  # training part only
+        payload["mean"], payload["std"] = channel_mean_std(payload["train_images"])  # training part only
         _save_cache(payload, candidates)
     train = Split(payload["train_images"], payload["train_labels"])
     test = Split(payload["test_images"], payload["test_labels"])
@@ -278,7 +284,7 @@ def folder_shape(path: str | None = None, image_size: int | Sequence[int] = 32,
         raise UserError("dataset=imagefolder needs the folder of your images: add "
                         "dataset.path=/path/to/folder. " + LAYOUT_HINT)
     root = Path(path).expanduser()
-    splits = _layout(root)
+    splits = image_layout(root)
     h, w = _size(image_size)
     n_channels = 3 if channels == "auto" else int(channels)
     if channels == "auto":

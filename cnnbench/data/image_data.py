@@ -6,6 +6,20 @@ from dataclasses import dataclass
 import torch
 
 
+def channel_mean_std(images: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Per-channel mean and standard deviation of uint8 images, in [0, 1] units."""
+    total = torch.zeros(images.shape[1], dtype=torch.float64)
+    squares = torch.zeros_like(total)
+    for chunk in images.split(4096):
+        x = chunk.to(torch.float64).div_(255).transpose(0, 1).flatten(1)
+        total += x.sum(1)
+        squares += (x * x).sum(1)
+    count = images.numel() / images.shape[1]
+    mean = total / count
+    std = (squares / count - mean ** 2).clamp_min(1e-12).sqrt().clamp_min(1e-3)
+    return tuple(mean.tolist()), tuple(std.tolist())
+
+
 @dataclass
 class Split:
     """Images as uint8 N x C x H x W and labels as int64 N."""
