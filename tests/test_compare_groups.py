@@ -150,3 +150,29 @@ def test_a_group_whose_runs_ran_on_different_devices_says_so(tmp_path):
     make_run(tmp_path, "gpu2", 0.97, 3, device="cuda")
     result = compare([tmp_path / "gpu", tmp_path / "gpu2"], tmp_path / "out")
     assert not any("different devices" in n for n in notes(result.groups, columns))
+
+
+@pytest.mark.parametrize("columns", [80, 120])
+def test_compare_in_a_narrow_terminal_never_cuts_a_number(cli, tmp_path, columns):
+    """21 runs in 9 groups, printed by a real `cnnbench compare` at 80 and 120 columns: no line is
+    wider than the terminal, and every group's accuracy, interval and p-value is printed whole
+    (columns are dropped, and named, to make room; never cropped)."""
+    import random
+
+    rng = random.Random(0)
+    for k, (model, opt) in enumerate((m, o) for m in ("mlp", "lenet", "cnn2")
+                                     for o in ("sgd", "adam", "adadelta")):
+        for seed in range(2 if model != "cnn2" else 3):
+            make_run(tmp_path / "sweep", f"{model}_{opt}_{seed}", 0.9 + rng.random() * 0.09, seed,
+                     model=model, choices={"optimizer": opt},
+                     images_per_s=33557.0 + k)
+    proc = cli("compare", str(tmp_path / "sweep"), f"out={tmp_path / 'out'}", cwd=tmp_path,
+               env={"COLUMNS": str(columns)}, check=True)
+    lines = proc.stdout.splitlines()
+    table = [line for line in lines if line.split()[:1] in (["mlp"], ["lenet"], ["cnn2"])]
+    assert len(table) == 9 and all(len(line) <= columns for line in table)
+    for row in read_csv(tmp_path / "out" / "comparison.csv"):
+        acc = f"{100 * float(row['test/acc_mean']):.2f}%"
+        assert sum(acc in line for line in table) >= 1, acc
+        low = max(0.0, 100 * float(row["test/acc_ci95_low"]))
+        assert any(f"{low:.2f}–" in line for line in table), low

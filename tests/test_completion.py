@@ -92,3 +92,10 @@ def test_every_subcommand_takes_key_value_options(cli, tmp_path):
     assert parse_args(["a", "--out", "cmp"]).out == "cmp"
     proc = cli("models", "dataset=synthetic", "json=true", cwd=tmp_path, check=True)
     assert proc.stdout.lstrip().startswith("[")
+
+
+def test_a_sweep_asked_for_its_config_is_one_paragraph(cli, tmp_path):
+    proc = cli("train", "-m", "model=mlp,lenet", "--cfg", "job", cwd=tmp_path)
+    text = proc.stdout + proc.stderr
+    assert proc.returncode == 2 and "Traceback" not in text and len(text.strip().splitlines()) == 1
+    assert "drop -m" in text and not (tmp_path / "outputs").exists()
