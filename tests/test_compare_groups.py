@@ -166,11 +166,18 @@ def test_compare_in_a_narrow_terminal_never_cuts_a_number(cli, tmp_path, columns
             make_run(tmp_path / "sweep", f"{model}_{opt}_{seed}", 0.9 + rng.random() * 0.09, seed,
                      model=model, choices={"optimizer": opt},
                      images_per_s=33557.0 + k)
-    proc = cli("compare", str(tmp_path / "sweep"), f"out={tmp_path / 'out'}", cwd=tmp_path,
-               env={"COLUMNS": str(columns)}, check=True)
+    proc = cli("compare", str(tmp_path / "sweep"), f"out={tmp_path / 'out'}", "runs=true",
+               cwd=tmp_path, env={"COLUMNS": str(columns)}, check=True)
     lines = proc.stdout.splitlines()
-    table = [line for line in lines if line.split()[:1] in (["mlp"], ["lenet"], ["cnn2"])]
-    assert len(table) == 9 and all(len(line) <= columns for line in table)
+    runs = [line for line in lines if " completed " in line]  # (runs=true) one row per run
+    table = [line for line in lines if line.split()[:1] in (["mlp"], ["lenet"], ["cnn2"])
+             and line not in runs]
+    rows = table + runs
+    assert len(table) == 9
+    assert len(runs) == 21 and all(len(line) <= columns for line in rows)
+    for run in read_csv(tmp_path / "out" / "comparison_runs.csv"):
+        acc = f"{100 * float(run['test/acc']):.2f}%"
+        assert any(acc in line and f" {run['seed']} " in line for line in runs), acc
     for row in read_csv(tmp_path / "out" / "comparison.csv"):
         acc = f"{100 * float(row['test/acc_mean']):.2f}%"
         assert sum(acc in line for line in table) >= 1, acc

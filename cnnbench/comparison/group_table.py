@@ -8,6 +8,7 @@ from rich import box
 from rich.table import Table
 
 from . import cells
+from .fitting import fit_columns
 from .groups import Group, seeds_text
 from .runs import RunRecord
 from .stats import NOISE_P
@@ -112,24 +113,9 @@ def notes(groups: Sequence[Group], columns: Sequence[str]) -> list[str]:
     return lines
 
 
-def _fit(columns: list[str], rows: list[list[str]], width: int) -> tuple[list[int], list[str]]:
-    """The indices of the columns to show in `width` characters, and the names left out."""
-    need = lambda i: max(len(columns[i]), *(len(r[i]) for r in rows)) + 3  # noqa: E731 (pad, rule)
-    keep = list(range(len(columns)))
-    dropped = []
-    for prefix in DROP_ORDER:
-        for i in [i for i in keep if columns[i] == prefix
-                  or (prefix.endswith(" ") and columns[i].startswith(prefix))]:
-            if sum(need(i) for i in keep) <= width:
-                return keep, dropped
-            keep.remove(i)
-            dropped.append(columns[i])
-    return keep, dropped
-
-
 def rich_group_table(groups: Sequence[Group], title: str, width: int = 200) -> Table:
     columns, rows = group_columns(groups)
-    keep, dropped = _fit(columns, rows, width) if rows else (list(range(len(columns))), [])
+    keep, dropped = fit_columns(columns, rows, width, DROP_ORDER) if rows else (list(range(len(columns))), [])
     caption = " ".join(notes(groups, columns))
     if dropped:
         caption += f" Left out for the terminal's width: {', '.join(dropped)} (comparison.md)."

@@ -9,6 +9,8 @@ from typing import Any, Mapping, Sequence
 from rich import box
 from rich.table import Table
 
+from .fitting import fit_columns
+
 from .runs import EXTRA_KEYS, OPTION_KEYS, RunRecord
 
 FALLBACK_OPTIONS = ("model", "dataset")  # shown when no option differs between the runs
@@ -66,19 +68,28 @@ def display_rows(runs: Sequence[RunRecord],
     return columns, rows
 
 
+RUN_DROP_ORDER = ("img/s", "macro F1", "loss", "acc ", "params", "train s", "seed", "lr")
+
+
 def rich_table(runs: Sequence[RunRecord], title: str, width: int = 200) -> Table:
-    """The terminal table; the run column is left out when `width` leaves no room for it."""
+    """The terminal table: the run column when there is room, minor columns left out (and
+    named) when `width` has no room for them; a cell is never cropped."""
     columns, rows = display_rows(runs, full_names=False)
     names = [shorten(cells[-1], 32) for cells in rows]
     columns, rows = columns[:-1], [cells[:-1] for cells in rows]
-    needed = sum(max(len(c), *(len(r[i]) for r in rows)) + 2 for i, c in enumerate(columns))
+    keep, dropped = fit_columns(columns, rows, width, RUN_DROP_ORDER) if rows else (
+        list(range(len(columns))), [])
+    columns, rows = [columns[i] for i in keep], [[r[i] for i in keep] for r in rows]
+    needed = sum(max(len(c), *(len(r[i]) for r in rows)) + 3 for i, c in enumerate(columns))
     caption = "sorted by test accuracy; green: the best run"
     if any(c.startswith("acc ") for c in columns):
         caption += "; acc Npx: test accuracy with the images shifted N px right and down"
-    if needed + min(12, max(map(len, names))) + 2 <= width:
+    if needed + min(12, max(map(len, names))) + 3 <= width:
         columns, rows = ["run", *columns], [[n, *cells] for n, cells in zip(names, rows)]
     else:
         caption += "; run directories: comparison.md (or a wider terminal)"
+    if dropped:
+        caption += f"; left out for the terminal's width: {', '.join(dropped)} (comparison.md)"
     table = Table(title=title, title_justify="left", caption=caption, caption_justify="left",
                   box=box.SIMPLE_HEAD, pad_edge=False)
     numeric = {"test acc", "loss", "macro F1", "params", "train s", "img/s"}
