@@ -169,7 +169,9 @@ def test_compare_in_a_narrow_terminal_never_cuts_a_number(cli, tmp_path, columns
     proc = cli("compare", str(tmp_path / "sweep"), f"out={tmp_path / 'out'}", "runs=true",
                cwd=tmp_path, env={"COLUMNS": str(columns)}, check=True)
     lines = proc.stdout.splitlines()
-    runs = [line for line in lines if "completed" in line.split()]  # (runs=true) a row per run
+    import re
+
+    runs = [line for line in lines if re.search(r"\bcompleted +\d+\.\d\d%", line)]  # runs=true
     table = [line for line in lines if line.split()[:1] in (["mlp"], ["lenet"], ["cnn2"])
              and line not in runs]
     rows = table + runs
