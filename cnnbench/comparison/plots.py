@@ -42,9 +42,11 @@ def accuracy_vs_time_figure(groups: Sequence[Group]) -> Figure | None:
     if not points:
         return None
     biggest = max(g.stats.means.get("params", 1) or 1 for g in points)
-    size = lambda p: 60 + 900 * math.sqrt(max(p, 1) / biggest)  # noqa: E731 (area ~ sqrt(params))
+    crowd = min(1.0, math.sqrt(8 / len(points)))  # many groups: smaller markers
+    size = lambda p: crowd * (60 + 900 * math.sqrt(max(p, 1) / biggest))  # noqa: E731 (area)
     columns = 1 if len(points) <= 8 else 2
-    fig = Figure(figsize=(9 + 3 * (columns - 1), 5.5 + 0.24 * -(-len(points) // columns)))
+    legend_inches = 0.18 * -(-len(points) // columns) + 0.3
+    fig = Figure(figsize=(9 + 3 * (columns - 1), 5.5 + legend_inches))
     ax = fig.add_subplot()
     for number, (g, color) in enumerate(zip(points, colors(len(points))), 1):
         s, timed = g.stats, _timed(g)
@@ -64,8 +66,7 @@ def accuracy_vs_time_figure(groups: Sequence[Group]) -> Figure | None:
     _axes(ax, points)
     fig.legend(*ax.get_legend_handles_labels(), loc="lower center", ncol=columns, fontsize=8,
                markerscale=0.4, frameon=False)
-    fig.tight_layout(rect=(0, 0.24 * -(-len(points) // columns) / fig.get_figheight() + 0.02,
-                           1, 1))
+    fig.tight_layout(rect=(0, legend_inches / fig.get_figheight(), 1, 1))
     return fig
 
 
