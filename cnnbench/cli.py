@@ -11,7 +11,7 @@ from .advice import continue_command, interrupted_advice, sweep_continues
 from .config_files import config_options
 from .prechecks import (check_group_choices, check_option_keys, check_output_dir,
                         check_override_syntax, check_run_dir_free, check_single_config,
-                        with_distributed_run_dir)
+                        hydra_mistake, with_distributed_run_dir)
 from .sweeps import launched_sweep_dir, report_failed_jobs, report_sweep, with_sweep_dir
 from .terminal import RunConsole
 
@@ -78,6 +78,7 @@ def run_train(args: list[str], console: Console, debug: bool = False) -> int:
                 args, sweep_dir = with_sweep_dir(args)
             args = with_distributed_run_dir(args)
         sys.argv = ["cnnbench train", *args]
+        os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra's own errors reach us: one paragraph below
         # one process at a time runs a sweep (its jobs are found by identity, and taken)
         with RunLock(sweep_dir) if sweep_dir is not None else contextlib.nullcontext():
             make_train_app(outcomes, debug=debug)()
@@ -96,6 +97,11 @@ def run_train(args: list[str], console: Console, debug: bool = False) -> int:
         if debug:
             raise
         print_user_error(console, err)
+        return 2
+    except Exception as err:  # noqa: BLE001 (only Hydra's and OmegaConf's are answered here)
+        if debug or not hydra_mistake(err):
+            raise
+        print_user_error(console, hydra_mistake(err))
         return 2
     finally:
         from .distributed import destroy

@@ -157,3 +157,17 @@ def with_distributed_run_dir(args: list[str]) -> list[str]:
         args += ["hydra.output_subdir=null", "hydra/job_logging=disabled",
                  "hydra/hydra_logging=disabled"]
     return args
+
+
+def hydra_mistake(err: BaseException) -> str | None:
+    """A mistake Hydra or OmegaConf found in the command line (an unknown hydra/* option, a
+    config that does not compose), as one paragraph; None for anything else."""
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    if not isinstance(err, (HydraException, OmegaConfBaseException)):
+        return None
+    text = str(err).split("\nConfig search path")[0]
+    text = " ".join(text.split()) or type(err).__name__
+    return (f"{text.rstrip('.')}. Check the command line: `cnnbench train --help` lists the "
+            f"options (--debug shows the traceback).")

@@ -68,3 +68,12 @@ def test_only_a_directory_holding_nothing_but_its_start_is_discarded(tmp_path):
     (used / rundir.HISTORY_FILE).write_text("epoch\n1\n")
     assert rundir.discard_unstarted(bare) and not bare.exists()
     assert not rundir.discard_unstarted(used) and (used / rundir.HISTORY_FILE).exists()
+
+
+@pytest.mark.parametrize("args", [["hydra/launcher=nope"], ["-m", "hydra/sweeper=nope", "model=mlp,lenet"]])
+def test_a_mistake_hydra_finds_is_one_paragraph(cli, tmp_path, args):
+    proc = cli("train", *args, cwd=tmp_path)
+    text = proc.stdout + proc.stderr
+    assert proc.returncode == 2 and "Traceback" not in text, text
+    assert len(text.strip().splitlines()) == 1 and "Could not find" in text and "nope" in text
+    assert rundir.find_run_dirs(tmp_path / "outputs") == []
