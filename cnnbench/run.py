@@ -31,6 +31,7 @@ from .evaluation.evaluate import evaluate_test_set
 from .evaluation.settings import EvaluationSettings
 from .hparams import log_hparams
 from .published import published_block
+from .preprocessing import Preprocessing
 from .rundir import RunLock, RunRecord
 from .settings import TrainerSettings
 from .sinks import HistoryCSV, StepLoss, TensorBoardSink, print_paths, summary_table
@@ -126,6 +127,7 @@ class TrainingRun:
             "loader": fit.train_loader.state_dict(),
             "ema": fit.ema.state_dict() if fit.ema is not None else None,
             "config": OmegaConf.to_yaml(self.cfg), "options": dict(self.options),
+            "data": Preprocessing.from_data(self.parts.data).to_dict(),  # predict, export
             "train_seconds": self.train_seconds(), "timed_seconds": fit.state.timed_seconds,
             "target": fit.target.state_dict() if fit.target is not None else None,
             "energy_joules": (self.energy.read() if self.energy is not None
