@@ -18,6 +18,8 @@ OTHER_OPTIONS = {
     "eval": ["checkpoint=", "out=", "evaluation.", "dataset.root=", "trainer.device=", "--help"],
     "compare": ["out=", "runs=true", "--help"],
     "models": ["dataset=", "json=true", "--help"],
+    "predict": ["checkpoint=", "inputs=", "topk=", "out=", "trainer.device=", "batch_size=",
+                "--help"],
 }
 
 BASH = r"""_cnnbench_complete()
