@@ -179,3 +179,18 @@ def test_a_checkpoint_from_before_the_data_entry_still_predicts(run, tmp_path, m
         assert code == 0, text
     assert read_rows(tmp_path / "new" / "predictions.csv") == read_rows(
         tmp_path / "old" / "predictions.csv")
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_an_imagefolder_model_gets_its_folders_decoding(tmp_path, channels):
+    """For dataset=imagefolder, a picture becomes exactly what the folder's decoder made of it
+    in training (RGB, bilinear to size, the first channel for one-channel models)."""
+    from cnnbench.data.folder import _decode
+    from cnnbench.predict.inputs import load_image
+    from cnnbench.preprocessing import Preprocessing
+
+    prep = Preprocessing(("a", "b"), (0.5,) * channels, (0.2,) * channels, channels, 20, 12,
+                         to_gray="first_channel", dataset="imagefolder")
+    for f in write_pictures(tmp_path):
+        decoded = _decode(f, (20, 12))[0].transpose(2, 0, 1)[:channels]
+        assert np.array_equal(load_image(f, prep), decoded), f
