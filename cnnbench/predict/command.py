@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
+import numpy as np
 from rich.console import Console
 from rich.markup import escape
 
@@ -48,7 +49,6 @@ class Request:
     out: str | None = None
     device: str = "auto"
     batch_size: int = 256
-    command: list[str] = field(default_factory=list)
 
 
 def _positive(key: str, value: str) -> int:
@@ -85,7 +85,7 @@ def parse_args(args: Sequence[str]) -> Request:
         raise UserError(f"trainer.device={device} is not valid: {', '.join(DEVICES)}.")
     return Request(found["checkpoint"], split_values(inputs),
                    _positive("topk", found.get("topk", "5")), found.get("out"), device,
-                   _positive("batch_size", found.get("batch_size", "256")), list(args))
+                   _positive("batch_size", found.get("batch_size", "256")))
 
 
 @dataclass
@@ -100,8 +100,6 @@ def predict_files(source, files: Sequence[Path], batch_size: int, topk: int) -> 
     from .grid import SHOWN
     from .inputs import load_image
     from .results import Prediction, ranked
-
-    import numpy as np
 
     outcome, prep = Outcome(), source.prep
     with ThreadPoolExecutor(max_workers=min(8, (os.cpu_count() or 1) + 2)) as pool:
