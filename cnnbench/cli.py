@@ -21,6 +21,8 @@ SUBCOMMANDS = {
     "data": "a dataset before training: splits, classes, samples: data dataset=mnist \\[json=true]",
     "eval": "evaluate a checkpoint on the test set: eval checkpoint=PATH \\[key=value]",
     "compare": "runs side by side, seeds as one row: compare PATH... \\[out=DIR] \\[runs=true]",
+    "predict": "classify your own pictures: predict checkpoint=PATH inputs=FILES,FOLDERS \\[topk=5]",
+    "export": "a model as one file: export checkpoint=PATH format=onnx|torchscript \\[out=FILE]",
 }
 def print_help(console: Console) -> None:
     console.print(f"[bold]cnnbench[/] {__version__}: train and benchmark image classifiers.\n")
@@ -46,6 +48,8 @@ def print_help(console: Console) -> None:
         "  cnnbench train trainer.resume=outputs/runs/<run>   (continue an interrupted run)\n"
         "  cnnbench compare outputs/multirun/<sweep>   (or outputs, or run dirs)\n"
         "  cnnbench eval checkpoint=outputs/runs/<run> evaluation.shifts=\\[1,2,4]\n"
+        "  cnnbench predict checkpoint=outputs/runs/<run> inputs=photos/,scan.png\n"
+        "  cnnbench export checkpoint=outputs/runs/<run> format=onnx\n"
         "  tensorboard --logdir outputs\n", highlight=False)
 
 
@@ -182,6 +186,14 @@ def main(argv: list[str] | None = None) -> int:
         from .evaluation.command import main as eval_main
 
         return eval_main(rest, console)
+    if command == "predict":
+        from .predict.command import main as predict_main
+
+        return predict_main(rest, console)
+    if command == "export":
+        from .exporting.command import main as export_main
+
+        return export_main(rest, console)
     console.print(f"[bold red]error:[/] unknown command '{command}'. Commands: "
                   f"{', '.join(SUBCOMMANDS)}. Run `cnnbench --help` for more.", highlight=False)
     return 2

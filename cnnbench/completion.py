@@ -20,6 +20,9 @@ OTHER_OPTIONS = {
     "models": ["dataset=", "json=true", "--help"],
     "data": ["dataset=", "dataset.", "trainer.val_split=", "trainer.seed=", "samples=", "out=",
              "json=true", "--help"],
+    "predict": ["checkpoint=", "inputs=", "topk=", "out=", "trainer.device=", "batch_size=",
+                "--help"],
+    "export": ["checkpoint=", "format=onnx", "format=torchscript", "out=", "--help"],
 }
 
 BASH = r"""_cnnbench_complete()

@@ -28,6 +28,7 @@ from .evaluation.evaluate import evaluate_test_set
 from .evaluation.settings import EvaluationSettings
 from .hparams import log_hparams
 from .published import published_block
+from .preprocessing import Preprocessing
 from .rundir import RunLock, RunRecord
 from .run_info import NullSink, library_versions, run_options
 from .run_state import check_compatible, fit_payload, restore_fit
@@ -85,6 +86,7 @@ class TrainingRun:
         return {
             **fit_payload(fit, scaler),
             "config": OmegaConf.to_yaml(self.cfg), "options": dict(self.options),
+            "data": Preprocessing.from_data(self.parts.data).to_dict(),  # predict, export
             "train_seconds": self.train_seconds(),
             "energy_joules": (self.energy.read() if self.energy is not None
                               else self.earlier_energy),

@@ -80,3 +80,27 @@ def make_run(root: Path, name: str, acc: float | None, seed: int, model: str = "
                  f"{acc - 0.01 * (epochs - e) - seed / 1000}" for e in range(1, epochs + 1)]
         (run / "history.csv").write_text("\n".join(rows) + "\n")
     return run
+
+
+def write_pictures(folder: Path, seed: int = 0) -> list[Path]:
+    """Pictures of several formats, sizes and modes (RGBA, L, P, RGB, LA; PNG and JPEG), one in
+    a subfolder; returns them in the order a folder search finds them."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    (folder / "more").mkdir(parents=True, exist_ok=True)
+    pictures = {
+        "a_rgba.png": Image.fromarray(rng.integers(0, 256, (40, 30, 4), dtype=np.uint8), "RGBA"),
+        "b_gray.png": Image.fromarray(rng.integers(0, 256, (28, 28), dtype=np.uint8), "L"),
+        "c_photo.jpg": Image.fromarray(rng.integers(0, 256, (60, 90, 3), dtype=np.uint8), "RGB"),
+        "d_palette.png": Image.fromarray(rng.integers(0, 256, (17, 23), dtype=np.uint8),
+                                         "L").convert("P"),
+        "e_gray.jpeg": Image.fromarray(rng.integers(0, 256, (100, 100), dtype=np.uint8), "L"),
+        "more/f_rgb.png": Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8),
+                                          "RGB"),
+        "more/g_la.png": Image.fromarray(rng.integers(0, 256, (9, 12, 2), dtype=np.uint8), "LA"),
+    }
+    for name, picture in pictures.items():
+        picture.save(folder / name)
+    return [folder / name for name in pictures]

@@ -48,7 +48,8 @@ def check_run_dir(run: Path) -> dict:
 
 def test_help_lists_commands_and_groups(cli, tmp_path):
     out = cli("--help", cwd=tmp_path, check=True).stdout
-    assert "train" in out
+    for command in ("train", "models", "eval", "compare", "predict", "export"):
+        assert f"  {command} " in out
     for group in ("dataset", "model", "optimizer", "scheduler", "augmentation", "trainer"):
         assert group in out
     assert "fashion_mnist" in out and "onecycle" in out and "adadelta" in out

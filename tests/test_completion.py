@@ -77,6 +77,8 @@ def test_a_bad_completion_request_is_one_paragraph(cli, tmp_path):
 
 def test_query_after_other_commands():
     assert query("cnnbench models ", SUBCOMMANDS) == ["dataset=", "json=true", "--help"]
+    assert query("cnnbench predict checkpoint=run t", SUBCOMMANDS) == ["topk=", "trainer.device="]
+    assert query("cnnbench export format=", SUBCOMMANDS) == ["format=onnx", "format=torchscript"]
     assert query("cnnbench ", SUBCOMMANDS) == sorted(SUBCOMMANDS)
 
 

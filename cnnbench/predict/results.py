@@ -1,0 +1,76 @@
+"""Predictions as the user reads them: the top-k classes of each picture with their
+probabilities, as a table on the terminal and as predictions.csv."""
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+CSV_FILE = "predictions.csv"
+TABLE_ROWS = 40  # rows printed; predictions.csv has them all
+
+
+@dataclass
+class Prediction:
+    file: str
+    ranked: list[tuple[str, float]]  # (class, probability), most probable first
+
+    @property
+    def label(self) -> str:
+        return self.ranked[0][0]
+
+    @property
+    def probability(self) -> float:
+        return self.ranked[0][1]
+
+
+def ranked(logits: np.ndarray, classes: Sequence[str], topk: int) -> list[list[tuple[str, float]]]:
+    """Each row's `topk` classes by softmax probability (float64, ties: the lower index first)."""
+    z = logits.astype(np.float64)
+    z = np.exp(z - z.max(axis=1, keepdims=True))
+    probs = z / z.sum(axis=1, keepdims=True)
+    order = np.argsort(-probs, axis=1, kind="stable")[:, :topk]
+    return [[(classes[j], float(p[j])) for j in row] for p, row in zip(probs, order)]
+
+
+def write_csv(path: Path, predictions: Sequence[Prediction], skipped: Sequence[tuple[str, str]],
+              topk: int) -> None:
+    """file, predicted, probability, then top2, top2_probability ... topK; a skipped file has
+    its reason in the last column, error."""
+    header = ["file", "predicted", "probability"]
+    for rank in range(2, topk + 1):
+        header += [f"top{rank}", f"top{rank}_probability"]
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow([*header, "error"])
+        for p in predictions:
+            cells = [p.file]
+            for name, prob in p.ranked:
+                cells += [name, f"{prob:.6f}"]
+            writer.writerow([*cells, *[""] * (len(header) - len(cells)), ""])
+        for file, why in skipped:
+            writer.writerow([file, *[""] * (len(header) - 1), why])
+
+
+def table(predictions: Sequence[Prediction], title: str, limit: int = TABLE_ROWS):
+    """A rich Table of the first `limit` predictions (names as plain text, never markup)."""
+    from rich.table import Table
+    from rich.text import Text
+
+    topk = max(len(p.ranked) for p in predictions)
+    grid = Table(title=Text(title), title_justify="left")
+    grid.add_column("file", overflow="fold")
+    grid.add_column("predicted", style="bold")
+    grid.add_column("probability", justify="right")
+    if topk > 1:
+        grid.add_column(f"next {topk - 1}", overflow="fold")
+    for p in predictions[:limit]:
+        cells = [Text(p.file), Text(p.label), f"{100 * p.probability:.1f}%"]
+        if topk > 1:
+            others = (f"{name} {100 * prob:.1f}%" for name, prob in p.ranked[1:])
+            cells.append(Text(", ".join(others)))
+        grid.add_row(*cells)
+    return grid
