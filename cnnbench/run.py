@@ -74,6 +74,7 @@ class TrainingRun:
         self.earlier_energy: float | None = 0.0  # joules of the earlier parts (None: unknown)
         self.energy: EnergyMeter | None = None  # while epochs run
         self.tb: Any = NullSink()
+        self.kept_epoch: int | None = None  # the epoch of the last.pt this part wrote
 
     @property
     def metrics(self) -> dict[str, Any]:
@@ -132,7 +133,10 @@ class TrainingRun:
                     self.save(last, parts.fit, parts.scaler)
                 except Exception:  # noqa: BLE001 (e.g. the disk is full: the status matters more)
                     pass
-            extra = {"epochs_run": parts.fit.state.epoch, "best_epoch": parts.fit.state.best_epoch}
+            # the epochs last.pt holds, which a resume continues from: an interruption between an
+            # epoch's end and its last.pt must not claim that epoch
+            kept = parts.fit.state.epoch if self.kept_epoch is None else self.kept_epoch
+            extra = {"epochs_run": kept, "best_epoch": parts.fit.state.best_epoch}
         self.record.finish(ending.status, ending.reason, **extra)
 
     def build(self) -> Parts:
@@ -296,6 +300,8 @@ class TrainingRun:
     def save(self, path: Path, fit: Fit, scaler) -> None:
         if self.dist.is_main:
             save_checkpoint(path, self.checkpoint_payload(fit, scaler))
+        if path == rundir.last_checkpoint(self.run_dir):
+            self.kept_epoch = fit.state.epoch
 
     # -- resume --------------------------------------------------------------------------------
     def check_compatible(self, ckpt: dict[str, Any]) -> None:
