@@ -40,3 +40,19 @@ def flag(value: str, key: str) -> bool:
     if value.lower() in FALSE:
         return False
     raise UserError(f"{key}={value} is not true or false (e.g. {key}=true).")
+
+
+def run_subcommand(args: Sequence[str], console, usage: str, action) -> int:
+    """A subcommand's outer shell: `--help` (and no arguments) print its usage; `action(args,
+    console)` runs it, and a mistake (UserError) is one paragraph and exit 2."""
+    from rich.markup import escape
+
+    if not args or args[0] in ("-h", "--help", "help"):
+        console.print(usage, highlight=False, markup=False, soft_wrap=True)
+        return 0 if args else 2
+    try:
+        action(list(args), console)
+    except UserError as err:
+        console.print(f"[bold red]error:[/] {escape(str(err))}", highlight=False, soft_wrap=True)
+        return 2
+    return 0

@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from ..errors import UserError
-from ..options import normalized
+from ..options import normalized, run_subcommand
 
 USAGE = """\
 usage: cnnbench export checkpoint=PATH [format=onnx|torchscript] [out=FILE]
@@ -121,12 +121,4 @@ def export(args: Sequence[str], console: Console) -> Path:
 
 
 def main(args: Sequence[str], console: Console) -> int:
-    if not args or args[0] in ("-h", "--help", "help"):
-        console.print(USAGE, highlight=False, markup=False, soft_wrap=True)
-        return 0 if args else 2
-    try:
-        export(args, console)
-    except UserError as err:
-        console.print(f"[bold red]error:[/] {escape(str(err))}", highlight=False, soft_wrap=True)
-        return 2
-    return 0
+    return run_subcommand(args, console, USAGE, export)

@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from ..errors import UserError
-from ..options import normalized
+from ..options import normalized, run_subcommand
 
 USAGE = """\
 usage: cnnbench predict checkpoint=PATH inputs=PICTURES [key=value ...]
@@ -174,12 +174,4 @@ def _summary(console: Console, source, request: Request, topk: int, outcome: Out
 
 
 def main(args: Sequence[str], console: Console) -> int:
-    if not args or args[0] in ("-h", "--help", "help"):
-        console.print(USAGE, highlight=False, markup=False, soft_wrap=True)
-        return 0 if args else 2
-    try:
-        run(parse_args(args), console)
-    except UserError as err:
-        console.print(f"[bold red]error:[/] {escape(str(err))}", highlight=False, soft_wrap=True)
-        return 2
-    return 0
+    return run_subcommand(args, console, USAGE, lambda a, c: run(parse_args(a), c))

@@ -11,13 +11,13 @@ again in its directory runs only the jobs that did not complete (`_planning`).
 # where dataclasses cannot resolve string annotations
 import logging
 from dataclasses import dataclass
-from typing import Any, Optional, Sequence
+from typing import Sequence
 
 from hydra.core.config_store import ConfigStore
 from hydra.core.utils import JobReturn
 from hydra.plugins.launcher import Launcher
-from hydra.types import HydraContext, TaskFunction
-from omegaconf import DictConfig
+
+from ._state import LauncherState
 
 log = logging.getLogger(__name__)
 
@@ -35,20 +35,11 @@ ConfigStore.instance().store(group="hydra/launcher", name="cnnbench_parallel",
                              node=ParallelLauncherConf, provider="cnnbench")
 
 
-class ParallelLauncher(Launcher):
+class ParallelLauncher(LauncherState, Launcher):
     def __init__(self, n_jobs: int = -1, stop_timeout_s: float = 300.0) -> None:
+        super().__init__()
         self.n_jobs = n_jobs
         self.stop_timeout_s = stop_timeout_s
-        self.config: Optional[DictConfig] = None
-        self.task_function: Optional[TaskFunction] = None
-        self.hydra_context: Optional[HydraContext] = None
-        self.sweep_book: Any = None  # cnnbench.sweep_plan.SweepBook, once jobs are planned
-
-    def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction,
-              config: DictConfig) -> None:
-        self.config = config
-        self.task_function = task_function
-        self.hydra_context = hydra_context
 
     def launch(self, job_overrides: Sequence[Sequence[str]],
                initial_job_idx: int) -> Sequence[JobReturn]:

@@ -8,13 +8,13 @@ skips the jobs that completed and resumes or re-runs the others in their own dir
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, List, Optional, Sequence
+from typing import List, Sequence
 
 from hydra.core.config_store import ConfigStore
 from hydra.core.utils import JobReturn, configure_log, run_job, setup_globals
 from hydra.plugins.launcher import Launcher
-from hydra.types import HydraContext, TaskFunction
-from omegaconf import DictConfig
+
+from ._state import LauncherState
 
 log = logging.getLogger(__name__)
 
@@ -28,19 +28,7 @@ ConfigStore.instance().store(group="hydra/launcher", name="cnnbench_sequential",
                              node=SequentialLauncherConf, provider="cnnbench")
 
 
-class SequentialLauncher(Launcher):
-    def __init__(self) -> None:
-        self.config: Optional[DictConfig] = None
-        self.task_function: Optional[TaskFunction] = None
-        self.hydra_context: Optional[HydraContext] = None
-        self.sweep_book: Any = None  # cnnbench.sweep_plan.SweepBook, once jobs are planned
-
-    def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction,
-              config: DictConfig) -> None:
-        self.config = config
-        self.task_function = task_function
-        self.hydra_context = hydra_context
-
+class SequentialLauncher(LauncherState, Launcher):
     def launch(self, job_overrides: Sequence[Sequence[str]],
                initial_job_idx: int) -> Sequence[JobReturn]:
         """One JobReturn per job, in the order of `job_overrides` (sweepers rely on it)."""

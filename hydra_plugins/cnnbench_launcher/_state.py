@@ -1,0 +1,22 @@
+"""What both of cnnbench's launchers hold between Hydra's `setup` and `launch`.
+
+A mixin, not a Launcher: Hydra registers every Launcher subclass it finds in hydra_plugins.
+"""
+from typing import Any, Optional
+
+from hydra.types import HydraContext, TaskFunction
+from omegaconf import DictConfig
+
+
+class LauncherState:
+    def __init__(self) -> None:
+        self.config: Optional[DictConfig] = None
+        self.task_function: Optional[TaskFunction] = None
+        self.hydra_context: Optional[HydraContext] = None
+        self.sweep_book: Any = None  # cnnbench.sweep_plan.SweepBook, once jobs are planned
+
+    def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction,
+              config: DictConfig) -> None:
+        self.config = config
+        self.task_function = task_function
+        self.hydra_context = hydra_context
