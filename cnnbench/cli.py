@@ -9,10 +9,8 @@ from rich.console import Console
 from . import __version__
 from .advice import continue_command, interrupted_advice, sweep_continues
 from .config_files import config_options
-from .prechecks import (check_group_choices, check_option_keys, check_output_dir,
-                        check_override_syntax, check_run_dir_free, check_single_config,
-                        hydra_mistake, with_distributed_run_dir)
-from .sweeps import launched_sweep_dir, report_failed_jobs, report_sweep, with_sweep_dir
+from .prechecks import checked_train_args, hydra_mistake
+from .sweeps import launched_sweep_dir, report_failed_jobs, report_sweep
 from .terminal import RunConsole
 
 SUBCOMMANDS = {
@@ -57,30 +55,13 @@ def run_train(args: list[str], console: Console, debug: bool = False) -> int:
     from .app import make_train_app, print_user_error
     from .endings import ending_of
     from .errors import UserError
-    from .objective import check_sweep_objective
-    from .resume import NothingToResume, resume_arguments, resume_value, run_dir_of
+    from .resume import NothingToResume
     from .rundir import RunLock
 
     outcomes: list = []
     typed, sweep_dir = list(args), None
     try:
-        check_single_config(args)
-        if not any(a in ("--help", "-h", "--hydra-help", "--info", "-i", "--cfg", "-c")
-                   for a in args):
-            check_group_choices(args)
-            check_option_keys(args)
-            check_output_dir(args)
-            resume = resume_value(args)
-            resuming = resume is not None
-            if resuming:
-                RunLock(run_dir_of(resume)).refuse_if_held()
-            args = resume_arguments(args)
-            check_override_syntax(args)
-            check_sweep_objective(args)
-            check_run_dir_free(args, resuming)
-            if not resuming:  # a resumed sweep job runs alone, in its own directory
-                args, sweep_dir = with_sweep_dir(args)
-            args = with_distributed_run_dir(args)
+        args, sweep_dir = checked_train_args(args)
         sys.argv = ["cnnbench train", *args]
         os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra's own errors reach us: one paragraph below
         # one process at a time runs a sweep (its jobs are found by identity, and taken)
@@ -103,9 +84,10 @@ def run_train(args: list[str], console: Console, debug: bool = False) -> int:
         print_user_error(console, err)
         return 2
     except Exception as err:  # noqa: BLE001 (only Hydra's and OmegaConf's are answered here)
-        if debug or not hydra_mistake(err):
+        mistake = hydra_mistake(err)
+        if debug or not mistake:
             raise
-        print_user_error(console, hydra_mistake(err))
+        print_user_error(console, mistake)
         return 2
     finally:
         from .distributed import destroy

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 from .config_files import config_options
-from .sweeps import is_sweep
+from .sweeps import is_sweep, with_sweep_dir
 
 
 def check_single_config(args: list[str]) -> None:
@@ -171,3 +171,30 @@ def hydra_mistake(err: BaseException) -> str | None:
     text = " ".join(text.split()) or type(err).__name__
     return (f"{text.rstrip('.')}. Check the command line: `cnnbench train --help` lists the "
             f"options (--debug shows the traceback).")
+
+
+def checked_train_args(args: list[str]) -> tuple[list[str], Path | None]:
+    """`cnnbench train`'s arguments once every check before Hydra has passed, with a resume's
+    stored overrides, a sweep's directory and a torchrun process's run directory added; and the
+    sweep directory (None for a single run, or one that Hydra will choose)."""
+    from .objective import check_sweep_objective
+    from .resume import resume_arguments, resume_value, run_dir_of
+    from .rundir import RunLock
+
+    check_single_config(args)
+    if any(a in ("--help", "-h", "--hydra-help", "--info", "-i", "--cfg", "-c") for a in args):
+        return args, None
+    check_group_choices(args)
+    check_option_keys(args)
+    check_output_dir(args)
+    resume = resume_value(args)
+    if resume is not None:
+        RunLock(run_dir_of(resume)).refuse_if_held()
+    args = resume_arguments(args)
+    check_override_syntax(args)
+    check_sweep_objective(args)
+    check_run_dir_free(args, resume is not None)
+    sweep_dir = None
+    if resume is None:  # a resumed sweep job runs alone, in its own directory
+        args, sweep_dir = with_sweep_dir(args)
+    return with_distributed_run_dir(args), sweep_dir

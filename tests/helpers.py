@@ -104,3 +104,13 @@ def write_pictures(folder: Path, seed: int = 0) -> list[Path]:
     for name, picture in pictures.items():
         picture.save(folder / name)
     return [folder / name for name in pictures]
+
+
+def trained_run(tmp_path_factory, overrides: list[str]) -> Path:
+    """A real `cnnbench train` with `overrides` (which give `hydra.run.dir=run`) in a new
+    directory: that run directory."""
+    from conftest import run_cli
+
+    cwd = tmp_path_factory.mktemp("trained")
+    run_cli("train", *overrides, cwd=cwd, check=True)
+    return cwd / "run"

@@ -15,7 +15,7 @@ import pytest
 import torch
 from rich.console import Console
 
-from helpers import write_pictures
+from helpers import trained_run, write_pictures
 
 TINY = ["model=lenet", "dataset=synthetic", "dataset.channels=3", "dataset.image_size=24",
         "dataset.num_classes=5", "dataset.train_size=256", "dataset.test_size=64",
@@ -27,11 +27,7 @@ CLASSES = [f"class_{i}" for i in range(5)]
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     """A real `cnnbench train` of LeNet on synthetic RGB 24x24 pictures (5 classes)."""
-    from conftest import run_cli
-
-    cwd = tmp_path_factory.mktemp("trained")
-    run_cli("train", *TINY, cwd=cwd, check=True)
-    return cwd / "run"
+    return trained_run(tmp_path_factory, TINY)
 
 
 @pytest.fixture(scope="module")

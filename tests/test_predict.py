@@ -10,7 +10,7 @@ import pytest
 import torch
 from rich.console import Console
 
-from helpers import assert_png, write_pictures
+from helpers import assert_png, trained_run, write_pictures
 
 TINY = ["model=lenet", "dataset=synthetic", "dataset.train_size=256", "dataset.test_size=64",
         "trainer.epochs=2", "trainer.device=cpu", "trainer.progress=false",
@@ -20,11 +20,7 @@ TINY = ["model=lenet", "dataset=synthetic", "dataset.train_size=256", "dataset.t
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     """A real `cnnbench train` of LeNet on synthetic 1x28x28 pictures (10 classes)."""
-    from conftest import run_cli
-
-    cwd = tmp_path_factory.mktemp("trained")
-    run_cli("train", *TINY, cwd=cwd, check=True)
-    return cwd / "run"
+    return trained_run(tmp_path_factory, TINY)
 
 
 def predict(args, cwd, monkeypatch):

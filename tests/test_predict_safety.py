@@ -9,7 +9,7 @@ import pytest
 import torch
 from rich.console import Console
 
-from helpers import write_pictures
+from helpers import trained_run, write_pictures
 
 TINY = ["model=mlp", "dataset=synthetic", "dataset.train_size=64", "dataset.test_size=32",
         "trainer.epochs=1", "trainer.device=cpu", "trainer.progress=false",
@@ -18,12 +18,9 @@ TINY = ["model=mlp", "dataset=synthetic", "dataset.train_size=64", "dataset.test
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
-    from conftest import run_cli
-
-    cwd = tmp_path_factory.mktemp("trained")
-    run_cli("train", *TINY, cwd=cwd, check=True)
-    write_pictures(cwd / "pics")
-    return cwd / "run"
+    run = trained_run(tmp_path_factory, TINY)
+    write_pictures(run.parent / "pics")
+    return run
 
 
 def command(name, args, cwd, monkeypatch):
