@@ -52,12 +52,21 @@ class Parts:
     compile_seconds: float = 0.0
     effective_lr: float | None = None
     resumed_at: int | None = None
+    pretrained: dict | None = None  # where the model's starting weights came from (None: random)
 
 
-def build_model(cfg: DictConfig, data: ImageData, name: str | None = None) -> nn.Module:
-    """The model of `cfg.model`, shaped by the dataset (channels, image size, classes)."""
+def build_model(cfg: DictConfig, data: ImageData, name: str | None = None,
+                pretrained: bool = True) -> nn.Module:
+    """The model of `cfg.model`, shaped by the dataset (channels, image size, classes); with
+    `pretrained=False`, without the weights `model.pretrained` names (a checkpoint's come next)."""
     return models.build_model(cfg.model, in_channels=data.channels, image_size=data.image_size,
-                              num_classes=data.num_classes, name=name)
+                              num_classes=data.num_classes, name=name, pretrained=pretrained)
+
+
+def pretrained_note(origin: dict) -> str:
+    """One line on the weights a model starts from."""
+    return (f"starting from pretrained weights {origin['path']} ({origin['source']}, sha256 "
+            f"{origin['sha256'][:12]}...); the classifier head starts afresh for this dataset.")
 
 
 def validate_lr(cfg: DictConfig) -> None:
@@ -104,10 +113,14 @@ def load_data(cfg: DictConfig, s: TrainerSettings) -> ImageData:
 
 
 def prepared_model(cfg: DictConfig, s: TrainerSettings, data: ImageData, runtime: Runtime,
-                   dist: DistInfo, name: str | None, note: Note) -> tuple[nn.Module, int, str]:
+                   dist: DistInfo, name: str | None, note: Note,
+                   resuming: bool = False) -> tuple[nn.Module, int, str]:
     """The model on its device, in its memory format, converted, compiled and wrapped; also its
-    parameter count and the SyncBatchNorm status."""
-    model = build_model(cfg, data, name).to(runtime.device)
+    parameter count and the SyncBatchNorm status. A resumed run's weights come from its
+    checkpoint, so `model.pretrained` is not read again."""
+    model = build_model(cfg, data, name, pretrained=not resuming).to(runtime.device)
+    if getattr(model, "pretrained_weights", None):
+        note(pretrained_note(model.pretrained_weights))
     if runtime.channels_last:
         model = model.to(memory_format=torch.channels_last)
     params = count_parameters(model)
@@ -166,13 +179,16 @@ def optimizer_config(cfg: DictConfig, s: TrainerSettings) -> DictConfig:
 
 
 def assemble(cfg: DictConfig, s: TrainerSettings, dist: DistInfo, *, model_name: str | None,
-             note: Note, phase: Callable[[str], None] = lambda name: None) -> Parts:
-    """Every part of a run, built from its config and trainer settings, ready to train."""
+             note: Note, phase: Callable[[str], None] = lambda name: None,
+             resuming: bool = False) -> Parts:
+    """Every part of a run, built from its config and trainer settings, ready to train
+    (`resuming`: its weights and state come next from a checkpoint)."""
     runtime = build_runtime(s, dist)
     phase("data")
     data = load_data(cfg, s)
     phase("setup")
-    model, params, sync_bn = prepared_model(cfg, s, data, runtime, dist, model_name, note)
+    model, params, sync_bn = prepared_model(cfg, s, data, runtime, dist, model_name, note,
+                                            resuming)
     opt_cfg = optimizer_config(cfg, s)
     optimizer = build_optimizer(opt_cfg, model)
     augment = build_allowed(cfg.augmentation, "augmentation")
@@ -196,4 +212,5 @@ def assemble(cfg: DictConfig, s: TrainerSettings, dist: DistInfo, *, model_name:
               target=TargetWatch.of(s.target_acc, has_validation=loaders["val"] is not None),
               target_loader=loaders["test"] if loaders["val"] is None else None)
     return Parts(runtime, data, model, params, loaders, fit, scaler, graphs, data_path, sync_bn,
-                 compile_seconds, opt_cfg.optimizer.get("lr") if opt_cfg is not cfg else None)
+                 compile_seconds, opt_cfg.optimizer.get("lr") if opt_cfg is not cfg else None,
+                 pretrained=getattr(unwrap(model), "pretrained_weights", None))

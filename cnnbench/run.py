@@ -88,6 +88,7 @@ class TrainingRun:
             **fit_payload(fit, scaler),
             "config": OmegaConf.to_yaml(self.cfg), "options": dict(self.options),
             "data": Preprocessing.from_data(self.parts.data).to_dict(),  # predict, export
+            "pretrained": self.parts.pretrained,  # where the starting weights came from
             "train_seconds": self.train_seconds(),
             "energy_joules": (self.energy.read() if self.energy is not None
                               else self.earlier_energy),
@@ -146,13 +147,16 @@ class TrainingRun:
             self.check_compatible(resume)
         self.record.phase("setup")
         parts = assemble(self.cfg, s, self.dist, model_name=self.options["model"],
-                         note=self.note, phase=self.record.phase)
+                         note=self.note, phase=self.record.phase, resuming=resume is not None)
         if resume is not None:
             self.restore(resume, parts.fit, parts.scaler)
             parts.resumed_at = parts.fit.state.epoch
+            parts.pretrained = resume.get("pretrained")  # the weights the run started from
         runtime, data = parts.runtime, parts.data
         if parts.effective_lr is not None:
             self.write_metrics(effective_lr=parts.effective_lr)
+        if parts.pretrained is not None:
+            self.write_metrics(pretrained=parts.pretrained)
         self.write_metrics(params=parts.params, device=runtime.device_name, amp=runtime.amp_name,
                            world_size=self.dist.world_size, sync_batchnorm=parts.sync_batchnorm,
                            train_size=len(data.train), val_size=len(data.val) if data.val else 0,

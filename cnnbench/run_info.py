@@ -28,8 +28,11 @@ def library_versions() -> dict[str, str]:
 
 def run_options(choices: Mapping[str, str], cfg: DictConfig) -> dict[str, Any]:
     """What distinguishes this run: the chosen config options and the main hyperparameters."""
+    model = choices.get("model")
+    if model == "timm":  # which of timm's models: timm/resnet18
+        model = f"timm/{cfg.model.get('name')}"
     return {
-        "model": choices.get("model"), "dataset": choices.get("dataset"),
+        "model": model, "dataset": choices.get("dataset"),
         "optimizer": choices.get("optimizer"), "lr": cfg.optimizer.get("lr"),
         "scheduler": choices.get("scheduler"), "augmentation": choices.get("augmentation"),
         "batch_size": cfg.trainer.batch_size, "epochs": cfg.trainer.epochs,

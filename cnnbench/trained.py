@@ -83,7 +83,7 @@ def _model(cfg: Any, prep: Preprocessing, payload: dict[str, Any], file: Path, n
     from .models import build_model
 
     model = build_model(cfg.model, in_channels=prep.channels, image_size=(prep.height, prep.width),
-                        num_classes=len(prep.classes), name=name)
+                        num_classes=len(prep.classes), name=name, pretrained=False)
     try:
         model.load_state_dict(averaged_weights(payload))
     except (RuntimeError, KeyError, TypeError, AttributeError, ValueError) as err:

@@ -131,7 +131,7 @@ def prepare(checkpoint: Path, overrides: Sequence[str]) -> Job:
     options.setdefault("dataset", cfg.dataset.get("name"))
     runtime = make_runtime(settings.device, settings.amp, settings.channels_last)
     data = load_dataset(**OmegaConf.to_container(cfg.dataset, resolve=True))
-    model = build_model(cfg, data)
+    model = build_model(cfg, data, pretrained=False)  # the checkpoint's weights come next
     try:
         model.load_state_dict(averaged_weights(payload))  # as training tested it
     except RuntimeError as err:

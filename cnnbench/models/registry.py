@@ -10,7 +10,7 @@ declares. Nothing else is imported or called.
 """
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
@@ -25,11 +25,13 @@ from .mlp import MLP
 from .resnet import ResNet18
 from .small_cnn import SmallCNN
 from .speed import SpeedCNN
+from .timm_net import timm_model
 from .twoconv import TwoConvNet
 from .vgg import VGG
 
-# The only classes a model config can name: cnnbench's own (the `_target_`s of conf/model/*.yaml).
-MODEL_CLASSES: dict[str, type[nn.Module]] = {
+# The only classes a model config can name: cnnbench's own (the `_target_`s of conf/model/*.yaml),
+# and the builder of timm's registered models (conf/model/timm.yaml; timm_net.py checks the name).
+MODEL_CLASSES: dict[str, Callable[..., nn.Module]] = {
     "cnnbench.models.alexnet.AlexNetCIFAR": AlexNetCIFAR,
     "cnnbench.models.alexnet.AlexNetSmall": AlexNetSmall,
     "cnnbench.models.lenet.LeNet5": LeNet5,
@@ -37,6 +39,7 @@ MODEL_CLASSES: dict[str, type[nn.Module]] = {
     "cnnbench.models.resnet.ResNet18": ResNet18,
     "cnnbench.models.small_cnn.SmallCNN": SmallCNN,
     "cnnbench.models.speed.SpeedCNN": SpeedCNN,
+    "cnnbench.models.timm_net.timm_model": timm_model,
     "cnnbench.models.twoconv.TwoConvNet": TwoConvNet,
     "cnnbench.models.vgg.VGG": VGG,
 }
@@ -67,7 +70,7 @@ def model_summary(name: str) -> str:
     return ""
 
 
-def model_class(model_cfg: Mapping[str, Any]) -> type[nn.Module]:
+def model_class(model_cfg: Mapping[str, Any]) -> Callable[..., nn.Module]:
     """The class `model_cfg["_target_"]` names, if it is one of MODEL_CLASSES."""
     target = model_cfg.get("_target_")
     if target not in MODEL_CLASSES:
@@ -80,7 +83,7 @@ def model_class(model_cfg: Mapping[str, Any]) -> type[nn.Module]:
 
 
 def checked_model_config(model_cfg: DictConfig | Mapping[str, Any]
-                         ) -> tuple[type[nn.Module], dict[str, Any]]:
+                         ) -> tuple[Callable[..., nn.Module], dict[str, Any]]:
     """The class and the checked keyword options of `model_cfg`; a UserError names what is
     refused (see the module docstring). Imports and calls nothing."""
     if isinstance(model_cfg, DictConfig):
@@ -93,9 +96,14 @@ def checked_model_config(model_cfg: DictConfig | Mapping[str, Any]
 
 
 def build_model(model_cfg: DictConfig | Mapping[str, Any], *, in_channels: int,
-                image_size: Sequence[int], num_classes: int, name: str | None = None) -> nn.Module:
-    """The model of `model_cfg`, shaped by the dataset. Errors name the model by `name`."""
+                image_size: Sequence[int], num_classes: int, name: str | None = None,
+                pretrained: bool = True) -> nn.Module:
+    """The model of `model_cfg`, shaped by the dataset. Errors name the model by `name`.
+    `pretrained=False` leaves out the weights `model.pretrained` names: for a model whose
+    weights come next from a checkpoint (resume, eval, predict, export)."""
     cls, kwargs = checked_model_config(model_cfg)
+    if not pretrained and "pretrained" in kwargs:
+        kwargs["pretrained"] = None
     try:
         return cls(in_channels=in_channels, image_size=list(image_size),
                    num_classes=num_classes, **kwargs)
