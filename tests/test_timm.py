@@ -353,3 +353,26 @@ def test_a_doctored_checkpoint_cannot_make_timm_fetch_a_model(fine_tuned, tmp_pa
     proc = cli("eval", f"checkpoint={tmp_path / 'doctored.pt'}", cwd=tmp_path)
     assert proc.returncode != 0 and "Traceback" not in proc.stdout + proc.stderr
     assert "never hub or file references" in proc.stdout + proc.stderr
+
+
+def test_ddp_fine_tunes_a_timm_model_in_two_processes(tmp_path, stripe_weights):
+    """torchrun with 2 CPU processes (gloo): each builds the model from the weights file, rank
+    0 writes the one run directory."""
+    import shutil
+    import subprocess
+    import sys
+
+    torchrun = shutil.which("torchrun", path=str(Path(sys.executable).parent)) or "torchrun"
+    proc = subprocess.run(
+        [torchrun, "--standalone", "--nproc-per-node=2", "-m", "cnnbench", "train",
+         "model=timm", "model.name=test_resnet", f"model.pretrained={stripe_weights}",
+         "dataset=synthetic", "dataset.channels=3", "dataset.image_size=32",
+         "dataset.train_size=256", "dataset.test_size=64", "trainer.batch_size=32",
+         "trainer.epochs=1", "hydra.run.dir=ddp", *CPU],
+        cwd=tmp_path, capture_output=True, text=True, timeout=600,
+        env={**os.environ, "CNNBENCH_DIST_BACKEND": "gloo"})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    metrics = metrics_of(tmp_path / "ddp")
+    assert metrics["world_size"] == 2 and metrics["status"] == "completed"
+    assert metrics["pretrained"]["sha256"] == hashlib.sha256(stripe_weights.read_bytes()).hexdigest()
+    assert proc.stdout.count("starting from pretrained weights") == 1  # rank 0 speaks
