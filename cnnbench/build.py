@@ -22,7 +22,8 @@ from .distributed import (DistInfo, all_reduce_sum, device_for, sync_batchnorm, 
                           wrap_model)
 from .ema import WeightEMA
 from .errors import UserError
-from .finetune import apply_lr_scales, backbone_lr_scale, lr_groups, without_scale
+from .finetune import (apply_lr_scales, backbone_freeze, backbone_lr_scale, lr_groups,
+                       without_scale)
 from .graphs import StepGraphs
 from .models import count_parameters
 from .runtime import (Runtime, capture_off_reason, fused_options, make_runtime, seed_everything)
@@ -203,6 +204,7 @@ def assemble(cfg: DictConfig, s: TrainerSettings, dist: DistInfo, *, model_name:
               s.epochs, s.early_stopping, scaler, reduce=all_reduce_sum, ema=ema,
               keep_best=s.early_stopping.restore_best, graphs=graphs,
               target=TargetWatch.of(s.target_acc, has_validation=loaders["val"] is not None),
-              target_loader=loaders["test"] if loaders["val"] is None else None)
+              target_loader=loaders["test"] if loaders["val"] is None else None,
+              freeze=backbone_freeze(model, s.freeze_backbone_epochs, s.epochs, note))
     return Parts(runtime, data, model, params, loaders, fit, scaler, graphs, data_path, sync_bn,
                  compile_seconds, opt_cfg.optimizer.get("lr") if opt_cfg is not cfg else None)
