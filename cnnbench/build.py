@@ -22,10 +22,12 @@ from .distributed import (DistInfo, all_reduce_sum, device_for, sync_batchnorm, 
                           wrap_model)
 from .ema import WeightEMA
 from .errors import UserError
+from .finetune import (apply_lr_scales, backbone_freeze, backbone_lr_scale, lr_groups,
+                       without_scale)
 from .graphs import StepGraphs
 from .models import count_parameters
 from .runtime import (Runtime, capture_off_reason, fused_options, make_runtime, seed_everything)
-from .safe_build import build_allowed
+from .safe_build import as_plain, build_allowed
 from .schedule import build_schedule
 from .settings import TrainerSettings
 from .target import TargetWatch
@@ -70,21 +72,29 @@ def pretrained_note(origin: dict) -> str:
 
 
 def validate_lr(cfg: DictConfig) -> None:
+    """optimizer.lr and optimizer.backbone_lr_scale, checked before anything is built."""
     lr = cfg.optimizer.get("lr")
     if lr is not None and (isinstance(lr, bool) or not isinstance(lr, (int, float)) or lr <= 0):
         raise UserError(f"optimizer.lr={lr!r} is not valid: the learning rate must be a number "
                         f"above 0, e.g. optimizer.lr=0.001.")
+    backbone_lr_scale(cfg.optimizer)
 
 
 def build_optimizer(cfg: DictConfig, model: nn.Module) -> torch.optim.Optimizer:
+    """The optimizer of `cfg.optimizer` over `model`'s parameters: one group, or with
+    optimizer.backbone_lr_scale other than 1 two (the head at lr, the backbone at lr x scale)."""
     try:
-        factory = build_allowed(cfg.optimizer, "optimizer")
-        return factory(model.parameters(), **fused_options(factory, next(model.parameters()).device))
+        options, scale = without_scale(as_plain(cfg.optimizer))
+        factory = build_allowed(options, "optimizer")
+        params = model.parameters() if scale == 1.0 else lr_groups(model, scale)
+        optimizer = factory(params, **fused_options(factory, next(model.parameters()).device))
     except UserError:
         raise
     except Exception as err:
         cause = err.__cause__ or err
         raise UserError(f"The optimizer could not be built from optimizer.*: {cause}.") from None
+    apply_lr_scales(optimizer)
+    return optimizer
 
 
 def configure_determinism(deterministic: bool, runtime: Runtime) -> None:
@@ -210,7 +220,8 @@ def assemble(cfg: DictConfig, s: TrainerSettings, dist: DistInfo, *, model_name:
               s.epochs, s.early_stopping, scaler, reduce=all_reduce_sum, ema=ema,
               keep_best=s.early_stopping.restore_best, graphs=graphs,
               target=TargetWatch.of(s.target_acc, has_validation=loaders["val"] is not None),
-              target_loader=loaders["test"] if loaders["val"] is None else None)
+              target_loader=loaders["test"] if loaders["val"] is None else None,
+              freeze=backbone_freeze(model, s.freeze_backbone_epochs, s.epochs, note))
     return Parts(runtime, data, model, params, loaders, fit, scaler, graphs, data_path, sync_bn,
                  compile_seconds, opt_cfg.optimizer.get("lr") if opt_cfg is not cfg else None,
                  pretrained=getattr(unwrap(model), "pretrained_weights", None))

@@ -4,7 +4,8 @@ fast it runs rather than what it computes.
 A sweep job is known by this hash, not by its number: running a sweep again in its directory
 finds each job's earlier attempt by it (`sweep_plan`), however the sweep's lists were reordered
 or extended. Left out: the checkpoint a run resumes from, where the data lies, the device, the
-progress bars and the speed options that a resume may change too (`resume_policy.CHANGEABLE`).
+progress bars and the speed options that a resume may change too (`resume_policy.CHANGEABLE`),
+and a key added to the shipped config later while it holds its default (config_files.ADDED_KEYS).
 Everything else counts, the number of epochs, the evaluation and any +key added included.
 """
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from . import rundir
+from .config_files import ADDED_KEYS
 
 IGNORED = ("trainer.resume", "trainer.progress", "trainer.device", "trainer.num_workers",
            "trainer.eval_batch_size", "trainer.data_on_device", "trainer.compile",
@@ -30,17 +32,27 @@ def _plain(cfg: DictConfig) -> dict[str, Any]:
         return OmegaConf.to_container(cfg, resolve=False)
 
 
+_ANY = object()
+
+
+def _drop(data: dict[str, Any], key: str, only: Any = _ANY) -> None:
+    """Remove the dotted `key` from `data` (with `only`, only while it holds that value)."""
+    *parents, leaf = key.split(".")
+    node: Any = data
+    for part in parents:
+        node = node.get(part) if isinstance(node, dict) else None
+    if isinstance(node, dict) and leaf in node and (only is _ANY or node[leaf] == only):
+        del node[leaf]
+
+
 def config_hash(cfg: DictConfig) -> str:
     """The hex SHA-256 of the task config (no `hydra` node), resolved, minus IGNORED."""
     data = _plain(cfg)
     data.pop("hydra", None)
     for key in IGNORED:
-        *parents, leaf = key.split(".")
-        node = data
-        for part in parents:
-            node = node.get(part) if isinstance(node, dict) else None
-        if isinstance(node, dict):
-            node.pop(leaf, None)
+        _drop(data, key)
+    for key, default in ADDED_KEYS.items():
+        _drop(data, key, only=default)
     text = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode()).hexdigest()
 

@@ -2,7 +2,9 @@
 
 Per-batch schedules (one-cycle, cosine) get their length from the run; ReduceLROnPlateau is
 stepped once per epoch with the validation loss (or the training loss when there is no
-validation set); any other scheduler is stepped once per epoch.
+validation set); any other scheduler is stepped once per epoch. Parameter groups with their own
+`lr_scale` (optimizer.backbone_lr_scale) keep their ratio: cosine and plateau scale each group's
+own lr, and one-cycle gets one max_lr per group.
 """
 from __future__ import annotations
 
@@ -80,5 +82,11 @@ def build_schedule(factory: Callable[..., Any] | None, optimizer: torch.optim.Op
     cls = getattr(factory, "func", factory)
     params = inspect.signature(cls.__init__).parameters
     total = max(1, epochs * steps_per_epoch)
-    extra = {name: total for name in PER_STEP_LENGTH_ARGS if name in params}
+    extra: dict[str, Any] = {name: total for name in PER_STEP_LENGTH_ARGS if name in params}
+    max_lr = getattr(factory, "keywords", {}).get("max_lr")
+    scales = [group.get("lr_scale", 1.0) for group in optimizer.param_groups]
+    if "max_lr" in params and isinstance(max_lr, (int, float)) and any(s != 1.0 for s in scales):
+        # one-cycle sets every group's lr from max_lr: a scalar would erase the groups' ratio
+        # (optimizer.backbone_lr_scale), so each group gets max_lr x its own scale
+        extra["max_lr"] = [max_lr * scale for scale in scales]
     return LRSchedule(factory(optimizer, **extra))

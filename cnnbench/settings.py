@@ -15,7 +15,8 @@ COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-
 GRAPHING_COMPILE_MODES = ("reduce-overhead", "max-autotune")  # torch.compile's own CUDA graphs
 COMM_HOOKS = (None, "bf16", "fp16")  # trainer.ddp_comm_hook: PyTorch's compression hooks
 WHOLE_NUMBER_MINIMUMS = {"epochs": 1, "batch_size": 1, "eval_batch_size": 1, "num_workers": 0,
-                         "plain_last_epochs": 0, "ema_every": 1, "base_batch_size": 1}
+                         "plain_last_epochs": 0, "ema_every": 1, "base_batch_size": 1,
+                         "freeze_backbone_epochs": 0}
 
 
 @dataclass
@@ -65,6 +66,7 @@ class TrainerSettings:
     sync_batchnorm: bool = False          # DDP: BatchNorm statistics over the global batch (CUDA)
     ddp_comm_hook: str | None = None      # DDP: gradients sent as bf16 / fp16 (None: as they are)
     target_acc: float | None = None       # stop when this accuracy is reached (cnnbench/target.py)
+    freeze_backbone_epochs: int = 0       # the first N epochs update only the classifier head
 
     @property
     def compile_mode(self) -> str | None:

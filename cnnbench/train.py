@@ -6,7 +6,7 @@ import copy
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Sequence
 
 import torch
 from torch import nn
@@ -15,6 +15,7 @@ from .data import DeviceLoader
 from .data.loader import batch_layout
 from .distributed import unwrap
 from .ema import WeightEMA
+from .finetune import BackboneFreeze, grads_hidden
 from .graphs import StepGraphs, eager_graphs, loss_and_count
 from .runtime import Runtime
 from .schedule import LRSchedule
@@ -32,12 +33,14 @@ def train_one_epoch(model: nn.Module, loader: DeviceLoader, optimizer: torch.opt
                     loss_fn: nn.Module, runtime: Runtime, scaler: torch.amp.GradScaler | None,
                     schedule: LRSchedule, on_progress: Callable[..., None] | None = None,
                     reduce: Callable[[torch.Tensor], torch.Tensor] = lambda t: t,
-                    ema: WeightEMA | None = None, graphs: StepGraphs | None = None) -> dict:
+                    ema: WeightEMA | None = None, graphs: StepGraphs | None = None,
+                    frozen: Sequence[nn.Parameter] = ()) -> dict:
     """One pass over `loader`; returns mean loss, accuracy, images seen and seconds.
 
     `reduce` sums the epoch's totals across processes (DDP); the default is a single process.
     `ema`, when given, is updated after every optimizer step. `graphs` holds the run's captured
-    step (None: the plain step)."""
+    step (None: the plain step). The optimizer leaves the `frozen` parameters alone (their
+    gradients are still computed)."""
     graphs = graphs or eager_graphs(runtime, loss_fn)
     graph = graphs.step_for(model, loader, scaler)
     model.train()
@@ -63,7 +66,7 @@ def train_one_epoch(model: nn.Module, loader: DeviceLoader, optimizer: torch.opt
     for step, (x, y) in enumerate(loader, 1):
         if graph is not None and x.shape == graph.shape:
             graph(x, y)  # forward, loss, totals and backward: one replay
-            optimizer_step(optimizer, scaler)
+            optimizer_step(optimizer, scaler, frozen)
             stepped(step, y.shape[0])
             continue
         if runtime.cuda_graphs:  # a new iteration: the graphs may reuse the last step's outputs
@@ -74,7 +77,7 @@ def train_one_epoch(model: nn.Module, loader: DeviceLoader, optimizer: torch.opt
         # with a captured step, gradients stay where the graph writes them: zeroed, not dropped
         optimizer.zero_grad(set_to_none=graph is None)
         (scaler.scale(loss) if scaler is not None else loss).backward()
-        optimizer_step(optimizer, scaler)
+        optimizer_step(optimizer, scaler, frozen)
         stepped(step, y.shape[0])
     totals = reduce(torch.stack([loss_sum.float(), correct.float(),
                                  torch.tensor(float(seen), device=runtime.device)]))
@@ -87,13 +90,16 @@ def train_one_epoch(model: nn.Module, loader: DeviceLoader, optimizer: torch.opt
             "seconds": seconds}
 
 
-def optimizer_step(optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler | None) -> None:
-    """The optimizer's step; with fp16, through the GradScaler (skipped when gradients overflow)."""
-    if scaler is None:
-        optimizer.step()
-        return
-    scaler.step(optimizer)
-    scaler.update()
+def optimizer_step(optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler | None,
+                   frozen: Sequence[nn.Parameter] = ()) -> None:
+    """The optimizer's step; with fp16, through the GradScaler (skipped when gradients overflow).
+    The `frozen` parameters' gradients are hidden from it (finetune.grads_hidden): not updated."""
+    with grads_hidden(frozen) if frozen else contextlib.nullcontext():
+        if scaler is None:
+            optimizer.step()
+            return
+        scaler.step(optimizer)
+        scaler.update()
 
 
 def _report(step: int, loss_sum: torch.Tensor, correct: torch.Tensor, seen: int, start: float,
@@ -149,7 +155,8 @@ class Fit:
     With `ema`, validation and the best weights are those of the weight average. `keep_best`
     keeps a copy of the best epoch's weights for `restore_best`. With `target`, training stops
     once its accuracy is reached: validation accuracy, or, without a validation loader, the
-    accuracy on `target_loader` (the test set), evaluated after each epoch for this alone."""
+    accuracy on `target_loader` (the test set), evaluated after each epoch for this alone. With
+    `freeze`, only the classifier head is updated in its first epochs."""
 
     def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer, schedule: LRSchedule,
                  loss_fn: nn.Module, runtime: Runtime, train_loader: DeviceLoader,
@@ -158,7 +165,8 @@ class Fit:
                  reduce: Callable[[torch.Tensor], torch.Tensor] = lambda t: t,
                  ema: WeightEMA | None = None, keep_best: bool = True,
                  graphs: StepGraphs | None = None, target: TargetWatch | None = None,
-                 target_loader: DeviceLoader | None = None) -> None:
+                 target_loader: DeviceLoader | None = None,
+                 freeze: BackboneFreeze | None = None) -> None:
         self.model = model
         self.optimizer = optimizer
         self.schedule = schedule
@@ -175,6 +183,7 @@ class Fit:
         self.graphs = graphs or eager_graphs(runtime, loss_fn)
         self.target = target
         self.target_loader = target_loader
+        self.freeze = freeze
         self.state = FitState()
 
     def evaluated_weights(self) -> contextlib.AbstractContextManager:
@@ -195,9 +204,10 @@ class Fit:
             if on_epoch_start:
                 on_epoch_start(epoch)
             lr = self.optimizer.param_groups[0]["lr"]
+            frozen = self.freeze.frozen_in(epoch) if self.freeze is not None else ()
             train = train_one_epoch(self.model, self.train_loader, self.optimizer, self.loss_fn,
                                     self.runtime, self.scaler, self.schedule, on_progress,
-                                    self.reduce, self.ema, self.graphs)
+                                    self.reduce, self.ema, self.graphs, frozen)
             row = {"epoch": epoch, "train/loss": train["loss"], "train/acc": train["acc"],
                    "val/loss": None, "val/acc": None, "lr": lr,
                    "epoch_seconds": train["seconds"],

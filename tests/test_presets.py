@@ -8,6 +8,7 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
+from cnnbench.build import build_optimizer
 from cnnbench.data.shapes import input_shape
 from cnnbench.models import build_model
 from cnnbench.schedule import build_schedule
@@ -71,7 +72,7 @@ def test_preset_composes_and_builds(compose, name):
     shape = input_shape(cfg.dataset)
     model = build_model(cfg.model, in_channels=shape.channels, image_size=shape.image_size,
                         num_classes=shape.num_classes, name=name)
-    optimizer = instantiate(cfg.optimizer, _convert_="all")(model.parameters())
+    optimizer = build_optimizer(cfg, model)  # as a run builds it
     assert type(optimizer).__name__ == opt and optimizer.param_groups[0]["lr"] == pytest.approx(lr)
     factory = instantiate(cfg.scheduler, _convert_="all") if cfg.scheduler.get("_target_") else None
     build_schedule(factory, optimizer, epochs, steps_per_epoch=10)

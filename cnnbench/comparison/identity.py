@@ -4,13 +4,17 @@ A run's identity is its composed config (.hydra/config.yaml, as stored: never re
 its config-group choices (.hydra/hydra.yaml), flattened to dotted keys, less the seed and the
 settings that change where or how a run is shown rather than what it computes (the device, the
 progress bars, the data folder, checkpoint files, resuming, Hydra's own settings, the preset's
-published number and references). The options metrics.json records (model, lr, ...) win over
-the stored config where both exist. Two runs with the same identity differ only in their seed.
+published number and references), and the keys added to the config later while they hold
+their default (config_files.ADDED_KEYS: older runs have none). The options metrics.json records
+(model, lr, ...) win over the stored config where both exist. Two runs with the same identity
+differ only in their seed.
 """
 from __future__ import annotations
 
 import json
 from typing import Any, Mapping
+
+from ..config_files import ADDED_KEYS
 
 # dotted keys (and everything below them) that do not change the experiment
 NOT_IDENTITY = ("trainer.seed", "trainer.progress", "trainer.device", "trainer.resume",
@@ -39,6 +43,11 @@ def _excluded(key: str) -> bool:
     return any(key == p or key.startswith(p + ".") for p in NOT_IDENTITY)
 
 
+def _added_at_default(key: str, value: Any) -> bool:
+    """A key added to the config later, at the default that older runs (without it) had."""
+    return key in ADDED_KEYS and text(value) == text(ADDED_KEYS[key])
+
+
 def flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     """Nested mappings as dotted keys; lists and scalars are leaves."""
     flat: dict[str, Any] = {}
@@ -59,7 +68,7 @@ def identity(config: Any, choices: Any, options: Mapping[str, Any],
     ident: dict[str, str] = {}
     if isinstance(config, Mapping):
         for key, value in flatten(config).items():
-            if not _excluded(key):
+            if not _excluded(key) and not _added_at_default(key, value):
                 ident[OPTION_NAMES.get(key, key)] = text(value)
     if isinstance(choices, Mapping):
         for key, value in choices.items():
