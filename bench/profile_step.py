@@ -86,7 +86,7 @@ def build(overrides: list[str], batch_size: int | None):
         loader = DeviceLoader(data.train, bs, device, data.mean, data.std, shuffle=True, seed=0,
                               augment=augment if augment.active else None,
                               channels_last=channels_last, rank=dist.rank,
-                              world_size=dist.world_size)
+                              world_size=dist.world_size, resize_to=data.resize_to)
         return model, loader, lambda m: build_optimizer(cfg, m)
 
     label_smoothing = float(cfg.trainer.label_smoothing)

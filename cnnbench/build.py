@@ -157,7 +157,8 @@ def make_loaders(s: TrainerSettings, data: ImageData, runtime: Runtime, augment,
         on_device = data_fits_on_device(split_bytes(data.train, data.val, data.test),
                                         runtime.device)
     common = dict(device=runtime.device, mean=data.mean, std=data.std, on_device=on_device,
-                  channels_last=runtime.channels_last, num_workers=s.num_workers)
+                  channels_last=runtime.channels_last, num_workers=s.num_workers,
+                  resize_to=data.resize_to)
     train = make_loader(data.train, s.batch_size, shuffle=True, seed=s.seed,
                         augment=augment if augment.active else None,
                         rank=dist.rank, world_size=dist.world_size, **common)

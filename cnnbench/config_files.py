@@ -13,7 +13,8 @@ CONFIG_GROUPS = ("dataset", "model", "optimizer", "scheduler", "augmentation", "
 # its default, which does what the key's absence did: a run's identity (config_identity, and
 # `cnnbench compare`'s) leaves such a key out at that value, so that a sweep started before the
 # key continues as the same jobs, and older runs group with newer ones.
-ADDED_KEYS = {"optimizer.backbone_lr_scale": 1.0, "trainer.freeze_backbone_epochs": 0}
+ADDED_KEYS = {"optimizer.backbone_lr_scale": 1.0, "trainer.freeze_backbone_epochs": 0,
+              "dataset.image_size": None}
 
 
 def installed() -> bool:

@@ -126,7 +126,7 @@ class StepGraphs:
         """The captured step for `loader`'s full batches (captured on first use), or None."""
         if self.off_reason is not None or self.failure is not None:
             return None
-        shape = (min(loader.batch_size, loader.num_samples), *loader.images.shape[1:])
+        shape = (min(loader.batch_size, loader.num_samples), *loader.sample_shape)
         if self.step is not None and self.step.shape == shape:
             return self.step
         error: Exception | None = None

@@ -102,7 +102,7 @@ def warm_up(model: nn.Module, loss_fn: nn.Module, runtime: Runtime, train_loader
     """
     start = time.perf_counter()
     graphs = graphs or eager_graphs(runtime, loss_fn)
-    blanks = _Blanks(model, runtime, tuple(train_loader.images.shape[1:]))
+    blanks = _Blanks(model, runtime, train_loader.sample_shape)
     _warm_shapes(blanks, loss_fn, graphs.count, train_loader, eval_loaders, repeats)
     step = graphs.step_for(model, train_loader, scaler)  # the CUDA graph, when there is one
     if optimizer is not None and scaler is None:

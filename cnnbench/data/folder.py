@@ -25,6 +25,7 @@ import torch
 
 from ..errors import UserError
 from .image_data import ImageData, Split, channel_mean_std
+from .sizes import pixel_size
 
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm",
                     ".pgm", ".pbm"}
@@ -34,23 +35,6 @@ GRAY_MODES = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F"}
 LAYOUT_HINT = ("Expected one subfolder per class with the images inside, e.g. "
                "<path>/cat/001.jpg, <path>/dog/002.png (or <path>/train/<class>/... and "
                "<path>/test/<class>/... for a fixed test set).")
-
-
-def _size(image_size: int | Sequence[int]) -> tuple[int, int]:
-    def whole(v) -> bool:
-        return isinstance(v, int) and not isinstance(v, bool)
-
-    if whole(image_size):
-        h = w = image_size
-    elif (isinstance(image_size, Sequence) and not isinstance(image_size, str)
-          and len(image_size) == 2 and all(whole(v) for v in image_size)):
-        h, w = image_size
-    else:
-        h = w = 0
-    if h < 1 or w < 1:
-        raise UserError(f"dataset.image_size={image_size!r} is not valid: give a size in pixels, "
-                        f"e.g. dataset.image_size=32 or dataset.image_size=[48,64].")
-    return h, w
 
 
 def _is_image(p: Path) -> bool:
@@ -251,7 +235,7 @@ def load_imagefolder(path: str | None = None, image_size: int | Sequence[int] = 
     if not 0 < test_split < 1:
         raise UserError(f"dataset.test_split={test_split!r} is not valid: a fraction in (0, 1).")
     root = Path(path).expanduser()
-    size = _size(image_size)
+    size = pixel_size(image_size)
     splits = _without(image_layout(root), exclude)
     key = _cache_key(root, splits, size, channels, (test_split, split_seed))
     candidates = _cache_paths(root, size, channels)
@@ -285,7 +269,7 @@ def folder_shape(path: str | None = None, image_size: int | Sequence[int] = 32,
                         "dataset.path=/path/to/folder. " + LAYOUT_HINT)
     root = Path(path).expanduser()
     splits = image_layout(root)
-    h, w = _size(image_size)
+    h, w = pixel_size(image_size)
     n_channels = 3 if channels == "auto" else int(channels)
     if channels == "auto":
         for cache in _cache_paths(root, (h, w), channels):

@@ -1,7 +1,7 @@
 """The in-memory form of a dataset: uint8 image tensors plus what a model needs to know."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 
@@ -36,7 +36,10 @@ class Split:
 
 @dataclass
 class ImageData:
-    """A dataset held in memory, with its metadata (shape, classes, normalization)."""
+    """A dataset held in memory, with its metadata (shape, classes, normalization).
+
+    `resize_to` (height, width), when set, is the size the model sees: the loaders resize every
+    batch to it on the training device; the images stay stored at `stored_size`."""
 
     name: str
     train: Split
@@ -45,27 +48,36 @@ class ImageData:
     mean: tuple[float, ...]
     std: tuple[float, ...]
     val: Split | None = None
+    resize_to: tuple[int, int] | None = None
 
     @property
     def channels(self) -> int:
         return self.train.images.shape[1]
 
     @property
-    def image_size(self) -> tuple[int, int]:
+    def stored_size(self) -> tuple[int, int]:
         return tuple(self.train.images.shape[2:4])
+
+    @property
+    def image_size(self) -> tuple[int, int]:
+        """The size the model sees: `resize_to` when set, else the stored size."""
+        return self.resize_to or self.stored_size
 
     @property
     def num_classes(self) -> int:
         return len(self.classes)
 
+    def resized(self, size: tuple[int, int] | None) -> "ImageData":
+        """This dataset with its batches resized to `size` (None, or the stored size: not at all)."""
+        size = None if size is None or tuple(size) == self.stored_size else tuple(size)
+        return replace(self, resize_to=size)
+
     def with_validation(self, fraction: float, seed: int) -> "ImageData":
         """Hold out `fraction` of the training set (a seeded random split) for validation."""
         if fraction <= 0:
-            return ImageData(self.name, self.train, self.test, self.classes, self.mean, self.std, None)
+            return replace(self, val=None)
         n = len(self.train)
         n_val = max(1, int(round(n * fraction)))
         order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
-        return ImageData(
-            self.name, self.train.subset(order[n_val:]), self.test, self.classes,
-            self.mean, self.std, self.train.subset(order[:n_val]),
-        )
+        return replace(self, train=self.train.subset(order[n_val:]),
+                       val=self.train.subset(order[:n_val]))

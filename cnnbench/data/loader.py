@@ -10,7 +10,8 @@ Two loaders with one interface and one batch order:
   same seeded order, pinned memory makes the copy to the device asynchronous, and the conversion,
   augmentation and normalization run on the device exactly as in `DeviceLoader`.
 
-`make_loader` picks one (`trainer.data_on_device: auto|true|false`).
+`make_loader` picks one (`trainer.data_on_device: auto|true|false`). Given `resize_to`, both resize
+each batch on the device to the model's input size (bilinear), before it is augmented.
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ import math
 from typing import Callable, Iterator, Sequence
 
 import torch
+import torch.nn.functional as F
 
 from .image_data import Split
 
@@ -60,8 +62,9 @@ class _BatchSource:
     def __init__(self, num_samples: int, batch_size: int, device: torch.device,
                  mean: Sequence[float], std: Sequence[float], *, shuffle: bool, seed: int,
                  augment: Augment | None, drop_last: bool, channels_last: bool,
-                 rank: int = 0, world_size: int = 1) -> None:
+                 rank: int = 0, world_size: int = 1, resize_to: Sequence[int] | None = None) -> None:
         self._n = num_samples
+        self.resize_to = None if resize_to is None else tuple(int(v) for v in resize_to)
         self.batch_size = batch_size
         self.device = device
         self.shuffle = shuffle
@@ -104,6 +107,12 @@ class _BatchSource:
     def num_samples(self) -> int:
         return self._n
 
+    @property
+    def sample_shape(self) -> tuple[int, int, int]:
+        """C x H x W of one prepared image: what the model sees (`resize_to` when set)."""
+        channels, height, width = self.images.shape[1:]
+        return (channels, *self.resize_to) if self.resize_to else (channels, height, width)
+
     def state_dict(self) -> dict:
         return {"generator": self.generator.get_state(),
                 "aug_generator": self.aug_generator.get_state()}
@@ -141,12 +150,21 @@ class _BatchSource:
         ends = list(itertools.accumulate(len(p) for p in positions))
         return torch.cat(positions), list(zip([0, *ends[:-1]], ends))
 
+    def _resized(self, x: torch.Tensor) -> torch.Tensor:
+        """Float N x C x H x W at `resize_to` (bilinear; antialiased where it shrinks)."""
+        if self.resize_to is None or tuple(x.shape[-2:]) == self.resize_to:
+            return x
+        shrinks = any(new < old for new, old in zip(self.resize_to, x.shape[-2:]))
+        return F.interpolate(x, size=self.resize_to, mode="bilinear", align_corners=False,
+                             antialias=shrinks)
+
     def _prepare(self, images: torch.Tensor, params: torch.Tensor | None = None) -> torch.Tensor:
-        """uint8 N x C x H x W on the device -> augmented, normalized float."""
+        """uint8 N x C x H x W on the device -> resized, augmented, normalized float."""
+        x = self._resized(images.float())
         if self.augment is None:
-            x = torch.addcmul(self._shift, images.float(), self._scale)
+            x = torch.addcmul(self._shift, x, self._scale)
         else:
-            x = images.float().mul_(1.0 / 255.0)
+            x = x.mul_(1.0 / 255.0)
             x = (self.augment.apply(x, params) if self._per_image
                  else self.augment(x, self.aug_generator))
             x = (x - self.mean) * self.inv_std
@@ -159,21 +177,23 @@ class DeviceLoader(_BatchSource):
     def __init__(self, split: Split, batch_size: int, device: torch.device,
                  mean: Sequence[float], std: Sequence[float], *, shuffle: bool = False,
                  seed: int = 0, augment: Augment | None = None, drop_last: bool = False,
-                 channels_last: bool = False, rank: int = 0, world_size: int = 1) -> None:
+                 channels_last: bool = False, rank: int = 0, world_size: int = 1,
+                 resize_to: Sequence[int] | None = None) -> None:
         super().__init__(len(split), batch_size, device, mean, std, shuffle=shuffle, seed=seed,
                          augment=augment, drop_last=drop_last, channels_last=channels_last,
-                         rank=rank, world_size=world_size)
+                         rank=rank, world_size=world_size, resize_to=resize_to)
         images = split.images.to(device, non_blocking=True)
         if channels_last:  # stored as N x H x W x C: gathered batches are channels_last already
             images = images.contiguous(memory_format=torch.channels_last)
         self.images = images
         self.labels = split.labels.to(device, non_blocking=True)
-        copy_bytes = images.numel() * (images.element_size() + 4)
+        # the gathered uint8 images and their floats at the model's size (CIFAR at 224: 49 times)
+        copy_bytes = images.numel() * images.element_size() + 4 * len(split) * math.prod(self.sample_shape)
         copy_bytes //= world_size  # under DDP each process prepares its share of the epoch
         self.whole_epoch = copy_bytes <= EPOCH_COPY_LIMIT and data_fits_on_device(copy_bytes, device)
 
     def warm_up(self) -> None:
-        """Prepare one batch as an epoch does (gather, augmentation, normalization), so that the
+        """Prepare one batch as an epoch does (gather, resize, augmentation, normalization), so the
         first epoch does not pay for its kernels' first launch; the loader's seeded random
         streams are put back afterwards. The whole epoch's buffer is allocated once, so the
         memory allocator holds it from then on."""
@@ -185,7 +205,7 @@ class DeviceLoader(_BatchSource):
         self._prepare(self.images[order[:n].to(self.device)], params)
         self.load_state_dict(saved)
         if self.whole_epoch:
-            torch.empty(self.images.shape, device=self.device, dtype=torch.float32,
+            torch.empty((self._n, *self.sample_shape), device=self.device, dtype=torch.float32,
                         memory_format=self.memory_format)
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
@@ -202,8 +222,8 @@ class DeviceLoader(_BatchSource):
             if order is not None:  # the epoch's order in one gather
                 images, labels = images[order], labels[order]
             n = images.shape[0]
-            prepared = torch.empty(images.shape, device=self.device, dtype=torch.float32,
-                                   memory_format=self.memory_format)
+            prepared = torch.empty((n, *self.sample_shape), device=self.device,
+                                   dtype=torch.float32, memory_format=self.memory_format)
             for lo in range(0, n, EPOCH_CHUNK):  # chunks bound the temporaries' memory
                 hi = min(lo + EPOCH_CHUNK, n)
                 prepared[lo:hi] = self._prepare(images[lo:hi], None if params is None else params[lo:hi])
@@ -257,10 +277,10 @@ class StreamingLoader(_BatchSource):
                  mean: Sequence[float], std: Sequence[float], *, shuffle: bool = False,
                  seed: int = 0, augment: Augment | None = None, drop_last: bool = False,
                  channels_last: bool = False, num_workers: int = 4, rank: int = 0,
-                 world_size: int = 1) -> None:
+                 world_size: int = 1, resize_to: Sequence[int] | None = None) -> None:
         super().__init__(len(split), batch_size, device, mean, std, shuffle=shuffle, seed=seed,
                          augment=augment, drop_last=drop_last, channels_last=channels_last,
-                         rank=rank, world_size=world_size)
+                         rank=rank, world_size=world_size, resize_to=resize_to)
         self.images, self.labels = split.images, split.labels
         self.num_workers = num_workers
         self._sampler = _EpochBatches()

@@ -1,15 +1,17 @@
 """What a model needs to know about a dataset's input, without reading its files.
 
 `input_shape(dataset_cfg)` gives channels, image size and class count from a small table of the
-known datasets (the synthetic dataset takes them from its own config). `cnnbench models` uses it
-to size every model for a dataset that may not even be on disk.
+known datasets (at `dataset.image_size` when it is set: their batches are resized to it), or from
+the config (synthetic, imagefolder). `cnnbench models` uses it to size every model for a dataset
+that may not even be on disk.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Mapping
 
 from ..errors import UserError
+from .sizes import AS_STORED, pixel_size
 
 
 @dataclass(frozen=True)
@@ -39,8 +41,12 @@ CONFIGURED = ("synthetic",)  # datasets whose shape is in their config
 def input_shape(dataset_cfg: Mapping[str, Any]) -> InputShape:
     """The input shape of the dataset described by a `dataset` config node."""
     name = dataset_cfg.get("name")
-    if name in SHAPES:
-        return SHAPES[name]
+    if name in SHAPES:  # dataset.image_size, when set, is the size their batches are resized to
+        size = dataset_cfg.get("image_size")
+        if size is None:
+            return SHAPES[name]
+        height, width = pixel_size(size, hint=AS_STORED)
+        return replace(SHAPES[name], height=height, width=width)
     if name == "imagefolder":  # classes from the folder's subfolders, size from the config
         from .folder import folder_shape
 

@@ -15,6 +15,7 @@ import torch
 from ..errors import UserError
 from .idx import read_idx
 from .image_data import ImageData, Split
+from .sizes import AS_STORED, pixel_size
 
 EMBEDDED_MNIST = Path(__file__).parent / "embedded_mnist"
 
@@ -304,8 +305,18 @@ def _imagefolder(**options) -> ImageData:
     return load_imagefolder(**options)
 
 
+# Datasets whose image size comes from their files: `image_size` (None: as stored) resizes their
+# batches on the training device. imagefolder decodes at its image_size, synthetic makes them so.
+RESIZED_ON_DEVICE = ("mnist", "fashion_mnist", "cifar10", "cifar100")
+
+
 def load_dataset(name: str, **options) -> ImageData:
     """Load the dataset `name` (a key of LOADERS) with its config options."""
     if name not in LOADERS:
         raise UserError(f"Unknown dataset '{name}'. Known datasets: {', '.join(sorted(LOADERS))}.")
-    return LOADERS[name](**options)
+    if name not in RESIZED_ON_DEVICE:
+        return LOADERS[name](**options)
+    size = options.pop("image_size", None)
+    if size is not None:
+        size = pixel_size(size, hint=AS_STORED)
+    return LOADERS[name](**options).resized(size)

@@ -39,7 +39,7 @@ def evaluate_test_set(model: nn.Module, data: ImageData, runtime: Runtime,
     None). One pass over the test set."""
     start = time.perf_counter()
     loader = DeviceLoader(data.test, batch_size, runtime.device, data.mean, data.std,
-                          channels_last=runtime.channels_last)
+                          channels_last=runtime.channels_last, resize_to=data.resize_to)
     logits, labels = predict(model, loader, runtime)
     metrics: dict[str, Any] = loss_and_accuracy(logits, labels, loss_fn or nn.CrossEntropyLoss())
     if not settings.enabled:
@@ -50,7 +50,7 @@ def evaluate_test_set(model: nn.Module, data: ImageData, runtime: Runtime,
     mistakes = worst_mistakes(logits, labels, data.classes, settings.misclassified)
     for k in settings.shifts:
         metrics[f"shift/{k}px"] = shift_accuracy(model, data.test, k, runtime, batch_size,
-                                                 data.mean, data.std)
+                                                 data.mean, data.std, data.resize_to)
     metrics["misclassified"] = mistakes
     scalars = {k: v for k, v in metrics.items() if isinstance(v, float)}
     if tb is not None:

@@ -37,8 +37,10 @@ class Shift:
 
 
 def shift_accuracy(model: nn.Module, split: Split, pixels: int, runtime: Runtime, batch_size: int,
-                   mean: tuple[float, ...], std: tuple[float, ...]) -> float:
-    """Top-1 accuracy of `model` on `split` with every image shifted by `pixels`."""
+                   mean: tuple[float, ...], std: tuple[float, ...],
+                   resize_to: tuple[int, int] | None = None) -> float:
+    """Top-1 accuracy of `model` on `split` with every image shifted by `pixels` (at the model's
+    size: after the resize to `resize_to`, when there is one)."""
     loader = DeviceLoader(split, batch_size, runtime.device, mean, std, augment=Shift(pixels),
-                          channels_last=runtime.channels_last)
+                          channels_last=runtime.channels_last, resize_to=resize_to)
     return accuracy(model, loader, runtime)
