@@ -106,7 +106,7 @@ def test_ctrl_c_in_the_test_phase_then_the_printed_command_finishes_it(tmp_path)
 
 def test_sighup_ends_the_run_as_interrupted(tmp_path):
     run = tmp_path / "run"
-    proc = start(tmp_path, "train", *SLOW_TEST[:-1], "trainer.epochs=500",
+    proc = start(tmp_path, "train", *SLOW_TEST[:-1], "trainer.epochs=50000",
                  f"hydra.run.dir={run}")
     wait_for_phase(run, proc, "training")
     proc.send_signal(signal.SIGHUP)
