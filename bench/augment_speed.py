@@ -22,7 +22,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from cnnbench.augment import BatchAugment  # noqa: E402
+from cnnbench.engine.augment import BatchAugment  # noqa: E402
 
 PIPELINES = {
     "flip_crop": dict(flip=True, crop_padding=4),

@@ -82,12 +82,12 @@ def cache_timings(folder: Path, image_size: int) -> dict:
 
 
 def train(overrides: list[str], run_dir: Path) -> dict:
+    import torch
     from omegaconf import open_dict
     from rich.console import Console
 
-    import torch
-    from cnnbench.config_files import compose_config
-    from cnnbench.run import TrainingRun
+    from cnnbench.run.lifecycle import TrainingRun
+    from cnnbench.settings.config_files import compose_config
 
     cfg = compose_config(overrides, return_hydra_config=True)
     choices = dict(cfg.hydra.runtime.choices)

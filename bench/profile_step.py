@@ -63,11 +63,11 @@ def category(name: str) -> str:
 def build(overrides: list[str], batch_size: int | None):
     from omegaconf import OmegaConf
 
-    from cnnbench.config_files import compose_config
     from cnnbench.data import DeviceLoader
     from cnnbench.data.sources import load_dataset
-    from cnnbench.build import build_model, build_optimizer
-    from cnnbench.safe_build import build_allowed
+    from cnnbench.engine.safe_build import build_allowed
+    from cnnbench.run.build import build_model, build_optimizer
+    from cnnbench.settings.config_files import compose_config
 
     cfg = compose_config(overrides)
     data = load_dataset(**OmegaConf.to_container(cfg.dataset, resolve=True))
@@ -75,7 +75,7 @@ def build(overrides: list[str], batch_size: int | None):
     augment = build_allowed(cfg.augmentation, "augmentation")
 
     def make(device: torch.device, channels_last: bool, dist):
-        from cnnbench.distributed import sync_batchnorm
+        from cnnbench.engine.distributed import sync_batchnorm
 
         torch.manual_seed(0)
         model = build_model(cfg, data).to(device)
@@ -96,8 +96,8 @@ def build(overrides: list[str], batch_size: int | None):
 def setup(name: str, make, base, label_smoothing: float, dist, comm_hook=None):
     """Runtime, fresh model (compiled as `name` says; in DDP under torchrun), loader, optimizer
     and loss of a variant."""
-    from cnnbench.distributed import wrap_model
-    from cnnbench.runtime import Runtime
+    from cnnbench.engine.distributed import wrap_model
+    from cnnbench.engine.runtime import Runtime
 
     tokens = name.split("+")
     mode = {"compile": "default", "autotune": "max-autotune-no-cudagraphs",
@@ -115,11 +115,11 @@ def setup(name: str, make, base, label_smoothing: float, dist, comm_hook=None):
 
 def run_variant(name: str, make, base, label_smoothing: float, epochs: int, dist,
                 comm_hook=None) -> dict:
-    from cnnbench.distributed import all_reduce_sum
-    from cnnbench.schedule import LRSchedule
-    from cnnbench.graphs import StepGraphs
-    from cnnbench.train import train_one_epoch
-    from cnnbench.warmup import warm_up
+    from cnnbench.engine.distributed import all_reduce_sum
+    from cnnbench.engine.graphs import StepGraphs
+    from cnnbench.engine.loop import train_one_epoch
+    from cnnbench.engine.schedule import LRSchedule
+    from cnnbench.engine.warmup import warm_up
 
     runtime, model, loader, optimizer, loss_fn = setup(name, make, base, label_smoothing, dist,
                                                        comm_hook)
@@ -208,8 +208,8 @@ def main() -> None:
 
     import dataclasses
 
-    from cnnbench import distributed
-    from cnnbench.runtime import make_runtime
+    from cnnbench.engine import distributed
+    from cnnbench.engine.runtime import make_runtime
 
     dist = distributed.from_environment()
     distributed.init_process_group(dist)

@@ -6,7 +6,7 @@ metrics.json, and prints preset, the course material it comes from, its publishe
 (the preset's `published:` block), ours (mean ± the 95% confidence interval over the seeds, std,
 min, max), the verdict (`matches`: the published value lies in our interval, `above`: our
 interval lies above it, `below`) and the device; the same goes to a JSON file. The statistics
-and the verdict are `cnnbench compare`'s (cnnbench/comparison/stats.py).
+and the verdict are `cnnbench compare`'s (cnnbench/commands/compare/stats.py).
 
     python bench/reproduce.py                          # all MNIST/Fashion presets, seeds 0 1 2
     python bench/reproduce.py --presets lenet_mnist mlp_mnist --seeds 0 1 2 3 4
@@ -22,7 +22,6 @@ import argparse
 import json
 import math
 import os
-import statistics
 import subprocess
 import sys
 import time
@@ -68,15 +67,15 @@ class Result:
 
 
 def preset_names() -> list[str]:
-    from cnnbench.config_files import group_options
+    from cnnbench.settings.config_files import group_options
 
     return group_options("experiment")
 
 
 def load_preset(name: str) -> Preset:
     """What the run needs to know about a preset, from its composed config."""
-    from cnnbench.config_files import compose_config
     from cnnbench.data.shapes import input_shape
+    from cnnbench.settings.config_files import compose_config
 
     cfg = compose_config([f"experiment={name}"])
     shape = input_shape(cfg.dataset)
@@ -123,8 +122,8 @@ def read_run(run_dir: Path, seed: int, returncode: int) -> dict[str, Any]:
 
 
 def summarize(preset: Preset, runs: list[dict[str, Any]], quick: bool = False) -> Result:
-    from cnnbench.comparison.stats import summarize as summary_of
-    from cnnbench.comparison.stats import verdict
+    from cnnbench.commands.compare.stats import summarize as summary_of
+    from cnnbench.commands.compare.stats import verdict
 
     result = Result(preset.name, preset.seed_notebook, preset.reported_test_acc, runs)
     accs = [r["test_acc"] for r in runs if r["status"] == "completed" and r["test_acc"] is not None]

@@ -33,8 +33,10 @@ def run_inprocess(overrides: list[str], run_dir: Path) -> dict:
     from omegaconf import open_dict
     from rich.console import Console
 
-    from cnnbench.config_files import compose_config  # installed package or source checkout alike
-    from cnnbench.run import TrainingRun
+    from cnnbench.run.lifecycle import TrainingRun
+    from cnnbench.settings.config_files import (
+        compose_config,  # installed package or source checkout alike
+    )
 
     cfg = compose_config(overrides, return_hydra_config=True)
     choices = dict(cfg.hydra.runtime.choices)

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import platform
 import sys
@@ -36,14 +35,14 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from cnnbench.augment import BatchAugment  # noqa: E402
 from cnnbench.data import DeviceLoader, Split  # noqa: E402
+from cnnbench.engine.augment import BatchAugment  # noqa: E402
+from cnnbench.engine.graphs import StepGraphs  # noqa: E402
+from cnnbench.engine.loop import train_one_epoch  # noqa: E402
+from cnnbench.engine.runtime import Runtime, fused_options, make_runtime  # noqa: E402
+from cnnbench.engine.schedule import LRSchedule  # noqa: E402
+from cnnbench.engine.warmup import warm_up  # noqa: E402
 from cnnbench.models.lenet import LeNet5  # noqa: E402
-from cnnbench.runtime import Runtime, fused_options, make_runtime  # noqa: E402
-from cnnbench.schedule import LRSchedule  # noqa: E402
-from cnnbench.graphs import StepGraphs  # noqa: E402
-from cnnbench.train import train_one_epoch  # noqa: E402
-from cnnbench.warmup import warm_up  # noqa: E402
 
 AUGMENT = {  # the seeds' own pipelines (conf/augmentation/affine.yaml, keras_like.yaml)
     "lenet": ("affine", dict(rotation=10.0, translate=0.143, scale=0.1, shear=0.1)),

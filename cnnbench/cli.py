@@ -4,14 +4,15 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+
 from rich.console import Console
 
-from . import __version__
-from .advice import continue_command, interrupted_advice, sweep_continues
-from .config_files import config_options
-from .prechecks import checked_train_args, hydra_mistake
-from .sweeps import launched_sweep_dir, report_failed_jobs, report_sweep
-from .terminal import RunConsole
+from cnnbench import __version__
+from cnnbench.commands.train.prechecks import checked_train_args, hydra_mistake
+from cnnbench.settings.config_files import config_options
+from cnnbench.sweep.advice import continue_command, interrupted_advice, sweep_continues
+from cnnbench.sweep.outcome import launched_sweep_dir, report_failed_jobs, report_sweep
+from cnnbench.terminal import RunConsole
 
 SUBCOMMANDS = {
     "train": "train a model (or a sweep with -m); all Hydra flags and overrides work",
@@ -52,11 +53,11 @@ def print_help(console: Console) -> None:
 
 
 def run_train(args: list[str], console: Console, debug: bool = False) -> int:
-    from .app import make_train_app, print_user_error
-    from .endings import ending_of
-    from .errors import UserError
-    from .resume import NothingToResume
-    from .rundir import RunLock
+    from cnnbench.commands.train.app import make_train_app, print_user_error
+    from cnnbench.endings import ending_of
+    from cnnbench.errors import UserError
+    from cnnbench.run.resume import NothingToResume
+    from cnnbench.rundir import RunLock
 
     outcomes: list = []
     typed, sweep_dir = list(args), None
@@ -90,7 +91,7 @@ def run_train(args: list[str], console: Console, debug: bool = False) -> int:
         print_user_error(console, mistake)
         return 2
     finally:
-        from .distributed import destroy
+        from cnnbench.engine.distributed import destroy
 
         destroy()
     sweep_dir = sweep_dir or launched_sweep_dir()
@@ -110,13 +111,13 @@ def say(console: Console, text: str) -> None:
 
 def complete(args: list[str], console: Console) -> int:
     """`cnnbench train -sc install=bash|zsh` (the script), `-sc query=bash` (its candidates)."""
-    from .completion import handle
-    from .errors import UserError
+    from cnnbench.commands.completion import handle
+    from cnnbench.errors import UserError
 
     try:
         text = handle(args, list(SUBCOMMANDS))
     except UserError as err:
-        from .app import print_user_error
+        from cnnbench.commands.train.app import print_user_error
 
         print_user_error(console, err)
         return 2
@@ -125,9 +126,9 @@ def complete(args: list[str], console: Console) -> int:
 
 
 def run_models(args: list[str], console: Console) -> int:
-    from .app import print_user_error
-    from .errors import UserError
-    from .zoo import run_models as list_models
+    from cnnbench.commands.models import run_models as list_models
+    from cnnbench.commands.train.app import print_user_error
+    from cnnbench.errors import UserError
 
     try:
         return list_models(args, console)
@@ -141,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     debug = "--debug" in argv or os.environ.get("HYDRA_FULL_ERROR") == "1"
     argv = [a for a in argv if a != "--debug"]
     console = RunConsole()
-    from .endings import install_stop_handlers
+    from cnnbench.endings import install_stop_handlers
 
     install_stop_handlers()  # SIGTERM and SIGHUP end every command as Ctrl-C does
     if not argv or argv[0] in ("-h", "--help", "help"):
@@ -157,23 +158,23 @@ def main(argv: list[str] | None = None) -> int:
     if command == "models":
         return run_models(rest, console)
     if command == "data":
-        from .datainfo.command import main as data_main
+        from cnnbench.commands.data.command import main as data_main
 
         return data_main(rest, console)
     if command == "compare":
-        from .comparison.command import main as compare_main
+        from cnnbench.commands.compare.command import main as compare_main
 
         return compare_main(rest, console)
     if command == "eval":
-        from .evaluation.command import main as eval_main
+        from cnnbench.commands.eval import main as eval_main
 
         return eval_main(rest, console)
     if command == "predict":
-        from .predict.command import main as predict_main
+        from cnnbench.commands.predict.command import main as predict_main
 
         return predict_main(rest, console)
     if command == "export":
-        from .exporting.command import main as export_main
+        from cnnbench.commands.export.command import main as export_main
 
         return export_main(rest, console)
     console.print(f"[bold red]error:[/] unknown command '{command}'. Commands: "

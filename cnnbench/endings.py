@@ -11,8 +11,8 @@ import signal
 from dataclasses import dataclass
 from typing import Callable
 
-from .errors import RunDiverged, UserError
-from .rundir import COMPLETED, DIVERGED, FAILED, INTERRUPTED
+from cnnbench.errors import RunDiverged, UserError
+from cnnbench.rundir import COMPLETED, DIVERGED, FAILED, INTERRUPTED
 
 STOP_SIGNALS = {"SIGTERM": "stopped by SIGTERM (kill, or a job scheduler)",
                 "SIGHUP": "stopped by SIGHUP (the terminal was closed)"}

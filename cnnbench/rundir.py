@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 from typing import Any, Mapping
 
-from .errors import UserError
+from cnnbench.errors import UserError
 
 METRICS_FILE = "metrics.json"
 HISTORY_FILE = "history.csv"

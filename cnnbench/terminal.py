@@ -16,8 +16,14 @@ from typing import Any, Mapping
 
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
-                           TimeElapsedColumn, TimeRemainingColumn)
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 LOGGER = "cnnbench.console"   # conf/hydra/job_logging/cnnbench.yaml: the run's log file only
 PIPED_EVERY_S = 15.0          # piped output: at most one progress line per this many seconds

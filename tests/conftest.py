@@ -75,7 +75,7 @@ def compose():
     from hydra import compose as hydra_compose
     from hydra import initialize_config_module
 
-    import cnnbench.app  # noqa: F401  (registers the run_id resolver)
+    import cnnbench.commands.train.app  # noqa: F401  (registers the run_id resolver)
 
     def _compose(overrides: list[str] | None = None):
         with initialize_config_module(config_module="cnnbench.conf", version_base="1.3"):

@@ -6,7 +6,13 @@ import math
 import pytest
 import torch
 
-from cnnbench.augment import BatchAugment, random_affine, random_erasing, random_flip, random_shift
+from cnnbench.engine.augment import (
+    BatchAugment,
+    random_affine,
+    random_erasing,
+    random_flip,
+    random_shift,
+)
 
 SIZE = 33  # odd: the centre of rotation/zoom (pixel 16) falls on a pixel
 CENTRE = (SIZE - 1) / 2

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import REPO
 
 TINY = ["dataset=synthetic", "dataset.train_size=256", "dataset.test_size=128",

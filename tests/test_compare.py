@@ -6,13 +6,13 @@ import json
 from pathlib import Path
 
 import pytest
-
-from cnnbench.comparison.command import compare
-from cnnbench.comparison.runs import load_runs
-from cnnbench.rundir import find_run_dirs
-from cnnbench.comparison.table import differing_options, display_rows
-from cnnbench.errors import UserError
 from helpers import assert_png
+
+from cnnbench.commands.compare.command import compare
+from cnnbench.commands.compare.runs import load_runs
+from cnnbench.commands.compare.table import differing_options, display_rows
+from cnnbench.errors import UserError
+from cnnbench.rundir import find_run_dirs
 
 OPTIONS = {"model": "lenet", "dataset": "mnist", "optimizer": "adam", "lr": 0.001,
            "scheduler": "none", "augmentation": "none", "batch_size": 128, "epochs": 3, "seed": 42}

@@ -8,12 +8,12 @@ import math
 from pathlib import Path
 
 import pytest
-
-from cnnbench.comparison.command import compare
-from cnnbench.comparison.curves import curves_figure
-from cnnbench.comparison.group_table import group_columns, notes
-from cnnbench.comparison.plots import accuracy_vs_time_figure
 from helpers import assert_png, make_run
+
+from cnnbench.commands.compare.command import compare
+from cnnbench.commands.compare.curves import curves_figure
+from cnnbench.commands.compare.group_table import group_columns, notes
+from cnnbench.commands.compare.plots import accuracy_vs_time_figure
 
 T_975_DF2 = 4.302652729911275
 PUBLISHED = {"value": 0.988, "metric": "test/acc", "source": "the course notebook"}

@@ -7,10 +7,10 @@ import math
 from pathlib import Path
 
 import pytest
-
-from cnnbench.comparison.command import compare, left_out_lines
-from cnnbench.comparison.group_table import group_columns, notes
 from helpers import make_run, merge
+
+from cnnbench.commands.compare.command import compare, left_out_lines
+from cnnbench.commands.compare.group_table import group_columns, notes
 
 T_975_DF2 = 4.302652729911275  # Student t tables, 97.5th percentile, 2 degrees of freedom
 

@@ -6,9 +6,9 @@ import math
 
 import pytest
 
-from cnnbench.comparison.cells import p_text, vs_best
-from cnnbench.comparison.group_stats import GroupStats
-from cnnbench.comparison.stats import Summary, summarize, verdict, welch_p
+from cnnbench.commands.compare.cells import p_text, vs_best
+from cnnbench.commands.compare.group_stats import GroupStats
+from cnnbench.commands.compare.stats import Summary, summarize, verdict, welch_p
 
 T_975_DF2 = 4.302652729911275  # Student t, 97.5th percentile, 2 degrees of freedom (tables: 4.303)
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from cnnbench.completion import query
+from cnnbench.commands.completion import query
 
 SUBCOMMANDS = ["train", "models", "eval", "compare"]
 
@@ -84,8 +84,8 @@ def test_query_after_other_commands():
 
 def test_every_subcommand_takes_key_value_options(cli, tmp_path):
     """One option style: out=DIR and json=true everywhere (the --out/--json spellings too)."""
-    from cnnbench.comparison.command import parse_args
-    from cnnbench.options import normalized
+    from cnnbench.commands.compare.command import parse_args
+    from cnnbench.settings.options import normalized
 
     assert normalized(["--out", "d", "--json", "x=1"], flags=("json",), valued=("out",)) == [
         "out=d", "json=true", "x=1"]

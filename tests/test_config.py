@@ -5,8 +5,8 @@ import pytest
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from cnnbench.config_files import config_options
-from cnnbench.settings import TrainerSettings
+from cnnbench.settings.config_files import config_options
+from cnnbench.settings.trainer import TrainerSettings
 
 OPTIONS = [(group, name) for group, names in config_options().items() for name in names]
 
@@ -50,12 +50,12 @@ def test_option_composes_and_builds(compose, group, name):
         model = instantiate(node, in_channels=1, image_size=[28, 28], num_classes=10)
         assert model(torch.zeros(2, 1, 28, 28)).shape == (2, 10)
     elif group == "optimizer":  # as a run builds it (optimizer.backbone_lr_scale is cnnbench's)
-        from cnnbench.build import build_optimizer
+        from cnnbench.run.build import build_optimizer
 
         opt = build_optimizer(cfg, torch.nn.Linear(3, 2))
         assert opt.param_groups[0]["lr"] == node.lr
     elif group == "scheduler":
-        from cnnbench.schedule import build_schedule
+        from cnnbench.engine.schedule import build_schedule
 
         opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(3))], lr=0.1)
         factory = instantiate(node, _convert_="all") if node.get("_target_") else None
@@ -91,8 +91,8 @@ def test_bad_trainer_values_are_user_errors(key, value):
 
 def test_source_checkout_without_install_finds_conf(monkeypatch):
     """On a machine with only PYTHONPATH pointing at the checkout (no pip install)."""
-    from cnnbench import config_files
-    from cnnbench.config_files import compose_config
+    from cnnbench.settings import config_files
+    from cnnbench.settings.config_files import compose_config
 
     monkeypatch.setattr(config_files, "installed", lambda: False)
     assert config_files.hydra_config_path() == str(config_files.CHECKOUT_CONF)

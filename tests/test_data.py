@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from cnnbench.augment import BatchAugment
 from cnnbench.data import DeviceLoader, load_dataset
+from cnnbench.engine.augment import BatchAugment
 from cnnbench.errors import UserError
 
 

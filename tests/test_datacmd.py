@@ -6,15 +6,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import assert_png
 from PIL import Image
 
 from cnnbench.cli import main
-from cnnbench.completion import query
+from cnnbench.commands.completion import query
+from cnnbench.commands.data.samples import MAX_CLASSES
 from cnnbench.data import load_dataset
 from cnnbench.data.sources import FASHION_CLASSES
-from cnnbench.datainfo.samples import MAX_CLASSES
 from cnnbench.errors import UserError
-from helpers import assert_png
 
 SMALL_SYNTHETIC = ["dataset=synthetic", "dataset.train_size=200", "dataset.test_size=50"]
 
@@ -84,7 +84,7 @@ def test_a_hundred_classes_are_drawn_readably(capsys, tmp_path):
 
 @pytest.mark.parametrize("val_split, seed", [(0.2, 5), (0.0, 1)])
 def test_the_split_is_the_one_a_training_run_records(capsys, compose, tmp_path, val_split, seed):
-    from cnnbench.run import TrainingRun
+    from cnnbench.run.lifecycle import TrainingRun
 
     options = [*SMALL_SYNTHETIC, f"trainer.val_split={val_split}", f"trainer.seed={seed}"]
     s = data_json(capsys, *options, f"out={tmp_path / 'data'}")

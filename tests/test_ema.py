@@ -8,10 +8,10 @@ import torch
 from rich.console import Console
 from torch import nn
 
-from cnnbench import train as train_module
-from cnnbench.checkpoint import load_checkpoint
-from cnnbench.ema import WeightEMA, averaged_weights
-from cnnbench.run import TrainingRun
+from cnnbench.engine import loop as train_module
+from cnnbench.engine.ema import WeightEMA, averaged_weights
+from cnnbench.run.checkpoint import load_checkpoint
+from cnnbench.run.lifecycle import TrainingRun
 
 FAST = ["dataset=synthetic", "dataset.train_size=384", "dataset.test_size=256",
         "trainer.batch_size=64", "trainer.progress=false", "trainer.device=cpu",
@@ -100,7 +100,7 @@ def test_a_run_tests_and_saves_the_average(compose, tmp_path, monkeypatch):
     assert load_checkpoint(tmp_path / "plain" / "checkpoints" / "last.pt")["ema"] is None
 
     # `cnnbench eval` of the checkpoint scores what the run scored: the averaged weights
-    from cnnbench.evaluation.command import evaluate_checkpoint
+    from cnnbench.commands.eval import evaluate_checkpoint
 
     monkeypatch.chdir(tmp_path)
     checked = evaluate_checkpoint([f"checkpoint={tmp_path / 'ema' / 'checkpoints' / 'last.pt'}",
@@ -137,7 +137,7 @@ def test_resumed_run_with_average_equals_uninterrupted(compose, tmp_path, monkey
 
 
 def test_plain_last_epochs_turn_augmentation_off(compose, tmp_path, monkeypatch):
-    from cnnbench.augment import BatchAugment
+    from cnnbench.engine.augment import BatchAugment
 
     augmented_epochs = []
     real_apply = BatchAugment.apply

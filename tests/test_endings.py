@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from cnnbench.rundir import LOCK_FILE, FINAL_STATUSES
+from cnnbench.rundir import FINAL_STATUSES, LOCK_FILE
 
 TINY = ["dataset=synthetic", "dataset.train_size=256", "dataset.test_size=128",
         "trainer.batch_size=64", "trainer.device=cpu", "trainer.progress=false"]

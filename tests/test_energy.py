@@ -6,8 +6,8 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from cnnbench import energy
-from cnnbench.energy import EnergyMeter, GpuIdentity, across_processes
+from cnnbench.run import energy
+from cnnbench.run.energy import EnergyMeter, GpuIdentity, across_processes
 
 GPU = GpuIdentity("NVIDIA Test GPU", "GPU-1234abcd-0000-1111-2222-333344445555",
                   "00000000:3b:00.0")

@@ -6,19 +6,19 @@ import math
 
 import pytest
 import torch
+from helpers import assert_png
 from rich.console import Console
 from torch import nn
 
 from cnnbench.data import DeviceLoader, ImageData, Split
+from cnnbench.engine.runtime import make_runtime
 from cnnbench.errors import UserError
 from cnnbench.evaluation.evaluate import evaluate_test_set
 from cnnbench.evaluation.metrics import classification_metrics, worst_mistakes
 from cnnbench.evaluation.report import per_class_table, worst_classes
-from cnnbench.evaluation.settings import EvaluationSettings
 from cnnbench.evaluation.shift import Shift, shift_accuracy, translate
-from cnnbench.runtime import make_runtime
-from cnnbench.sinks import TensorBoardSink
-from helpers import assert_png
+from cnnbench.run.sinks import TensorBoardSink
+from cnnbench.settings.evaluation import EvaluationSettings
 
 CLASSES = ["cat", "dog", "bird", "fish"]  # fish: never in the labels, never predicted
 
@@ -214,7 +214,7 @@ class Counting(nn.Module):
 
 def test_one_pass_gives_loss_accuracy_and_every_metric(tmp_path):
     from cnnbench.data import load_dataset
-    from cnnbench.train import evaluate
+    from cnnbench.engine.loop import evaluate
 
     torch.manual_seed(2)
     data = load_dataset("synthetic", train_size=8, test_size=40)
@@ -232,7 +232,7 @@ def test_one_pass_gives_loss_accuracy_and_every_metric(tmp_path):
 
 
 def test_a_training_run_evaluates_the_test_set_once(tmp_path, compose, monkeypatch):
-    from cnnbench.run import TrainingRun
+    from cnnbench.run.lifecycle import TrainingRun
 
     cfg = compose(["dataset=synthetic", "model=mlp", "trainer.device=cpu", "trainer.epochs=1",
                    "dataset.train_size=16", "dataset.test_size=24", "trainer.progress=false",

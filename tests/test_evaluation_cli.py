@@ -11,7 +11,6 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-
 from helpers import assert_png
 
 SMALL = ["dataset=synthetic", "dataset.train_size=256", "dataset.test_size=128",
@@ -95,7 +94,7 @@ def test_eval_refuses_what_cannot_work(sweep, tmp_path, monkeypatch):
     """In-process (a subprocess per case would cost seconds each): clear errors, no run dir."""
     from rich.console import Console
 
-    from cnnbench.evaluation.command import main
+    from cnnbench.commands.eval import main
 
     monkeypatch.chdir(tmp_path)
     run = job(sweep, "lenet")

@@ -13,9 +13,8 @@ import onnx
 import onnxruntime as ort
 import pytest
 import torch
-from rich.console import Console
-
 from helpers import trained_run, write_pictures
+from rich.console import Console
 
 TINY = ["model=lenet", "dataset=synthetic", "dataset.channels=3", "dataset.image_size=24",
         "dataset.num_classes=5", "dataset.train_size=256", "dataset.test_size=64",
@@ -34,9 +33,9 @@ def run(tmp_path_factory):
 def batches(run, tmp_path_factory):
     """Real pictures as the model takes them: written files (every mode) converted by predict's
     pipeline, then the dataset's own test images; as batches of 1 and of 7."""
+    from cnnbench.commands.predict.inputs import load_image
     from cnnbench.data import load_dataset
-    from cnnbench.predict.inputs import load_image
-    from cnnbench.trained import load_trained
+    from cnnbench.run.trained import load_trained
 
     prep = load_trained(run).prep
     files = write_pictures(tmp_path_factory.mktemp("pictures"))
@@ -47,7 +46,7 @@ def batches(run, tmp_path_factory):
 
 
 def export(args, cwd, monkeypatch):
-    from cnnbench.exporting.command import main
+    from cnnbench.commands.export.command import main
 
     monkeypatch.chdir(cwd)
     console = Console(record=True, width=200)
@@ -56,7 +55,7 @@ def export(args, cwd, monkeypatch):
 
 
 def expected(run, batch):
-    from cnnbench.trained import load_trained
+    from cnnbench.run.trained import load_trained
 
     with torch.no_grad():
         return load_trained(run).model(torch.from_numpy(batch)).numpy()
@@ -103,7 +102,7 @@ def test_torchscript_export_matches_pytorch(run, batches, tmp_path, monkeypatch)
 
 
 def test_predict_with_the_onnx_file_agrees_with_the_checkpoint(run, tmp_path, monkeypatch):
-    from cnnbench.predict.command import main
+    from cnnbench.commands.predict.command import main
 
     write_pictures(tmp_path / "pics")
     code, text = export([f"checkpoint={run}", f"out={tmp_path / 'model.onnx'}"], tmp_path,
@@ -125,10 +124,10 @@ def test_predict_with_the_onnx_file_agrees_with_the_checkpoint(run, tmp_path, mo
 def test_alexnet_pooling_exports_to_onnx(tmp_path):
     """AlexNet's 6x6 adaptive pooling of a 3x3 map has no ONNX operator: it is exported as the
     same average written as matrix products."""
-    from cnnbench.exporting.formats import onnx_bytes
+    from cnnbench.commands.export.formats import onnx_bytes
+    from cnnbench.data.preprocessing import Preprocessing
     from cnnbench.models import build_model, model_config
-    from cnnbench.preprocessing import Preprocessing
-    from cnnbench.trained import Trained
+    from cnnbench.run.trained import Trained
 
     prep = Preprocessing(tuple("abc"), (0.1,), (0.3,), 1, 28, 28, dataset="mnist")
     model = build_model(model_config("alexnet"), in_channels=1, image_size=(28, 28),

@@ -12,17 +12,17 @@ import torch
 from omegaconf import OmegaConf
 from torch import nn
 
-from cnnbench.build import build_optimizer, optimizer_config
 from cnnbench.data import DeviceLoader, Split
+from cnnbench.engine.finetune import backbone_freeze, head_parameters, split_parameters
+from cnnbench.engine.loop import Fit
+from cnnbench.engine.runtime import Runtime
+from cnnbench.engine.safe_build import build_allowed
+from cnnbench.engine.schedule import LRSchedule, build_schedule
 from cnnbench.errors import UserError
-from cnnbench.finetune import backbone_freeze, head_parameters, split_parameters
 from cnnbench.models import build_model, model_config, model_names
 from cnnbench.models.registry import MODEL_CLASSES
-from cnnbench.runtime import Runtime
-from cnnbench.safe_build import build_allowed
-from cnnbench.schedule import LRSchedule, build_schedule
-from cnnbench.settings import EarlyStopping, TrainerSettings
-from cnnbench.train import Fit
+from cnnbench.run.build import build_optimizer, optimizer_config
+from cnnbench.settings.trainer import EarlyStopping, TrainerSettings
 
 CPU = torch.device("cpu")
 TINY = ["dataset=synthetic", "dataset.train_size=256", "dataset.test_size=128",
@@ -210,8 +210,8 @@ def test_freezing_every_epoch_says_the_backbone_never_trains():
 
 
 def test_interrupted_and_resumed_equals_uninterrupted(compose, tmp_path, monkeypatch):
-    import cnnbench.train as train_module
-    from cnnbench.run import TrainingRun
+    import cnnbench.engine.loop as train_module
+    from cnnbench.run.lifecycle import TrainingRun
 
     options = [*TINY, "model=lenet", "scheduler=onecycle", "trainer.epochs=2",
                "optimizer.backbone_lr_scale=0.1", "trainer.freeze_backbone_epochs=1"]
@@ -245,8 +245,8 @@ def test_interrupted_and_resumed_equals_uninterrupted(compose, tmp_path, monkeyp
 # -- identities ---------------------------------------------------------------------------------
 
 def test_the_new_keys_at_their_defaults_leave_a_runs_identity_as_before(compose):
-    from cnnbench.comparison.identity import identity
-    from cnnbench.config_identity import config_hash
+    from cnnbench.commands.compare.identity import identity
+    from cnnbench.settings.identity import config_hash
 
     new = compose(["model=mlp"])
     old = OmegaConf.to_container(new)  # a run's config from before the two options

@@ -7,8 +7,8 @@ import json
 import pytest
 import torch
 
-from cnnbench.checkpoint import load_checkpoint
-from cnnbench.run import TrainingRun
+from cnnbench.run.checkpoint import load_checkpoint
+from cnnbench.run.lifecycle import TrainingRun
 
 FAST = ["dataset=synthetic", "dataset.train_size=512", "dataset.test_size=256",
         "trainer.batch_size=64", "trainer.progress=false", "trainer.device=cpu"]
@@ -89,7 +89,7 @@ def test_bf16_autocast_on_cpu(compose, tmp_path):
 
 
 def test_a_resumed_run_keeps_its_best_validation_accuracy(compose, tmp_path, monkeypatch):
-    import cnnbench.train as train_module
+    import cnnbench.engine.loop as train_module
 
     real, accuracies = train_module.evaluate, [0.5, 0.7, 0.3]
     monkeypatch.setattr(train_module, "evaluate",

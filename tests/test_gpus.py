@@ -14,8 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from hydra_plugins.cnnbench_launcher._gpus import (gives_its_own_gpu, pick_gpu, use_gpu,
-                                                   visible_gpus)
+from hydra_plugins.cnnbench_launcher._gpus import (
+    gives_its_own_gpu,
+    pick_gpu,
+    use_gpu,
+    visible_gpus,
+)
 
 TINY = ["dataset=synthetic", "dataset.train_size=64", "dataset.test_size=32",
         "trainer.batch_size=32", "trainer.device=cpu", "trainer.progress=false",

@@ -1,7 +1,7 @@
 """Which options a sweep varies (from its multirun.yaml) and the order of the metric columns."""
 from __future__ import annotations
 
-from cnnbench.hparams import metric_columns, shown_options, swept_options
+from cnnbench.run.hparams import metric_columns, shown_options, swept_options
 
 OPTIONS = ["model", "dataset", "optimizer", "lr", "scheduler", "augmentation", "batch_size",
            "epochs", "seed"]

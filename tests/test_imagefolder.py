@@ -120,7 +120,7 @@ def test_unreadable_image_names_the_file(photos):
 def test_a_training_run_on_an_image_folder(photos, tmp_path, compose):
     import json
 
-    from cnnbench.run import TrainingRun
+    from cnnbench.run.lifecycle import TrainingRun
 
     cfg = compose(["dataset=imagefolder", f"dataset.path={photos}", "dataset.image_size=16",
                    "model=mlp", "trainer.epochs=1", "trainer.device=cpu", "trainer.progress=false",

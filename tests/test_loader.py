@@ -4,9 +4,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from cnnbench.augment import BatchAugment
 from cnnbench.data import DeviceLoader, Split, StreamingLoader, make_loader
 from cnnbench.data.loader import data_fits_on_device, split_bytes
+from cnnbench.engine.augment import BatchAugment
 
 CPU = torch.device("cpu")
 

@@ -5,7 +5,7 @@ import pytest
 import yaml
 
 from cnnbench import rundir
-from cnnbench.objective import SweepError, check_sweeper, objective_of
+from cnnbench.settings.objective import SweepError, check_sweeper, objective_of
 
 TINY = ["dataset=synthetic", "trainer.device=cpu", "trainer.epochs=1", "dataset.train_size=64",
         "dataset.test_size=32", "trainer.progress=false"]

@@ -7,14 +7,21 @@ import textwrap
 
 import numpy as np
 import pytest
+from helpers import assert_png
 from PIL import ImageFont
 
 from cnnbench.evaluation import raster
 from cnnbench.evaluation.pictures import write_pictures
-from cnnbench.evaluation.plots import (cell_size, confusion_matrix_figure, misclassified_figure,
-                                       png_bytes, read_png, shares, tile)
+from cnnbench.evaluation.plots import (
+    cell_size,
+    confusion_matrix_figure,
+    misclassified_figure,
+    png_bytes,
+    read_png,
+    shares,
+    tile,
+)
 from cnnbench.evaluation.raster import colour_map
-from helpers import assert_png
 
 FASHION = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker",
            "Bag", "Ankle boot"]
@@ -163,8 +170,8 @@ def test_the_test_phase_never_imports_matplotlib(tmp_path):
         from torch import nn
         from cnnbench.data import load_dataset
         from cnnbench.evaluation.evaluate import evaluate_test_set
-        from cnnbench.evaluation.settings import EvaluationSettings
-        from cnnbench.runtime import make_runtime
+        from cnnbench.settings.evaluation import EvaluationSettings
+        from cnnbench.engine.runtime import make_runtime
 
         data = load_dataset("synthetic", train_size=8, test_size=32)
         model = nn.Sequential(nn.Flatten(), nn.Linear(28 * 28, 10))

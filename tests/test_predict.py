@@ -8,9 +8,8 @@ import shutil
 import numpy as np
 import pytest
 import torch
-from rich.console import Console
-
 from helpers import assert_png, trained_run, write_pictures
+from rich.console import Console
 
 TINY = ["model=lenet", "dataset=synthetic", "dataset.train_size=256", "dataset.test_size=64",
         "trainer.epochs=2", "trainer.device=cpu", "trainer.progress=false",
@@ -25,7 +24,7 @@ def run(tmp_path_factory):
 
 def predict(args, cwd, monkeypatch):
     """`cnnbench predict ARGS` in-process in `cwd`: (exit code, what it printed)."""
-    from cnnbench.predict.command import main
+    from cnnbench.commands.predict.command import main
 
     monkeypatch.chdir(cwd)
     console = Console(record=True, width=200)
@@ -66,10 +65,10 @@ def test_pictures_are_converted_as_the_dataset_was(run, tmp_path):
     the model gives them the logits it gives the training loader's batches."""
     from PIL import Image
 
+    from cnnbench.commands.predict.command import predict_files
+    from cnnbench.commands.predict.inputs import load_image
+    from cnnbench.commands.predict.sources import TorchSource
     from cnnbench.data import DeviceLoader, load_dataset
-    from cnnbench.predict.command import predict_files
-    from cnnbench.predict.inputs import load_image
-    from cnnbench.predict.sources import TorchSource
 
     data = load_dataset("synthetic", train_size=256, test_size=64)
     files = []
@@ -94,8 +93,8 @@ def test_pictures_are_converted_as_the_dataset_was(run, tmp_path):
 def test_modes_and_sizes_become_the_model_input(tmp_path):
     from PIL import Image
 
-    from cnnbench.predict.inputs import load_image
-    from cnnbench.preprocessing import Preprocessing
+    from cnnbench.commands.predict.inputs import load_image
+    from cnnbench.data.preprocessing import Preprocessing
 
     rgba = Image.new("RGBA", (50, 20), (200, 100, 50, 0))  # fully transparent: alpha dropped
     rgba.save(tmp_path / "rgba.png")
@@ -181,9 +180,9 @@ def test_a_checkpoint_from_before_the_data_entry_still_predicts(run, tmp_path, m
 def test_an_imagefolder_model_gets_its_folders_decoding(tmp_path, channels):
     """For dataset=imagefolder, a picture becomes exactly what the folder's decoder made of it
     in training (RGB, bilinear to size, the first channel for one-channel models)."""
+    from cnnbench.commands.predict.inputs import load_image
     from cnnbench.data.folder import _decode
-    from cnnbench.predict.inputs import load_image
-    from cnnbench.preprocessing import Preprocessing
+    from cnnbench.data.preprocessing import Preprocessing
 
     prep = Preprocessing(("a", "b"), (0.5,) * channels, (0.2,) * channels, channels, 20, 12,
                          to_gray="first_channel", dataset="imagefolder")

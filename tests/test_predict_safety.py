@@ -7,9 +7,8 @@ import json
 import onnx
 import pytest
 import torch
-from rich.console import Console
-
 from helpers import trained_run, write_pictures
+from rich.console import Console
 
 TINY = ["model=mlp", "dataset=synthetic", "dataset.train_size=64", "dataset.test_size=32",
         "trainer.epochs=1", "trainer.device=cpu", "trainer.progress=false",
@@ -24,8 +23,8 @@ def run(tmp_path_factory):
 
 
 def command(name, args, cwd, monkeypatch):
-    from cnnbench.exporting.command import main as export_main
-    from cnnbench.predict.command import main as predict_main
+    from cnnbench.commands.export.command import main as export_main
+    from cnnbench.commands.predict.command import main as predict_main
 
     monkeypatch.chdir(cwd)
     console = Console(record=True, width=250)

@@ -8,11 +8,11 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from cnnbench.build import build_optimizer
 from cnnbench.data.shapes import input_shape
+from cnnbench.engine.schedule import build_schedule
 from cnnbench.models import build_model
-from cnnbench.schedule import build_schedule
-from cnnbench.settings import TrainerSettings
+from cnnbench.run.build import build_optimizer
+from cnnbench.settings.trainer import TrainerSettings
 
 # preset: (seed, dataset, model, optimizer, lr, batch, epochs, val_split, augmentation, scheduler)
 PRESETS = {

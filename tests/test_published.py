@@ -6,7 +6,7 @@ import json
 import pytest
 
 from cnnbench.errors import UserError
-from cnnbench.run import TrainingRun
+from cnnbench.run.lifecycle import TrainingRun
 
 TINY = ["dataset=synthetic", "dataset.train_size=256", "dataset.test_size=128",
         "trainer.batch_size=64", "trainer.progress=false", "trainer.device=cpu",
@@ -71,6 +71,6 @@ def test_a_presets_block_wins_over_the_default(compose, tmp_path):
 
 
 def test_a_run_given_the_block_on_the_command_line_can_be_resumed(tmp_path):
-    from cnnbench.resume_policy import vet_override
+    from cnnbench.settings.resume_policy import vet_override
 
     assert vet_override(BLOCK, tmp_path / "overrides.yaml") == BLOCK  # replayed, not refused

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from cnnbench.checkpoint import load_checkpoint, save_checkpoint
 from cnnbench.errors import UserError
+from cnnbench.run.checkpoint import load_checkpoint, save_checkpoint
 
 # big enough that an epoch takes a moment on the CPU, so a signal lands mid-run
 SLOW = ["dataset=synthetic", "dataset.train_size=6000", "dataset.test_size=256",

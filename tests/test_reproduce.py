@@ -6,7 +6,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from helpers import load_script
 
 SCRIPT = Path(__file__).resolve().parents[1] / "bench" / "reproduce.py"

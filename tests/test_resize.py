@@ -8,10 +8,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from cnnbench.augment import BatchAugment
 from cnnbench.data import DeviceLoader, ImageData, Split, StreamingLoader, load_dataset
 from cnnbench.data import loader as loader_module
 from cnnbench.data.shapes import SHAPES, InputShape, input_shape
+from cnnbench.engine.augment import BatchAugment
 from cnnbench.errors import UserError
 
 CPU = torch.device("cpu")

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from cnnbench.overrides import hydra_quote, hydra_unquote
-from cnnbench.resume import resume_command
+from cnnbench.run.resume import resume_command
+from cnnbench.settings.overrides import hydra_quote, hydra_unquote
 
 TINY = ["dataset=synthetic", "dataset.train_size=256", "dataset.test_size=128",
         "trainer.batch_size=64", "trainer.device=cpu", "trainer.progress=false",
@@ -152,7 +152,7 @@ def test_changed_settings_are_refused_before_anything_is_written(run_copy, cli, 
 
 
 def test_repeating_the_runs_own_values_is_not_a_change(finished_run):
-    from cnnbench.resume_policy import check_user_overrides, stored_overrides
+    from cnnbench.settings.resume_policy import check_user_overrides, stored_overrides
 
     stored = stored_overrides(finished_run)
     check_user_overrides(["optimizer=adam", "model=mlp", "optimizer.lr=0.001",

@@ -14,13 +14,13 @@ import torch
 import yaml
 from torch import nn
 
-from cnnbench.config_files import compose_config
-from cnnbench.augment import BatchAugment
 from cnnbench.data import DeviceLoader, Split, StreamingLoader
-from cnnbench.distributed import DistInfo, sync_batchnorm
+from cnnbench.engine.augment import BatchAugment
+from cnnbench.engine.distributed import DistInfo, sync_batchnorm
 from cnnbench.errors import UserError
 from cnnbench.models import build_model, model_config
-from cnnbench.settings import TrainerSettings
+from cnnbench.settings.config_files import compose_config
+from cnnbench.settings.trainer import TrainerSettings
 
 TINY = ["dataset=synthetic", "dataset.train_size=256", "dataset.test_size=128",
         "trainer.batch_size=64", "trainer.device=cpu", "trainer.epochs=1"]
@@ -241,7 +241,7 @@ def test_ddp_comm_hook_sends_16_bit_gradients(tmp_path, hook, dtype):
     (one process: the average of one); without it they are the plain ones."""
     import torch.distributed as dist
 
-    from cnnbench.distributed import wrap_model
+    from cnnbench.engine.distributed import wrap_model
 
     dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'store'}", rank=0,
                             world_size=1)

@@ -11,11 +11,11 @@ import functools
 import pytest
 import torch
 
+from cnnbench.engine.finetune import without_scale
+from cnnbench.engine.safe_build import ALLOWED, as_plain, build_allowed
 from cnnbench.errors import UserError
-from cnnbench.finetune import without_scale
 from cnnbench.models import build_model, model_config, model_names
 from cnnbench.models.registry import MODEL_CLASSES
-from cnnbench.safe_build import ALLOWED, as_plain, build_allowed
 
 
 def _build(cfg):
@@ -88,7 +88,7 @@ def test_a_registry_build_is_the_hydra_build(compose):
 
 @pytest.mark.parametrize("group", ["optimizer", "scheduler", "augmentation"])
 def test_every_shipped_option_builds_through_the_allow_list(compose, group):
-    from cnnbench.config_files import group_options
+    from cnnbench.settings.config_files import group_options
 
     for option in group_options(group):
         cfg = compose([f"{group}={option}"])
@@ -108,11 +108,11 @@ def test_every_shipped_option_builds_through_the_allow_list(compose, group):
 @pytest.mark.parametrize("group,cfg,message", [
     ("optimizer", {"_target_": "numpy.savetxt", "_partial_": True},
      "optimizer._target_='numpy.savetxt' is refused"),
-    ("optimizer", {"_target_": "cnnbench.augment.BatchAugment"},  # right allow-list only
-     "optimizer._target_='cnnbench.augment.BatchAugment' is refused"),
+    ("optimizer", {"_target_": "cnnbench.engine.augment.BatchAugment"},  # right allow-list only
+     "optimizer._target_='cnnbench.engine.augment.BatchAugment' is refused"),
     ("scheduler", {"_target_": "torch.optim.lr_scheduler.LambdaLR", "_partial_": True,
                    "lr_lambda": "x"}, "scheduler._target_='torch.optim.lr_scheduler.LambdaLR'"),
-    ("augmentation", {"_target_": "cnnbench.augment.BatchAugment",
+    ("augmentation", {"_target_": "cnnbench.engine.augment.BatchAugment",
                       "flip": {"_target_": "os.system", "command": "touch pwned"}},
      "augmentation.flip is refused: it is a nested mapping with _target_ inside"),
     ("optimizer", {"_target_": "torch.optim.SGD", "_partial_": True, "lr": "0.1"},
@@ -228,7 +228,7 @@ def test_eval_run_directory_name_stays_under_outputs_eval(cli, trained, tmp_path
 
 
 def test_stored_dataset_root_and_download_come_from_cnnbench_not_the_file():
-    from cnnbench.evaluation.command import effective_config
+    from cnnbench.commands.eval import effective_config
 
     stored = ("dataset: {name: mnist, root: '${oc.env:CNNBENCH_DATA,./data}', download: true}\n"
               "model: {_target_: cnnbench.models.lenet.LeNet5}\n"

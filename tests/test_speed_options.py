@@ -7,12 +7,12 @@ import pytest
 import torch
 from torch import nn
 
-from cnnbench.augment import BatchAugment
 from cnnbench.data import DeviceLoader, Split
+from cnnbench.engine.augment import BatchAugment
+from cnnbench.engine.runtime import Runtime, fused_options
+from cnnbench.engine.warmup import warm_up
 from cnnbench.errors import UserError
-from cnnbench.runtime import Runtime, fused_options
-from cnnbench.settings import TrainerSettings
-from cnnbench.warmup import warm_up
+from cnnbench.settings.trainer import TrainerSettings
 
 CPU = torch.device("cpu")
 
@@ -98,7 +98,7 @@ def test_warm_up_with_the_optimizer_changes_nothing(make_optimizer):
 
 def test_warm_up_with_a_streaming_loader(compose, tmp_path):
     """A compiled run whose data streams (trainer.data_on_device=false) warms up too."""
-    from cnnbench.run import TrainingRun
+    from cnnbench.run.lifecycle import TrainingRun
 
     cfg = compose(["dataset=synthetic", "dataset.train_size=96", "dataset.test_size=32",
                    "model=mlp", "trainer.epochs=1", "trainer.device=cpu", "trainer.progress=false",
@@ -110,7 +110,7 @@ def test_warm_up_with_a_streaming_loader(compose, tmp_path):
 
 
 def test_linear_scaling_reaches_optimizer_and_one_cycle(compose, tmp_path):
-    from cnnbench.run import TrainingRun
+    from cnnbench.run.lifecycle import TrainingRun
 
     cfg = compose(["dataset=synthetic", "dataset.train_size=320", "dataset.test_size=16",
                    "model=mlp", "trainer.epochs=1", "trainer.device=cpu", "trainer.progress=false",
@@ -145,7 +145,7 @@ def test_speedrun_presets_compose_and_build(compose, name, model, dataset):
 
 
 def test_flip_tta_averages_the_logits_of_the_mirror_image():
-    from cnnbench.train import evaluate
+    from cnnbench.engine.loop import evaluate
 
     class EdgeReader(nn.Module):  # class 0 from the left column, class 1 from the right one
         def forward(self, x):
@@ -163,8 +163,8 @@ def test_flip_tta_averages_the_logits_of_the_mirror_image():
 
 
 def test_cuda_graph_option_is_checked_and_needs_cuda():
-    from cnnbench.graphs import StepGraphs
-    from cnnbench.runtime import capture_off_reason, make_runtime
+    from cnnbench.engine.graphs import StepGraphs
+    from cnnbench.engine.runtime import capture_off_reason, make_runtime
 
     with pytest.raises(UserError, match="cuda_graph"):
         TrainerSettings.from_config({"cuda_graph": True, "compile": "reduce-overhead"})

@@ -12,11 +12,19 @@ import torch
 from omegaconf import OmegaConf
 
 from cnnbench import rundir
-from cnnbench.advice import continue_command, sweep_continues
-from cnnbench.config_identity import config_hash, run_config_hash
-from cnnbench.overrides import hydra_unquote
-from cnnbench.sweep_plan import (BUSY, NEW, RESTART, RESUME, SKIP, SweepBook, decide,
-                                 record_summary)
+from cnnbench.settings.identity import config_hash, run_config_hash
+from cnnbench.settings.overrides import hydra_unquote
+from cnnbench.sweep.advice import continue_command, sweep_continues
+from cnnbench.sweep.plan import (
+    BUSY,
+    NEW,
+    RESTART,
+    RESUME,
+    SKIP,
+    SweepBook,
+    decide,
+    record_summary,
+)
 
 
 def job(sweep: Path, name: str, digest: str, status: str | None, epochs_run: int | None = None,

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from cnnbench.app import job_dirname
-from cnnbench.sweeps import sweep_outcomes, sweep_summary
+from cnnbench.commands.train.app import job_dirname
+from cnnbench.sweep.outcome import sweep_outcomes, sweep_summary
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = ["dataset=synthetic", "dataset.train_size=256", "dataset.test_size=128",

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-import cnnbench.train as train_module
-from cnnbench.checkpoint import load_checkpoint
+import cnnbench.engine.loop as train_module
 from cnnbench.errors import UserError
-from cnnbench.resume import NothingToResume, resume_arguments
-from cnnbench.run import TrainingRun
-from cnnbench.settings import TrainerSettings
+from cnnbench.run.checkpoint import load_checkpoint
+from cnnbench.run.lifecycle import TrainingRun
+from cnnbench.run.resume import NothingToResume, resume_arguments
+from cnnbench.settings.trainer import TrainerSettings
 
 TINY = ["dataset=synthetic", "dataset.train_size=256", "dataset.test_size=128",
         "trainer.batch_size=64", "trainer.progress=false", "trainer.device=cpu",

@@ -343,7 +343,7 @@ def test_a_vit_trains_with_weight_averaging_on_resized_synthetic_data(tmp_path, 
 
 
 def test_a_doctored_checkpoint_cannot_make_timm_fetch_a_model(fine_tuned, tmp_path, cli):
-    from cnnbench.checkpoint import load_checkpoint
+    from cnnbench.run.checkpoint import load_checkpoint
 
     payload = load_checkpoint(fine_tuned["pretrained"] / "checkpoints" / "last.pt")
     payload["config"] = payload["config"].replace("name: test_resnet",

@@ -6,10 +6,10 @@ import json
 import pytest
 
 from cnnbench.cli import main
+from cnnbench.commands.models import describe, zoo
 from cnnbench.data.shapes import SHAPES, InputShape, input_shape
 from cnnbench.errors import UserError
 from cnnbench.models import model_names
-from cnnbench.zoo import describe, zoo
 
 # The counts the seeds state (or that their code implies), per dataset
 SEED_COUNTS = {

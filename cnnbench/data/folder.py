@@ -23,9 +23,9 @@ from typing import Collection, Sequence
 import numpy as np
 import torch
 
-from ..errors import UserError
-from .image_data import ImageData, Split, channel_mean_std
-from .sizes import pixel_size
+from cnnbench.data.image_data import ImageData, Split, channel_mean_std
+from cnnbench.data.sizes import pixel_size
+from cnnbench.errors import UserError
 
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm",
                     ".pgm", ".pbm"}

@@ -22,7 +22,7 @@ from typing import Callable, Iterator, Sequence
 import torch
 import torch.nn.functional as F
 
-from .image_data import Split
+from cnnbench.data.image_data import Split
 
 Augment = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
 

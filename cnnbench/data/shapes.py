@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any, Mapping
 
-from ..errors import UserError
-from .sizes import AS_STORED, pixel_size
+from cnnbench.data.sizes import AS_STORED, pixel_size
+from cnnbench.errors import UserError
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,7 @@ def input_shape(dataset_cfg: Mapping[str, Any]) -> InputShape:
         height, width = pixel_size(size, hint=AS_STORED)
         return replace(SHAPES[name], height=height, width=width)
     if name == "imagefolder":  # classes from the folder's subfolders, size from the config
-        from .folder import folder_shape
+        from cnnbench.data.folder import folder_shape
 
         c, h, w, classes = folder_shape(**{k: v for k, v in dataset_cfg.items() if k != "name"})
         return InputShape(c, h, w, classes)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from ..errors import UserError
+from cnnbench.errors import UserError
 
 # the end of the error for a dataset whose images have a size of their own (MNIST, CIFAR, ...)
 AS_STORED = " dataset.image_size=null keeps the size the files have."

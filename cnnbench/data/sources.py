@@ -12,10 +12,10 @@ from typing import Callable
 import numpy as np
 import torch
 
-from ..errors import UserError
-from .idx import read_idx
-from .image_data import ImageData, Split
-from .sizes import AS_STORED, pixel_size
+from cnnbench.data.idx import read_idx
+from cnnbench.data.image_data import ImageData, Split
+from cnnbench.data.sizes import AS_STORED, pixel_size
+from cnnbench.errors import UserError
 
 EMBEDDED_MNIST = Path(__file__).parent / "embedded_mnist"
 
@@ -300,7 +300,7 @@ LOADERS: dict[str, Callable[..., ImageData]] = {
 
 
 def _imagefolder(**options) -> ImageData:
-    from .folder import load_imagefolder  # Pillow is imported only for this dataset
+    from cnnbench.data.folder import load_imagefolder
 
     return load_imagefolder(**options)
 

@@ -14,14 +14,14 @@ from typing import Any
 from rich.console import Console
 from torch import nn
 
-from ..data import DeviceLoader, ImageData
-from ..runtime import Runtime
-from .metrics import classification_metrics, worst_mistakes
-from .pictures import write_pictures
-from .predict import loss_and_accuracy, predict
-from .report import per_class_table
-from .settings import EvaluationSettings
-from .shift import shift_accuracy
+from cnnbench.data import DeviceLoader, ImageData
+from cnnbench.engine.runtime import Runtime
+from cnnbench.evaluation.metrics import classification_metrics, worst_mistakes
+from cnnbench.evaluation.pictures import write_pictures
+from cnnbench.evaluation.predict import loss_and_accuracy, predict
+from cnnbench.evaluation.report import per_class_table
+from cnnbench.evaluation.shift import shift_accuracy
+from cnnbench.settings.evaluation import EvaluationSettings
 
 
 @dataclass

@@ -30,7 +30,7 @@ def write_pictures(run_dir: Path, confusion: Sequence[Sequence[int]], classes: S
     warnings = []
     for name, tag, draw in pictures:
         try:
-            from . import plots  # Pillow and numpy: a missing one costs the pictures only
+            from cnnbench.evaluation import plots
 
             picture = draw(plots)
             png = plots.png_bytes(picture)

@@ -12,8 +12,15 @@ from typing import Any, Sequence
 import numpy as np
 from PIL import Image
 
-from .png import png_bytes, read_png
-from .raster import BLACK, WHITE, Sketch, colour_map, lines_height, text_width
+from cnnbench.evaluation.png import png_bytes, read_png
+from cnnbench.evaluation.raster import (
+    BLACK,
+    WHITE,
+    Sketch,
+    colour_map,
+    lines_height,
+    text_width,
+)
 
 __all__ = ["confusion_matrix_figure", "misclassified_figure", "shares", "png_bytes", "read_png"]
 

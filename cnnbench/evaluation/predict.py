@@ -4,8 +4,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..data import DeviceLoader
-from ..runtime import Runtime
+from cnnbench.data import DeviceLoader
+from cnnbench.engine.runtime import Runtime
 
 
 @torch.no_grad()

@@ -9,9 +9,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..data import DeviceLoader, Split
-from ..runtime import Runtime
-from .predict import accuracy
+from cnnbench.data import DeviceLoader, Split
+from cnnbench.engine.runtime import Runtime
+from cnnbench.evaluation.predict import accuracy
 
 
 def translate(images: torch.Tensor, dy: int, dx: int) -> torch.Tensor:

@@ -15,7 +15,12 @@ from __future__ import annotations
 
 from torch import nn
 
-from .registry import build_model, model_config, model_names, model_summary
+from cnnbench.models.registry import (
+    build_model,
+    model_config,
+    model_names,
+    model_summary,
+)
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -12,7 +12,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from . import common
+from cnnbench.models import common
 
 
 class AlexNetCIFAR(nn.Module):

@@ -11,7 +11,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from ..errors import UserError
+from cnnbench.errors import UserError
 
 ACTIVATIONS = {
     "relu": lambda: nn.ReLU(inplace=True),

@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import UserError
+from cnnbench.errors import UserError
 
 INITS = ("torch", "keras")
 

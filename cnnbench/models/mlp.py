@@ -9,8 +9,8 @@ from typing import Sequence
 
 from torch import nn
 
-from . import common
-from .keras_compat import apply_init
+from cnnbench.models import common
+from cnnbench.models.keras_compat import apply_init
 
 
 class MLP(nn.Sequential):

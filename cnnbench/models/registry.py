@@ -15,19 +15,19 @@ from typing import Any, Callable, Mapping, Sequence
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
-from ..config_files import config_dir
-from ..errors import UserError
-from ..safe_build import plain_options
-from .common import InputTooSmall
-from .alexnet import AlexNetCIFAR, AlexNetSmall
-from .lenet import LeNet5
-from .mlp import MLP
-from .resnet import ResNet18
-from .small_cnn import SmallCNN
-from .speed import SpeedCNN
-from .timm_net import timm_model
-from .twoconv import TwoConvNet
-from .vgg import VGG
+from cnnbench.engine.safe_build import plain_options
+from cnnbench.errors import UserError
+from cnnbench.models.alexnet import AlexNetCIFAR, AlexNetSmall
+from cnnbench.models.common import InputTooSmall
+from cnnbench.models.lenet import LeNet5
+from cnnbench.models.mlp import MLP
+from cnnbench.models.resnet import ResNet18
+from cnnbench.models.small_cnn import SmallCNN
+from cnnbench.models.speed import SpeedCNN
+from cnnbench.models.timm_net import timm_model
+from cnnbench.models.twoconv import TwoConvNet
+from cnnbench.models.vgg import VGG
+from cnnbench.settings.config_files import config_dir
 
 # The only classes a model config can name: cnnbench's own (the `_target_`s of conf/model/*.yaml),
 # and the builder of timm's registered models (conf/model/timm.yaml; timm_net.py checks the name).

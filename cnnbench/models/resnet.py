@@ -13,7 +13,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from . import common
+from cnnbench.models import common
 
 
 class BasicBlock(nn.Module):

@@ -12,7 +12,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from . import common
+from cnnbench.models import common
 
 
 def conv_bn_relu(c_in: int, c_out: int) -> list[nn.Module]:

@@ -18,8 +18,8 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
-from ..errors import UserError
-from .weights import WeightsFile, cached_weights, weights_file
+from cnnbench.errors import UserError
+from cnnbench.models.weights import WeightsFile, cached_weights, weights_file
 
 LIST_HINT = "`cnnbench models --timm 'resnet*'` lists timm's models matching a pattern"
 # timm's pretrained config says how many classes its head has; a value no dataset has makes

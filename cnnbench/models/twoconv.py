@@ -16,9 +16,9 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from ..errors import UserError
-from . import common
-from .keras_compat import TFSamePad2d, apply_init
+from cnnbench.errors import UserError
+from cnnbench.models import common
+from cnnbench.models.keras_compat import TFSamePad2d, apply_init
 
 
 class TwoConvNet(nn.Module):

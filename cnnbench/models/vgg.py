@@ -19,8 +19,8 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from . import common
-from .keras_compat import batchnorm2d, glorot_uniform_, he_uniform_
+from cnnbench.models import common
+from cnnbench.models.keras_compat import batchnorm2d, glorot_uniform_, he_uniform_
 
 
 def _conv_relu_bn(cin: int, cout: int) -> list[nn.Module]:

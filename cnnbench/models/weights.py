@@ -21,7 +21,7 @@ from urllib.parse import urlparse
 
 import torch
 
-from ..errors import UserError
+from cnnbench.errors import UserError
 
 PICKLE_SUFFIXES = (".pth", ".pt", ".bin", ".ckpt")
 SAFETENSORS_SUFFIX = ".safetensors"

@@ -11,7 +11,7 @@ before it forks its jobs (a forked child cannot use a CUDA its parent initialise
   answer (MIG devices, a missing libnvidia-ml), which would break every job of the sweep.
 No NVIDIA driver, or none of this works: no GPU, and the jobs' environment stays as it was.
 Checked on two H200s (torch 2.11): NVML counted 2 with CUDA not initialised in the process that
-had imported torch, torch._dynamo and cnnbench.run; children forked from it, each setting
+had imported torch, torch._dynamo and cnnbench.run.lifecycle; children forked from it, each setting
 CUDA_VISIBLE_DEVICES first, saw one GPU each (the UUIDs of GPU 0 and GPU 1 in turn).
 """
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Which jobs of a sweep run, and in which directory (for both of cnnbench's launchers).
 
-Each job's config is composed, its identity (cnnbench.config_identity) looked up among the job
+Each job's config is composed, its identity (cnnbench.settings.identity) looked up among the job
 directories already in the sweep directory, and the job pointed at its directory: its earlier
 attempt's own (resumed from its last.pt, or run again from the start) or, for a new job, one
 numbered after the jobs already there. Completed jobs are not run: the sweeper gets the result
@@ -21,10 +21,19 @@ from hydra.core.utils import JobReturn, JobStatus, filter_overrides
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from cnnbench import rundir
-from cnnbench.config_identity import config_hash
-from cnnbench.overrides import omegaconf_literal
-from cnnbench.sweep_plan import (BUSY, NEW, RESTART, RESUME, SKIP, Decision, SweepBook,
-                                 absolute, job_number)
+from cnnbench.settings.identity import config_hash
+from cnnbench.settings.overrides import omegaconf_literal
+from cnnbench.sweep.plan import (
+    BUSY,
+    NEW,
+    RESTART,
+    RESUME,
+    SKIP,
+    Decision,
+    SweepBook,
+    absolute,
+    job_number,
+)
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +48,7 @@ class PlannedJob:
     overrides: list[str]
     config: DictConfig      # composed, pointed at its directory (and checkpoint)
     dir: Path
-    digest: str             # its identity (cnnbench.config_identity)
+    digest: str             # its identity (cnnbench.settings.identity)
     action: str
 
     @property
@@ -77,7 +86,9 @@ def sweep_book(launcher) -> SweepBook:
     sweep_dir = absolute(str(launcher.config.hydra.sweep.dir))
     if launcher.sweep_book is None or launcher.sweep_book.sweep_dir != sweep_dir:
         launcher.sweep_book = SweepBook(sweep_dir)
-        from cnnbench.app import launched_sweep_dirs  # the command reads the outcomes there
+        from cnnbench.commands.train.app import (
+            launched_sweep_dirs,  # the command reads the outcomes there
+        )
 
         if sweep_dir not in launched_sweep_dirs:
             launched_sweep_dirs.append(sweep_dir)

@@ -22,7 +22,13 @@ from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any, Sequence
 
-from hydra.core.utils import JobReturn, configure_log, filter_overrides, run_job, setup_globals
+from hydra.core.utils import (
+    JobReturn,
+    configure_log,
+    filter_overrides,
+    run_job,
+    setup_globals,
+)
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from cnnbench.rundir import write_config_hash
@@ -36,7 +42,7 @@ log = logging.getLogger(__name__)
 # itself: about 2.5 s a job on a 2-core CPU (9 tiny jobs, n_jobs=2: 46-54 s without, 10 s with;
 # the joblib launcher took 13-22 s). Importing initialises neither CUDA nor torch's thread pools;
 # forking after these imports is what torch's DataLoader workers do as well.
-PRELOAD = ("cnnbench.run", "torch._dynamo")
+PRELOAD = ("cnnbench.run.lifecycle", "torch._dynamo")
 INTERRUPTED = "interrupted"  # what a child sends instead of a JobReturn when it was stopped
 
 
@@ -46,7 +52,7 @@ class Job:
     overrides: list[str]
     config: DictConfig          # the job's own composed config (hydra.job.num set)
     dir: Path                   # the job's output directory, as run_job will make it
-    digest: str                 # its identity (cnnbench.config_identity)
+    digest: str                 # its identity (cnnbench.settings.identity)
     gpu: str | None = None      # its CUDA_VISIBLE_DEVICES (None: left as the sweep's)
     process: Any = None         # multiprocessing Process, once started
     conn: Connection | None = None

@@ -13,7 +13,7 @@ class LauncherState:
         self.config: Optional[DictConfig] = None
         self.task_function: Optional[TaskFunction] = None
         self.hydra_context: Optional[HydraContext] = None
-        self.sweep_book: Any = None  # cnnbench.sweep_plan.SweepBook, once jobs are planned
+        self.sweep_book: Any = None  # cnnbench.sweep.plan.SweepBook, once jobs are planned
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction,
               config: DictConfig) -> None:

@@ -1,0 +1,194 @@
+"""`cnnbench compare PATH [PATH...] [out=DIR] [runs=true]`: one table (a row per group of runs that
+differ only in their seed) and five files for a set of runs."""
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+from rich.console import Console
+from rich.markup import escape
+
+from cnnbench.commands.compare.group_csv import write_group_csv
+from cnnbench.commands.compare.group_table import rich_group_table, write_markdown
+from cnnbench.commands.compare.groups import Group, group_runs
+from cnnbench.commands.compare.runs import RunRecord, load_runs
+from cnnbench.commands.compare.table import rich_table, sort_runs, write_csv
+from cnnbench.errors import UserError
+from cnnbench.settings.options import flag, normalized
+
+FILES = ("comparison.csv", "comparison_runs.csv", "comparison.md", "comparison.png",
+         "curves.png")
+
+
+@dataclass
+class Comparison:
+    runs: list[RunRecord]
+    groups: list[Group]
+    out_dir: Path
+    written: list[Path] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+
+def default_out_dir(paths: Sequence[Path]) -> Path:
+    """A single sweep dir or outputs/: write there. Otherwise a new outputs/comparisons/<time>."""
+    if len(paths) == 1 and paths[0].is_dir():
+        return paths[0]
+    return Path("outputs") / "comparisons" / time.strftime("%Y-%m-%d_%H-%M-%S")
+
+
+def _write_new(path: Path, write) -> Path:
+    """`write(tmp)` into a new file beside `path`, then renamed over it: whatever `path` was
+    before (a link planted in a run directory, say), the data lands in the output folder."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
+    os.close(fd)
+    try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # as open() would make it, not mkstemp's 0600
+        write(Path(tmp))
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def sweep_table(sweep_dir: Path, width: int):
+    """The group table of a sweep's runs (no files written), for the end of the sweep; None
+    when no job completed."""
+    runs = sort_runs(load_runs([Path(sweep_dir)]))
+    groups = [g for g in group_runs(runs) if g.stats.acc.mean is not None]
+    if not groups:
+        return None
+    return rich_group_table(groups, f"{_count(len(runs), 'job')} in {_count(len(groups), 'group')}",
+                            width)
+
+
+def compare(paths: Sequence[str | Path], out_dir: str | Path | None = None) -> Comparison:
+    """Read every run under `paths` and write the comparison files into `out_dir`."""
+    roots = [Path(p) for p in paths]
+    runs = sort_runs(load_runs(roots))
+    out = Path(out_dir) if out_dir is not None else default_out_dir(roots)
+    try:
+        return _write_files(runs, roots, out)
+    except OSError as err:
+        raise UserError(
+            f"The comparison files could not be written to {out}: "
+            f"{err.strerror or type(err).__name__}"
+            f"{f' ({err.filename})' if err.filename and str(err.filename) != str(out) else ''}. "
+            f"Give a folder you can write to with out=DIR (it is created if missing), or "
+            f"free space / fix the permissions of {out}.") from None
+
+
+def _write_files(runs: list[RunRecord], roots: list[Path], out: Path) -> Comparison:
+    from cnnbench.commands.compare.curves import curves_figure
+    from cnnbench.commands.compare.figure_png import save_png
+    from cnnbench.commands.compare.plots import accuracy_vs_time_figure
+
+    out.mkdir(parents=True, exist_ok=True)
+    groups = group_runs(runs)
+    result = Comparison(runs, groups, out)
+    group_of = {r.path: g.label for g in groups for r in g.runs}
+    title = (f"{_count(len(runs), 'run')} in {_count(len(groups), 'group')} "
+             f"from {', '.join(map(str, roots))}")
+    for name, write in (
+            ("comparison.csv", lambda p: write_group_csv(groups, p)),
+            ("comparison_runs.csv", lambda p: write_csv(runs, p, group_of)),
+            ("comparison.md", lambda p: write_markdown(groups, runs, p, title))):
+        result.written.append(_write_new(out / name, write))
+    for name, make, why in (
+            ("comparison.png", accuracy_vs_time_figure, "no run has a test accuracy yet"),
+            ("curves.png", curves_figure, "no run has a history.csv with epochs")):
+        fig = make(groups)
+        if fig is None:
+            result.skipped.append(f"{name} ({why})")
+        else:
+            result.written.append(_write_new(out / name, lambda p: save_png(fig, p)))
+    return result
+
+
+def _count(n: int, what: str) -> str:
+    return f"{n} {what}{'s' if n != 1 else ''}"
+
+
+def left_out_lines(runs: Sequence[RunRecord]) -> list[str]:
+    """How many runs the statistics leave out, and why (each run named with its status)."""
+    lines = []
+    unfinished = [r for r in runs if r.status != "completed"]
+    if unfinished:
+        lines.append(f"{len(unfinished)} of {len(runs)} runs did not complete and are left out "
+                     f"of the statistics: "
+                     + "; ".join(f"{r.short or r.name}: {r.status}" for r in unfinished))
+    no_acc = [r for r in runs if r.status == "completed" and r.acc is None]
+    if no_acc:
+        lines.append(f"{_count(len(no_acc), 'completed run')} without a test accuracy "
+                     f"(left out of the statistics): "
+                     + "; ".join(r.short or r.name for r in no_acc))
+    return lines
+
+
+USAGE = """cnnbench compare PATH... [out=DIR] [runs=true]
+
+Compare runs: runs that differ only in trainer.seed are one row (n, mean, std and 95%
+confidence interval of the test accuracy, Welch's t-test against the best row), best first.
+Writes comparison.csv (one row per group), comparison_runs.csv (one row per run),
+comparison.md, comparison.png (accuracy vs training time, with error bars) and curves.png
+(validation curves, mean per group). PATHs are run directories, sweep directories
+(outputs/multirun/<sweep>) or outputs/ itself.
+  out=DIR      where to write the files (default: the one directory given, else
+               outputs/comparisons/<time>)
+  runs=true    also print one row per run (comparison.md always has them)"""
+
+
+@dataclass
+class CompareArgs:
+    paths: list[str]
+    out: str | None = None
+    runs: bool = False
+
+
+def parse_args(args: Sequence[str]) -> CompareArgs:
+    parsed = CompareArgs([])
+    for arg in normalized(args, flags=("runs",), valued=("out",)):
+        key, sep, value = arg.partition("=")
+        if not sep:
+            if arg.startswith("-"):
+                raise UserError(f"Unknown option {arg} for `cnnbench compare`.\n{USAGE}")
+            parsed.paths.append(arg)
+        elif key == "out":
+            parsed.out = value
+        elif key == "runs":
+            parsed.runs = flag(value, key)
+        else:
+            parsed.paths.append(arg)  # a run directory whose name holds '=' (a sweep job)
+    if not parsed.paths:
+        raise UserError(f"`cnnbench compare` needs at least one PATH.\n{USAGE}")
+    return parsed
+
+
+def main(args: Sequence[str], console: Console) -> int:
+    if any(a in ("-h", "--help", "help") for a in args):
+        console.print(USAGE, highlight=False, markup=False)
+        return 0
+    try:
+        ns = parse_args(args)
+        result = compare(ns.paths, ns.out)
+    except UserError as err:
+        console.print(f"[bold red]error:[/] {escape(str(err))}", highlight=False, soft_wrap=True)
+        return 2
+    runs, groups = result.runs, result.groups
+    console.print(rich_group_table(
+        groups, f"{_count(len(runs), 'run')} in {_count(len(groups), 'group')}", console.width))
+    if ns.runs:
+        console.print(rich_table(runs, _count(len(runs), "run"), console.width))
+    for line in left_out_lines(runs):
+        console.print(line, highlight=False)
+    console.print(f"wrote {', '.join(p.name for p in result.written)} to {result.out_dir}",
+                  highlight=False)
+    for note in result.skipped:
+        console.print(f"skipped {note}", highlight=False)
+    return 0

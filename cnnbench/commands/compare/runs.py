@@ -1,0 +1,195 @@
+"""Read what each run under the paths a user gives left behind (the runs are found by
+`rundir.find_run_dirs`). Nothing here raises for a broken run: it becomes a record whose
+`status` says what is wrong.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+import yaml
+
+from cnnbench import rundir
+from cnnbench.commands.compare.identity import identity
+from cnnbench.errors import UserError
+
+OPTION_KEYS = ("model", "dataset", "optimizer", "lr", "scheduler", "augmentation", "batch_size",
+               "epochs", "seed")
+METRIC_KEYS = ("test/acc", "test/loss", "test/top5", "test/macro_f1", "params", "train_seconds",
+               "images_per_s", "epochs_run")
+# fields other parts of the project write into metrics.json (may be absent in older runs)
+EXTRA_KEYS = ("published", "time_to_target_s", "epochs_to_target", "target_acc",
+              "target_metric", "energy_joules", "energy_note", "device")
+TEXT_EXTRAS = ("target_metric", "energy_note", "device")
+# config.yaml keys of the options that are values rather than config-group choices
+_CONFIG_KEYS = {"lr": "optimizer.lr", "batch_size": "trainer.batch_size",
+                "epochs": "trainer.epochs", "seed": "trainer.seed"}
+
+
+@dataclass
+class RunRecord:
+    path: Path
+    name: str                                   # how the files name it (relative path)
+    status: str                                 # completed, failed, interrupted, running, ...
+    options: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)  # numbers only: test/acc, shift/4px, ...
+    reason: str | None = None
+    short: str = ""                             # how the terminal table names it
+    identity: dict[str, str] = field(default_factory=dict)  # the experiment, seed aside
+    has_config: bool = False                    # its .hydra/config.yaml could be read
+    extras: dict[str, Any] = field(default_factory=dict)    # published, time to target, energy
+
+    @property
+    def history(self) -> Path | None:
+        path = self.path / rundir.HISTORY_FILE
+        return path if path.is_file() else None
+
+    @property
+    def acc(self) -> float | None:
+        return self.metrics.get("test/acc")
+
+    @property
+    def in_statistics(self) -> bool:
+        """Only completed runs with a test accuracy enter the statistics of their group."""
+        return self.status == rundir.COMPLETED and self.acc is not None
+
+
+def _read_yaml(path: Path) -> Any:
+    """A YAML file as plain data: `yaml.safe_load` (no tags, no resolvers); None when it is
+    missing or broken. A run directory is someone else's text, never run as code."""
+    try:
+        return yaml.safe_load(path.read_text())
+    except (OSError, ValueError, yaml.YAMLError):
+        return None
+
+
+def _select(data: Any, dotted: str) -> Any:
+    for key in dotted.split("."):
+        if not isinstance(data, dict):
+            return None
+        data = data.get(key)
+    return data
+
+
+def _plain(value: Any) -> bool:
+    """A value to show: a number or a string without an interpolation in it (stored text is
+    shown as it is, never resolved)."""
+    if isinstance(value, str):
+        return "${" not in value
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _hydra_files(run_dir: Path) -> tuple[Any, Any]:
+    """The stored config and the config-group choices (None where unreadable)."""
+    config = _read_yaml(run_dir / rundir.HYDRA_DIR / "config.yaml")
+    choices = _select(_read_yaml(run_dir / rundir.HYDRA_DIR / "hydra.yaml"),
+                      "hydra.runtime.choices")
+    return config, choices
+
+
+def _hydra_options(config: Any, choices: Any) -> dict[str, Any]:
+    """Options from .hydra/ (config-group choices and a few values), for runs without metrics."""
+    options: dict[str, Any] = {}
+    if isinstance(choices, dict):
+        options.update({k: choices[k] for k in OPTION_KEYS
+                        if k in choices and _plain(choices[k])})
+    for key, dotted in _CONFIG_KEYS.items():
+        value = _select(config, dotted)
+        if _plain(value):
+            options[key] = value
+    return options
+
+
+def _number(value: Any) -> float | int | None:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    return value if ok else None
+
+
+def _published(value: Any) -> dict[str, Any] | None:
+    """{"value", "metric", "source"} with a numeric value, else None (absent, null or junk)."""
+    if not isinstance(value, dict) or _number(value.get("value")) is None:
+        return None
+    metric = value.get("metric")
+    return {"value": value["value"],
+            "metric": metric if isinstance(metric, str) and metric else "test/acc",
+            "source": value.get("source") if isinstance(value.get("source"), str) else None}
+
+
+def _extra(key: str, value: Any) -> Any:
+    """One of EXTRA_KEYS checked: a number, a text or the published dict, else None."""
+    if key == "published":
+        return _published(value)
+    if key in TEXT_EXTRAS:
+        return value if isinstance(value, str) else None
+    return _number(value)
+
+
+def _extras(data: dict[str, Any], config: Any) -> dict[str, Any]:
+    """The fields other parts of the project add to metrics.json: a key is present when the
+    run wrote it (its value may be None: e.g. a target never reached; junk becomes None). A
+    run that predates `published` in metrics.json takes it from its stored config."""
+    extras = {key: _extra(key, data[key]) for key in EXTRA_KEYS if key in data}
+    if "published" not in extras and isinstance(config, dict) and config.get("published"):
+        extras["published"] = _published(config.get("published"))
+    return extras
+
+
+def load_run(run_dir: Path, name: str) -> RunRecord:
+    data, status, reason = rundir.load_metrics(run_dir)
+    record = RunRecord(run_dir, name, status=status, reason=reason)
+    config, choices = _hydra_files(run_dir)
+    record.options = {k: data.get(k) for k in OPTION_KEYS}
+    if any(v is None for v in record.options.values()):
+        for key, value in _hydra_options(config, choices).items():
+            if record.options.get(key) is None:
+                record.options[key] = value
+    record.metrics = {k: v for k, v in data.items()
+                      if (k in METRIC_KEYS or k.startswith("shift/"))
+                      and isinstance(v, (int, float)) and not isinstance(v, bool)}
+    record.extras = _extras(data, config)
+    published = record.extras.get("published")
+    if published and _number(data.get(published["metric"])) is not None:
+        record.metrics[published["metric"]] = data[published["metric"]]
+    record.identity = identity(config, choices, record.options, data.get("kind"))
+    record.has_config = isinstance(config, dict)
+    return record
+
+
+def short_name(run_dir: Path, root: Path) -> str:
+    """A sweep job is 'job N' (its directory name repeats every override); other runs keep
+    their path below `root` (runs/..., eval/...)."""
+    job, sep, _ = run_dir.name.partition("_")
+    if sep and job.isdigit() and (run_dir.parent / "multirun.yaml").is_file():
+        if run_dir.parent.resolve() == root.resolve():
+            return f"job {job}"
+        return f"{run_dir.parent.name} job {job}"
+    return run_dir.name if run_dir == root else str(run_dir.relative_to(root))
+
+
+def load_runs(paths: Iterable[str | Path]) -> list[RunRecord]:
+    """The runs under every path; a UserError when a path is missing or nothing is found."""
+    records: list[RunRecord] = []
+    seen: set[Path] = set()
+    roots = [Path(p) for p in paths]
+    for root in roots:
+        if not root.exists():
+            raise UserError(f"{root} does not exist. `cnnbench compare` takes run directories, "
+                            f"sweep directories or the outputs/ directory itself.")
+    for root in roots:
+        for run_dir in rundir.find_run_dirs(root):
+            if run_dir.resolve() in seen:
+                continue
+            seen.add(run_dir.resolve())
+            name = run_dir.name if run_dir == root else str(run_dir.relative_to(root))
+            record = load_run(run_dir, name)
+            record.short = short_name(run_dir, root)
+            records.append(record)
+    if not records:
+        raise UserError(
+            f"No runs found in {', '.join(str(r) for r in roots)}. A run directory holds "
+            f"metrics.json or .hydra/config.yaml; `cnnbench train` writes them under "
+            f"outputs/runs/<run>/ and a sweep (`cnnbench train -m ...`) under "
+            f"outputs/multirun/<sweep>/<job>/. Give one or more run directories, sweep "
+            f"directories or outputs/ itself, e.g. `cnnbench compare outputs`.")
+    return records

@@ -1,0 +1,155 @@
+"""One row per run, sorted by test accuracy: as a rich table (`cnnbench compare --runs`), the
+per-run section of comparison.md and comparison_runs.csv."""
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from rich import box
+from rich.table import Table
+
+from cnnbench.commands.compare.fitting import fit_columns
+from cnnbench.commands.compare.runs import EXTRA_KEYS, OPTION_KEYS, RunRecord
+
+FALLBACK_OPTIONS = ("model", "dataset")  # shown when no option differs between the runs
+
+
+def sort_runs(runs: Sequence[RunRecord]) -> list[RunRecord]:
+    """Highest test accuracy first; runs without one last, in path order."""
+    return sorted(runs, key=lambda r: (r.acc is None, -(r.acc or 0.0), str(r.path)))
+
+
+def differing_options(runs: Sequence[RunRecord]) -> list[str]:
+    """The options whose (known) values are not the same in every run."""
+    keys = [k for k in OPTION_KEYS
+            if len({repr(r.options.get(k)) for r in runs if r.options.get(k) is not None}) > 1]
+    return keys or [k for k in FALLBACK_OPTIONS if any(r.options.get(k) for r in runs)]
+
+
+def shift_keys(runs: Sequence[RunRecord]) -> list[str]:
+    keys = {k for r in runs for k in r.metrics if k.startswith("shift/")}
+    return sorted(keys, key=lambda k: int("".join(c for c in k if c.isdigit()) or 0))
+
+
+def shorten(text: str, width: int = 44) -> str:
+    """Keep both ends of a long name (a sweep's job dirs differ at the start and the end)."""
+    if len(text) <= width:
+        return text
+    head = (width - 1) // 2
+    return text[:head] + "…" + text[-(width - 1 - head):]
+
+
+def _pct(value: Any) -> str:
+    return f"{100 * value:.2f}%" if isinstance(value, (int, float)) else ""
+
+
+def _num(value: Any, fmt: str) -> str:
+    return format(value, fmt) if isinstance(value, (int, float)) else ""
+
+
+def display_rows(runs: Sequence[RunRecord],
+                 full_names: bool = True) -> tuple[list[str], list[list[str]]]:
+    """Column names and formatted cells, shared by the terminal table and comparison.md."""
+    options, shifts = differing_options(runs), shift_keys(runs)
+    columns = [*options, "status", "test acc", "loss", "macro F1",
+               *[f"acc {k.split('/')[1]}" for k in shifts],
+               "params", "train s", "img/s", "run"]
+    rows = []
+    for r in runs:
+        m = r.metrics
+        rows.append([*[str(r.options.get(k, "")) if r.options.get(k) is not None else ""
+                       for k in options],
+                     r.status, _pct(m.get("test/acc")), _num(m.get("test/loss"), ".4f"),
+                     _pct(m.get("test/macro_f1")), *[_pct(m.get(k)) for k in shifts],
+                     _num(m.get("params"), ",.0f"), _num(m.get("train_seconds"), ",.1f"),
+                     _num(m.get("images_per_s"), ",.0f"), r.name if full_names else r.short])
+    return columns, rows
+
+
+RUN_DROP_ORDER = ("img/s", "macro F1", "loss", "acc ", "params", "train s", "seed", "lr")
+
+
+def rich_table(runs: Sequence[RunRecord], title: str, width: int = 200) -> Table:
+    """The terminal table: the run column when there is room, minor columns left out (and
+    named) when `width` has no room for them; a cell is never cropped."""
+    columns, rows = display_rows(runs, full_names=False)
+    names = [shorten(cells[-1], 32) for cells in rows]
+    columns, rows = columns[:-1], [cells[:-1] for cells in rows]
+    keep, dropped = fit_columns(columns, rows, width, RUN_DROP_ORDER) if rows else (
+        list(range(len(columns))), [])
+    columns, rows = [columns[i] for i in keep], [[r[i] for i in keep] for r in rows]
+    needed = sum(max(len(c), *(len(r[i]) for r in rows)) + 3 for i, c in enumerate(columns))
+    caption = "sorted by test accuracy; green: the best run"
+    if any(c.startswith("acc ") for c in columns):
+        caption += "; acc Npx: test accuracy with the images shifted N px right and down"
+    if needed + min(12, max(map(len, names))) + 3 <= width:
+        columns, rows = ["run", *columns], [[n, *cells] for n, cells in zip(names, rows)]
+    else:
+        caption += "; run directories: comparison.md (or a wider terminal)"
+    if dropped:
+        caption += f"; left out for the terminal's width: {', '.join(dropped)} (comparison.md)"
+    table = Table(title=title, title_justify="left", caption=caption, caption_justify="left",
+                  box=box.SIMPLE_HEAD, pad_edge=False)
+    numeric = {"test acc", "loss", "macro F1", "params", "train s", "img/s"}
+    for col in columns:
+        right = col in numeric or col.startswith("acc ")
+        table.add_column(col, justify="right" if right else "left", overflow="fold",
+                         no_wrap=col != "run")
+    best = next((i for i, r in enumerate(runs) if r.acc is not None), None)
+    for i, (run, cells) in enumerate(zip(runs, rows)):
+        style = ("bold green" if i == best else
+                 None if run.status == "completed" else
+                 "yellow" if run.status in ("interrupted", "running", "starting", "not started") else "red")
+        table.add_row(*cells, style=style)
+    return table
+
+
+def run_markdown(runs: Sequence[RunRecord]) -> list[str]:
+    """The per-run table as Markdown lines, then the reason of each run that did not complete."""
+    columns, rows = display_rows(runs)
+    esc = lambda s: str(s).replace("|", "\\|")  # noqa: E731
+    lines = ["| " + " | ".join(columns) + " |",
+             "|" + "|".join("---" if c in ("run", "status", *OPTION_KEYS) else "---:"
+                            for c in columns) + "|"]
+    lines += ["| " + " | ".join(esc(c) for c in row) + " |" for row in rows]
+    failed = [r for r in runs if r.status != "completed" and r.reason]
+    if failed:
+        lines += ["", "Runs that did not complete:", ""]
+        lines += [f"- `{r.name}` ({r.status}): {esc(r.reason)}" for r in failed]
+    return lines
+
+
+def _extra_cells(run: RunRecord, keys: Sequence[str]) -> list[Any]:
+    cells = []
+    for key in keys:
+        value = run.extras.get(key)
+        if key == "published":
+            cells += [(value or {}).get("value", ""), (value or {}).get("metric", "")]
+        else:
+            cells.append("" if value is None else value)
+    return cells
+
+
+def write_csv(runs: Sequence[RunRecord], path: Path,
+              group_of: Mapping[Path, str] | None = None) -> Path:
+    """Raw values, every option and metric, one row per run (for spreadsheets and pandas),
+    with the group of seeds each run belongs to; the fields newer runs add to metrics.json
+    (published, time to target, energy) when any run has them."""
+    metric_keys = sorted({k for r in runs for k in r.metrics},
+                         key=lambda k: (k.startswith("shift/"), k))
+    extras = [k for k in EXTRA_KEYS if any(k in r.extras for r in runs)]
+    extra_columns = [c for k in extras
+                     for c in (("published_value", "published_metric") if k == "published"
+                               else (k,))]
+    columns = ["run", "path", "group", "status", *OPTION_KEYS, *metric_keys, *extra_columns,
+               "reason"]
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(columns)
+        for r in runs:
+            writer.writerow([r.name, str(r.path), (group_of or {}).get(r.path, ""), r.status,
+                             *[r.options.get(k, "") for k in OPTION_KEYS],
+                             *[r.metrics.get(k, "") for k in metric_keys],
+                             *_extra_cells(r, extras), r.reason or ""])
+    return path

@@ -1,0 +1,128 @@
+"""`cnnbench export checkpoint=RUN [format=onnx|torchscript] [out=FILE]`.
+
+Writes the checkpoint's model (eval mode, fp32, CPU) as an ONNX or TorchScript file with its
+class names and preprocessing inside, then runs the file on a batch of 1 and one of 3 and
+compares its outputs with the PyTorch model's.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+from rich.console import Console
+from rich.markup import escape
+
+from cnnbench.errors import UserError
+from cnnbench.settings.options import normalized, run_subcommand
+
+USAGE = """\
+usage: cnnbench export checkpoint=PATH [format=onnx|torchscript] [out=FILE]
+
+Writes a trained model as one file for other programs, with its class names and
+how to prepare its input (channels, size, mean/std) in the file's metadata.
+  checkpoint=PATH   a run directory or a best.pt/last.pt file
+  format=onnx       onnx (needs: pip install onnx onnxruntime, or the project's
+                    [export] extra) or torchscript
+  out=FILE          the file to write (a folder: the default name inside it);
+                    default: <run>/export/<checkpoint>.onnx (or .torchscript.pt)
+The input is `input`, float32 N x C x H x W (any N), normalized; the output is
+`logits`, N x classes. `cnnbench predict checkpoint=FILE.onnx` uses an ONNX file.
+"""
+TOLERANCE = 1e-4
+
+
+def parse_args(args: Sequence[str]) -> tuple[str, str, str | None]:
+    from cnnbench.commands.export.formats import FORMATS
+
+    found: dict[str, str] = {}
+    for arg in normalized(args, valued=("checkpoint", "format", "out")):
+        key, sep, value = arg.partition("=")
+        if not sep or key not in ("checkpoint", "format", "out"):
+            raise UserError(f"'{arg}' is not an option of `cnnbench export`.\n{USAGE}")
+        found[key] = value
+    if not found.get("checkpoint"):
+        raise UserError(f"`cnnbench export` needs checkpoint=PATH.\n{USAGE}")
+    fmt = found.get("format", "onnx").lower()
+    if fmt not in FORMATS:
+        raise UserError(f"format={found['format']} is not an export format: "
+                        f"{' or '.join(FORMATS)}.")
+    return found["checkpoint"], fmt, found.get("out")
+
+
+def default_path(checkpoint: Path, fmt: str) -> Path:
+    """<run>/export/<stem><suffix> for a run's checkpoints/<stem>.pt; beside the file for one
+    elsewhere."""
+    from cnnbench.commands.export.formats import SUFFIXES
+    from cnnbench.rundir import CHECKPOINT_DIR
+
+    folder = checkpoint.parent
+    if folder.name == CHECKPOINT_DIR:
+        folder = folder.parent
+    return folder / "export" / f"{checkpoint.stem}{SUFFIXES[fmt]}"
+
+
+def target_path(out: str | None, checkpoint: Path, fmt: str) -> Path:
+    default = default_path(checkpoint, fmt)
+    if out is None:
+        return default
+    path = Path(out).expanduser()
+    return path / default.name if path.is_dir() or out.endswith(("/", "\\")) else path
+
+
+def check(path: Path, fmt: str, trained: Any) -> float | None:
+    """The largest |difference| between the file's logits and the model's, over a batch of 1
+    and one of 3 (None: not checked, onnxruntime missing)."""
+    import torch
+
+    from cnnbench.commands.export.formats import example_batch, exported_outputs
+
+    worst = 0.0
+    for n in (1, 3):
+        batch = example_batch(trained, n)
+        with torch.no_grad():
+            expected = trained.model(batch)
+        got = exported_outputs(path, fmt, batch)
+        if got is None:
+            return None
+        worst = max(worst, float((got - expected).abs().max()))
+    return worst
+
+
+def export(args: Sequence[str], console: Console) -> Path:
+    from cnnbench.commands.export.formats import (
+        onnx_bytes,
+        torchscript_bytes,
+        write_atomic,
+    )
+    from cnnbench.run.sinks import print_paths, summary_table
+    from cnnbench.run.trained import load_trained
+
+    checkpoint, fmt, out = parse_args(args)
+    trained = load_trained(Path(checkpoint).expanduser(), "cpu")
+    path = target_path(out, trained.checkpoint, fmt)
+    data = onnx_bytes(trained) if fmt == "onnx" else torchscript_bytes(trained)
+    try:
+        write_atomic(path, data)
+    except OSError as err:
+        raise UserError(f"Cannot write {path} ({err.strerror or err}): choose a file in a "
+                        f"folder you can write to with out=FILE.") from None
+    difference = check(path, fmt, trained)
+    prep = trained.prep
+    console.print(summary_table(escape(f"{trained.name} on {trained.dataset} as {fmt}"), {
+        "input": f"{' x '.join(map(str, ['N', *prep.input_shape]))}, normalized",
+        "classes": escape(f"{len(prep.classes)} ({', '.join(prep.classes[:5])}"
+                          f"{', ...' if len(prep.classes) > 5 else ''})"),
+        "size": f"{len(data) / 1e6:,.2f} MB",
+        "max |difference|": ("not checked (onnxruntime is not installed)" if difference is None
+                             else f"{difference:.2g} vs PyTorch (batches of 1 and 3)"),
+    }))
+    if difference is not None and difference > TOLERANCE:
+        console.print(f"[yellow]warning:[/] the exported model's outputs differ from the "
+                      f"PyTorch model's by up to {difference:.2g} (more than {TOLERANCE:g}).",
+                      highlight=False)
+    print_paths(console, {"checkpoint": trained.checkpoint, "exported": path})
+    return path
+
+
+def main(args: Sequence[str], console: Console) -> int:
+    return run_subcommand(args, console, USAGE, export)

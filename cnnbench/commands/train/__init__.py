@@ -1,0 +1,2 @@
+"""`cnnbench train`: the Hydra application and the checks made before Hydra starts.
+"""

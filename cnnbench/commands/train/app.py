@@ -1,0 +1,177 @@
+"""The Hydra application behind `cnnbench train`."""
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+import secrets
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig, OmegaConf
+from rich.console import Console
+from rich.markup import escape
+
+from cnnbench.endings import Ending, ending_of
+from cnnbench.engine.distributed import from_environment
+from cnnbench.errors import UserError
+from cnnbench.run.jobclock import JobClock
+from cnnbench.rundir import discard_unstarted, job_starts, record_outcome
+from cnnbench.settings.config_files import hydra_config_path
+from cnnbench.settings.identity import config_hash
+from cnnbench.settings.objective import objective_of
+from cnnbench.terminal import RunConsole
+
+log = logging.getLogger(__name__)
+
+
+def config_root() -> str:
+    return hydra_config_path()
+
+
+# A short random tag in run directory names: two runs started in the same second never collide.
+# Cached, so a sweep's directory is resolved once for all its jobs.
+def new_run_id() -> str:
+    return secrets.token_hex(3)
+
+
+def stamped(*parts: str) -> str:
+    """A directory name that sorts by start time and never collides: time, parts, random tag."""
+    return "_".join([time.strftime("%Y-%m-%d_%H-%M-%S"), *parts, new_run_id()])
+
+
+def default_parallel_jobs() -> int:
+    """Jobs the parallel launcher runs at once by default: up to 4, never more than CPU cores."""
+    return max(1, min(4, os.cpu_count() or 1))
+
+
+# Characters a directory name cannot hold on common filesystems (Linux, macOS, Windows, SMB)
+_UNSAFE_IN_NAMES = re.compile(r'[/\\:*?"<>|\x00-\x1f\x7f]')
+NAME_MAX_BYTES = 255
+
+
+def job_dirname(num: Any, overrides: str | None, limit: int = NAME_MAX_BYTES) -> str:
+    """A sweep job's directory name, `<num>_<overrides>`, that is one safe directory: the
+    characters filesystems refuse (`/` would even nest directories) become `_`, and a name over
+    `limit` bytes (UTF-8) is cut, with a short hash of the full overrides appended so that it
+    stays unique. The full overrides are in the job's .hydra/overrides.yaml."""
+    overrides = "" if overrides is None else str(overrides)
+    name = _UNSAFE_IN_NAMES.sub("_", f"{num}_{overrides}").rstrip(" .")
+    if len(name.encode()) <= limit:
+        return name
+    digest = "~" + hashlib.sha1(overrides.encode()).hexdigest()[:10]
+    head = name.encode()[:limit - len(digest)].decode(errors="ignore").rstrip(" .")
+    return head + digest
+
+
+if not OmegaConf.has_resolver("cnnbench.job_dirname"):
+    OmegaConf.register_new_resolver("cnnbench.job_dirname", job_dirname)
+if not OmegaConf.has_resolver("cnnbench.run_id"):
+    OmegaConf.register_new_resolver("cnnbench.run_id", new_run_id, use_cache=True)
+if not OmegaConf.has_resolver("cnnbench.parallel_jobs"):
+    OmegaConf.register_new_resolver("cnnbench.parallel_jobs", default_parallel_jobs)
+
+
+# Sweep directories the parallel launcher of this process used: `cnnbench train` reads the
+# outcome of every job back from there, also when the command line did not fix the directory.
+launched_sweep_dirs: list[Path] = []
+
+
+def share_cpu_threads(launcher: DictConfig) -> None:
+    """Jobs running side by side (the parallel launcher) split the CPU cores instead of fighting over
+    them: oversubscribed PyTorch threads slow everything down many times over."""
+    n_jobs = launcher.get("n_jobs") if launcher is not None else None
+    if isinstance(n_jobs, int) and n_jobs > 1:
+        import torch
+
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // n_jobs))
+
+
+def print_user_error(console: Console, err: BaseException | str) -> None:
+    console.print(f"[bold red]error:[/] {escape(str(err))}", highlight=False, soft_wrap=True)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How one job ended, and where its files are."""
+
+    run_dir: Path
+    ending: Ending
+
+
+def config_error(err: Exception) -> UserError:
+    """An error of the composed config (a key deleted with ~, an interpolation that does not
+    resolve, a value of the wrong type) as one paragraph."""
+    text = str(err).splitlines()[0] if str(err) else type(err).__name__
+    key = getattr(err, "full_key", None)
+    if "not in struct" in text and key:
+        return UserError(f"{key} is missing from the composed config (an override such as "
+                         f"~{key} removed it), and a run needs it. Drop that override, or set "
+                         f"another value with {key}=<value>.")
+    return UserError(f"The composed config is not valid{f' at {key}' if key else ''}: {text}. "
+                     f"Check the overrides on the command line (`cnnbench train --cfg job` prints "
+                     f"the composed config; `cnnbench train --help` lists every option).")
+
+
+def start_run(cfg: DictConfig, run_dir: Path, choices: dict, console: Console,
+              brief: bool = False, started: float | None = None):
+    """The run of this job, its config checked; mistakes in the config are UserErrors. A
+    `brief` run (a sweep's job) ends with one line instead of its tables."""
+    from omegaconf.errors import OmegaConfBaseException
+
+    from cnnbench.run.lifecycle import TrainingRun
+
+    try:
+        return TrainingRun(cfg, run_dir, choices, console, brief=brief, started=started)
+    except OmegaConfBaseException as err:
+        raise config_error(err) from None
+
+
+def make_train_app(outcomes: list[Outcome], debug: bool = False) -> Callable[[], None]:
+    """The `@hydra.main` task; each job appends how it ended to `outcomes`.
+
+    A job that fails records why in its own metrics.json; in a sweep the other jobs go on.
+    """
+
+    clock = JobClock()
+
+    @hydra.main(version_base="1.3", config_path=config_root(), config_name="train")
+    def train(cfg: DictConfig) -> float | None:
+        hc = HydraConfig.get()
+        run_dir = Path(hc.runtime.output_dir)
+        sweeping = hc.mode == RunMode.MULTIRUN
+        if sweeping:
+            share_cpu_threads(hc.launcher)
+        console = RunConsole(label=f"job {hc.job.num}" if sweeping else None, logged=True)
+        try:
+            if from_environment().is_main:  # the job's identity, before anything can fail
+                job_starts(run_dir, config_hash(cfg))
+            objective = objective_of(cfg.get("optimized_metric", "val/acc"))
+            metrics = start_run(cfg, run_dir, dict(hc.runtime.choices), console,
+                                brief=sweeping, started=clock.job_started()).execute()
+        except BaseException as err:
+            ending = ending_of(err)
+            outcomes.append(Outcome(run_dir, ending))
+            if from_environment().is_main:  # a run that failed before it began says so too
+                record_outcome(run_dir, ending.status, ending.reason or "")
+                if isinstance(err, UserError) and not sweeping:
+                    discard_unstarted(run_dir)  # a mistyped command leaves no run behind
+            if ending.interrupted or not (sweeping or isinstance(err, UserError)):
+                raise  # Ctrl-C stops a sweep too; a bug in a single run shows its traceback
+            if debug or not isinstance(err, UserError):
+                log.error("job failed:\n%s", traceback.format_exc())
+            print_user_error(console, err if isinstance(err, UserError) else
+                             f"this job failed with {type(err).__name__}: {err} (the full "
+                             f"traceback is in {run_dir / 'train.log'}).")
+            return None
+        outcomes.append(Outcome(run_dir, ending_of(None)))
+        return objective.value(metrics)
+
+    return train

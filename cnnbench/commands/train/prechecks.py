@@ -1,0 +1,200 @@
+"""The checks `cnnbench train` makes before Hydra starts, so that a mistake is one paragraph
+and nothing is written: group options that exist, known keys, override syntax, an output folder
+that can be written, a run directory not in use; and the run directory of a torchrun process."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from cnnbench.settings.config_files import config_options
+from cnnbench.sweep.outcome import is_sweep, with_sweep_dir
+
+
+def check_single_config(args: list[str]) -> None:
+    """`--cfg` prints one composed config, which a sweep (-m) does not have: one paragraph
+    instead of Hydra's traceback."""
+    from cnnbench.errors import UserError
+
+    shows = [a for a in args if a in ("--cfg", "-c", "--info", "-i")]
+    if shows and any(a in ("-m", "--multirun") for a in args):
+        raise UserError(f"{shows[0]} prints the config of one run, and -m makes a sweep of "
+                        f"several: drop -m and give one value per option to see a job's config "
+                        f"(e.g. cnnbench train model=mlp {shows[0]} job).")
+
+
+def check_group_choices(args: list[str]) -> None:
+    """`group=option` overrides name options that exist (Hydra's own message lists its search
+    path and is easy to miss); sweeps like model=mlp,foo are checked option by option."""
+    from cnnbench.errors import UserError
+
+    options = config_options()
+    for arg in args:
+        key, sep, value = arg.partition("=")
+        if not sep or key not in options or any(c in value for c in "()[]{}*$"):
+            continue
+        if not value.strip(", "):
+            raise UserError(f"{key}= names no option. Choose one of: {', '.join(options[key])} "
+                            f"(e.g. {key}={options[key][0]}).")
+        unknown = [v for v in value.split(",") if v and v not in options[key]]
+        if unknown:
+            raise UserError(f"There is no {key} option '{unknown[0]}'. The {key} options are: "
+                            f"{', '.join(options[key])} (one YAML file each in conf/{key}/).")
+
+
+def check_override_syntax(args: list[str]) -> None:
+    """Every key=value parses as Hydra's override grammar; a mistake is one paragraph."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+
+    from cnnbench.errors import UserError
+
+    parser = OverridesParser.create()
+    sweeping = is_sweep(args)
+    for arg in args:
+        if arg.startswith("-"):
+            continue
+        try:
+            [override] = parser.parse_overrides([arg])
+            if override.is_sweep_override() and not sweeping:
+                raise UserError(f"'{arg}' lists several values, which makes a sweep: add -m "
+                                f"(cnnbench train -m {arg} ...) to run one job per value, or "
+                                f"write a list as key=[a,b] or a string as 'key=\"a,b\"'.")
+        except HydraException as err:
+            reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+            raise UserError(f"'{arg}' is not a valid override ({reason}). Write key=value; "
+                            f"quote a value that holds spaces, commas or brackets, e.g. "
+                            f"'key=\"a,b\"' (https://hydra.cc/docs/advanced/override_grammar/basic/)."
+                            ) from None
+
+
+def check_option_keys(args: list[str]) -> None:
+    """trainer.* and evaluation.* keys name options that exist (with a did-you-mean), before
+    Hydra's longer message about appending with '+'."""
+    import dataclasses
+
+    from cnnbench.settings.evaluation import EvaluationSettings
+    from cnnbench.settings.trainer import TrainerSettings
+    from cnnbench.settings.typed import unknown_keys_error
+
+    roots = {"trainer": TrainerSettings, "evaluation": EvaluationSettings}
+    for arg in args:
+        key, sep, _ = arg.partition("=")
+        path = key.split(".")
+        if not sep or path[0] not in roots or len(path) < 2:
+            continue
+        cls = roots[path[0]]
+        for depth, name in enumerate(path[1:], start=1):
+            known = [f.name for f in dataclasses.fields(cls)]
+            if name not in known:
+                raise unknown_keys_error(".".join(path[:depth]), [name], known)
+            kind = cls.__dataclass_fields__[name].default_factory  # nested groups only
+            if kind is dataclasses.MISSING or not dataclasses.is_dataclass(kind):
+                break
+            cls = kind
+
+
+def check_output_dir(args: list[str]) -> None:
+    """The folder runs are written to must be writable before any training starts."""
+    from cnnbench.errors import UserError
+
+    target = Path("outputs")
+    for arg in args:
+        key, _, value = arg.partition("=")
+        if key in ("hydra.run.dir", "hydra.sweep.dir") and "$" not in value:
+            target = Path(value)
+    existing = target
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise UserError(f"Cannot write run outputs to {target.resolve()}: {existing.resolve()} "
+                        f"is not writable. Run from a folder you can write to, or choose another "
+                        f"place with hydra.run.dir=... (single runs) / hydra.sweep.dir=... (sweeps).")
+
+
+def check_run_dir_free(args: list[str], resuming: bool) -> None:
+    """A run directory given on the command line must not hold another run (histories would
+    interleave) nor be in use by a live process; a resume may reuse its own directory (its lock
+    was checked before the command line was rewritten)."""
+    from cnnbench.errors import UserError
+    from cnnbench.run.resume import resume_command
+    from cnnbench.rundir import RunLock, holds_run
+    from cnnbench.settings.overrides import hydra_unquote, override_key
+
+    chosen = [a.partition("=")[2] for a in args if override_key(a) == "hydra.run.dir"]
+    if not chosen or resuming or is_sweep(args):
+        return
+    run_dir = Path(hydra_unquote(chosen[-1]))
+    RunLock(run_dir).refuse_if_held()
+    if holds_run(run_dir):
+        raise UserError(f"{run_dir} already holds a run, and a new run would mix its history "
+                        f"and checkpoints with that one's. Continue that run with: "
+                        f"{resume_command(run_dir)} ; or give a new run its own folder "
+                        f"(leave hydra.run.dir out, or choose another one).")
+
+
+def with_distributed_run_dir(args: list[str]) -> list[str]:
+    """Under torchrun every process runs this command; they must share one run directory
+    (rank 0 picks it) and only rank 0 writes Hydra's files and log."""
+    from cnnbench.engine import distributed
+    from cnnbench.errors import UserError
+
+    info = distributed.from_environment()
+    if not info.enabled:
+        return args
+    if is_sweep(args):
+        raise UserError("A sweep (-m) cannot run under torchrun: start one torchrun per run, or "
+                        "run the sweep without torchrun (hydra/launcher=parallel runs jobs side "
+                        "by side).")
+    distributed.init_process_group(info)
+    chosen = next((a.partition("=")[2] for a in args if a.startswith("hydra.run.dir=")), None)
+    if info.is_main and chosen is None:
+        from cnnbench.commands.train.app import stamped
+
+        chosen = f"outputs/runs/{stamped(f'ddp{info.world_size}')}"
+    run_dir = distributed.broadcast_string(chosen, info)
+    args = [a for a in args if not a.startswith("hydra.run.dir=")] + [f"hydra.run.dir={run_dir}"]
+    if not info.is_main:
+        args += ["hydra.output_subdir=null", "hydra/job_logging=disabled",
+                 "hydra/hydra_logging=disabled"]
+    return args
+
+
+def hydra_mistake(err: BaseException) -> str | None:
+    """A mistake Hydra or OmegaConf found in the command line (an unknown hydra/* option, a
+    config that does not compose), as one paragraph; None for anything else."""
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    if not isinstance(err, (HydraException, OmegaConfBaseException)):
+        return None
+    text = str(err).split("\nConfig search path")[0]
+    text = " ".join(text.split()) or type(err).__name__
+    return (f"{text.rstrip('.')}. Check the command line: `cnnbench train --help` lists the "
+            f"options (--debug shows the traceback).")
+
+
+def checked_train_args(args: list[str]) -> tuple[list[str], Path | None]:
+    """`cnnbench train`'s arguments once every check before Hydra has passed, with a resume's
+    stored overrides, a sweep's directory and a torchrun process's run directory added; and the
+    sweep directory (None for a single run, or one that Hydra will choose)."""
+    from cnnbench.run.resume import resume_arguments, resume_value, run_dir_of
+    from cnnbench.rundir import RunLock
+    from cnnbench.settings.objective import check_sweep_objective
+
+    check_single_config(args)
+    if any(a in ("--help", "-h", "--hydra-help", "--info", "-i", "--cfg", "-c") for a in args):
+        return args, None
+    check_group_choices(args)
+    check_option_keys(args)
+    check_output_dir(args)
+    resume = resume_value(args)
+    if resume is not None:
+        RunLock(run_dir_of(resume)).refuse_if_held()
+    args = resume_arguments(args)
+    check_override_syntax(args)
+    check_sweep_objective(args)
+    check_run_dir_free(args, resume is not None)
+    sweep_dir = None
+    if resume is None:  # a resumed sweep job runs alone, in its own directory
+        args, sweep_dir = with_sweep_dir(args)
+    return with_distributed_run_dir(args), sweep_dir

@@ -1,0 +1,75 @@
+"""What TensorBoard's HParams dashboard shows for a run: its options, the ones a sweep varies,
+and the metric columns, in the order the dashboard's first columns should have.
+
+TensorBoard's HParams page shows the first five options (those that differ first) and the
+first five metrics of the experiment by default. Every run writes the same experiment summary
+for its sweep, so whichever run TensorBoard reads it from, the table opens on the options the
+sweep varies and on test accuracy, test loss, macro F1 and the shift accuracies.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+# Hydra override keys -> run options (cnnbench.run.provenance.run_options)
+OVERRIDE_OPTIONS = {"model": "model", "dataset": "dataset", "optimizer": "optimizer",
+                    "scheduler": "scheduler", "augmentation": "augmentation",
+                    "optimizer.lr": "lr", "trainer.batch_size": "batch_size",
+                    "trainer.epochs": "epochs", "trainer.seed": "seed"}
+FIRST_METRICS = ("test/acc", "test/loss", "test/macro_f1")
+# shown (marked as differing) in every run, so that `tensorboard --logdir outputs`, which reads
+# runs of many sweeps and single runs together, always shows what each run was
+ALWAYS_SHOWN = ("model", "dataset", "optimizer", "scheduler", "seed")
+TRAINING_METRICS = ("val/acc", "val/loss", "train/acc", "train/loss")
+
+
+def metric_columns(test_metrics: Iterable[str]) -> list[str]:
+    """test acc, loss, macro F1, shift accuracies, the other test metrics, then the curves."""
+    tags = list(dict.fromkeys(test_metrics))
+    shifts = [t for t in tags if t.startswith("shift/")]
+    first = [t for t in FIRST_METRICS if t in tags] + shifts
+    rest = [t for t in tags if t not in first]
+    return first + rest + list(TRAINING_METRICS)
+
+
+def swept_options(run_dir: Path, options: Iterable[str]) -> set[str]:
+    """The options a Hydra sweep varies, read from the sweep's multirun.yaml (empty for a run).
+
+    A swept optimizer changes the learning rate too (each optimizer has its own default);
+    a swept experiment preset may change anything.
+    """
+    path = Path(run_dir).parent / "multirun.yaml"
+    if not path.is_file():
+        return set()
+    try:
+        from hydra.core.override_parser.overrides_parser import OverridesParser
+        from omegaconf import OmegaConf
+
+        task = OmegaConf.select(OmegaConf.load(path), "hydra.overrides.task") or []
+        overrides = OverridesParser.create().parse_overrides([str(t) for t in task])
+    except Exception:  # noqa: BLE001 (an unreadable sweep file only costs the 'differs' marks)
+        return set()
+    swept = {o.key_or_group for o in overrides if o.is_sweep_override()}
+    if any(key.split(".")[0] == "experiment" for key in swept):
+        return set(options)
+    differs = {OVERRIDE_OPTIONS[k] for k in swept if k in OVERRIDE_OPTIONS}
+    if "optimizer" in differs:
+        differs.add("lr")
+    return differs & set(options)
+
+
+def shown_options(options: Mapping[str, Any], run_dir: Path) -> tuple[dict[str, Any], set[str]]:
+    """The options in the order the dashboard shows them (those marked first) and the marked
+    ones: the identifying options and whatever the run's sweep varies. Whole numbers are
+    written as text, which the dashboard shows as 128 rather than 128.00."""
+    marked = set(ALWAYS_SHOWN) | swept_options(run_dir, options)
+    ordered = sorted(options, key=lambda k: (k not in marked, list(options).index(k)))
+    values = {k: str(options[k]) if isinstance(options[k], int) and not isinstance(
+        options[k], bool) else options[k] for k in ordered}
+    return values, marked & set(options)
+
+
+def log_hparams(tb, options: Mapping[str, Any], run_dir: Path, test_metrics: Iterable[str]) -> None:
+    """Write the run's options and the sweep's experiment summary into the run's TensorBoard."""
+    values, marked = shown_options(options, run_dir)
+    tb.hparams(values, metric_columns(test_metrics), marked)

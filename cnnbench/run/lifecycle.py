@@ -1,0 +1,325 @@
+"""One training run, from a composed config to the files in its run directory.
+
+config -> Data -> Loaders (on the device) -> Model -> Optimizer / Schedule -> Fit -> test metrics.
+Whatever happens (completion, Ctrl-C, divergence, an error), the run directory keeps the config,
+the curves so far, the last checkpoint and a metrics.json whose `status` says how it ended.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, Mapping
+
+from omegaconf import DictConfig, OmegaConf
+from rich.console import Console
+from rich.markup import escape
+
+from cnnbench import rundir
+from cnnbench.data.preprocessing import Preprocessing
+from cnnbench.endings import ending_of
+from cnnbench.engine.distributed import all_reduce_sum, from_environment, unwrap
+from cnnbench.engine.loop import Diverged, Fit, evaluate
+from cnnbench.engine.target import TEST_METRIC, target_metrics, target_summary
+from cnnbench.errors import RunDiverged
+from cnnbench.evaluation.evaluate import evaluate_test_set
+from cnnbench.run.build import Parts, assemble, validate_lr
+from cnnbench.run.checkpoint import load_checkpoint, save_checkpoint
+from cnnbench.run.energy import EnergyMeter, across_processes, energy_summary
+from cnnbench.run.hparams import log_hparams
+from cnnbench.run.provenance import NullSink, library_versions, run_options
+from cnnbench.run.published import published_block
+from cnnbench.run.sinks import (
+    HistoryCSV,
+    StepLoss,
+    TensorBoardSink,
+    print_paths,
+    summary_table,
+)
+from cnnbench.run.state import check_compatible, fit_payload, restore_fit
+from cnnbench.rundir import RunLock, RunRecord
+from cnnbench.settings.evaluation import EvaluationSettings
+from cnnbench.settings.trainer import TrainerSettings
+from cnnbench.terminal import EpochProgress
+
+
+class TrainingRun:
+    def __init__(self, cfg: DictConfig, run_dir: Path, choices: Mapping[str, str],
+                 console: Console | None = None, brief: bool = False,
+                 started: float | None = None) -> None:
+        self.cfg = cfg
+        self.started = time.perf_counter() if started is None else started  # see jobclock.py
+        self.brief = brief  # a sweep's job: one line at the end, the sweep prints the table
+        self.run_dir = Path(run_dir)
+        self.dist = from_environment()
+        self.console = console or Console()
+        if not self.dist.is_main:
+            self.console.quiet = True
+        self.settings = TrainerSettings.from_config(
+            OmegaConf.to_container(cfg.trainer, resolve=True))
+        self.options = run_options(choices, cfg)
+        self.evaluation = EvaluationSettings.from_config(  # checked now, not after training
+            OmegaConf.to_container(cfg.evaluation, resolve=True) if "evaluation" in cfg else None)
+        if brief:
+            self.evaluation = replace(self.evaluation, table=False)
+        validate_lr(cfg)
+        # a resumed run's metrics.json as it was, read before this part's first write replaces it
+        self.previous = rundir.read_metrics(self.run_dir) if self.settings.resume else {}
+        self.record = RunRecord(self.run_dir, {
+            "status": rundir.STARTING, **self.options,
+            "command": " ".join(sys.argv), "run_dir": str(self.run_dir),
+            "config_hash": rundir.read_config_hash(self.run_dir),
+            "visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
+            "versions": library_versions(), "published": published_block(cfg.get("published")),
+        }, writer=self.dist.is_main)
+        self.parts: Parts | None = None
+        self.train_start: float | None = None  # while epochs run
+        self.earlier_train_seconds = 0.0       # training before (earlier parts of a resumed run)
+        self.earlier_energy: float | None = 0.0  # joules of the earlier parts (None: unknown)
+        self.energy: EnergyMeter | None = None  # while epochs run
+        self.tb: Any = NullSink()
+        self.kept_epoch: int | None = None  # the epoch of the last.pt this part wrote
+
+    @property
+    def metrics(self) -> dict[str, Any]:
+        return self.record.metrics
+
+    def write_metrics(self, **updates: Any) -> None:
+        self.record.update(**updates)
+
+    def checkpoint_payload(self, fit: Fit, scaler) -> dict[str, Any]:
+        return {
+            **fit_payload(fit, scaler),
+            "config": OmegaConf.to_yaml(self.cfg), "options": dict(self.options),
+            "data": Preprocessing.from_data(self.parts.data).to_dict(),  # predict, export
+            "pretrained": self.parts.pretrained,  # where the starting weights came from
+            "train_seconds": self.train_seconds(),
+            "energy_joules": (self.energy.read() if self.energy is not None
+                              else self.earlier_energy),
+        }
+
+    def train_seconds(self) -> float:
+        """Seconds spent training, over every part of a resumed run."""
+        start = self.train_start
+        return self.earlier_train_seconds + (time.perf_counter() - start if start else 0.0)
+
+    # -- the run: a lifecycle whose every ending leaves a final status ---------------------------
+    def execute(self) -> dict[str, Any]:
+        lock = RunLock(self.run_dir)
+        if self.dist.is_main:
+            lock.acquire()
+        try:
+            self.record.update(status=rundir.RUNNING, seed=self.settings.seed,
+                               deterministic=self.settings.deterministic, pid=os.getpid())
+            parts = self.parts = self.build()
+            train_seconds = self.train(parts)
+            self.test(parts, train_seconds)
+        except BaseException as err:
+            self.end(err)
+            raise
+        finally:
+            lock.release()
+        return self.metrics
+
+    def end(self, err: BaseException) -> None:
+        """Keep what the run had and say how it ended: curves, metrics and last.pt. last.pt stays
+        the snapshot of the last finished epoch (so a resume is exact); before the first epoch
+        ends it is the model as it was then, marked epoch 0. A diverged run keeps only the last
+        good snapshot; a run that never built its model has no checkpoint to keep."""
+        ending = ending_of(err)
+        self.tb.close()
+        parts = self.parts
+        extra: dict[str, Any] = {}
+        if parts is not None:
+            last = rundir.last_checkpoint(self.run_dir)
+            if (ending.status != rundir.DIVERGED and self.settings.checkpoint.save_last
+                    and not last.exists()):
+                try:
+                    self.save(last, parts.fit, parts.scaler)
+                except Exception:  # noqa: BLE001 (e.g. the disk is full: the status matters more)
+                    pass
+            # the epochs last.pt holds, which a resume continues from: an interruption between an
+            # epoch's end and its last.pt must not claim that epoch
+            kept = parts.fit.state.epoch if self.kept_epoch is None else self.kept_epoch
+            extra = {"epochs_run": kept, "best_epoch": parts.fit.state.best_epoch}
+        self.record.finish(ending.status, ending.reason, **extra)
+
+    def build(self) -> Parts:
+        s = self.settings
+        resume = load_checkpoint(Path(s.resume)) if s.resume else None
+        if resume is not None:
+            self.check_compatible(resume)
+        self.record.phase("setup")
+        parts = assemble(self.cfg, s, self.dist, model_name=self.options["model"],
+                         note=self.note, phase=self.record.phase, resuming=resume is not None)
+        if resume is not None:
+            self.restore(resume, parts.fit, parts.scaler)
+            parts.resumed_at = parts.fit.state.epoch
+            parts.pretrained = resume.get("pretrained")  # the weights the run started from
+        runtime, data = parts.runtime, parts.data
+        if parts.effective_lr is not None:
+            self.write_metrics(effective_lr=parts.effective_lr)
+        if parts.pretrained is not None:
+            self.write_metrics(pretrained=parts.pretrained)
+        self.write_metrics(params=parts.params, device=runtime.device_name, amp=runtime.amp_name,
+                           world_size=self.dist.world_size, sync_batchnorm=parts.sync_batchnorm,
+                           train_size=len(data.train), val_size=len(data.val) if data.val else 0,
+                           test_size=len(data.test), classes=data.classes,
+                           compile_seconds=parts.compile_seconds, data_path=parts.data_path,
+                           cuda_graph=parts.graphs.status,
+                           startup_seconds=time.perf_counter() - self.started
+                           - parts.compile_seconds, **target_metrics(parts.fit.target))
+        return parts
+
+    def note(self, text: str, kind: str = "note") -> None:
+        self.console.print(f"[bold yellow]{kind}:[/] {escape(text)}", highlight=False)
+
+    def open_sinks(self, resumed_at: int | None):
+        if not self.dist.is_main:
+            return NullSink(), NullSink()
+        tb = TensorBoardSink(self.run_dir / rundir.TB_DIR,  # TensorBoard names it by the directory
+                             purge_step=resumed_at + 1 if resumed_at is not None else None)
+        tb.text("config", "```\n" + OmegaConf.to_yaml(self.cfg) + "\n```")
+        history = HistoryCSV(self.run_dir / rundir.HISTORY_FILE, keep_epochs=resumed_at)
+        return tb, history
+
+    def train(self, parts: Parts) -> float:
+        """The epochs, with curves, checkpoints and metrics written as each one ends."""
+        s, fit = self.settings, parts.fit
+        self.console.print(
+            f"[bold]cnnbench[/] {self.options['model']} on {self.options['dataset']} "
+            f"({parts.params:,} parameters) | {parts.runtime.device_name}, AMP "
+            f"{parts.runtime.amp_name} | {escape(str(self.run_dir))}", soft_wrap=True)
+        self.tb, history = self.open_sinks(parts.resumed_at)
+        ckpt_dir = self.run_dir / rundir.CHECKPOINT_DIR
+        if fit.target is not None and fit.target.metric == TEST_METRIC:
+            self.note(f"trainer.target_acc={fit.target.target:g} is checked on the test set "
+                      f"(test/acc after every epoch): trainer.val_split=0 leaves no validation "
+                      f"split.")
+        self.record.phase("training")
+        self.energy = EnergyMeter(parts.runtime.device, self.earlier_energy)
+        self.energy.start()
+        self.train_start = time.perf_counter()
+        step_loss = StepLoss(self.tb, len(parts.loaders["train"]))
+        with EpochProgress(self.console, enabled=s.progress) as progress:
+            progress.start(s.epochs, len(parts.loaders["train"]), parts.runtime.device_name)
+
+            def on_progress(*report: float) -> None:
+                step_loss.batch(*report)
+                progress.batch(*report)
+
+            def on_epoch_start(epoch: int) -> None:
+                if epoch > s.epochs - s.plain_last_epochs:
+                    parts.loaders["train"].set_augment(None)
+                progress.new_epoch(epoch)
+                step_loss.new_epoch(epoch)
+
+            def on_epoch_end(row: dict, is_best: bool) -> None:
+                history.write(row)
+                self.tb.scalars({k: v for k, v in row.items() if k != "epoch"}, row["epoch"])
+                progress.epoch_done(row)
+                if is_best and s.checkpoint.save_best:
+                    self.save(ckpt_dir / rundir.BEST_CHECKPOINT, fit, parts.scaler)
+                if s.checkpoint.save_last:
+                    self.save(ckpt_dir / rundir.LAST_CHECKPOINT, fit, parts.scaler)
+                val_accs = [self.metrics.get("best_val_acc"), row["val/acc"]]
+                self.write_metrics(epochs_run=fit.state.epoch, best_epoch=fit.state.best_epoch,
+                                   best_val_acc=max((a for a in val_accs if a is not None),
+                                                    default=None),
+                                   last_epoch_metrics=row, **target_metrics(fit.target))
+                if fit.target is not None and fit.target.epochs_to_target == row["epoch"]:
+                    self.console.print(f"[bold green]target:[/] {fit.target.reason()}")
+
+            try:
+                fit.run(on_epoch_end,
+                        on_progress=on_progress,
+                        on_epoch_start=on_epoch_start)
+            except Diverged as err:
+                raise RunDiverged(self.divergence_advice(err, parts)) from None
+        self.earlier_train_seconds, self.train_start = self.train_seconds(), None
+        joules, note = across_processes(self.energy.stop(), self.dist.world_size,
+                                        all_reduce_sum, parts.runtime.device)
+        self.write_metrics(energy_joules=joules, energy_note=note)
+        return self.earlier_train_seconds
+
+    def divergence_advice(self, err: Diverged, parts: Parts) -> str:
+        last = rundir.last_checkpoint(self.run_dir)
+        kept = (f" The last good checkpoint is {last}." if last.exists() else
+                " No epoch finished before it, so there is no checkpoint to go back to.")
+        return (f"Training diverged in epoch {parts.fit.state.epoch + 1}: {err}. The learning "
+                f"rate (optimizer.lr={self.options['lr']}) is probably too high"
+                + (", or fp16 overflowed (try trainer.amp=bf16 or off)"
+                   if parts.runtime.amp_name == "fp16" else "") + "." + kept)
+
+    def test(self, parts: Parts, train_seconds: float) -> None:
+        """Test metrics of the final weights, pictures, hparams, the summary; then `completed`."""
+        s, fit, runtime, data = self.settings, parts.fit, parts.runtime, parts.data
+        self.record.phase("testing")
+        fit.final_weights(s.early_stopping.restore_best)
+        model = unwrap(parts.model)  # every process evaluates the whole test set; rank 0 reports
+        report = evaluate_test_set(  # one pass: test loss, accuracy and every metric
+            model, data, runtime, self.evaluation if self.dist.is_main else EvaluationSettings(
+                enabled=False), self.run_dir, batch_size=s.eval_batch_size, loss_fn=fit.loss_fn,
+            tb=self.tb, step=fit.state.epoch, console=self.console,
+            title=f"{self.options['model']} on {self.options['dataset']}")
+        test = {"loss": report.metrics["test/loss"], "acc": report.metrics["test/acc"]}
+        if s.tta_flip:
+            acc_tta = evaluate(model, parts.loaders["test"], fit.loss_fn, runtime,
+                               tta_flip=True)["acc"]
+            self.write_metrics(**{"test/acc_tta": acc_tta})
+        if self.dist.is_main:
+            log_hparams(self.tb, self.options, self.run_dir,
+                        ["test/acc", "test/loss", *report.scalars])
+        self.tb.close()
+        images = len(data.train) * fit.state.epoch  # over every part of a resumed run
+        self.record.finish(
+            rundir.COMPLETED, fit.target.reason() if fit.target is not None else None,
+            **report.metrics, **target_metrics(fit.target),
+            epochs_run=fit.state.epoch, best_epoch=fit.state.best_epoch,
+            stopped_early=fit.state.stopped_early, restored_best=s.early_stopping.restore_best,
+            train_seconds=train_seconds,
+            images_per_s=images / max(train_seconds, 1e-9),
+            resumed_from_epoch=parts.resumed_at,
+        )
+        self.summarize(parts, test, train_seconds)
+
+    def summarize(self, parts: Parts, test: dict[str, float], train_seconds: float) -> None:
+        """The run's results: a table (one line for a sweep's job), then the run directory."""
+        fit, runtime = parts.fit, parts.runtime
+        title = f"{self.options['model']} on {self.options['dataset']}"
+        if self.brief:
+            self.console.print(
+                f"{title}: completed, test accuracy {100 * test['acc']:.2f}% after "
+                f"{fit.state.epoch} epoch{'s' if fit.state.epoch != 1 else ''}, "
+                f"{train_seconds:.1f} s of training | {self.run_dir}",
+                markup=False, highlight=False, soft_wrap=True)
+            return
+        self.console.print(summary_table(title, {
+            "test accuracy": f"{100 * test['acc']:.2f}%", "test loss": f"{test['loss']:.4f}",
+            "epochs": f"{fit.state.epoch} (best {fit.state.best_epoch})",
+            "train seconds": f"{train_seconds:.1f}",
+            "images/s": f"{self.metrics['images_per_s']:,.0f}",
+            **target_summary(fit.target), **energy_summary(self.metrics.get("energy_joules")),
+            "parameters": f"{parts.params:,}",
+            "device": f"{runtime.device_name} (AMP {runtime.amp_name})",
+        }))
+        print_paths(self.console, {"run directory": self.run_dir})
+
+    def save(self, path: Path, fit: Fit, scaler) -> None:
+        if self.dist.is_main:
+            save_checkpoint(path, self.checkpoint_payload(fit, scaler))
+        if path == rundir.last_checkpoint(self.run_dir):
+            self.kept_epoch = fit.state.epoch
+
+    # -- resume --------------------------------------------------------------------------------
+    def check_compatible(self, ckpt: dict[str, Any]) -> None:
+        check_compatible(ckpt, self.options, self.settings.resume)
+
+    def restore(self, ckpt: dict[str, Any], fit: Fit, scaler) -> None:
+        """Put the run back exactly where the checkpoint left it."""
+        restore_fit(ckpt, fit, scaler, self.run_dir, self.settings)
+        self.earlier_train_seconds = float(ckpt.get("train_seconds") or 0.0)
+        self.earlier_energy = ckpt.get("energy_joules") if fit.state.epoch else 0.0
+        self.metrics["best_val_acc"] = self.previous.get("best_val_acc")

@@ -1,0 +1,47 @@
+"""What a run records about itself: the library versions, its identifying options, and the
+stand-in for the file sinks on processes other than rank 0."""
+from __future__ import annotations
+
+import platform
+from typing import Any, Mapping
+
+import torch
+from omegaconf import DictConfig
+
+from cnnbench import __version__
+
+
+def library_versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    import hydra
+
+    try:  # from the package metadata: importing torchvision costs a second or more at start-up
+        torchvision_version = version("torchvision")
+    except PackageNotFoundError:
+        torchvision_version = "none"
+    return {"cnnbench": __version__, "torch": torch.__version__,
+            "torchvision": torchvision_version, "hydra": hydra.__version__,
+            "python": platform.python_version(),
+            "cuda": torch.version.cuda or "none"}
+
+
+def run_options(choices: Mapping[str, str], cfg: DictConfig) -> dict[str, Any]:
+    """What distinguishes this run: the chosen config options and the main hyperparameters."""
+    model = choices.get("model")
+    if model == "timm":  # which of timm's models: timm/resnet18
+        model = f"timm/{cfg.model.get('name')}"
+    return {
+        "model": model, "dataset": choices.get("dataset"),
+        "optimizer": choices.get("optimizer"), "lr": cfg.optimizer.get("lr"),
+        "scheduler": choices.get("scheduler"), "augmentation": choices.get("augmentation"),
+        "batch_size": cfg.trainer.batch_size, "epochs": cfg.trainer.epochs,
+        "seed": cfg.trainer.seed,
+    }
+
+
+class NullSink:
+    """Stands in for the file sinks on processes other than rank 0."""
+
+    def __getattr__(self, name: str):
+        return lambda *args, **kwargs: None

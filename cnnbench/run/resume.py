@@ -1,0 +1,125 @@
+"""`trainer.resume=PATH`: find the run a checkpoint belongs to and rebuild its command line.
+
+`cnnbench train trainer.resume=<run directory or its checkpoints/last.pt>` continues that run in
+its own directory, with the overrides it was started with (read from `.hydra/overrides.yaml`,
+vetted first: see `resume_policy.vet_stored_overrides`). Everything is decided here, on the raw
+command line and before Hydra starts, so that a refused resume touches no file of the run.
+
+What a resume may change (`resume_policy.CHANGEABLE`): `trainer.epochs` (more epochs: per-batch
+schedules such as one-cycle and cosine are rebuilt for the new length and fast-forwarded to the
+step reached), `trainer.device`, `trainer.progress`, `trainer.num_workers`,
+`trainer.eval_batch_size`, `trainer.data_on_device`, `trainer.compile`, `trainer.cuda_graph`,
+`trainer.tta_flip`, `trainer.early_stopping.patience`, `dataset.root`, `evaluation.*` and
+`hydra.*` flags other than the run's directory and mode. Any other override (model, optimizer,
+scheduler, augmentation, the dataset, batch size, seed, ...) is refused unless it repeats the
+run's own value: the checkpoint's weights, optimizer state and curves belong to those values.
+
+A completed run is left alone ("nothing to do") unless trainer.epochs asks for more epochs than
+it trained (than it planned, for a run that stopped at its trainer.target_acc). Paths go into overrides quoted for Hydra (`hydra_quote`), so any directory name works,
+including a sweep job's `0_model=mlp,optimizer=sgd`; `resume_command` is the one way advice
+spells the command that resumes a run.
+"""
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+
+from cnnbench.engine.target import stopped_by_target
+from cnnbench.errors import UserError
+from cnnbench.rundir import (
+    CHECKPOINT_DIR,
+    COMPLETED,
+    HYDRA_DIR,
+    last_checkpoint,
+    run_status,
+)
+from cnnbench.settings.overrides import hydra_quote, hydra_unquote, override_key
+from cnnbench.settings.resume_policy import RESUME_KEY
+
+
+class NothingToResume(Exception):
+    """The run asked for is already complete: the message says so; the command exits 0."""
+
+
+def resume_command(run_dir: str | Path, *overrides: str) -> str:
+    """The shell command that resumes the run in `run_dir` (plus `overrides`), for advice: the
+    path as it is (trainer.resume takes any path as typed), shell-quoted where it needs it."""
+    words = ["cnnbench", "train", f"{RESUME_KEY}={run_dir}", *overrides]
+    return " ".join(shlex.quote(w) for w in words)
+
+
+def resume_value(args: list[str]) -> str | None:
+    """The path given as trainer.resume=..., taken as typed: everything after the first '='
+    (a Hydra-quoted path, as resume_command writes it, is unquoted)."""
+    value = next((a.split("=", 1)[1] for a in args if override_key(a) == RESUME_KEY), None)
+    if not value or value == "null":
+        return None
+    if not Path(value).expanduser().exists():
+        value = hydra_unquote(value)
+    return value
+
+
+def run_dir_of(path: str) -> Path:
+    """The run directory of a checkpoint file or run directory `path`."""
+    p = Path(path).expanduser()
+    if not p.exists():
+        raise UserError(f"trainer.resume={path}: no such file or directory. Give the path of a "
+                        f"run directory (outputs/runs/...) or of its checkpoints/last.pt.")
+    if p.is_dir():
+        if not last_checkpoint(p).is_file():
+            raise UserError(f"trainer.resume={path}: {p} has no checkpoints/last.pt, so it is not "
+                            f"a cnnbench run directory that can be resumed.")
+        return p.resolve()
+    run = p.resolve().parent.parent
+    if not (run / HYDRA_DIR).is_dir() or p.resolve().parent.name != CHECKPOINT_DIR:
+        raise UserError(f"trainer.resume={path}: the file is not inside a cnnbench run directory "
+                        f"(expected <run>/checkpoints/{p.name} with <run>/.hydra/). Point it at "
+                        f"the last.pt of a run under outputs/.")
+    return run
+
+
+def resume_arguments(args: list[str]) -> list[str]:
+    """Rewrite a `train` command line that has trainer.resume=PATH so that it continues that run:
+    the run's own overrides first, then the user's (which win), then the run's directory.
+    Raises UserError for a resume that cannot or must not run, NothingToResume for a completed
+    run; either way before Hydra starts, so the run's files stay as they are."""
+    value = resume_value(args)
+    if value is None:
+        return args
+    from cnnbench.run.checkpoint import load_checkpoint, require_resumable
+    from cnnbench.settings.resume_policy import (
+        check_user_overrides,
+        requested_epochs,
+        stored_overrides,
+    )
+
+    if any(a in ("-m", "--multirun") for a in args):
+        raise UserError("trainer.resume continues one run; it cannot be part of a sweep (-m). "
+                        "Resume each job on its own: cnnbench train trainer.resume=<job directory>.")
+    run = run_dir_of(value)
+    stored = stored_overrides(run)
+    user = [a for a in args if not a.startswith("-") and override_key(a) != RESUME_KEY]
+    check_user_overrides(user, stored, run)
+    checkpoint = Path(value).expanduser().resolve()
+    checkpoint = last_checkpoint(checkpoint) if checkpoint.is_dir() else checkpoint
+    payload = load_checkpoint(checkpoint)
+    done = require_resumable(payload, checkpoint)
+    epochs = requested_epochs(user)
+    planned = stopped_by_target(payload)  # a run that stopped at its target trained its epochs
+    if run_status(run) == COMPLETED and (epochs is None or epochs <= max(done, planned or 0)):
+        raise NothingToResume(
+            (f"{run} stopped at its target (trainer.target_acc) after epoch {done} of the "
+             f"{planned} it planned" if planned else
+             f"{run} already completed {done} epoch{'s' if done != 1 else ''}")
+            + f"; nothing to do. To train it longer: "
+            f"{resume_command(run, f'trainer.epochs={2 * max(done, planned or 0, 1)}')}")
+    if epochs is not None and epochs < done:
+        raise UserError(f"trainer.epochs={epochs} is fewer than the {done} epochs {run} has "
+                        f"already trained. Resume with trainer.epochs={done} or more, or leave "
+                        f"trainer.epochs off to train the epochs the run was started with.")
+    mine = {override_key(a) for a in user}
+    kept = [o for o in stored if override_key(o) not in mine]
+    single = ["hydra.mode=RUN"] if any(override_key(o) == "hparams_search" for o in kept) else []
+    flags = [a for a in args if a.startswith("-")]
+    return [*flags, *kept, *user, f"{RESUME_KEY}={hydra_quote(str(checkpoint))}",
+            f"hydra.run.dir={hydra_quote(str(run))}", *single]

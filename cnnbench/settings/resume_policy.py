@@ -1,0 +1,142 @@
+"""What a resume reads from the run directory, and which overrides it may add or change.
+
+`.hydra/overrides.yaml` is someone else's file: only a YAML list of plain `key=value` strings
+whose keys lie in cnnbench's own config groups is replayed (no hydra.* keys, no `_target_`-like
+keys, no +/~ prefixes, no ${...} interpolation). The user's overrides may change only the
+settings in CHANGEABLE; any other must repeat the run's own value (resume.py's docstring says why).
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from cnnbench.errors import UserError
+from cnnbench.settings.overrides import hydra_unquote, override_key
+
+RESUME_KEY = "trainer.resume"
+GROUPS = ("dataset", "model", "optimizer", "scheduler", "augmentation", "trainer", "evaluation",
+          "experiment", "hparams_search", "published")
+CHANGEABLE = ("trainer.epochs", "trainer.device", "trainer.progress", "trainer.num_workers",
+              "trainer.eval_batch_size", "trainer.data_on_device", "trainer.compile",
+              "trainer.cuda_graph", "trainer.tta_flip", "trainer.early_stopping.patience",
+              "dataset.root", "evaluation", "hydra")
+FIXED_HYDRA = ("hydra.run", "hydra.mode", "hydra.sweep", "hydra/sweeper")
+KEY = re.compile(r"[A-Za-z][A-Za-z0-9_-]*(\.[A-Za-z0-9_-]+)*")
+
+
+def _untrusted(path: Path, entry: Any, why: str) -> UserError:
+    return UserError(f"{path} is not trusted, so the run is not resumed: {why} (entry "
+                     f"{entry!r}). A cnnbench run writes only plain key=value overrides of its "
+                     f"own config groups ({', '.join(GROUPS)}) there. Check where the run "
+                     f"directory came from, or start a new run without trainer.resume.")
+
+
+def vet_override(entry: Any, path: Path) -> str:
+    if not isinstance(entry, str):
+        raise _untrusted(path, entry, "an entry is not a string")
+    key, sep, value = entry.partition("=")
+    if not sep:
+        raise _untrusted(path, entry, "an entry is not key=value")
+    if key[:1] in "+~" or not KEY.fullmatch(key):
+        raise _untrusted(path, entry, f"'{key}' is not a plain config key")
+    if key.split(".")[0] not in GROUPS:
+        raise _untrusted(path, entry, f"'{key}' is outside cnnbench's config groups")
+    if any(part.startswith("_") or part.endswith("_") for part in key.split(".")):
+        raise _untrusted(path, entry, f"'{key}' names a special (_..._) key")
+    if "${" in value and key != RESUME_KEY:
+        raise _untrusted(path, entry, "the value holds a ${...} interpolation")
+    return entry
+
+
+def stored_overrides(run: Path) -> list[str]:
+    """The run's own overrides, vetted, without its trainer.resume."""
+    path = run / ".hydra" / "overrides.yaml"
+    try:
+        entries = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UserError(f"{run} has no .hydra/overrides.yaml, so the settings the run was "
+                        f"started with are unknown and it cannot be resumed. Start a new run "
+                        f"without trainer.resume.") from None
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
+        raise UserError(f"{path} cannot be read ({type(err).__name__}: "
+                        f"{' '.join(str(err).split())[:200]}), so the run cannot be resumed. "
+                        f"Start a new run without trainer.resume.") from None
+    if entries is None:
+        entries = []
+    if not isinstance(entries, list):
+        raise _untrusted(path, entries, "it is not a YAML list of overrides")
+    return [vet_override(e, path) for e in entries if override_key(str(e)) != RESUME_KEY]
+
+
+def _value(text: str) -> Any:
+    try:
+        return yaml.safe_load(hydra_unquote(text))
+    except yaml.YAMLError:
+        return text
+
+
+def _read_yaml(path: Path) -> Any:
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return None
+
+
+def run_value(key: str, stored: list[str], run: Path) -> Any:
+    """The run's own value of `key`: its override, its group choice or its composed config."""
+    for entry in reversed(stored):
+        if override_key(entry) == key:
+            return _value(entry.split("=", 1)[1])
+    if "." not in key and "/" not in key:
+        hydra_cfg = _read_yaml(run / ".hydra" / "hydra.yaml") or {}
+        choices = (hydra_cfg.get("hydra") or {}).get("runtime", {}).get("choices", {})
+        return choices.get(key, Ellipsis) if isinstance(choices, dict) else Ellipsis
+    node = _read_yaml(run / ".hydra" / "config.yaml")
+    for part in key.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return Ellipsis
+        node = node[part]
+    return node
+
+
+def changeable(key: str) -> bool:
+    def under(prefixes):
+        return any(key == p or key.startswith((p + ".", p + "/")) for p in prefixes)
+
+    return under(CHANGEABLE) and not under(FIXED_HYDRA)
+
+
+def check_user_overrides(user: list[str], stored: list[str], run: Path) -> None:
+    """Refuse, in one paragraph, every override that would change what the run is."""
+    refused = []
+    for arg in user:
+        key = override_key(arg)
+        if changeable(key) and not arg.startswith("~"):
+            continue
+        theirs = run_value(key, stored, run)
+        if "=" in arg and theirs is not Ellipsis and _value(arg.split("=", 1)[1]) == theirs:
+            continue
+        refused.append(arg + ("" if theirs is Ellipsis else f" (the run has {theirs!r})"))
+    if refused:
+        raise UserError(
+            f"A resumed run keeps the settings it was started with, so this resume of {run} "
+            f"cannot take {', '.join(refused)}: its checkpoint (weights, optimizer state, "
+            f"schedule) and curves belong to the run's own values. Drop "
+            f"{'that override' if len(refused) == 1 else 'those overrides'} to continue the run, "
+            f"or start a new run without trainer.resume to train with them. A resume may change "
+            f"only {', '.join(CHANGEABLE[:-1])} and hydra.* flags; nothing was written.")
+
+
+def requested_epochs(user: list[str]) -> int | None:
+    """trainer.epochs as the user asked for it (None when the user left it off)."""
+    value = next((_value(a.split("=", 1)[1]) for a in reversed(user)
+                  if override_key(a) == "trainer.epochs" and "=" in a), None)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise UserError(f"trainer.epochs={value!r} is not valid: it must be a whole number of "
+                        f"at least 1 (the total number of epochs of the run).")
+    return value

@@ -1,0 +1,71 @@
+"""What `cnnbench train` tells the user to do next when a run or a sweep did not complete: the
+exact command, true to what is on disk."""
+from __future__ import annotations
+
+import re
+import shlex
+from pathlib import Path
+
+from rich.markup import escape
+
+from cnnbench.settings.overrides import hydra_quote, override_key
+
+# the launchers that run a sweep again in its directory by each job's identity (the default one,
+# cnnbench_sequential, and hydra/launcher=parallel); Optuna searches and other launchers do not
+RESUMING_LAUNCHERS = ("parallel", "cnnbench_parallel", "cnnbench_sequential")
+
+
+def sweep_continues(args: list[str]) -> bool:
+    """Whether running this sweep's command again in its directory continues it (cnnbench's own
+    launchers with Hydra's basic sweeper) rather than starting its jobs over."""
+    for arg in args:
+        key, _, value = arg.partition("=")
+        key = key.lstrip("+~")
+        if key in ("hparams_search", "hydra/sweeper"):
+            return False
+        if key == "hydra/launcher" and value not in RESUMING_LAUNCHERS:
+            return False
+    return True
+
+
+def continue_command(args: list[str], sweep_dir: Path) -> str:
+    """The sweep's own command line, run again in `sweep_dir`: completed jobs are skipped,
+    interrupted ones resume and failed ones run again."""
+    path = str(sweep_dir)
+    if re.fullmatch(r"[A-Za-z0-9_./-]+", path):
+        value = path
+    else:  # quoted for Hydra: "..." reads best inside the shell's '...'
+        value = f'"{path}"' if not re.search(r'["\\$]', path) else hydra_quote(path)
+    words = [a for a in args if override_key(a) != "hydra.sweep.dir"]
+    return " ".join(shlex.quote(w) for w in ["cnnbench", "train", *words,
+                                             f"hydra.sweep.dir={value}"])
+
+
+def interrupted_advice(run_dirs: list[Path], sweep_dir: Path | None,
+                       sweep_command: str | None = None) -> str:
+    """What the user can do next after Ctrl-C: continue the sweep with `sweep_command`, or resume
+    each run that has a last.pt on its own."""
+    from cnnbench.run.resume import resume_command
+    from cnnbench.rundir import CHECKPOINT_DIR, LAST_CHECKPOINT, last_checkpoint
+
+    text = "[bold yellow]interrupted:[/] "
+    if sweep_dir is not None:  # its jobs may have run in other processes: look on disk
+        run_dirs = sorted(p.parent.parent for p in
+                          Path(sweep_dir).rglob(f"{CHECKPOINT_DIR}/{LAST_CHECKPOINT}"))
+        text += escape(f"the sweep directory {sweep_dir} keeps every job's config, curves and "
+                       f"metrics.json. ")
+        if sweep_command is not None:
+            return text + ("Continue the sweep with the command below: it skips the jobs that "
+                           "completed, resumes the interrupted ones from their last.pt and runs "
+                           f"the rest:\n  {escape(sweep_command)}")
+    elif run_dirs:
+        text += escape(f"the run directory {run_dirs[-1]} keeps its config, curves and "
+                       f"metrics.json (status: interrupted). ")
+    else:
+        return text + "stopped before a run directory was made; nothing was written."
+    resumable = [d for d in run_dirs if last_checkpoint(d).is_file()]
+    if not resumable:
+        return text + ("No epoch had finished and no checkpoint was written, so there is "
+                       "nothing to resume: start it again with the same command.")
+    commands = "\n  ".join(escape(resume_command(d)) for d in resumable)
+    return text + f"Continue with:\n  {commands}"
