@@ -9,9 +9,10 @@ from rich.console import Console
 
 from cnnbench import __version__
 from cnnbench.commands.train.prechecks import checked_train_args, hydra_mistake
+from cnnbench.commands.train.sweep_report import report_failed_jobs
 from cnnbench.settings.config_files import config_options
 from cnnbench.sweep.advice import continue_command, interrupted_advice, sweep_continues
-from cnnbench.sweep.outcome import launched_sweep_dir, report_failed_jobs, report_sweep
+from cnnbench.sweep.outcome import launched_sweep_dir, report_sweep
 from cnnbench.terminal import RunConsole
 
 SUBCOMMANDS = {
@@ -53,9 +54,9 @@ def print_help(console: Console) -> None:
 
 
 def run_train(args: list[str], console: Console, debug: bool = False) -> int:
-    from cnnbench.commands.train.app import make_train_app, print_user_error
+    from cnnbench.commands.train.app import make_train_app
     from cnnbench.endings import ending_of
-    from cnnbench.errors import UserError
+    from cnnbench.errors import UserError, print_user_error
     from cnnbench.run.resume import NothingToResume
     from cnnbench.rundir import RunLock
 
@@ -117,7 +118,7 @@ def complete(args: list[str], console: Console) -> int:
     try:
         text = handle(args, list(SUBCOMMANDS))
     except UserError as err:
-        from cnnbench.commands.train.app import print_user_error
+        from cnnbench.errors import print_user_error
 
         print_user_error(console, err)
         return 2
@@ -127,8 +128,7 @@ def complete(args: list[str], console: Console) -> int:
 
 def run_models(args: list[str], console: Console) -> int:
     from cnnbench.commands.models import run_models as list_models
-    from cnnbench.commands.train.app import print_user_error
-    from cnnbench.errors import UserError
+    from cnnbench.errors import UserError, print_user_error
 
     try:
         return list_models(args, console)

@@ -1,4 +1,8 @@
 """The one exception type for mistakes a user can fix: the CLI prints its message, not a traceback."""
+from __future__ import annotations
+
+from rich.console import Console
+from rich.markup import escape
 
 
 class UserError(Exception):
@@ -7,3 +11,8 @@ class UserError(Exception):
 
 class RunDiverged(UserError):
     """The training loss became NaN or infinite; the message suggests the likely cause."""
+
+
+def print_user_error(console: Console, err: BaseException | str) -> None:
+    """The one way a mistake is shown: `error:` and its paragraph, never a traceback."""
+    console.print(f"[bold red]error:[/] {escape(str(err))}", highlight=False, soft_wrap=True)

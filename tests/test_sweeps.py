@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from cnnbench.commands.train.app import job_dirname
+from cnnbench.rundir.naming import job_dirname
 from cnnbench.sweep.outcome import sweep_outcomes, sweep_summary
 
 REPO = Path(__file__).resolve().parents[1]

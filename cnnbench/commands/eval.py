@@ -84,7 +84,7 @@ def effective_config(stored: str, overrides: Sequence[str],
 
 
 def new_run_dir(model: str, dataset: str) -> Path:
-    from cnnbench.commands.train.app import stamped
+    from cnnbench.rundir.naming import stamped
 
     return Path("outputs") / "eval" / stamped(safe_name(model), safe_name(dataset))
 

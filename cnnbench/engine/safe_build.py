@@ -1,27 +1,20 @@
 """Build the optimizer, scheduler and augmentation from a `_target_` config without running code.
 
-A config may come from a file someone else wrote (a run directory's `.hydra/overrides.yaml` on
-`trainer.resume`, the config stored in a checkpoint), so it is data, not code: `build_allowed`
-only calls a target that cnnbench itself ships in conf/optimizer, conf/scheduler or
-conf/augmentation (ALLOWED), and `plain_options` only passes plain values (numbers, strings,
-booleans, None and lists of those) under names the target's signature declares, of the types
-its annotations say. A nested `_target_`, a mapping, an unknown name or a wrong type is a
-`UserError` that names the key, never an import or a call.
+A config is data, not code: `build_allowed` only calls a target that cnnbench itself ships in
+conf/optimizer, conf/scheduler or conf/augmentation (ALLOWED), with the options
+`settings.plain.plain_options` lets through. Never an import or a call of what the text names.
 """
 from __future__ import annotations
 
-import collections.abc
 import functools
-import inspect
-import types
-import typing
 from typing import Any, Callable, Mapping
 
 import torch
-from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf import DictConfig
 
 from cnnbench.engine.augment import BatchAugment
 from cnnbench.errors import UserError
+from cnnbench.settings.plain import as_plain, plain_options, refuse
 
 ALLOWED: dict[str, dict[str, Callable[..., Any]]] = {
     "optimizer": {
@@ -40,108 +33,6 @@ ALLOWED: dict[str, dict[str, Callable[..., Any]]] = {
         "cnnbench.augment.BatchAugment": BatchAugment,  # its name in configs stored before 0.2
     },
 }
-_SCALARS = (bool, int, float, str, type(None))
-_SEQUENCES = (list, tuple, collections.abc.Sequence, collections.abc.Iterable)
-
-
-_DATA_ONLY = ("A config is data: it holds only plain values (numbers, strings, true/false, null "
-              "and lists of those), so that a config from a checkpoint or a run directory cannot "
-              "make cnnbench import or call anything.")
-
-
-def _refuse(key: str, why: str, data_only: bool = True) -> UserError:
-    return UserError(f"{key} is refused: {why}. " + (_DATA_ONLY + " " if data_only else "")
-                     + f"Remove or fix {key} (`cnnbench train --cfg job` shows the options).")
-
-
-def _hints(target: Callable[..., Any]) -> dict[str, Any]:
-    function = target.__init__ if inspect.isclass(target) else target
-    try:
-        return typing.get_type_hints(function)
-    except Exception:  # noqa: BLE001 (unresolvable annotation strings: check names only)
-        return {}
-
-
-def _conforms(value: Any, hint: Any) -> bool:
-    """Whether the plain `value` fits the annotation `hint` (lenient where a hint is exotic)."""
-    if hint is Any:
-        return True
-    if hint is None or hint is type(None):
-        return value is None
-    origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if origin is typing.Union or origin is types.UnionType:
-        return any(_conforms(value, a) for a in args)
-    if origin is typing.Literal:
-        return value in args
-    if hint is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if hint is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    if hint in (bool, str):
-        return isinstance(value, hint)
-    if origin in _SEQUENCES or hint in _SEQUENCES:
-        if not isinstance(value, (list, tuple)):
-            return False
-        if origin is tuple and args and args[-1] is not Ellipsis:
-            return len(args) == len(value) and all(map(_conforms, value, args))
-        return not args or all(_conforms(v, args[0]) for v in value)
-    if inspect.isclass(hint):
-        return isinstance(value, hint)
-    return True  # a typing construct not covered here: the value is plain anyway
-
-
-def _check_plain(key: str, value: Any) -> None:
-    if isinstance(value, Mapping):
-        inner = [k for k in value if str(k).startswith("_")]
-        raise _refuse(key, "it is a nested mapping" + (f" with {', '.join(map(str, inner))} "
-                                                       f"inside" if inner else ""))
-    if isinstance(value, (list, tuple)):
-        for i, item in enumerate(value):
-            if not isinstance(item, _SCALARS):
-                raise _refuse(f"{key}[{i}]", f"{type(item).__name__} values are not options")
-    elif not isinstance(value, _SCALARS):
-        raise _refuse(key, f"{type(value).__name__} values are not options")
-
-
-def plain_options(target: Callable[..., Any], options: Mapping[str, Any], group: str,
-                  reserved: tuple[str, ...] = ()) -> dict[str, Any]:
-    """`options` checked against `target`'s signature: declared names, plain typed values."""
-    params = inspect.signature(target).parameters
-    hints = _hints(target)
-    checked = {}
-    for name, value in options.items():
-        key = f"{group}.{name}"
-        if not isinstance(name, str) or name.startswith("_"):
-            raise _refuse(key, "keys such as _target_, _partial_ and _args_ are only read at the "
-                               "top of a config, never passed on")
-        _check_plain(key, value)
-        if name in reserved:
-            raise _refuse(key, "it comes from the dataset, never from the config",
-                          data_only=False)
-        if name not in params or params[name].kind in (inspect.Parameter.VAR_POSITIONAL,
-                                                       inspect.Parameter.VAR_KEYWORD):
-            known = [p for p, v in params.items() if p not in reserved and p != "self"
-                     and v.default is not inspect.Parameter.empty]
-            raise _refuse(key, f"{getattr(target, '__name__', target)} has no option {name!r} "
-                               f"(its options: {', '.join(known)})", data_only=False)
-        if name in hints and not _conforms(value, hints[name]):
-            raise _refuse(key, f"{value!r} is not of the type {name!r} takes "
-                               f"({_hint_name(hints[name])})", data_only=False)
-        checked[name] = list(value) if isinstance(value, tuple) else value
-    return checked
-
-
-def _hint_name(hint: Any) -> str:
-    if inspect.isclass(hint) and not typing.get_args(hint):
-        return hint.__name__
-    return str(hint).replace("typing.", "").replace("collections.abc.", "")
-
-
-def as_plain(cfg: DictConfig | Mapping[str, Any]) -> Mapping[str, Any]:
-    """A config node as plain containers (interpolations resolved within the config)."""
-    if isinstance(cfg, (DictConfig, ListConfig)):
-        return OmegaConf.to_container(cfg, resolve=True)
-    return cfg
 
 
 def build_allowed(cfg: DictConfig | Mapping[str, Any], group: str) -> Any:
@@ -149,7 +40,7 @@ def build_allowed(cfg: DictConfig | Mapping[str, Any], group: str) -> Any:
     is one cnnbench ships for `group` (optimizer, scheduler, augmentation)."""
     cfg = as_plain(cfg)
     if not isinstance(cfg, Mapping):
-        raise _refuse(group, f"{cfg!r} is not a mapping of options")
+        raise refuse(group, f"{cfg!r} is not a mapping of options")
     allowed = ALLOWED[group]
     target = cfg.get("_target_")
     if target not in allowed:
@@ -161,7 +52,7 @@ def build_allowed(cfg: DictConfig | Mapping[str, Any], group: str) -> Any:
             f"with {group}=<name> (conf/{group}/ lists them).")
     partial = cfg.get("_partial_", False)
     if not isinstance(partial, bool):
-        raise _refuse(f"{group}._partial_", f"{partial!r} is not true or false")
+        raise refuse(f"{group}._partial_", f"{partial!r} is not true or false")
     options = {k: v for k, v in cfg.items() if k not in ("_target_", "_partial_")}
     kwargs = plain_options(allowed[target], options, group)
     if partial:

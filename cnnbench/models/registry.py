@@ -15,7 +15,6 @@ from typing import Any, Callable, Mapping, Sequence
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
-from cnnbench.engine.safe_build import plain_options
 from cnnbench.errors import UserError
 from cnnbench.models.alexnet import AlexNetCIFAR, AlexNetSmall
 from cnnbench.models.common import InputTooSmall
@@ -28,6 +27,7 @@ from cnnbench.models.timm_net import timm_model
 from cnnbench.models.twoconv import TwoConvNet
 from cnnbench.models.vgg import VGG
 from cnnbench.settings.config_files import config_dir
+from cnnbench.settings.plain import plain_options
 
 # The only classes a model config can name: cnnbench's own (the `_target_`s of conf/model/*.yaml),
 # and the builder of timm's registered models (conf/model/timm.yaml; timm_net.py checks the name).

@@ -49,12 +49,13 @@ from cnnbench.engine.runtime import (
     make_runtime,
     seed_everything,
 )
-from cnnbench.engine.safe_build import as_plain, build_allowed
+from cnnbench.engine.safe_build import build_allowed
 from cnnbench.engine.schedule import build_schedule
 from cnnbench.engine.target import TargetWatch
 from cnnbench.engine.warmup import warm_up
 from cnnbench.errors import UserError
 from cnnbench.models import count_parameters
+from cnnbench.settings.plain import as_plain
 from cnnbench.settings.trainer import TrainerSettings
 
 Note = Callable[..., None]  # note(text, kind="note" | "warning"): one line to the user

@@ -16,8 +16,8 @@ from typing import Any, Mapping
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from cnnbench.engine.target import check_fraction
 from cnnbench.errors import UserError
+from cnnbench.settings.checks import check_fraction
 
 KEYS = ("value", "metric", "source")
 EXAMPLE = "published={value:0.988,metric:test/acc,source:'where the number comes from'}"

@@ -4,8 +4,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from cnnbench.engine.target import check_fraction
 from cnnbench.errors import UserError
+from cnnbench.settings.checks import check_fraction
 from cnnbench.settings.typed import from_mapping
 
 DEVICES = ("auto", "cuda", "cpu", "mps")

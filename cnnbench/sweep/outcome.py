@@ -3,7 +3,6 @@ read back from the metrics.json each job wrote (whichever launcher ran it, in th
 in others)."""
 from __future__ import annotations
 
-import shlex
 from pathlib import Path
 
 from rich.console import Console
@@ -26,16 +25,19 @@ def with_sweep_dir(args: list[str]) -> tuple[list[str], Path | None]:
         key, _, value = arg.partition("=")
         if key == "hydra.sweep.dir":
             return args, None if "$" in value else Path(hydra_unquote(value))
-    from cnnbench.commands.train.app import stamped
+    from cnnbench.rundir.naming import stamped
 
     sweep = Path("outputs") / "multirun" / stamped()
     return [*args, f"hydra.sweep.dir={sweep}"], sweep
 
 
+# Sweep directories the parallel launcher of this process used: `cnnbench train` reads the
+# outcome of every job back from there, also when the command line did not fix the directory.
+launched_sweep_dirs: list[Path] = []
+
+
 def launched_sweep_dir() -> Path | None:
     """The sweep directory the parallel launcher used, when the command line did not fix one."""
-    from cnnbench.commands.train.app import launched_sweep_dirs
-
     return launched_sweep_dirs[-1] if launched_sweep_dirs else None
 
 
@@ -79,36 +81,3 @@ def report_sweep(console: Console, sweep_dir: Path) -> list[tuple[str, str | Non
     if this_time:
         console.print(f"this time: {this_time}", markup=False, highlight=False, soft_wrap=True)
     return outcomes
-
-
-def print_sweep_table(console: Console, sweep_dir: Path) -> None:
-    """The sweep's jobs as `cnnbench compare` shows them (seeds as one row), and the command
-    that writes the comparison files. A table that cannot be made costs only itself."""
-    from cnnbench.commands.compare.command import sweep_table
-
-    try:
-        table = sweep_table(sweep_dir, console.width)
-    except Exception as err:  # noqa: BLE001 (the jobs' own files are already complete)
-        console.print(f"(no table of the jobs: {type(err).__name__}: {err})", markup=False)
-        return
-    if table is not None:
-        console.print(table)
-        console.print(f"pictures and CSV: cnnbench compare {shlex.quote(str(sweep_dir))}",
-                      markup=False, highlight=False, soft_wrap=True)
-
-
-def report_failed_jobs(console: Console, sweep_dir: Path, command: str | None = None) -> int:
-    """Print the sweep's summary and, when jobs did not complete, how many (that number) and the
-    `command` that runs the sweep again for them."""
-    print_sweep_table(console, sweep_dir)
-    statuses = [status for status, _ in report_sweep(console, sweep_dir)]
-    failed = sum(s != rundir.COMPLETED for s in statuses)
-    if failed:
-        console.print(f"[bold red]{failed} of {len(statuses)} jobs did not complete[/]; "
-                      f"see their {rundir.METRICS_FILE}.")
-        if command is not None and any(s not in (rundir.COMPLETED, rundir.DIVERGED)
-                                       for s in statuses):  # the same settings diverge again
-            console.print("Run the sweep again for them (the completed jobs are skipped, the "
-                          "others resume from their last.pt or start again):", highlight=False)
-            console.print(f"  {command}", markup=False, highlight=False, soft_wrap=True)
-    return failed

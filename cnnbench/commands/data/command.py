@@ -81,8 +81,8 @@ def parse_args(args: Sequence[str]) -> DataOptions:
 
 def out_dir(out: str | None, dataset: str) -> Path:
     """The folder the files go to, made now; an unwritable place is one paragraph."""
-    from cnnbench.commands.train.app import stamped
     from cnnbench.run.stored_config import safe_name
+    from cnnbench.rundir.naming import stamped
 
     folder = Path(out).expanduser() if out else Path("outputs") / "data" / stamped(safe_name(dataset))
     try:
@@ -152,7 +152,7 @@ def run(args: Sequence[str], console: Console) -> int:
 
 def main(args: Sequence[str], console: Console) -> int:
     """The `cnnbench data` command: 0 when it is written, 2 for a mistake (one paragraph)."""
-    from cnnbench.commands.train.app import print_user_error
+    from cnnbench.errors import print_user_error
 
     try:
         return run(args, console)

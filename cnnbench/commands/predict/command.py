@@ -119,8 +119,8 @@ def predict_files(source, files: Sequence[Path], batch_size: int, topk: int) -> 
 
 
 def new_out_dir(model: str, dataset: str) -> Path:
-    from cnnbench.commands.train.app import stamped
     from cnnbench.run.stored_config import safe_name
+    from cnnbench.rundir.naming import stamped
 
     return Path("outputs") / "predict" / stamped(safe_name(model), safe_name(dataset))
 

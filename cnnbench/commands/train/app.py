@@ -1,29 +1,25 @@
 """The Hydra application behind `cnnbench train`."""
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
-import re
-import secrets
-import time
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
-from rich.markup import escape
 
 from cnnbench.endings import Ending, ending_of
 from cnnbench.engine.distributed import from_environment
-from cnnbench.errors import UserError
+from cnnbench.errors import UserError, print_user_error
 from cnnbench.run.jobclock import JobClock
 from cnnbench.rundir import discard_unstarted, job_starts, record_outcome
+from cnnbench.rundir.naming import job_dirname, new_run_id
 from cnnbench.settings.config_files import hydra_config_path
 from cnnbench.settings.identity import config_hash
 from cnnbench.settings.objective import objective_of
@@ -36,39 +32,9 @@ def config_root() -> str:
     return hydra_config_path()
 
 
-# A short random tag in run directory names: two runs started in the same second never collide.
-# Cached, so a sweep's directory is resolved once for all its jobs.
-def new_run_id() -> str:
-    return secrets.token_hex(3)
-
-
-def stamped(*parts: str) -> str:
-    """A directory name that sorts by start time and never collides: time, parts, random tag."""
-    return "_".join([time.strftime("%Y-%m-%d_%H-%M-%S"), *parts, new_run_id()])
-
-
 def default_parallel_jobs() -> int:
     """Jobs the parallel launcher runs at once by default: up to 4, never more than CPU cores."""
     return max(1, min(4, os.cpu_count() or 1))
-
-
-# Characters a directory name cannot hold on common filesystems (Linux, macOS, Windows, SMB)
-_UNSAFE_IN_NAMES = re.compile(r'[/\\:*?"<>|\x00-\x1f\x7f]')
-NAME_MAX_BYTES = 255
-
-
-def job_dirname(num: Any, overrides: str | None, limit: int = NAME_MAX_BYTES) -> str:
-    """A sweep job's directory name, `<num>_<overrides>`, that is one safe directory: the
-    characters filesystems refuse (`/` would even nest directories) become `_`, and a name over
-    `limit` bytes (UTF-8) is cut, with a short hash of the full overrides appended so that it
-    stays unique. The full overrides are in the job's .hydra/overrides.yaml."""
-    overrides = "" if overrides is None else str(overrides)
-    name = _UNSAFE_IN_NAMES.sub("_", f"{num}_{overrides}").rstrip(" .")
-    if len(name.encode()) <= limit:
-        return name
-    digest = "~" + hashlib.sha1(overrides.encode()).hexdigest()[:10]
-    head = name.encode()[:limit - len(digest)].decode(errors="ignore").rstrip(" .")
-    return head + digest
 
 
 if not OmegaConf.has_resolver("cnnbench.job_dirname"):
@@ -79,11 +45,6 @@ if not OmegaConf.has_resolver("cnnbench.parallel_jobs"):
     OmegaConf.register_new_resolver("cnnbench.parallel_jobs", default_parallel_jobs)
 
 
-# Sweep directories the parallel launcher of this process used: `cnnbench train` reads the
-# outcome of every job back from there, also when the command line did not fix the directory.
-launched_sweep_dirs: list[Path] = []
-
-
 def share_cpu_threads(launcher: DictConfig) -> None:
     """Jobs running side by side (the parallel launcher) split the CPU cores instead of fighting over
     them: oversubscribed PyTorch threads slow everything down many times over."""
@@ -92,10 +53,6 @@ def share_cpu_threads(launcher: DictConfig) -> None:
         import torch
 
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // n_jobs))
-
-
-def print_user_error(console: Console, err: BaseException | str) -> None:
-    console.print(f"[bold red]error:[/] {escape(str(err))}", highlight=False, soft_wrap=True)
 
 
 @dataclass(frozen=True)

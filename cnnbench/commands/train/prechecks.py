@@ -148,7 +148,7 @@ def with_distributed_run_dir(args: list[str]) -> list[str]:
     distributed.init_process_group(info)
     chosen = next((a.partition("=")[2] for a in args if a.startswith("hydra.run.dir=")), None)
     if info.is_main and chosen is None:
-        from cnnbench.commands.train.app import stamped
+        from cnnbench.rundir.naming import stamped
 
         chosen = f"outputs/runs/{stamped(f'ddp{info.world_size}')}"
     run_dir = distributed.broadcast_string(chosen, info)

@@ -1,0 +1,118 @@
+"""A run's record: metrics.json (status, reason, phase, every metric) and its identity file.
+
+`RunRecord` is the one writer of a run's metrics.json, so a run's status has one owner.
+"""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any, Mapping
+
+from cnnbench.rundir.layout import (
+    COMPLETED,
+    CONFIG_HASH_FILE,
+    FINAL_STATUSES,
+    METRICS_FILE,
+    NOT_STARTED,
+    STARTING,
+    metrics_file,
+)
+from cnnbench.rundir.writer import write_json_atomic
+
+NO_METRICS, UNREADABLE = f"no {METRICS_FILE}", "unreadable"  # statuses of runs that lack one
+
+
+def load_metrics(run_dir: Path) -> tuple[dict[str, Any], str, str | None]:
+    """(metrics, status, reason) as the run's metrics.json says; a run without the file is
+    NO_METRICS and one whose file cannot be read (or is not a JSON object) UNREADABLE, with the
+    reason. Never raises: a run directory is someone else's files."""
+    path = metrics_file(run_dir)
+    if not path.is_file():
+        return {}, NO_METRICS, f"the run wrote no {METRICS_FILE} (it may not have started)"
+    try:
+        data = json.loads(path.read_text())
+        if not isinstance(data, dict):
+            raise ValueError("not a JSON object")
+    except (OSError, ValueError) as err:
+        return {}, UNREADABLE, f"{METRICS_FILE}: {err}"
+    return data, str(data.get("status", "unknown")), data.get("reason")
+
+
+def read_metrics(run_dir: Path) -> dict[str, Any]:
+    """The run's metrics.json as a dict; {} when it is missing or not a JSON object."""
+    return load_metrics(run_dir)[0]
+
+
+def run_status(run_dir: Path) -> str | None:
+    status = read_metrics(run_dir).get("status")
+    return status if isinstance(status, str) else None
+
+
+class RunRecord:
+    """The one owner of a run's metrics.json: updates merge into it, `finish` ends it.
+
+    Processes other than the writer (DDP ranks > 0) keep the dict without writing the file.
+    """
+
+    def __init__(self, run_dir: Path, metrics: Mapping[str, Any], writer: bool = True) -> None:
+        self.run_dir = Path(run_dir)
+        self.metrics: dict[str, Any] = dict(metrics)
+        self.writer = writer
+        self._phase_start = time.perf_counter()
+
+    def update(self, **values: Any) -> None:
+        self.metrics.update(values)
+        if self.writer:
+            write_json_atomic(metrics_file(self.run_dir), self.metrics)
+
+    def phase(self, name: str) -> None:
+        """Enter a phase of the run ("data", "training", "testing", ...): metrics.json says where
+        the run is, and `phase_seconds` how long each finished phase took."""
+        now = time.perf_counter()
+        previous = self.metrics.get("phase")
+        seconds = dict(self.metrics.get("phase_seconds") or {})
+        if previous:
+            seconds[previous] = round(seconds.get(previous, 0.0) + now - self._phase_start, 4)
+        self._phase_start = now
+        self.update(phase=name, phase_seconds=seconds)
+
+    def finish(self, status: str, reason: str | None = None, **values: Any) -> None:
+        """The final status; a run that ends early keeps the phase it ended in."""
+        ended_in = self.metrics.get("phase")
+        self.phase("done")
+        extra = {"ended_in_phase": ended_in} if status != COMPLETED else {}
+        self.update(status=status, reason=reason, **extra, **values)
+
+
+def record_outcome(run_dir: Path, status: str, reason: str,
+                   details: Mapping[str, Any] | None = None) -> None:
+    """Give a run that ended without saying so a final status (e.g. it failed before it began
+    training, its process was killed, or its sweep stopped before it started); a final status
+    already written is kept."""
+    metrics = read_metrics(run_dir)
+    if metrics.get("status") not in FINAL_STATUSES:
+        write_json_atomic(metrics_file(run_dir),
+                          {**metrics, "status": status, "reason": reason, **(details or {})})
+
+
+def write_config_hash(run_dir: Path, digest: str) -> None:
+    path = Path(run_dir) / CONFIG_HASH_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if read_config_hash(run_dir) != digest:
+        path.write_text(digest + "\n")
+
+
+def job_starts(run_dir: Path, digest: str) -> None:
+    """A run's first act: store its identity, and turn a job its sweep had marked `not started`
+    into one that is starting (so that a failure before training is recorded over it)."""
+    write_config_hash(run_dir, digest)
+    if run_status(run_dir) == NOT_STARTED:
+        write_json_atomic(metrics_file(run_dir), {"status": STARTING})
+
+
+def read_config_hash(run_dir: Path) -> str | None:
+    try:
+        return (Path(run_dir) / CONFIG_HASH_FILE).read_text().strip() or None
+    except (OSError, UnicodeDecodeError):
+        return None
