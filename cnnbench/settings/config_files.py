@@ -9,12 +9,6 @@ from pathlib import Path
 CHECKOUT_CONF = Path(__file__).resolve().parents[2] / "conf"
 CONFIG_GROUPS = ("dataset", "model", "optimizer", "scheduler", "augmentation", "trainer",
                  "evaluation")
-# Keys the shipped config gained after runs began to be identified by their config, each with
-# its default, which does what the key's absence did: a run's identity (config_identity, and
-# `cnnbench compare`'s) leaves such a key out at that value, so that a sweep started before the
-# key continues as the same jobs, and older runs group with newer ones.
-ADDED_KEYS = {"optimizer.backbone_lr_scale": 1.0, "trainer.freeze_backbone_epochs": 0,
-              "dataset.image_size": None}
 
 
 def installed() -> bool:

@@ -3,10 +3,12 @@ fast it runs rather than what it computes.
 
 A sweep job is known by this hash, not by its number: running a sweep again in its directory
 finds each job's earlier attempt by it (`sweep_plan`), however the sweep's lists were reordered
-or extended. Left out: the checkpoint a run resumes from, where the data lies, the device, the
-progress bars and the speed options that a resume may change too (`resume_policy.CHANGEABLE`),
-and a key added to the shipped config later while it holds its default (config_files.ADDED_KEYS).
-Everything else counts, the number of epochs, the evaluation and any +key added included.
+or extended. Which keys count is the `identity` column of the table of run options
+(settings/run_options.py): left out are the checkpoint a run resumes from, where the data lies,
+the device, the progress bars, the speed options that a resume may change too and Hydra's own
+settings; a key added to the shipped config later is left out while it holds its default, and a
+class that moved is read under its former name. Everything else counts, the number of epochs,
+the evaluation and any +key added included.
 """
 from __future__ import annotations
 
@@ -18,11 +20,9 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from cnnbench import rundir
-from cnnbench.settings.config_files import ADDED_KEYS
+from cnnbench.settings.run_options import ADDED_KEYS, LEFT_OUT_OF_IDENTITY, MOVED_VALUES
 
-IGNORED = ("trainer.resume", "trainer.progress", "trainer.device", "trainer.num_workers",
-           "trainer.eval_batch_size", "trainer.data_on_device", "trainer.compile",
-           "trainer.cuda_graph", "dataset.root")
+IGNORED = LEFT_OUT_OF_IDENTITY
 
 
 def _plain(cfg: DictConfig) -> dict[str, Any]:
@@ -35,28 +35,34 @@ def _plain(cfg: DictConfig) -> dict[str, Any]:
 _ANY = object()
 
 
-def _drop(data: dict[str, Any], key: str, only: Any = _ANY) -> None:
-    """Remove the dotted `key` from `data` (with `only`, only while it holds that value)."""
+def _parent_and_leaf(data: dict[str, Any], key: str) -> tuple[Any, str]:
+    """The mapping that holds the dotted `key` (None where there is none), and its last part."""
     *parents, leaf = key.split(".")
     node: Any = data
     for part in parents:
         node = node.get(part) if isinstance(node, dict) else None
+    return node, leaf
+
+
+def _drop(data: dict[str, Any], key: str, only: Any = _ANY) -> None:
+    """Remove the dotted `key` from `data` (with `only`, only while it holds that value)."""
+    node, leaf = _parent_and_leaf(data, key)
     if isinstance(node, dict) and leaf in node and (only is _ANY or node[leaf] == only):
         del node[leaf]
 
 
-# A class that moved keeps the identity it had: runs stored before the move and after it are
-# the same jobs of a sweep.
-MOVED_TARGETS = {"cnnbench.engine.augment.BatchAugment": "cnnbench.augment.BatchAugment"}
+def _read_as_before_the_move(data: dict[str, Any]) -> None:
+    for key, moved in MOVED_VALUES.items():
+        node, leaf = _parent_and_leaf(data, key)
+        if isinstance(node, dict) and node.get(leaf) in moved:
+            node[leaf] = moved[node[leaf]]
 
 
 def config_hash(cfg: DictConfig) -> str:
-    """The hex SHA-256 of the task config (no `hydra` node), resolved, minus IGNORED."""
+    """The hex SHA-256 of the task config, resolved, minus IGNORED (the `hydra` node among them)
+    and the ADDED_KEYS at their default, with moved classes under their former names."""
     data = _plain(cfg)
-    data.pop("hydra", None)
-    augmentation = data.get("augmentation")
-    if isinstance(augmentation, dict) and augmentation.get("_target_") in MOVED_TARGETS:
-        augmentation["_target_"] = MOVED_TARGETS[augmentation["_target_"]]
+    _read_as_before_the_move(data)
     for key in IGNORED:
         _drop(data, key)
     for key, default in ADDED_KEYS.items():

@@ -4,26 +4,30 @@ A run's identity is its composed config (.hydra/config.yaml, as stored: never re
 its config-group choices (.hydra/hydra.yaml), flattened to dotted keys, less the seed and the
 settings that change where or how a run is shown rather than what it computes (the device, the
 progress bars, the data folder, checkpoint files, resuming, Hydra's own settings, the preset's
-published number and references), and the keys added to the config later while they hold
-their default (config_files.ADDED_KEYS: older runs have none). The options metrics.json records
+published number and references: the `compare` column of the table of run options,
+settings/run_options.py), and the keys added to the config later while they hold their default
+(run_options.ADDED_KEYS: older runs have none). The options metrics.json records
 (model, lr, ...) win over the stored config where both exist. Two runs with the same identity
 differ only in their seed.
 """
 from __future__ import annotations
 
 import json
+from types import MappingProxyType
 from typing import Any, Mapping
 
-from cnnbench.settings.config_files import ADDED_KEYS
+from cnnbench.settings.run_options import (
+    ADDED_KEYS,
+    KEY_OF_VALUE_OPTION,
+    LEFT_OUT_OF_COMPARE,
+    row_for,
+)
 
 # dotted keys (and everything below them) that do not change the experiment
-NOT_IDENTITY = ("trainer.seed", "trainer.progress", "trainer.device", "trainer.resume",
-                "trainer.num_workers", "trainer.checkpoint", "dataset.root", "dataset.download",
-                "evaluation.plots", "evaluation.table", "evaluation.misclassified",
-                "evaluation.worst_classes", "hydra", "published", "reference")
+NOT_IDENTITY = LEFT_OUT_OF_COMPARE
 # config keys shown under the names metrics.json gives them (cnnbench.run.provenance.run_options)
-OPTION_NAMES = {"optimizer.lr": "lr", "trainer.batch_size": "batch_size",
-                "trainer.epochs": "epochs"}
+OPTION_NAMES = MappingProxyType({key: option for option, key in KEY_OF_VALUE_OPTION.items()
+                                 if row_for(key).compare})
 SEED = "seed"
 
 
