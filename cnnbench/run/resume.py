@@ -5,14 +5,14 @@ its own directory, with the overrides it was started with (read from `.hydra/ove
 vetted first: see `resume_policy.vet_stored_overrides`). Everything is decided here, on the raw
 command line and before Hydra starts, so that a refused resume touches no file of the run.
 
-What a resume may change (`resume_policy.CHANGEABLE`): `trainer.epochs` (more epochs: per-batch
-schedules such as one-cycle and cosine are rebuilt for the new length and fast-forwarded to the
-step reached), `trainer.device`, `trainer.progress`, `trainer.num_workers`,
-`trainer.eval_batch_size`, `trainer.data_on_device`, `trainer.compile`, `trainer.cuda_graph`,
-`trainer.tta_flip`, `trainer.early_stopping.patience`, `dataset.root`, `evaluation.*` and
-`hydra.*` flags other than the run's directory and mode. Any other override (model, optimizer,
-scheduler, augmentation, the dataset, batch size, seed, ...) is refused unless it repeats the
-run's own value: the checkpoint's weights, optimizer state and curves belong to those values.
+What a resume may change is the `resume` column of the table of run options
+(settings/run_options.py, read through `resume_policy.CHANGEABLE`): `trainer.epochs` (more
+epochs: per-batch schedules such as one-cycle and cosine are rebuilt for the new length and
+fast-forwarded to the step reached), where and how fast the run goes (device, progress bars,
+workers, speed options, the data folder), the evaluation, and `hydra.*` flags other than the
+run's directory and mode. Any other override (model, optimizer, scheduler, augmentation, the
+dataset, batch size, seed, ...) is refused unless it repeats the run's own value: the
+checkpoint's weights, optimizer state and curves belong to those values.
 
 A completed run is left alone ("nothing to do") unless trainer.epochs asks for more epochs than
 it trained (than it planned, for a run that stopped at its trainer.target_acc). Paths go into overrides quoted for Hydra (`hydra_quote`), so any directory name works,

@@ -3,7 +3,9 @@
 `.hydra/overrides.yaml` is someone else's file: only a YAML list of plain `key=value` strings
 whose keys lie in cnnbench's own config groups is replayed (no hydra.* keys, no `_target_`-like
 keys, no +/~ prefixes, no ${...} interpolation). The user's overrides may change only the
-settings in CHANGEABLE; any other must repeat the run's own value (resume.py's docstring says why).
+settings in CHANGEABLE (the `resume` column of the table of run options, settings/run_options.py),
+but for the keys in FIXED_HYDRA below them; any other must repeat the run's own value (resume.py's
+docstring says why).
 """
 from __future__ import annotations
 
@@ -15,15 +17,13 @@ import yaml
 
 from cnnbench.errors import UserError
 from cnnbench.settings.overrides import hydra_unquote, override_key
+from cnnbench.settings.run_options import CHANGEABLE_ON_RESUME, FIXED_UNDER_CHANGEABLE
 
 RESUME_KEY = "trainer.resume"
 GROUPS = ("dataset", "model", "optimizer", "scheduler", "augmentation", "trainer", "evaluation",
           "experiment", "hparams_search", "published")
-CHANGEABLE = ("trainer.epochs", "trainer.device", "trainer.progress", "trainer.num_workers",
-              "trainer.eval_batch_size", "trainer.data_on_device", "trainer.compile",
-              "trainer.cuda_graph", "trainer.tta_flip", "trainer.early_stopping.patience",
-              "dataset.root", "evaluation", "hydra")
-FIXED_HYDRA = ("hydra.run", "hydra.mode", "hydra.sweep", "hydra/sweeper")
+CHANGEABLE = CHANGEABLE_ON_RESUME
+FIXED_HYDRA = FIXED_UNDER_CHANGEABLE
 KEY = re.compile(r"[A-Za-z][A-Za-z0-9_-]*(\.[A-Za-z0-9_-]+)*")
 
 
@@ -127,7 +127,8 @@ def check_user_overrides(user: list[str], stored: list[str], run: Path) -> None:
             f"schedule) and curves belong to the run's own values. Drop "
             f"{'that override' if len(refused) == 1 else 'those overrides'} to continue the run, "
             f"or start a new run without trainer.resume to train with them. A resume may change "
-            f"only {', '.join(CHANGEABLE[:-1])} and hydra.* flags; nothing was written.")
+            f"only {', '.join(k for k in CHANGEABLE if k != 'hydra')} and hydra.* flags; "
+            f"nothing was written.")
 
 
 def requested_epochs(user: list[str]) -> int | None:
