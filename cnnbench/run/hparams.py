@@ -11,15 +11,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-# Hydra override keys -> run options (cnnbench.run.provenance.run_options)
-OVERRIDE_OPTIONS = {"model": "model", "dataset": "dataset", "optimizer": "optimizer",
-                    "scheduler": "scheduler", "augmentation": "augmentation",
-                    "optimizer.lr": "lr", "trainer.batch_size": "batch_size",
-                    "trainer.epochs": "epochs", "trainer.seed": "seed"}
+from cnnbench.settings.run_options import ALWAYS_MARKED, OPTION_OF_KEY
+
+# Hydra override keys -> run options (cnnbench.run.provenance.run_options): the `option` column
+# of the table of run options (settings/run_options.py)
+OVERRIDE_OPTIONS = OPTION_OF_KEY
 FIRST_METRICS = ("test/acc", "test/loss", "test/macro_f1")
 # shown (marked as differing) in every run, so that `tensorboard --logdir outputs`, which reads
-# runs of many sweeps and single runs together, always shows what each run was
-ALWAYS_SHOWN = ("model", "dataset", "optimizer", "scheduler", "seed")
+# runs of many sweeps and single runs together, always shows what each run was (the table's
+# `hparams` column)
+ALWAYS_SHOWN = ALWAYS_MARKED
 TRAINING_METRICS = ("val/acc", "val/loss", "train/acc", "train/loss")
 
 

@@ -6,9 +6,10 @@ import platform
 from typing import Any, Mapping
 
 import torch
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from cnnbench import __version__
+from cnnbench.settings.run_options import RUN_OPTIONS
 
 
 def library_versions() -> dict[str, str]:
@@ -27,17 +28,13 @@ def library_versions() -> dict[str, str]:
 
 
 def run_options(choices: Mapping[str, str], cfg: DictConfig) -> dict[str, Any]:
-    """What distinguishes this run: the chosen config options and the main hyperparameters."""
-    model = choices.get("model")
-    if model == "timm":  # which of timm's models: timm/resnet18
-        model = f"timm/{cfg.model.get('name')}"
-    return {
-        "model": model, "dataset": choices.get("dataset"),
-        "optimizer": choices.get("optimizer"), "lr": cfg.optimizer.get("lr"),
-        "scheduler": choices.get("scheduler"), "augmentation": choices.get("augmentation"),
-        "batch_size": cfg.trainer.batch_size, "epochs": cfg.trainer.epochs,
-        "seed": cfg.trainer.seed,
-    }
+    """What distinguishes this run: the chosen config options and the main hyperparameters
+    (the `option` column of the table of run options, settings/run_options.py, in its order)."""
+    options = {row.option: choices.get(row.path) if row.group else OmegaConf.select(cfg, row.path)
+               for row in RUN_OPTIONS}
+    if options.get("model") == "timm":  # which of timm's models: timm/resnet18
+        options["model"] = f"timm/{cfg.model.get('name')}"
+    return options
 
 
 class NullSink:

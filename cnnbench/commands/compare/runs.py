@@ -13,9 +13,9 @@ import yaml
 from cnnbench import rundir
 from cnnbench.commands.compare.identity import identity
 from cnnbench.errors import UserError
+from cnnbench.settings.run_options import KEY_OF_VALUE_OPTION, OPTION_NAMES
 
-OPTION_KEYS = ("model", "dataset", "optimizer", "lr", "scheduler", "augmentation", "batch_size",
-               "epochs", "seed")
+OPTION_KEYS = OPTION_NAMES  # the run options metrics.json records (settings/run_options.py)
 METRIC_KEYS = ("test/acc", "test/loss", "test/top5", "test/macro_f1", "params", "train_seconds",
                "images_per_s", "epochs_run")
 # fields other parts of the project write into metrics.json (may be absent in older runs)
@@ -23,8 +23,7 @@ EXTRA_KEYS = ("published", "time_to_target_s", "epochs_to_target", "target_acc",
               "target_metric", "energy_joules", "energy_note", "device")
 TEXT_EXTRAS = ("target_metric", "energy_note", "device")
 # config.yaml keys of the options that are values rather than config-group choices
-_CONFIG_KEYS = {"lr": "optimizer.lr", "batch_size": "trainer.batch_size",
-                "epochs": "trainer.epochs", "seed": "trainer.seed"}
+_CONFIG_KEYS = KEY_OF_VALUE_OPTION
 
 
 @dataclass
