@@ -13,7 +13,7 @@ from cnnbench.cli import main
 from cnnbench.commands.completion import query
 from cnnbench.commands.data.samples import MAX_CLASSES
 from cnnbench.data import load_dataset
-from cnnbench.data.sources import FASHION_CLASSES
+from cnnbench.data.mnist import FASHION_CLASSES
 from cnnbench.errors import UserError
 
 SMALL_SYNTHETIC = ["dataset=synthetic", "dataset.train_size=200", "dataset.test_size=50"]

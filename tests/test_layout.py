@@ -114,3 +114,23 @@ def test_the_engine_writes_no_file(name):
     opens = [f"line {c.lineno}: open(...)" for c in calls
              if isinstance(c.func, ast.Name) and c.func.id == "open"]
     assert not writes + opens, f"{name} writes files: " + ", ".join(writes + opens)
+
+
+MAX_FILE_LINES = 300
+MAX_FUNCTION_LINES = 60
+
+
+def test_every_file_of_the_package_has_at_most_300_lines():
+    long = [f"{path.relative_to(PACKAGE.parent)}: {lines} lines"
+            for path in sorted(PACKAGE.rglob("*.py"))
+            if (lines := len(path.read_text().splitlines())) > MAX_FILE_LINES]
+    assert not long, (f"files over {MAX_FILE_LINES} lines (split them into modules with one job "
+                      f"each):\n" + "\n".join(long))
+
+
+def test_every_function_of_the_package_has_at_most_60_lines():
+    long = [f"{name}:{node.lineno} {node.name}: {node.end_lineno - node.lineno + 1} lines"
+            for name, tree in modules().items() for node in ast.walk(tree)
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+            and node.end_lineno - node.lineno + 1 > MAX_FUNCTION_LINES]
+    assert not long, f"functions over {MAX_FUNCTION_LINES} lines:\n" + "\n".join(long)

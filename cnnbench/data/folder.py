@@ -24,12 +24,13 @@ import numpy as np
 import torch
 
 from cnnbench.data.image_data import ImageData, Split, channel_mean_std
+from cnnbench.data.pixels import as_rgb
 from cnnbench.data.sizes import pixel_size
 from cnnbench.errors import UserError
 
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm",
                     ".pgm", ".pbm"}
-CACHE_FORMAT = "cnnbench-imagefolder-v1"
+CACHE_FORMAT = "cnnbench-imagefolder-v2"  # v2: 16-bit images scaled, no longer clipped
 CACHE_PREFIX = ".cnnbench_cache_"  # the cache files in the folder (hidden, never read as images)
 GRAY_MODES = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F"}
 LAYOUT_HINT = ("Expected one subfolder per class with the images inside, e.g. "
@@ -130,7 +131,7 @@ def _decode(path: Path, size: tuple[int, int]) -> tuple[np.ndarray, bool] | str:
     try:
         with Image.open(path) as img:
             gray = img.mode in GRAY_MODES or (img.mode == "P" and _palette_is_gray(img))
-            rgb = img.convert("RGB")
+            rgb = as_rgb(img)
     except UnidentifiedImageError:
         return "not an image format Pillow can decode"
     except Exception as err:  # noqa: BLE001 (truncated, not an image, a decoder bomb check...)

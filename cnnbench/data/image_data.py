@@ -5,6 +5,8 @@ from dataclasses import dataclass, replace
 
 import torch
 
+from cnnbench.errors import UserError
+
 
 def channel_mean_std(images: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """Per-channel mean and standard deviation of uint8 images, in [0, 1] units."""
@@ -73,11 +75,27 @@ class ImageData:
         return replace(self, resize_to=size)
 
     def with_validation(self, fraction: float, seed: int) -> "ImageData":
-        """Hold out `fraction` of the training set (a seeded random split) for validation."""
+        """Hold out `fraction` of the training set (a seeded random split) for validation: at
+        least one image, and never all of them (a UserError says so before anything trains)."""
         if fraction <= 0:
             return replace(self, val=None)
         n = len(self.train)
         n_val = max(1, int(round(n * fraction)))
+        if n_val >= n:
+            raise UserError(nothing_left_to_train(fraction, n, n_val))
         order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
         return replace(self, train=self.train.subset(order[n_val:]),
                        val=self.train.subset(order[:n_val]))
+
+
+def nothing_left_to_train(fraction: float, n: int, n_val: int) -> str:
+    """Why a validation split of `fraction` cannot be held out of `n` training images."""
+    if n < 2:
+        return (f"trainer.val_split={fraction:g} asks for a validation split, but the training set "
+                f"has {n} image{'' if n == 1 else 's'}: too few to hold one out and still train. "
+                f"Set trainer.val_split=0 to train without a validation split, or give the "
+                f"dataset more training images.")
+    return (f"trainer.val_split={fraction:g} holds out {n_val} of the {n} training images for "
+            f"validation, which leaves none to train on. Lower it (e.g. trainer.val_split=0.1), "
+            f"set trainer.val_split=0 to train on all {n} without a validation split, or give the "
+            f"dataset more training images.")

@@ -4,10 +4,10 @@ normalization, kept with the model (in its checkpoint, in an exported file's met
 Training turns each dataset's images into uint8 C x H x W tensors and normalizes them on the
 device as `(x / 255 - mean) / std`; `normalize` does the same to a batch from elsewhere. The
 picture-side rules (`to_gray`, `resample`) are the ones `dataset=imagefolder` applies when it
-decodes a folder: any Pillow mode converted to RGB (alpha dropped), stretched to H x W with
-bilinear resampling (aspect ratio not kept), then for one-channel models either the luminance
-(the MNIST family, whose files are gray already) or the first channel (imagefolder, as its
-decoder does).
+decodes a folder: any Pillow mode converted to 8-bit RGB (`pixels.as_rgb`: 16-bit gray scaled,
+alpha dropped), stretched to H x W with bilinear resampling (aspect ratio not kept), then for
+one-channel models either the luminance (the MNIST family, whose files are gray already) or the
+first channel (imagefolder, as its decoder does).
 
 A `Preprocessing` read from a file (a checkpoint's `data` entry, an ONNX file's metadata) is
 checked by `checked`: plain values of the right types and sizes, so a doctored file can name

@@ -11,6 +11,8 @@ from typing import Any, Collection, Mapping, Sequence
 from rich.console import Console
 from rich.table import Table
 
+from cnnbench.rundir.csv_cells import plain_record
+
 
 class HistoryCSV:
     """history.csv: one row per epoch, flushed as soon as the epoch ends."""
@@ -42,7 +44,7 @@ class HistoryCSV:
             writer = csv.DictWriter(f, fieldnames=self.columns, extrasaction="ignore")
             if new:
                 writer.writeheader()
-            writer.writerow(row)
+            writer.writerow(plain_record(row))
 
 
 class TensorBoardSink:

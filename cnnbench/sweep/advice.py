@@ -46,6 +46,7 @@ def interrupted_advice(run_dirs: list[Path], sweep_dir: Path | None,
     """What the user can do next after Ctrl-C: continue the sweep with `sweep_command`, or resume
     each run that has a last.pt on its own."""
     from cnnbench.run.resume import resume_command
+    from cnnbench.run.unresumable import nothing_to_resume
     from cnnbench.rundir import CHECKPOINT_DIR, LAST_CHECKPOINT, last_checkpoint
 
     text = "[bold yellow]interrupted:[/] "
@@ -65,7 +66,6 @@ def interrupted_advice(run_dirs: list[Path], sweep_dir: Path | None,
         return text + "stopped before a run directory was made; nothing was written."
     resumable = [d for d in run_dirs if last_checkpoint(d).is_file()]
     if not resumable:
-        return text + ("No epoch had finished and no checkpoint was written, so there is "
-                       "nothing to resume: start it again with the same command.")
+        return text + escape(nothing_to_resume(run_dirs, sweep_dir))
     commands = "\n  ".join(escape(resume_command(d)) for d in resumable)
     return text + f"Continue with:\n  {commands}"

@@ -12,6 +12,7 @@ from cnnbench.commands.compare.group_table import optional_columns, shift_keys
 from cnnbench.commands.compare.groups import Group
 from cnnbench.commands.compare.runs import OPTION_KEYS
 from cnnbench.commands.compare.stats import Summary
+from cnnbench.rundir.csv_cells import plain_record, plain_row
 
 MEANS = ("test/loss", "test/macro_f1", "params", "images_per_s")
 
@@ -77,7 +78,7 @@ def write_group_csv(groups: Sequence[Group], path: Path) -> Path:
     columns = list(dict.fromkeys(k for row in rows for k in row))
     with open(path, "w", newline="") as f:
         writer = csv.DictWriter(f, columns, restval="")
-        writer.writeheader()
+        writer.writerow(dict(zip(columns, plain_row(columns))))
         for row in rows:
-            writer.writerow({k: "" if v is None else v for k, v in row.items()})
+            writer.writerow(plain_record({k: "" if v is None else v for k, v in row.items()}))
     return path

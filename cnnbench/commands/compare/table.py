@@ -11,6 +11,7 @@ from rich.table import Table
 
 from cnnbench.commands.compare.fitting import fit_columns
 from cnnbench.commands.compare.runs import EXTRA_KEYS, OPTION_KEYS, RunRecord
+from cnnbench.rundir.csv_cells import plain_row
 
 FALLBACK_OPTIONS = ("model", "dataset")  # shown when no option differs between the runs
 
@@ -146,10 +147,10 @@ def write_csv(runs: Sequence[RunRecord], path: Path,
                "reason"]
     with open(path, "w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(columns)
+        writer.writerow(plain_row(columns))
         for r in runs:
-            writer.writerow([r.name, str(r.path), (group_of or {}).get(r.path, ""), r.status,
-                             *[r.options.get(k, "") for k in OPTION_KEYS],
-                             *[r.metrics.get(k, "") for k in metric_keys],
-                             *_extra_cells(r, extras), r.reason or ""])
+            writer.writerow(plain_row([r.name, str(r.path), (group_of or {}).get(r.path, ""),
+                                       r.status, *[r.options.get(k, "") for k in OPTION_KEYS],
+                                       *[r.metrics.get(k, "") for k in metric_keys],
+                                       *_extra_cells(r, extras), r.reason or ""]))
     return path

@@ -13,6 +13,7 @@ from typing import Iterable
 
 import numpy as np
 
+from cnnbench.data.pixels import as_rgb
 from cnnbench.data.preprocessing import Preprocessing
 from cnnbench.errors import UserError
 
@@ -85,13 +86,14 @@ def find_images(specs: Iterable[str]) -> list[Path]:
 
 def load_image(path: Path, prep: Preprocessing) -> np.ndarray | str:
     """`path` as the model's dataset holds its images (uint8 C x H x W), or why it cannot be
-    read. Any Pillow mode is converted to RGB (alpha dropped, palettes expanded), stretched to
+    read. Any Pillow mode is converted to 8-bit RGB as the imagefolder loader does (`as_rgb`:
+    16-bit grayscale scaled, alpha dropped, palettes expanded), stretched to
     H x W (bilinear; aspect ratio not kept), then made gray for one-channel models."""
     from PIL import Image, UnidentifiedImageError
 
     try:
         with Image.open(path) as img:
-            rgb = img.convert("RGB")
+            rgb = as_rgb(img)
     except UnidentifiedImageError:
         return "not a picture Pillow can read"
     except Exception as err:  # noqa: BLE001 (truncated, a directory, too large, ...)

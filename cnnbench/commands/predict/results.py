@@ -9,6 +9,8 @@ from typing import Sequence
 
 import numpy as np
 
+from cnnbench.rundir.csv_cells import plain_row
+
 CSV_FILE = "predictions.csv"
 TABLE_ROWS = 40  # rows printed; predictions.csv has them all
 
@@ -39,7 +41,8 @@ def ranked(logits: np.ndarray, classes: Sequence[str], topk: int) -> list[list[t
 def write_csv(path: Path, predictions: Sequence[Prediction], skipped: Sequence[tuple[str, str]],
               topk: int) -> None:
     """file, predicted, probability, then top2, top2_probability ... topK; a skipped file has
-    its reason in the last column, error."""
+    its reason in the last column, error. File and class names are text cells no spreadsheet
+    runs as a formula (`plain_cell`)."""
     header = ["file", "predicted", "probability"]
     for rank in range(2, topk + 1):
         header += [f"top{rank}", f"top{rank}_probability"]
@@ -50,9 +53,9 @@ def write_csv(path: Path, predictions: Sequence[Prediction], skipped: Sequence[t
             cells = [p.file]
             for name, prob in p.ranked:
                 cells += [name, f"{prob:.6f}"]
-            writer.writerow([*cells, *[""] * (len(header) - len(cells)), ""])
+            writer.writerow(plain_row([*cells, *[""] * (len(header) - len(cells)), ""]))
         for file, why in skipped:
-            writer.writerow([file, *[""] * (len(header) - 1), why])
+            writer.writerow(plain_row([file, *[""] * (len(header) - 1), why]))
 
 
 def table(predictions: Sequence[Prediction], title: str, limit: int = TABLE_ROWS):

@@ -1,0 +1,32 @@
+"""`dataset=synthetic`: random images with class structure, made in memory (no file)."""
+from __future__ import annotations
+
+import torch
+
+from cnnbench.data.image_data import ImageData, Split
+from cnnbench.errors import UserError
+
+
+def load_synthetic(channels: int = 1, image_size: int = 28, num_classes: int = 10,
+                   train_size: int = 2048, test_size: int = 512, seed: int = 0,
+                   **_: object) -> ImageData:
+    """Random images with class structure: each class is a fixed random pattern plus noise."""
+    sizes = {"channels": (channels, 1), "image_size": (image_size, 1),
+             "num_classes": (num_classes, 2), "train_size": (train_size, 1),
+             "test_size": (test_size, 1), "seed": (seed, 0)}
+    for key, (value, least) in sizes.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < least:
+            raise UserError(f"dataset.{key}={value!r} is not valid for dataset=synthetic: it must "
+                            f"be a whole number of at least {least}, e.g. dataset.{key}="
+                            f"{max(least, 2)}.")
+    g = torch.Generator().manual_seed(seed)
+    prototypes = torch.rand(num_classes, channels, image_size, image_size, generator=g)
+
+    def make(n: int) -> Split:
+        labels = torch.randint(0, num_classes, (n,), generator=g)
+        noise = torch.rand(n, channels, image_size, image_size, generator=g)
+        images = (0.6 * prototypes[labels] + 0.4 * noise) * 255
+        return Split(images.round().to(torch.uint8), labels)
+
+    return ImageData("synthetic", make(train_size), make(test_size),
+                     [f"class_{i}" for i in range(num_classes)], (0.5,) * channels, (0.25,) * channels)

@@ -1,0 +1,77 @@
+"""Why a stopped run has no checkpoints/last.pt to resume from, said as it is: no epoch had
+finished yet; epochs finished but `trainer.checkpoint.save_last=false` kept no last.pt; or
+last.pt could not be written. The advice printed after Ctrl-C takes its words from here."""
+from __future__ import annotations
+
+import csv
+import shlex
+from pathlib import Path
+from typing import Sequence
+
+import yaml
+
+from cnnbench.rundir import (
+    HISTORY_FILE,
+    HYDRA_DIR,
+    best_checkpoint,
+    find_run_dirs,
+    read_metrics,
+)
+
+SAVE_LAST_OFF = "trainer.checkpoint.save_last=false"
+
+
+def epochs_finished(run_dir: Path) -> int:
+    """The epochs the run finished: the larger of metrics.json's `epochs_run` and the rows of
+    history.csv (0 when neither can be read)."""
+    recorded = read_metrics(run_dir).get("epochs_run")
+    recorded = recorded if isinstance(recorded, int) and not isinstance(recorded, bool) else 0
+    try:
+        with open(Path(run_dir) / HISTORY_FILE, newline="") as f:
+            rows = sum(1 for _ in csv.DictReader(f))
+    except (OSError, csv.Error, UnicodeDecodeError):
+        rows = 0
+    return max(recorded, rows)
+
+
+def keeps_last(run_dir: Path) -> bool | None:
+    """The run's `trainer.checkpoint.save_last` as its .hydra/config.yaml stores it (None when
+    the file or the key cannot be read)."""
+    try:
+        config = yaml.safe_load((Path(run_dir) / HYDRA_DIR / "config.yaml").read_text())
+        value = config["trainer"]["checkpoint"]["save_last"]
+    except (OSError, yaml.YAMLError, KeyError, TypeError):
+        return None
+    return value if isinstance(value, bool) else None
+
+
+def _epochs(n: int) -> str:
+    return "1 epoch" if n == 1 else f"{n} epochs"
+
+
+def nothing_to_resume(run_dirs: Sequence[Path], sweep_dir: Path | None = None) -> str:
+    """What to tell the user when none of `run_dirs` (empty: the runs in `sweep_dir`) has a
+    last.pt: why, and what to do."""
+    if not run_dirs and sweep_dir is not None:
+        run_dirs = find_run_dirs(Path(sweep_dir))
+    finished = max((epochs_finished(d) for d in run_dirs), default=0)
+    again = "there is nothing to resume: start it again with the same command"
+    if not any(keeps_last(d) is False for d in run_dirs):
+        if finished:
+            return (f"{_epochs(finished)} had finished, but checkpoints/last.pt could not be "
+                    f"written (a full disk, or a folder that cannot be written), so {again} "
+                    f"once that is fixed.")
+        return f"No epoch had finished and no checkpoint was written, so {again}."
+    if finished:
+        text = (f"{_epochs(finished)} had finished, but no checkpoint to resume from was kept: "
+                f"{SAVE_LAST_OFF} keeps no checkpoints/last.pt, so {again}")
+    else:
+        text = f"No epoch had finished, and {SAVE_LAST_OFF} keeps no checkpoints/last.pt, so {again}"
+    text += (", adding trainer.checkpoint.save_last=true to be able to resume it after an "
+             "interruption.")
+    best = [best_checkpoint(d) for d in run_dirs if best_checkpoint(d).is_file()]
+    if best:
+        text += (f" The best epoch's weights are kept in {best[-1]}: evaluate them with cnnbench "
+                 f"eval checkpoint={shlex.quote(str(best[-1]))}, or classify pictures with "
+                 f"cnnbench predict.")
+    return text
