@@ -170,3 +170,20 @@ def test_predict_and_eval_keep_their_cache_out_of_the_image_folder(world):
     assert sorted(str(p.relative_to(folder)) for p in folder.rglob("*")) == [
         "cat", *[f"cat/{i}.png" for i in range(4)], "dog", *[f"dog/{i}.png" for i in range(4)]]
     assert json.loads((world / "work" / "ev" / "metrics.json").read_text())["kind"] == "eval"
+
+
+def test_a_writer_never_writes_outside_its_folders(tmp_path):
+    from cnnbench.errors import UserError
+    from cnnbench.rundir import Writer, write_text
+
+    out, elsewhere = tmp_path / "out", tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    out.mkdir()
+    (out / "sub").symlink_to(elsewhere)  # a folder inside that leads outside
+    writer = Writer("predict", [out])
+    for path in (tmp_path / "beside.csv", out / "sub" / "x.csv", out / ".." / "up.csv"):
+        with pytest.raises(UserError, match="writes only into"):
+            write_text(path, "x", writer)
+    assert list(elsewhere.iterdir()) == [] and sorted(p.name for p in tmp_path.iterdir()) == [
+        "elsewhere", "out"]
+    assert write_text(out / "fine.csv", "x", writer).read_text() == "x"

@@ -65,15 +65,17 @@ class Writer:
                 f"{path} is the record of the training run in {path.parent}, and cnnbench "
                 f"{self.command} never replaces another run's files: give it a folder of its "
                 f"own with out=DIR (a new one, or an earlier output of cnnbench {self.command}).")
-        elif str(Path(os.path.abspath(path))) not in self.written \
-                and path.name not in self.replaceable:
+        elif not self.has_written(path) and path.name not in self.replaceable:
             raise UserError(
                 f"{path} already exists and is not an earlier output of cnnbench "
                 f"{self.command}, so it is left as it is. Choose another out= (a new folder or "
                 f"file name), or move that file away first.")
 
     def wrote(self, path: Path) -> None:
-        self.written.add(str(Path(os.path.abspath(path))))
+        self.written.add(os.path.abspath(path))
+
+    def has_written(self, path: Path) -> bool:
+        return os.path.abspath(path) in self.written
 
     def _check_checkpoint(self, path: Path) -> None:
         run = path.parent.parent

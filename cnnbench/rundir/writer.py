@@ -10,7 +10,6 @@ is a file of the run directory it is in, written by the process that owns that r
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
@@ -58,7 +57,7 @@ def append_text(path: Path, text: str, by: Writer | None = None) -> Path:
     """`text` added at the end of `path` (a run's history.csv grows a row per epoch)."""
     path = Path(path)
     writer = by if by is not None else Writer.run(path.parent)
-    if os.path.abspath(path) not in writer.written:
+    if not writer.has_written(path):
         writer.check(path)
     append(path, text.encode("utf-8"))
     writer.wrote(path)
