@@ -8,7 +8,11 @@ import sys
 from rich.console import Console
 
 from cnnbench import __version__
-from cnnbench.commands.train.prechecks import checked_train_args, hydra_mistake
+from cnnbench.commands.train.prechecks import (
+    checked_train_args,
+    hydra_mistake,
+    run_dir_to_own,
+)
 from cnnbench.commands.train.sweep_report import report_failed_jobs
 from cnnbench.settings.config_files import config_options
 from cnnbench.sweep.advice import continue_command, interrupted_advice, sweep_continues
@@ -66,8 +70,12 @@ def run_train(args: list[str], console: Console, debug: bool = False) -> int:
         args, sweep_dir = checked_train_args(args)
         sys.argv = ["cnnbench train", *args]
         os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra's own errors reach us: one paragraph below
-        # one process at a time runs a sweep (its jobs are found by identity, and taken)
-        with RunLock(sweep_dir) if sweep_dir is not None else contextlib.nullcontext():
+        with contextlib.ExitStack() as owned:
+            # this process owns the run (or the sweep: its jobs are found by identity, and
+            # taken) before Hydra writes anything into it, and until it ends
+            for folder in (run_dir_to_own(args), sweep_dir):
+                if folder is not None:
+                    owned.enter_context(RunLock(folder))
             make_train_app(outcomes, debug=debug)()
     except NothingToResume as done:
         console.print(str(done), highlight=False, soft_wrap=True, markup=False)

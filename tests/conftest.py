@@ -83,3 +83,18 @@ def compose():
                                  return_hydra_config=False)
 
     return _compose
+
+
+@pytest.fixture(scope="session", autouse=True)
+def private_cache_dir(tmp_path_factory) -> Path:
+    """cnnbench's cache folder (decoded image folders) in a temporary folder for the whole
+    session: tests never write into the user's ~/.cache, and every `cnnbench` they start
+    inherits it."""
+    previous = os.environ.get("CNNBENCH_CACHE_DIR")
+    folder = tmp_path_factory.mktemp("cnnbench_cache")
+    os.environ["CNNBENCH_CACHE_DIR"] = str(folder)
+    yield folder
+    if previous is None:
+        os.environ.pop("CNNBENCH_CACHE_DIR", None)
+    else:
+        os.environ["CNNBENCH_CACHE_DIR"] = previous

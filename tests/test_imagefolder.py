@@ -51,10 +51,12 @@ def test_grayscale_folder_gives_one_channel_and_rectangular_size(tmp_path):
     assert data.train.images.shape[1:] == (1, 6, 4)
 
 
-def test_second_run_reads_the_cache_and_a_change_rebuilds_it(photos, monkeypatch):
+def test_second_run_reads_the_cache_and_a_change_rebuilds_it(photos, tmp_path, monkeypatch):
+    monkeypatch.setenv("CNNBENCH_CACHE_DIR", str(tmp_path / "cache"))
     first = load_dataset("imagefolder", path=str(photos), image_size=8)
-    caches = list(photos.glob(".cnnbench_cache_8x8_*.pt"))
+    caches = list((tmp_path / "cache").glob("imagefolder_*_8x8_*.pt"))
     assert len(caches) == 1
+    assert not [p for p in photos.rglob("*") if "cache" in p.name]  # the user's folder as it was
 
     def no_decoding(*args, **kwargs):
         raise AssertionError("decoded although the cache is valid")

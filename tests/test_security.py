@@ -294,11 +294,16 @@ def test_compare_reads_planted_run_directories_as_text(cli, tmp_path):
     outside = tmp_path / "outside.csv"
     for name in ("comparison.csv", "comparison_runs.csv"):  # planted links where compare writes
         (sweep / name).symlink_to(outside)
+    refused = cli("compare", str(sweep), cwd=tmp_path)  # not its earlier output: left alone
+    assert refused.returncode == 2 and "Traceback" not in refused.stdout + refused.stderr
+    assert "is not an earlier output of cnnbench compare" in refused.stdout
+    assert not marker.exists() and not outside.exists()
+    assert (sweep / "comparison.csv").is_symlink() and (sweep / "comparison_runs.csv").is_symlink()
+    for name in ("comparison.csv", "comparison_runs.csv"):
+        (sweep / name).unlink()
     proc = cli("compare", str(sweep), cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert not marker.exists() and not outside.exists()
-    assert not (sweep / "comparison.csv").is_symlink()
-    assert not (sweep / "comparison_runs.csv").is_symlink()
     rows = {r["run"]: r for r in csv.DictReader(open(sweep / "comparison_runs.csv"))}
     job = rows["0_job"]
     assert job["dataset"] == "mnist" and job["epochs"] == "3" and job["seed"] == "7"

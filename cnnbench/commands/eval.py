@@ -17,7 +17,9 @@ from rich.console import Console
 from rich.markup import escape
 
 from cnnbench.errors import UserError
+from cnnbench.evaluation.pictures import CONFUSION_PNG, MISCLASSIFIED_PNG
 from cnnbench.run.stored_config import safe_name, stored_config
+from cnnbench.rundir import METRICS_FILE, Writer
 from cnnbench.settings.config_files import config_dir, group_options
 from cnnbench.settings.options import normalized
 
@@ -168,16 +170,34 @@ def run(job: Job, run_dir: Path, console: Console) -> dict[str, Any]:
     return report.metrics
 
 
+EVAL_FILES = (METRICS_FILE, "eval_config.yaml", CONFUSION_PNG, MISCLASSIFIED_PNG)
+
+
+def claim_run_dir(run_dir: Path) -> Writer:
+    """The writer of eval's run directory, every file it writes there checked first: a new
+    folder, or one an earlier `cnnbench eval` wrote; never a training run's directory."""
+    from cnnbench.rundir import CHECKPOINT_DIR, HYDRA_DIR, claim_outputs, metrics_file
+    from cnnbench.rundir.policy import is_training_record
+
+    if (run_dir / CHECKPOINT_DIR).is_dir() or (run_dir / HYDRA_DIR).is_dir():
+        raise UserError(f"{run_dir} holds a training run, and cnnbench eval never writes into "
+                        f"another run's directory: give it a folder of its own with out=DIR (a "
+                        f"new one, or an earlier output of cnnbench eval), or leave out= off.")
+    return claim_outputs(run_dir, "eval", EVAL_FILES,
+                         lambda folder: metrics_file(folder).is_file()
+                         and not is_training_record(metrics_file(folder)))
+
+
 def evaluate_checkpoint(args: Sequence[str], console: Console) -> dict[str, Any]:
-    from cnnbench.endings import ending_of
     from cnnbench.models import count_parameters
     from cnnbench.run.sinks import print_paths, summary_table
-    from cnnbench.rundir import COMPLETED, RunRecord
+    from cnnbench.rundir import RunLock
 
     checkpoint, out, overrides = parse_args(args)
     job = prepare(Path(checkpoint), overrides)
     run_dir = Path(out) if out else new_run_dir(job.options.get("model", "model"),
                                                 job.options["dataset"])
+    writer = claim_run_dir(run_dir)
     metrics: dict[str, Any] = {
         "status": "running", "kind": "eval", **job.options,
         "checkpoint": str(Path(checkpoint).resolve()), "checkpoint_epoch": job.payload.get("epoch"),
@@ -185,9 +205,26 @@ def evaluate_checkpoint(args: Sequence[str], console: Console) -> dict[str, Any]
         "params": count_parameters(job.model), "device": job.runtime.device_name,
         "amp": job.runtime.amp_name, "test_size": len(job.data.test), "classes": job.data.classes,
     }
-    record = RunRecord(run_dir, metrics)
+    with RunLock(run_dir, command="eval"):
+        metrics = record_run(job, run_dir, metrics, writer, console)
+    console.print(summary_table(f"{job.title} (checkpoint)", {
+        "test accuracy": f"{100 * metrics['test/acc']:.2f}%",
+        "test loss": f"{metrics['test/loss']:.4f}",
+        **{f"{k.split('/')[1]} shift accuracy": f"{100 * v:.2f}%" for k, v in metrics.items()
+           if k.startswith("shift/")}}))
+    print_paths(console, {"checkpoint": checkpoint, "run directory": run_dir})
+    return metrics
+
+
+def record_run(job: Job, run_dir: Path, metrics: dict[str, Any], writer: Writer,
+               console: Console) -> dict[str, Any]:
+    """The evaluation, with its record (metrics.json) and config written as it goes."""
+    from cnnbench.endings import ending_of
+    from cnnbench.rundir import COMPLETED, RunRecord, write_with
+
+    record = RunRecord(run_dir, metrics, by=writer)
     record.update()
-    OmegaConf.save(job.cfg, run_dir / "eval_config.yaml")
+    write_with(run_dir / "eval_config.yaml", lambda tmp: OmegaConf.save(job.cfg, tmp), writer)
     try:
         record.phase("testing")
         record.metrics.update(run(job, run_dir, console))
@@ -196,14 +233,7 @@ def evaluate_checkpoint(args: Sequence[str], console: Console) -> dict[str, Any]
         record.finish(ending.status, ending.reason)
         raise
     record.finish(COMPLETED)
-    metrics = record.metrics
-    console.print(summary_table(f"{job.title} (checkpoint)", {
-        "test accuracy": f"{100 * metrics['test/acc']:.2f}%",
-        "test loss": f"{metrics['test/loss']:.4f}",
-        **{f"{k.split('/')[1]} shift accuracy": f"{100 * v:.2f}%" for k, v in metrics.items()
-           if k.startswith("shift/")}}))
-    print_paths(console, {"checkpoint": checkpoint, "run directory": run_dir})
-    return metrics
+    return record.metrics
 
 
 def main(args: Sequence[str], console: Console) -> int:

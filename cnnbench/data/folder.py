@@ -5,17 +5,17 @@
       dog/...
 
 Images of any size and any format Pillow reads are decoded once, resized to `image_size`, and
-cached as uint8 tensors in `<path>/.cnnbench_cache_<H>x<W>_<channels>.pt` (or, where the folder is
-read-only, under ~/.cache/cnnbench/). The cache is keyed on the list of files with their sizes and
-modification times, so adding, removing or editing an image rebuilds it; otherwise the next run
-memory-maps it and starts at once. From there on it is the same path as every other dataset.
+cached as uint8 tensors in cnnbench's own cache folder (`cnnbench.rundir.cache_dir()`:
+$CNNBENCH_CACHE_DIR, else $XDG_CACHE_HOME/cnnbench, else ~/.cache/cnnbench), never in the
+user's folder. The cache is keyed on the list of files with their sizes and modification
+times, so adding, removing or editing an image rebuilds it; otherwise the next run memory-maps
+it and starts at once. From there on it is the same path as every other dataset.
 """
 from __future__ import annotations
 
 import hashlib
 import json
 import os
-import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Collection, Sequence
@@ -27,11 +27,12 @@ from cnnbench.data.image_data import ImageData, Split, channel_mean_std
 from cnnbench.data.pixels import as_rgb
 from cnnbench.data.sizes import pixel_size
 from cnnbench.errors import UserError
+from cnnbench.rundir import cache_dir, cache_writer, write_with
 
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm",
                     ".pgm", ".pbm"}
 CACHE_FORMAT = "cnnbench-imagefolder-v2"  # v2: 16-bit images scaled, no longer clipped
-CACHE_PREFIX = ".cnnbench_cache_"  # the cache files in the folder (hidden, never read as images)
+CACHE_PREFIX = ".cnnbench_cache_"  # caches older versions left in the folder (never images)
 GRAY_MODES = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F"}
 LAYOUT_HINT = ("Expected one subfolder per class with the images inside, e.g. "
                "<path>/cat/001.jpg, <path>/dog/002.png (or <path>/train/<class>/... and "
@@ -118,10 +119,8 @@ def _cache_key(root: Path, splits: dict, size: tuple[int, int], channels: str | 
 
 
 def _cache_paths(root: Path, size: tuple[int, int], channels: str | int) -> list[Path]:
-    name = f"{CACHE_PREFIX}{size[0]}x{size[1]}_{channels}.pt"
-    home = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "cnnbench"
     tag = hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:16]
-    return [root / name, home / f"imagefolder_{tag}{name}"]
+    return [cache_dir() / f"imagefolder_{tag}_{size[0]}x{size[1]}_{channels}.pt"]
 
 
 def _decode(path: Path, size: tuple[int, int]) -> tuple[np.ndarray, bool] | str:
@@ -195,18 +194,10 @@ def _build(root: Path, splits: dict, size: tuple[int, int], channels: str | int)
 def _save_cache(payload: dict, candidates: list[Path]) -> None:
     for path in candidates:
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-            os.close(fd)
-            try:
-                torch.save(payload, tmp)
-                os.replace(tmp, path)
-                return
-            finally:
-                if os.path.exists(tmp):
-                    os.unlink(tmp)
-        except OSError:
-            continue  # read-only folder: try the next place; without a cache it still works
+            write_with(path, lambda tmp: torch.save(payload, tmp), cache_writer())
+            return
+        except (OSError, UserError):
+            continue  # an unwritable cache folder: without a cache it still works
 
 
 def _load_cache(candidates: list[Path], key: str) -> dict | None:

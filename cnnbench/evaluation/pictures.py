@@ -11,6 +11,8 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from cnnbench.rundir import write_bytes
+
 CONFUSION_PNG = "confusion_matrix.png"
 MISCLASSIFIED_PNG = "misclassified.png"
 
@@ -34,8 +36,7 @@ def write_pictures(run_dir: Path, confusion: Sequence[Sequence[int]], classes: S
 
             picture = draw(plots)
             png = plots.png_bytes(picture)
-            run_dir.mkdir(parents=True, exist_ok=True)
-            (run_dir / name).write_bytes(png)
+            write_bytes(Path(run_dir) / name, png)
         except Exception as err:  # noqa: BLE001 (any drawing or writing failure)
             warnings.append(f"{name} could not be written ({type(err).__name__}: {err})")
             continue

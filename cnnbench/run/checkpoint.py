@@ -9,14 +9,13 @@ import errno
 import io
 import os
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from cnnbench.errors import UserError
-from cnnbench.rundir import last_checkpoint
+from cnnbench.rundir import CHECKPOINT_DIR, Writer, last_checkpoint, write_bytes
 
 FORMAT = "cnnbench-checkpoint-v1"
 
@@ -26,26 +25,19 @@ DISK_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 
 def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
     """Write `payload` (plus a format tag) to a temporary file, then rename it over `path`: the
-    previous checkpoint stays whole until the new one is. A full disk (or quota, or file size
-    limit) is a UserError that says so; the temporary file is removed either way."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    previous checkpoint stays whole until the new one is, and only the run's own training
+    process (the holder of its lock) may replace it. A full disk (or quota, or file size limit)
+    is a UserError that says so; the temporary file is removed either way."""
     buffer = io.BytesIO()  # serialised first: the write below then fails with a plain errno
     torch.save({"format": FORMAT, **payload}, buffer)
     data = buffer.getbuffer()
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    run = path.parent.parent if path.parent.name == CHECKPOINT_DIR else path.parent
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        write_bytes(path, data, Writer.run(run), durable=True)
     except OSError as err:
         if err.errno not in DISK_FULL:
             raise
         raise UserError(disk_full_message(path, len(data), err)) from None
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def disk_full_message(path: Path, size: int, err: OSError) -> str:

@@ -5,17 +5,19 @@ Each sink takes plain dicts of numbers; none of them knows about models or confi
 from __future__ import annotations
 
 import csv
+import io
 from pathlib import Path
 from typing import Any, Collection, Mapping, Sequence
 
 from rich.console import Console
 from rich.table import Table
 
+from cnnbench.rundir import append_text, write_text
 from cnnbench.rundir.csv_cells import plain_record
 
 
 class HistoryCSV:
-    """history.csv: one row per epoch, flushed as soon as the epoch ends."""
+    """history.csv: one row per epoch, added as soon as the epoch ends."""
 
     def __init__(self, path: Path, keep_epochs: int | None = None) -> None:
         """Appends to an existing file; with `keep_epochs` (a resume) rows after it are dropped."""
@@ -33,18 +35,21 @@ class HistoryCSV:
                 path.replace(path.with_name(path.name + ".unreadable"))
                 self.columns = None
                 return
-            with open(path, "w", newline="") as f:
-                csv.writer(f).writerows([self.columns, *kept])
+            write_text(path, _csv_text([self.columns, *kept]))
 
     def write(self, row: Mapping[str, Any]) -> None:
         new = self.columns is None
         if new:
             self.columns = list(row)
-        with open(self.path, "a", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=self.columns, extrasaction="ignore")
-            if new:
-                writer.writeheader()
-            writer.writerow(plain_record(row))
+        cells = plain_record(row)
+        line = _csv_text([[cells.get(c, "") for c in self.columns]])
+        append_text(self.path, _csv_text([self.columns]) + line if new else line)
+
+
+def _csv_text(rows: Sequence[Sequence[Any]]) -> str:
+    buffer = io.StringIO()
+    csv.writer(buffer).writerows(rows)
+    return buffer.getvalue()
 
 
 class TensorBoardSink:

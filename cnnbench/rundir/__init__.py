@@ -9,12 +9,15 @@ one writer of a run's metrics.json, so a run's status has one owner.
     <run>/events.out.*     TensorBoard events, in the run directory itself: TensorBoard names
                            each run by its directory (older runs have them in <run>/tb/)
     <run>/checkpoints/     best.pt, last.pt
-    <run>/.cnnbench.lock   the pid of the process writing the run, while it runs
+    <run>/.cnnbench.lock   the process that owns the run (host, pid, start time), while it runs
     <run>/config_hash      the hash of the run's resolved config: a sweep job's identity
     <run>/.earlier/<n>/    the files of an earlier attempt of a sweep job that was run again
 
 A sweep directory holds its jobs' run directories, `.cnnbench.lock` while a `cnnbench train -m`
 runs it, and `.cnnbench_sweep.json`: what the latest run of the sweep did with each job.
+
+Every file cnnbench writes goes through `writer` (atomic, the umask's mode), checked against its
+`Writer` (`policy`: where it may go, what it may replace); caches go to `cache_dir()`.
 
 The package's face: the names below are the contract; each lives in one module.
 """
@@ -22,6 +25,10 @@ from cnnbench.rundir.attempts import (
     discard_unstarted,
     holds_run,
     set_aside,
+)
+from cnnbench.rundir.cache import (
+    cache_dir,
+    cache_writer,
 )
 from cnnbench.rundir.layout import (
     BEST_CHECKPOINT,
@@ -54,6 +61,9 @@ from cnnbench.rundir.layout import (
 from cnnbench.rundir.lock import (
     RunLock,
 )
+from cnnbench.rundir.policy import (
+    Writer,
+)
 from cnnbench.rundir.record import (
     NO_METRICS,
     UNREADABLE,
@@ -67,7 +77,13 @@ from cnnbench.rundir.record import (
     write_config_hash,
 )
 from cnnbench.rundir.writer import (
+    append_text,
+    begins_with,
+    claim_outputs,
+    write_bytes,
     write_json_atomic,
+    write_text,
+    write_with,
 )
 
 __all__ = [
@@ -96,7 +112,13 @@ __all__ = [
     "SWEEP_RECORD_FILE",
     "TB_DIR",
     "UNREADABLE",
+    "Writer",
+    "append_text",
+    "begins_with",
     "best_checkpoint",
+    "cache_dir",
+    "cache_writer",
+    "claim_outputs",
     "discard_unstarted",
     "find_run_dirs",
     "holds_run",
@@ -110,6 +132,9 @@ __all__ = [
     "record_outcome",
     "run_status",
     "set_aside",
+    "write_bytes",
     "write_config_hash",
     "write_json_atomic",
+    "write_text",
+    "write_with",
 ]

@@ -1,36 +1,66 @@
-"""The lock that lets one process at a time write a run directory."""
+"""The lock that makes one process the owner of a run directory."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from cnnbench.errors import UserError
+from cnnbench.rundir.files import create_exclusive
 from cnnbench.rundir.layout import LOCK_FILE
-from cnnbench.rundir.writer import write_json_atomic
 
 
 class RunLock:
-    """<run>/.cnnbench.lock holds the writer's host and pid: two processes never write one run
-    directory at once. A lock whose process is gone (killed, machine restarted) is stale."""
+    """<run>/.cnnbench.lock names the process that owns a run directory (its host, pid, start
+    time and command): two processes never write one run directory at once. It is created
+    atomically, only if no live process holds it, before anything is written into the folder,
+    and removed when its process is done. A lock is stale when its process is gone, or when its
+    pid now belongs to another process (another start time: after a reboot, pid 1 is alive but
+    is not the process that wrote the lock); a stale lock is taken over.
 
-    def __init__(self, run_dir: Path) -> None:
+    A process that already owns the folder (an outer part of the same command took the lock)
+    acquires it again without writing; only the part that created it removes it."""
+
+    def __init__(self, run_dir: Path, command: str = "train") -> None:
         self.path = Path(run_dir) / LOCK_FILE
-        self.held = False
+        self.command = command
+        self.held = False          # this object created the lock file
+        self.made_folder = False   # ... and the folder it is in
 
-    def owner(self) -> dict[str, Any] | None:
-        """The live process holding the lock, or None (no lock, or a stale one)."""
+    def read(self) -> dict[str, Any] | None:
         try:
             owner = json.loads(self.path.read_text())
-            pid, host = int(owner["pid"]), str(owner["host"])
+            int(owner["pid"]), str(owner["host"])
         except (OSError, ValueError, KeyError, TypeError):
             return None
+        return owner
+
+    def owner(self) -> dict[str, Any] | None:
+        """The live process, other than this one, that holds the lock; None when no lock, a
+        stale one, or this process's own."""
+        owner = self.read()
+        if owner is None:
+            return None
+        pid, host = int(owner["pid"]), str(owner["host"])
         if host != socket.gethostname():
             return owner  # another machine's process: assume it is alive
-        return owner if _alive(pid) and pid != os.getpid() else None
+        if pid == os.getpid() or not _alive(pid):
+            return None
+        started = owner.get("started")
+        if started is not None and process_start_time(pid) not in (None, started):
+            return None  # the pid was reused by another process
+        return owner
+
+    def mine(self) -> bool:
+        """Whether this process holds the lock."""
+        owner = self.read()
+        return (owner is not None and int(owner["pid"]) == os.getpid()
+                and owner["host"] == socket.gethostname()
+                and owner.get("started") in (None, process_start_time(os.getpid())))
 
     def refuse_if_held(self) -> None:
         """A UserError when a live process holds the lock (checked before anything is written)."""
@@ -43,19 +73,37 @@ class RunLock:
                 f"such process exists, delete {self.path}.")
 
     def acquire(self) -> None:
+        if self.mine():
+            return
+        folder = self.path.parent
+        self.made_folder = not folder.exists()
+        folder.mkdir(parents=True, exist_ok=True)
+        record = json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
+                             "started": process_start_time(os.getpid()),
+                             "command": self.command,
+                             "since": time.strftime("%Y-%m-%d %H:%M:%S")}).encode() + b"\n"
+        with _guarded(folder):  # takers of a stale lock wait for one another
+            for _ in range(2):
+                if create_exclusive(self.path, record):
+                    self.held = True
+                    return
+                self.refuse_if_held()
+                with contextlib.suppress(FileNotFoundError):
+                    self.path.unlink()  # stale: its process is gone
         self.refuse_if_held()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        write_json_atomic(self.path, {"pid": os.getpid(), "host": socket.gethostname(),
-                                      "since": time.strftime("%Y-%m-%d %H:%M:%S")})
-        self.held = True
+        raise UserError(f"Cannot take the lock {self.path}: it keeps reappearing. Another "
+                        f"program is writing into {folder}; stop it, then run again.")
 
     def release(self) -> None:
-        if self.held:
-            self.held = False
-            try:
+        if not self.held:
+            return
+        self.held = False
+        if self.mine():
+            with contextlib.suppress(OSError):
                 self.path.unlink()
-            except OSError:
-                pass
+        if self.made_folder:
+            with contextlib.suppress(OSError):
+                self.path.parent.rmdir()  # only if the command left it empty
 
     def __enter__(self) -> "RunLock":
         self.acquire()
@@ -63,6 +111,34 @@ class RunLock:
 
     def __exit__(self, *exc: Any) -> None:
         self.release()
+
+
+@contextlib.contextmanager
+def _guarded(folder: Path) -> Iterator[None]:
+    """An exclusive flock on the folder while its lock is taken, where the system offers one."""
+    try:
+        import fcntl
+
+        fd = os.open(folder, os.O_RDONLY | os.O_CLOEXEC)
+    except (ImportError, OSError):
+        yield
+        return
+    try:
+        with contextlib.suppress(OSError):
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor releases the flock
+
+
+def process_start_time(pid: int) -> int | None:
+    """When process `pid` started, in clock ticks after boot (/proc/<pid>/stat, field 22);
+    None where there is no /proc."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return int(fields[19])
+    except (OSError, IndexError, ValueError):
+        return None
 
 
 def _alive(pid: int) -> bool:

@@ -18,7 +18,8 @@ from cnnbench.rundir.layout import (
     STARTING,
     metrics_file,
 )
-from cnnbench.rundir.writer import write_json_atomic
+from cnnbench.rundir.policy import Writer
+from cnnbench.rundir.writer import write_json_atomic, write_text
 
 NO_METRICS, UNREADABLE = f"no {METRICS_FILE}", "unreadable"  # statuses of runs that lack one
 
@@ -53,18 +54,21 @@ class RunRecord:
     """The one owner of a run's metrics.json: updates merge into it, `finish` ends it.
 
     Processes other than the writer (DDP ranks > 0) keep the dict without writing the file.
+    `by`: the command writing it, when that is not the run's own training process.
     """
 
-    def __init__(self, run_dir: Path, metrics: Mapping[str, Any], writer: bool = True) -> None:
+    def __init__(self, run_dir: Path, metrics: Mapping[str, Any], writer: bool = True,
+                 by: Writer | None = None) -> None:
         self.run_dir = Path(run_dir)
         self.metrics: dict[str, Any] = dict(metrics)
         self.writer = writer
+        self.by = by
         self._phase_start = time.perf_counter()
 
     def update(self, **values: Any) -> None:
         self.metrics.update(values)
         if self.writer:
-            write_json_atomic(metrics_file(self.run_dir), self.metrics)
+            write_json_atomic(metrics_file(self.run_dir), self.metrics, self.by)
 
     def phase(self, name: str) -> None:
         """Enter a phase of the run ("data", "training", "testing", ...): metrics.json says where
@@ -97,10 +101,8 @@ def record_outcome(run_dir: Path, status: str, reason: str,
 
 
 def write_config_hash(run_dir: Path, digest: str) -> None:
-    path = Path(run_dir) / CONFIG_HASH_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
     if read_config_hash(run_dir) != digest:
-        path.write_text(digest + "\n")
+        write_text(Path(run_dir) / CONFIG_HASH_FILE, digest + "\n")
 
 
 def job_starts(run_dir: Path, digest: str) -> None:

@@ -2,8 +2,6 @@
 differ only in their seed) and five files for a set of runs."""
 from __future__ import annotations
 
-import os
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +16,7 @@ from cnnbench.commands.compare.groups import Group, group_runs
 from cnnbench.commands.compare.runs import RunRecord, load_runs
 from cnnbench.commands.compare.table import rich_table, sort_runs, write_csv
 from cnnbench.errors import UserError
+from cnnbench.rundir import begins_with, claim_outputs, write_with
 from cnnbench.settings.options import flag, normalized
 
 FILES = ("comparison.csv", "comparison_runs.csv", "comparison.md", "comparison.png",
@@ -40,21 +39,9 @@ def default_out_dir(paths: Sequence[Path]) -> Path:
     return Path("outputs") / "comparisons" / time.strftime("%Y-%m-%d_%H-%M-%S")
 
 
-def _write_new(path: Path, write) -> Path:
-    """`write(tmp)` into a new file beside `path`, then renamed over it: whatever `path` was
-    before (a link planted in a run directory, say), the data lands in the output folder."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
-    os.close(fd)
-    try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # as open() would make it, not mkstemp's 0600
-        write(Path(tmp))
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+def earlier_comparison(folder: Path) -> bool:
+    """Whether `folder` holds what an earlier `cnnbench compare` wrote (its comparison_runs.csv)."""
+    return begins_with(folder / "comparison_runs.csv", b"run,path,group,status")
 
 
 def sweep_table(sweep_dir: Path, width: int):
@@ -90,6 +77,7 @@ def _write_files(runs: list[RunRecord], roots: list[Path], out: Path) -> Compari
     from cnnbench.commands.compare.plots import accuracy_vs_time_figure
 
     out.mkdir(parents=True, exist_ok=True)
+    writer = claim_outputs(out, "compare", FILES, earlier_comparison)
     groups = group_runs(runs)
     result = Comparison(runs, groups, out)
     group_of = {r.path: g.label for g in groups for r in g.runs}
@@ -99,7 +87,7 @@ def _write_files(runs: list[RunRecord], roots: list[Path], out: Path) -> Compari
             ("comparison.csv", lambda p: write_group_csv(groups, p)),
             ("comparison_runs.csv", lambda p: write_csv(runs, p, group_of)),
             ("comparison.md", lambda p: write_markdown(groups, runs, p, title))):
-        result.written.append(_write_new(out / name, write))
+        result.written.append(write_with(out / name, write, writer))
     for name, make, why in (
             ("comparison.png", accuracy_vs_time_figure, "no run has a test accuracy yet"),
             ("curves.png", curves_figure, "no run has a history.csv with epochs")):
@@ -107,7 +95,7 @@ def _write_files(runs: list[RunRecord], roots: list[Path], out: Path) -> Compari
         if fig is None:
             result.skipped.append(f"{name} ({why})")
         else:
-            result.written.append(_write_new(out / name, lambda p: save_png(fig, p)))
+            result.written.append(write_with(out / name, lambda p: save_png(fig, p), writer))
     return result
 
 

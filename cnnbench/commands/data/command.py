@@ -101,22 +101,38 @@ def write_files(folder: Path, s: dict, data, samples: int) -> dict[str, str]:
     from cnnbench.commands.data.charts import class_counts_figure
     from cnnbench.commands.data.samples import MAX_CLASSES, samples_figure
     from cnnbench.evaluation.png import png_bytes
+    from cnnbench.rundir import claim_outputs, write_bytes, write_text
 
+    files = {"class_counts": folder / "class_counts.png", "samples": folder / "samples.png",
+             "data": folder / "data.json"}
+    writer = claim_outputs(folder, "data", [p.name for p in files.values()], _earlier_output)
     split = s["split"]
     title = s["dataset"] + (f" (val: trainer.val_split={split['val_split']:g}, trainer.seed="
                             f"{split['seed']})" if split["val_split"] else
                             " (trainer.val_split=0: no validation split)")
-    files = {"class_counts": folder / "class_counts.png", "samples": folder / "samples.png",
-             "data": folder / "data.json"}
-    files["class_counts"].write_bytes(png_bytes(class_counts_figure(
-        s["class_counts"], s["classes"], title)))
-    files["samples"].write_bytes(png_bytes(samples_figure(data.train, s["classes"], samples,
-                                                          s["dataset"])))
+    write_bytes(files["class_counts"], png_bytes(class_counts_figure(
+        s["class_counts"], s["classes"], title)), writer)
+    write_bytes(files["samples"], png_bytes(samples_figure(data.train, s["classes"], samples,
+                                                           s["dataset"])), writer)
     s["samples"] = {"per_class": samples, "split": "train",
                     "classes_shown": s["classes"][:MAX_CLASSES]}
     s["files"] = {k: str(v) for k, v in files.items()}
-    files["data"].write_text(json.dumps(s, indent=2) + "\n")
+    write_text(files["data"], json.dumps(s, indent=2) + "\n", writer)
     return s["files"]
+
+
+def _earlier_output(folder: Path) -> bool:
+    """Whether `folder` holds what an earlier `cnnbench data` wrote (its data.json)."""
+    from cnnbench.rundir import begins_with
+
+    path = folder / "data.json"
+    if not begins_with(path, b"{"):
+        return False
+    try:
+        summary = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(summary, dict) and {"dataset", "files", "samples"} <= set(summary)
 
 
 def describe(opts: DataOptions) -> tuple[dict, object]:
@@ -140,7 +156,11 @@ def run(args: Sequence[str], console: Console) -> int:
     opts = parse_args(args)
     s, data = describe(opts)
     folder = out_dir(opts.out, s["dataset"])
-    write_files(folder, s, data, opts.samples)
+    try:
+        write_files(folder, s, data, opts.samples)
+    except OSError as err:
+        raise UserError(f"Cannot write the dataset's files to {folder} ({err.strerror or err}). "
+                        f"Choose another folder with out=DIR, or free space there.") from None
     if opts.as_json:
         print(json.dumps(s, indent=2))
     else:

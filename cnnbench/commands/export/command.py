@@ -90,19 +90,21 @@ def check(path: Path, fmt: str, trained: Any) -> float | None:
 
 def export(args: Sequence[str], console: Console) -> Path:
     from cnnbench.commands.export.formats import (
+        is_export,
         onnx_bytes,
         torchscript_bytes,
-        write_atomic,
     )
     from cnnbench.run.sinks import print_paths, summary_table
     from cnnbench.run.trained import load_trained
+    from cnnbench.rundir import claim_outputs, write_bytes
 
     checkpoint, fmt, out = parse_args(args)
     trained = load_trained(Path(checkpoint).expanduser(), "cpu")
     path = target_path(out, trained.checkpoint, fmt)
+    writer = claim_outputs(path.parent, "export", [path.name], lambda _: is_export(path))
     data = onnx_bytes(trained) if fmt == "onnx" else torchscript_bytes(trained)
     try:
-        write_atomic(path, data)
+        write_bytes(path, data, writer)
     except OSError as err:
         raise UserError(f"Cannot write {path} ({err.strerror or err}): choose a file in a "
                         f"folder you can write to with out=FILE.") from None

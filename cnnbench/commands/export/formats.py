@@ -12,8 +12,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
@@ -91,16 +89,23 @@ def torchscript_bytes(trained: Any) -> bytes:
     return buffer.getvalue()
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+def is_export(path: Path) -> bool:
+    """Whether `path` is a file `cnnbench export` wrote (its metadata inside): an earlier export
+    that a new one may replace."""
+    import zipfile
+
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        with zipfile.ZipFile(path) as archive:
+            return any(n.endswith(f"/extra/{EXTRA_FILE}") for n in archive.namelist())
+    except (OSError, zipfile.BadZipFile):
+        pass
+    try:
+        import onnx
+
+        proto = onnx.load(str(path), load_external_data=False)
+    except Exception:  # noqa: BLE001 (not ONNX, or no onnx package to tell)
+        return False
+    return any(entry.key == METADATA_KEY for entry in proto.metadata_props)
 
 
 def exported_outputs(path: Path, fmt: str, batch: torch.Tensor) -> torch.Tensor | None:

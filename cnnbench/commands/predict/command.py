@@ -128,11 +128,21 @@ def new_out_dir(model: str, dataset: str) -> Path:
 def run(request: Request, console: Console) -> Outcome:
     from cnnbench.commands.predict.grid import PNG_FILE, write_grid
     from cnnbench.commands.predict.inputs import find_images
-    from cnnbench.commands.predict.results import CSV_FILE, TABLE_ROWS, table, write_csv
+    from cnnbench.commands.predict.results import (
+        CSV_FILE,
+        CSV_HEADER,
+        TABLE_ROWS,
+        table,
+        write_csv,
+    )
     from cnnbench.commands.predict.sources import open_source
+    from cnnbench.rundir import begins_with, claim_outputs
 
     files = find_images(request.inputs)
     source = open_source(Path(request.checkpoint).expanduser(), request.device)
+    out = Path(request.out) if request.out else new_out_dir(source.name, source.prep.dataset)
+    writer = claim_outputs(out, "predict", [CSV_FILE, PNG_FILE],
+                           lambda folder: begins_with(folder / CSV_FILE, CSV_HEADER.encode()))
     topk = min(request.topk, len(source.prep.classes))
     outcome = predict_files(source, files, request.batch_size, topk)
     if not outcome.predictions:
@@ -146,12 +156,10 @@ def run(request: Request, console: Console) -> Outcome:
     for file, why in outcome.skipped:
         console.print(f"[yellow]skipped:[/] {escape(file)}: {escape(why)}", highlight=False,
                       soft_wrap=True)
-    out = Path(request.out) if request.out else new_out_dir(source.name, source.prep.dataset)
     try:
-        out.mkdir(parents=True, exist_ok=True)
-        write_csv(out / CSV_FILE, outcome.predictions, outcome.skipped, topk)
+        write_csv(out / CSV_FILE, outcome.predictions, outcome.skipped, topk, writer)
         write_grid(out / PNG_FILE, outcome.images, outcome.predictions, title,
-                   len(outcome.predictions))
+                   len(outcome.predictions), writer)
     except OSError as err:
         raise UserError(f"Cannot write the predictions to {out} ({err.strerror or err}): "
                         f"choose a folder you can write to with out=DIR.") from None

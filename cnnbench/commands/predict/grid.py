@@ -12,6 +12,7 @@ import numpy as np
 from cnnbench.commands.predict.results import Prediction
 from cnnbench.evaluation.plots import png_bytes, shorten, tile
 from cnnbench.evaluation.raster import Sketch, lines_height, text_width
+from cnnbench.rundir import Writer, write_bytes
 
 PNG_FILE = "predictions.png"
 SHOWN = 48          # pictures in the grid; predictions.csv has them all
@@ -58,5 +59,5 @@ def _grid(sketch: Sketch, images: Sequence[np.ndarray], predictions: Sequence[Pr
 
 
 def write_grid(path: Path, images: Sequence[np.ndarray], predictions: Sequence[Prediction],
-               title: str, total: int) -> None:
-    path.write_bytes(png_bytes(predictions_figure(images, predictions, title, total)))
+               title: str, total: int, by: Writer | None = None) -> None:
+    write_bytes(path, png_bytes(predictions_figure(images, predictions, title, total)), by)

@@ -3,15 +3,18 @@ probabilities, as a table on the terminal and as predictions.csv."""
 from __future__ import annotations
 
 import csv
+import io
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
+from cnnbench.rundir import Writer, write_text
 from cnnbench.rundir.csv_cells import plain_row
 
 CSV_FILE = "predictions.csv"
+CSV_HEADER = "file,predicted,probability"  # how predictions.csv begins
 TABLE_ROWS = 40  # rows printed; predictions.csv has them all
 
 
@@ -39,23 +42,24 @@ def ranked(logits: np.ndarray, classes: Sequence[str], topk: int) -> list[list[t
 
 
 def write_csv(path: Path, predictions: Sequence[Prediction], skipped: Sequence[tuple[str, str]],
-              topk: int) -> None:
+              topk: int, by: Writer | None = None) -> None:
     """file, predicted, probability, then top2, top2_probability ... topK; a skipped file has
     its reason in the last column, error. File and class names are text cells no spreadsheet
     runs as a formula (`plain_cell`)."""
-    header = ["file", "predicted", "probability"]
+    header = CSV_HEADER.split(",")
     for rank in range(2, topk + 1):
         header += [f"top{rank}", f"top{rank}_probability"]
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f)
-        writer.writerow([*header, "error"])
-        for p in predictions:
-            cells = [p.file]
-            for name, prob in p.ranked:
-                cells += [name, f"{prob:.6f}"]
-            writer.writerow(plain_row([*cells, *[""] * (len(header) - len(cells)), ""]))
-        for file, why in skipped:
-            writer.writerow(plain_row([file, *[""] * (len(header) - 1), why]))
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow([*header, "error"])
+    for p in predictions:
+        cells = [p.file]
+        for name, prob in p.ranked:
+            cells += [name, f"{prob:.6f}"]
+        writer.writerow(plain_row([*cells, *[""] * (len(header) - len(cells)), ""]))
+    for file, why in skipped:
+        writer.writerow(plain_row([file, *[""] * (len(header) - 1), why]))
+    write_text(path, buffer.getvalue(), by)
 
 
 def table(predictions: Sequence[Prediction], title: str, limit: int = TABLE_ROWS):

@@ -18,6 +18,7 @@ import numpy as np
 
 from cnnbench.data.preprocessing import Preprocessing
 from cnnbench.errors import UserError
+from cnnbench.rundir import Writer, write_bytes
 
 METADATA_KEY = "cnnbench"  # the ONNX metadata_props entry `cnnbench export` writes
 ONNX_MISSING = ("Reading an ONNX file needs onnxruntime, which is not installed here: "
@@ -113,8 +114,8 @@ def _session(path: Path, ort: Any, providers: list[str]) -> Any:
     options = ort.SessionOptions()
     options.log_severity_level = 3  # errors only: its warnings are not the user's
     with tempfile.TemporaryDirectory(prefix="cnnbench-onnx-") as folder:
-        copy = Path(folder) / "model.onnx"
-        copy.write_bytes(path.read_bytes())
+        copy = write_bytes(Path(folder) / "model.onnx", path.read_bytes(),
+                           Writer("predict", (Path(folder),)))
         try:
             return ort.InferenceSession(str(copy), options, providers=providers)
         except Exception as err:  # noqa: BLE001 (not ONNX, damaged, unknown operators...)

@@ -18,7 +18,7 @@ from cnnbench.endings import Ending, ending_of
 from cnnbench.engine.distributed import from_environment
 from cnnbench.errors import UserError, print_user_error
 from cnnbench.run.jobclock import JobClock
-from cnnbench.rundir import discard_unstarted, job_starts, record_outcome
+from cnnbench.rundir import RunLock, discard_unstarted, job_starts, record_outcome
 from cnnbench.rundir.naming import job_dirname, new_run_id
 from cnnbench.settings.config_files import hydra_config_path
 from cnnbench.settings.identity import config_hash
@@ -107,8 +107,11 @@ def make_train_app(outcomes: list[Outcome], debug: bool = False) -> Callable[[],
         if sweeping:
             share_cpu_threads(hc.launcher)
         console = RunConsole(label=f"job {hc.job.num}" if sweeping else None, logged=True)
+        main = from_environment().is_main
+        lock = RunLock(run_dir)  # held already where `cnnbench train` knew the directory
         try:
-            if from_environment().is_main:  # the job's identity, before anything can fail
+            if main:  # the job's owner, then its identity, before anything can fail
+                lock.acquire()
                 job_starts(run_dir, config_hash(cfg))
             objective = objective_of(cfg.get("optimized_metric", "val/acc"))
             metrics = start_run(cfg, run_dir, dict(hc.runtime.choices), console,
@@ -116,7 +119,7 @@ def make_train_app(outcomes: list[Outcome], debug: bool = False) -> Callable[[],
         except BaseException as err:
             ending = ending_of(err)
             outcomes.append(Outcome(run_dir, ending))
-            if from_environment().is_main:  # a run that failed before it began says so too
+            if main and lock.mine():  # a run that failed before it began says so too
                 record_outcome(run_dir, ending.status, ending.reason or "")
                 if isinstance(err, UserError) and not sweeping:
                     discard_unstarted(run_dir)  # a mistyped command leaves no run behind
@@ -128,6 +131,8 @@ def make_train_app(outcomes: list[Outcome], debug: bool = False) -> Callable[[],
                              f"this job failed with {type(err).__name__}: {err} (the full "
                              f"traceback is in {run_dir / 'train.log'}).")
             return None
+        finally:
+            lock.release()
         outcomes.append(Outcome(run_dir, ending_of(None)))
         return objective.value(metrics)
 

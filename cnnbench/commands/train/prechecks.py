@@ -1,13 +1,17 @@
 """The checks `cnnbench train` makes before Hydra starts, so that a mistake is one paragraph
 and nothing is written: group options that exist, known keys, override syntax, an output folder
-that can be written, a run directory not in use; and the run directory of a torchrun process."""
+that can be written, a run directory not in use; the run directory of a torchrun process; and
+the directories the command must own (their locks) before Hydra writes into them."""
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
 from cnnbench.settings.config_files import config_options
+from cnnbench.settings.overrides import hydra_unquote, override_key
 from cnnbench.sweep.outcome import is_sweep, with_sweep_dir
+
+INFO_FLAGS = ("--help", "-h", "--hydra-help", "--info", "-i", "--cfg", "-c")  # print, write nothing
 
 
 def check_single_config(args: list[str]) -> None:
@@ -118,7 +122,6 @@ def check_run_dir_free(args: list[str], resuming: bool) -> None:
     from cnnbench.errors import UserError
     from cnnbench.run.resume import resume_command
     from cnnbench.rundir import RunLock, holds_run
-    from cnnbench.settings.overrides import hydra_unquote, override_key
 
     chosen = [a.partition("=")[2] for a in args if override_key(a) == "hydra.run.dir"]
     if not chosen or resuming or is_sweep(args):
@@ -182,7 +185,7 @@ def checked_train_args(args: list[str]) -> tuple[list[str], Path | None]:
     from cnnbench.settings.objective import check_sweep_objective
 
     check_single_config(args)
-    if any(a in ("--help", "-h", "--hydra-help", "--info", "-i", "--cfg", "-c") for a in args):
+    if any(a in INFO_FLAGS for a in args):
         return args, None
     check_group_choices(args)
     check_option_keys(args)
@@ -198,3 +201,18 @@ def checked_train_args(args: list[str]) -> tuple[list[str], Path | None]:
     if resume is None:  # a resumed sweep job runs alone, in its own directory
         args, sweep_dir = with_sweep_dir(args)
     return with_distributed_run_dir(args), sweep_dir
+
+
+def run_dir_to_own(args: list[str]) -> Path | None:
+    """The run directory of a single run whose command line names it (hydra.run.dir=, which a
+    resume sets), for its lock to be taken before Hydra writes its config and log there; None
+    for a sweep, a command that only prints, a torchrun process other than the first, or a
+    directory that Hydra chooses (or computes from ${...}), whose lock the run takes itself."""
+    from cnnbench.engine import distributed
+
+    if is_sweep(args) or any(a in INFO_FLAGS for a in args):
+        return None
+    chosen = [a.partition("=")[2] for a in args if override_key(a) == "hydra.run.dir"]
+    if not chosen or "$" in chosen[-1] or not distributed.from_environment().is_main:
+        return None
+    return Path(hydra_unquote(chosen[-1]))
