@@ -7,6 +7,8 @@ import tempfile
 from pathlib import Path
 from typing import Any, Mapping
 
+from cnnbench.rundir.strict_json import strict
+
 
 def write_json_atomic(path: Path, data: Mapping[str, Any]) -> None:
     """Write JSON to a temporary file beside `path`, then rename: readers never see half a file."""
@@ -14,7 +16,7 @@ def write_json_atomic(path: Path, data: Mapping[str, Any]) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=2, sort_keys=False, default=str)
+            json.dump(strict(data), f, indent=2, sort_keys=False, default=str, allow_nan=False)
             f.write("\n")
         os.replace(tmp, path)
     finally:
