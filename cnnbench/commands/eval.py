@@ -119,6 +119,7 @@ def prepare(checkpoint: Path, overrides: Sequence[str]) -> Job:
     from cnnbench.engine.runtime import make_runtime
     from cnnbench.run.build import build_model
     from cnnbench.run.checkpoint import load_checkpoint
+    from cnnbench.run.trained import require_finite_model
     from cnnbench.settings.evaluation import EvaluationSettings
     from cnnbench.settings.trainer import TrainerSettings
 
@@ -142,6 +143,7 @@ def prepare(checkpoint: Path, overrides: Sequence[str]) -> Job:
             f"{options['dataset']} ({data.channels}x{data.image_size[0]}x{data.image_size[1]} "
             f"images, {data.num_classes} classes): the dataset must have the image shape and "
             f"class count the model was trained on. ({str(err).splitlines()[0]})") from None
+    require_finite_model(model, checkpoint)
     model = model.to(runtime.device)
     if runtime.channels_last:
         model = model.to(memory_format=torch.channels_last)
@@ -153,6 +155,7 @@ def run(job: Job, run_dir: Path, console: Console) -> dict[str, Any]:
     set; returns the metrics."""
     from torch import nn
 
+    from cnnbench.engine.finite import NotFinite
     from cnnbench.evaluation.evaluate import evaluate_test_set
     from cnnbench.run.hparams import log_hparams
     from cnnbench.run.sinks import TensorBoardSink
@@ -160,11 +163,16 @@ def run(job: Job, run_dir: Path, console: Console) -> dict[str, Any]:
 
     s = job.settings
     tb = TensorBoardSink(run_dir / TB_DIR)
-    report = evaluate_test_set(job.model, job.data, job.runtime, job.evaluation, run_dir,
-                               batch_size=s.eval_batch_size,
-                               loss_fn=nn.CrossEntropyLoss(label_smoothing=s.label_smoothing),
-                               tb=tb, step=int(job.payload.get("epoch") or 0), console=console,
-                               title=job.title)
+    try:
+        report = evaluate_test_set(job.model, job.data, job.runtime, job.evaluation, run_dir,
+                                   batch_size=s.eval_batch_size,
+                                   loss_fn=nn.CrossEntropyLoss(label_smoothing=s.label_smoothing),
+                                   tb=tb, step=int(job.payload.get("epoch") or 0),
+                                   console=console, title=job.title)
+    except NotFinite as err:
+        raise UserError(f"{job.checkpoint} cannot be evaluated: {err}, so it has no test "
+                        f"result (its computation overflows on this data; try "
+                        f"trainer.amp=off).") from None
     log_hparams(tb, job.options, run_dir, ["test/acc", "test/loss", *report.scalars])
     tb.close()
     return report.metrics

@@ -1,12 +1,12 @@
-"""The fit loop: train_one_epoch, evaluate, and fit (epochs, early stopping, checkpoints)."""
+"""The fit loop: epochs of training (epoch.train_one_epoch), validation (evaluate), early
+stopping, the best weights, and the finiteness check after every epoch."""
 from __future__ import annotations
 
 import contextlib
 import copy
-import math
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import Callable
 
 import torch
 from torch import nn
@@ -15,99 +15,19 @@ from cnnbench.data import DeviceLoader
 from cnnbench.data.loader import batch_layout
 from cnnbench.engine.distributed import unwrap
 from cnnbench.engine.ema import WeightEMA
-from cnnbench.engine.finetune import BackboneFreeze, grads_hidden
+from cnnbench.engine.epoch import train_one_epoch
+from cnnbench.engine.finetune import BackboneFreeze
+from cnnbench.engine.finite import (
+    NotFinite,
+    nonfinite_row_count,
+    require_finite,
+    require_finite_weights,
+)
 from cnnbench.engine.graphs import StepGraphs, eager_graphs, loss_and_count
 from cnnbench.engine.runtime import Runtime
 from cnnbench.engine.schedule import LRSchedule
 from cnnbench.engine.target import TargetWatch
 from cnnbench.settings.trainer import EarlyStopping
-
-PROGRESS_EVERY = 25  # batches between live updates (each one waits for the GPU)
-
-
-class Diverged(RuntimeError):
-    """The training loss became NaN or infinite."""
-
-
-def train_one_epoch(model: nn.Module, loader: DeviceLoader, optimizer: torch.optim.Optimizer,
-                    loss_fn: nn.Module, runtime: Runtime, scaler: torch.amp.GradScaler | None,
-                    schedule: LRSchedule, on_progress: Callable[..., None] | None = None,
-                    reduce: Callable[[torch.Tensor], torch.Tensor] = lambda t: t,
-                    ema: WeightEMA | None = None, graphs: StepGraphs | None = None,
-                    frozen: Sequence[nn.Parameter] = ()) -> dict:
-    """One pass over `loader`; returns mean loss, accuracy, images seen and seconds.
-
-    `reduce` sums the epoch's totals across processes (DDP); the default is a single process.
-    `ema`, when given, is updated after every optimizer step. `graphs` holds the run's captured
-    step (None: the plain step). The optimizer leaves the `frozen` parameters alone (their
-    gradients are still computed)."""
-    graphs = graphs or eager_graphs(runtime, loss_fn)
-    graph = graphs.step_for(model, loader, scaler)
-    model.train()
-    if graph is not None:  # the graph adds to its own totals; the other batches join them
-        loss_sum, correct = graph.loss_sum.zero_(), graph.correct.zero_()
-    else:
-        loss_sum = torch.zeros((), device=runtime.device)
-        correct = torch.zeros((), device=runtime.device, dtype=torch.long)
-    seen = 0
-    count = graphs.count
-    start = time.perf_counter()
-
-    def stepped(step: int, images: int) -> None:
-        """After the optimizer's step: schedule, weight average, progress."""
-        nonlocal seen
-        schedule.after_batch()
-        if ema is not None:
-            ema.after_step()
-        seen += images
-        if on_progress is not None and (step % PROGRESS_EVERY == 0 or step == len(loader)):
-            _report(step, loss_sum, correct, seen, start, on_progress)
-
-    for step, (x, y) in enumerate(loader, 1):
-        if graph is not None and x.shape == graph.shape:
-            graph(x, y)  # forward, loss, totals and backward: one replay
-            optimizer_step(optimizer, scaler, frozen)
-            stepped(step, y.shape[0])
-            continue
-        if runtime.cuda_graphs:  # a new iteration: the graphs may reuse the last step's outputs
-            torch.compiler.cudagraph_mark_step_begin()
-        with runtime.autocast():
-            logits = model(x)
-        loss = count(logits, y, loss_fn, loss_sum, correct)
-        # with a captured step, gradients stay where the graph writes them: zeroed, not dropped
-        optimizer.zero_grad(set_to_none=graph is None)
-        (scaler.scale(loss) if scaler is not None else loss).backward()
-        optimizer_step(optimizer, scaler, frozen)
-        stepped(step, y.shape[0])
-    totals = reduce(torch.stack([loss_sum.float(), correct.float(),
-                                 torch.tensor(float(seen), device=runtime.device)]))
-    loss_total, correct_total, seen = totals.tolist()
-    mean_loss = loss_total / max(seen, 1)
-    seconds = time.perf_counter() - start
-    if not math.isfinite(mean_loss):
-        raise Diverged(f"loss is {mean_loss}")
-    return {"loss": mean_loss, "acc": correct_total / max(seen, 1), "images": int(seen),
-            "seconds": seconds}
-
-
-def optimizer_step(optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler | None,
-                   frozen: Sequence[nn.Parameter] = ()) -> None:
-    """The optimizer's step; with fp16, through the GradScaler (skipped when gradients overflow).
-    The `frozen` parameters' gradients are hidden from it (finetune.grads_hidden): not updated."""
-    with grads_hidden(frozen) if frozen else contextlib.nullcontext():
-        if scaler is None:
-            optimizer.step()
-            return
-        scaler.step(optimizer)
-        scaler.update()
-
-
-def _report(step: int, loss_sum: torch.Tensor, correct: torch.Tensor, seen: int, start: float,
-            on_progress: Callable[..., None]) -> None:
-    mean_loss = loss_sum.item() / seen
-    if not math.isfinite(mean_loss):
-        raise Diverged(f"loss is {mean_loss} at batch {step}")
-    on_progress(step, mean_loss, correct.item() / seen, seen / (time.perf_counter() - start))
 
 
 @torch.no_grad()
@@ -129,6 +49,16 @@ def evaluate(model: nn.Module, loader: DeviceLoader, loss_fn: nn.Module, runtime
         count(logits, y, loss_fn, loss_sum, correct)
     n = max(loader.num_samples, 1)
     return {"loss": loss_sum.item() / n, "acc": correct.item() / n}
+
+
+@torch.no_grad()
+def probe(model: nn.Module, x: torch.Tensor, runtime: Runtime) -> torch.Tensor:
+    """The outputs of `model` (eval mode, as validation runs it; a compiled model's own module,
+    so no graph is compiled for it) for one batch."""
+    model = getattr(model, "_orig_mod", model)
+    model.eval()
+    with runtime.autocast():
+        return model(x).float()
 
 
 @dataclass
@@ -156,7 +86,10 @@ class Fit:
     keeps a copy of the best epoch's weights for `restore_best`. With `target`, training stops
     once its accuracy is reached: validation accuracy, or, without a validation loader, the
     accuracy on `target_loader` (the test set), evaluated after each epoch for this alone. With
-    `freeze`, only the classifier head is updated in its first epochs."""
+    `freeze`, only the classifier head is updated in its first epochs.
+
+    An epoch whose training loss, weights (after its last step) or validation loss are NaN or
+    infinite raises finite.NotFinite before anything of it is validated, reported or saved."""
 
     def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer, schedule: LRSchedule,
                  loss_fn: nn.Module, runtime: Runtime, train_loader: DeviceLoader,
@@ -208,6 +141,7 @@ class Fit:
             train = train_one_epoch(self.model, self.train_loader, self.optimizer, self.loss_fn,
                                     self.runtime, self.scaler, self.schedule, on_progress,
                                     self.reduce, self.ema, self.graphs, frozen)
+            self.require_finite_weights(train.get("last_batch"))
             row = {"epoch": epoch, "train/loss": train["loss"], "train/acc": train["acc"],
                    "val/loss": None, "val/acc": None, "lr": lr,
                    "epoch_seconds": train["seconds"],
@@ -241,6 +175,7 @@ class Fit:
             if self.val_loader is not None:
                 val = evaluate(unwrap(self.model), self.val_loader, self.loss_fn,
                                self.runtime, count=self.graphs.count)
+                require_finite({"validation loss": val["loss"]})
                 row["val/loss"], row["val/acc"] = val["loss"], val["acc"]
                 target_acc = val["acc"]
             elif self.target is not None and self.target_loader is not None:
@@ -252,6 +187,26 @@ class Fit:
             if is_best and self.keep_best:
                 self.state.best_weights = copy.deepcopy(unwrap(self.model).state_dict())
         return score, is_best, target_acc, eval_seconds
+
+    def require_finite_weights(self, batch: torch.Tensor | None) -> None:
+        """After an epoch, before anything is validated or saved: raise NotFinite when a weight
+        of the model (or of its weight average) is NaN or infinite, the last step included, or
+        when the weights validation sees give NaN or infinite outputs for the epoch's last
+        `batch` (finite weights so large that the computation overflows). Every process comes
+        to the same verdict."""
+        model = unwrap(self.model)
+        require_finite_weights(model, "after the epoch's last step")
+        if self.ema is not None:
+            require_finite_weights(dict(zip(self.ema.names, self.ema.shadow)),
+                                   "in the weight average (trainer.ema_decay)")
+        if batch is None:
+            return
+        with self.evaluated_weights():
+            outputs = probe(model, batch, self.runtime)
+        bad = int(self.reduce(nonfinite_row_count(outputs).float().reshape(1)).item())
+        if bad:
+            raise NotFinite(f"the model's outputs became NaN or infinite after the epoch's last "
+                            f"step, for {bad} images of its last batch")
 
     def target_done(self) -> bool:
         """Whether the target was reached and stops training (no target: never)."""

@@ -15,6 +15,7 @@ from rich.console import Console
 from torch import nn
 
 from cnnbench.data import DeviceLoader, ImageData
+from cnnbench.engine.finite import require_finite, require_finite_outputs
 from cnnbench.engine.runtime import Runtime
 from cnnbench.evaluation.metrics import classification_metrics, worst_mistakes
 from cnnbench.evaluation.pictures import write_pictures
@@ -35,13 +36,16 @@ def evaluate_test_set(model: nn.Module, data: ImageData, runtime: Runtime,
                       loss_fn: nn.Module | None = None, tb=None, step: int = 0,
                       console: Console | None = None, title: str = "") -> Evaluation:
     """test/loss and test/acc (by `loss_fn`, cross-entropy by default) and, unless
-    `settings.enabled` is off, everything issue 5 asks of a run; `tb` is a TensorBoardSink (or
-    None). One pass over the test set."""
+    `settings.enabled` is off, every metric, the shifted test sets and the pictures; `tb` is a
+    TensorBoardSink (or None). One pass over the test set. Outputs or a loss that are NaN or
+    infinite raise finite.NotFinite before anything is reported or drawn."""
     start = time.perf_counter()
     loader = DeviceLoader(data.test, batch_size, runtime.device, data.mean, data.std,
                           channels_last=runtime.channels_last, resize_to=data.resize_to)
     logits, labels = predict(model, loader, runtime)
+    require_finite_outputs(logits, "test images")
     metrics: dict[str, Any] = loss_and_accuracy(logits, labels, loss_fn or nn.CrossEntropyLoss())
+    require_finite({"test loss": metrics["test/loss"]})
     if not settings.enabled:
         if tb is not None:
             tb.scalars(metrics, step)

@@ -21,24 +21,21 @@ from cnnbench import rundir
 from cnnbench.data.preprocessing import Preprocessing
 from cnnbench.endings import ending_of
 from cnnbench.engine.distributed import all_reduce_sum, from_environment, unwrap
-from cnnbench.engine.loop import Diverged, Fit, evaluate
-from cnnbench.engine.target import TEST_METRIC, target_metrics, target_summary
+from cnnbench.engine.finite import NotFinite
+from cnnbench.engine.loop import Fit, evaluate
+from cnnbench.engine.target import TEST_METRIC, target_metrics
 from cnnbench.errors import RunDiverged
 from cnnbench.evaluation.evaluate import evaluate_test_set
 from cnnbench.run.build import Parts, assemble, validate_lr
 from cnnbench.run.checkpoint import load_checkpoint, save_checkpoint
-from cnnbench.run.energy import EnergyMeter, across_processes, energy_summary
+from cnnbench.run.divergence import divergence_advice, require_finite_checkpoint
+from cnnbench.run.energy import EnergyMeter, across_processes
 from cnnbench.run.hparams import log_hparams
 from cnnbench.run.provenance import NullSink, library_versions, run_options
 from cnnbench.run.published import published_block
-from cnnbench.run.sinks import (
-    HistoryCSV,
-    StepLoss,
-    TensorBoardSink,
-    print_paths,
-    summary_table,
-)
+from cnnbench.run.sinks import StepLoss, open_sinks
 from cnnbench.run.state import check_compatible, fit_payload, restore_fit
+from cnnbench.run.summary import print_summary
 from cnnbench.rundir import RunLock, RunRecord
 from cnnbench.settings.evaluation import EvaluationSettings
 from cnnbench.settings.trainer import TrainerSettings
@@ -176,15 +173,6 @@ class TrainingRun:
     def note(self, text: str, kind: str = "note") -> None:
         self.console.print(f"[bold yellow]{kind}:[/] {escape(text)}", highlight=False)
 
-    def open_sinks(self, resumed_at: int | None):
-        if not self.dist.is_main:
-            return NullSink(), NullSink()
-        tb = TensorBoardSink(self.run_dir / rundir.TB_DIR,  # TensorBoard names it by the directory
-                             purge_step=resumed_at + 1 if resumed_at is not None else None)
-        tb.text("config", "```\n" + OmegaConf.to_yaml(self.cfg) + "\n```")
-        history = HistoryCSV(self.run_dir / rundir.HISTORY_FILE, keep_epochs=resumed_at)
-        return tb, history
-
     def train(self, parts: Parts) -> float:
         """The epochs, with curves, checkpoints and metrics written as each one ends."""
         s, fit = self.settings, parts.fit
@@ -192,7 +180,8 @@ class TrainingRun:
             f"[bold]cnnbench[/] {self.options['model']} on {self.options['dataset']} "
             f"({parts.params:,} parameters) | {parts.runtime.device_name}, AMP "
             f"{parts.runtime.amp_name} | {escape(str(self.run_dir))}", soft_wrap=True)
-        self.tb, history = self.open_sinks(parts.resumed_at)
+        self.tb, history = open_sinks(self.run_dir, OmegaConf.to_yaml(self.cfg), parts.resumed_at,
+                                      self.dist.is_main)
         ckpt_dir = self.run_dir / rundir.CHECKPOINT_DIR
         if fit.target is not None and fit.target.metric == TEST_METRIC:
             self.note(f"trainer.target_acc={fit.target.target:g} is checked on the test set "
@@ -236,22 +225,18 @@ class TrainingRun:
                 fit.run(on_epoch_end,
                         on_progress=on_progress,
                         on_epoch_start=on_epoch_start)
-            except Diverged as err:
-                raise RunDiverged(self.divergence_advice(err, parts)) from None
+            except NotFinite as err:
+                raise self.diverged(err, f"in epoch {fit.state.epoch + 1}") from None
         self.earlier_train_seconds, self.train_start = self.train_seconds(), None
         joules, note = across_processes(self.energy.stop(), self.dist.world_size,
                                         all_reduce_sum, parts.runtime.device)
         self.write_metrics(energy_joules=joules, energy_note=note)
         return self.earlier_train_seconds
 
-    def divergence_advice(self, err: Diverged, parts: Parts) -> str:
-        last = rundir.last_checkpoint(self.run_dir)
-        kept = (f" The last good checkpoint is {last}." if last.exists() else
-                " No epoch finished before it, so there is no checkpoint to go back to.")
-        return (f"Training diverged in epoch {parts.fit.state.epoch + 1}: {err}. The learning "
-                f"rate (optimizer.lr={self.options['lr']}) is probably too high"
-                + (", or fp16 overflowed (try trainer.amp=bf16 or off)"
-                   if parts.runtime.amp_name == "fp16" else "") + "." + kept)
+    def diverged(self, err: NotFinite, where: str) -> RunDiverged:
+        """The run's ending when a number stopped being finite `where` ('in epoch 3')."""
+        return RunDiverged(divergence_advice(err, where, self.options["lr"],
+                                             self.parts.runtime.amp_name, self.run_dir))
 
     def test(self, parts: Parts, train_seconds: float) -> None:
         """Test metrics of the final weights, pictures, hparams, the summary; then `completed`."""
@@ -259,11 +244,14 @@ class TrainingRun:
         self.record.phase("testing")
         fit.final_weights(s.early_stopping.restore_best)
         model = unwrap(parts.model)  # every process evaluates the whole test set; rank 0 reports
-        report = evaluate_test_set(  # one pass: test loss, accuracy and every metric
-            model, data, runtime, self.evaluation if self.dist.is_main else EvaluationSettings(
-                enabled=False), self.run_dir, batch_size=s.eval_batch_size, loss_fn=fit.loss_fn,
-            tb=self.tb, step=fit.state.epoch, console=self.console,
-            title=f"{self.options['model']} on {self.options['dataset']}")
+        try:
+            report = evaluate_test_set(  # one pass: test loss, accuracy and every metric
+                model, data, runtime, self.evaluation if self.dist.is_main else
+                EvaluationSettings(enabled=False), self.run_dir, batch_size=s.eval_batch_size,
+                loss_fn=fit.loss_fn, tb=self.tb, step=fit.state.epoch, console=self.console,
+                title=f"{self.options['model']} on {self.options['dataset']}")
+        except NotFinite as err:
+            raise self.diverged(err, "when its final weights were tested") from None
         test = {"loss": report.metrics["test/loss"], "acc": report.metrics["test/acc"]}
         if s.tta_flip:
             acc_tta = evaluate(model, parts.loaders["test"], fit.loss_fn, runtime,
@@ -283,33 +271,16 @@ class TrainingRun:
             images_per_s=images / max(train_seconds, 1e-9),
             resumed_from_epoch=parts.resumed_at,
         )
-        self.summarize(parts, test, train_seconds)
-
-    def summarize(self, parts: Parts, test: dict[str, float], train_seconds: float) -> None:
-        """The run's results: a table (one line for a sweep's job), then the run directory."""
-        fit, runtime = parts.fit, parts.runtime
-        title = f"{self.options['model']} on {self.options['dataset']}"
-        if self.brief:
-            self.console.print(
-                f"{title}: completed, test accuracy {100 * test['acc']:.2f}% after "
-                f"{fit.state.epoch} epoch{'s' if fit.state.epoch != 1 else ''}, "
-                f"{train_seconds:.1f} s of training | {self.run_dir}",
-                markup=False, highlight=False, soft_wrap=True)
-            return
-        self.console.print(summary_table(title, {
-            "test accuracy": f"{100 * test['acc']:.2f}%", "test loss": f"{test['loss']:.4f}",
-            "epochs": f"{fit.state.epoch} (best {fit.state.best_epoch})",
-            "train seconds": f"{train_seconds:.1f}",
-            "images/s": f"{self.metrics['images_per_s']:,.0f}",
-            **target_summary(fit.target), **energy_summary(self.metrics.get("energy_joules")),
-            "parameters": f"{parts.params:,}",
-            "device": f"{runtime.device_name} (AMP {runtime.amp_name})",
-        }))
-        print_paths(self.console, {"run directory": self.run_dir})
+        print_summary(self.console, f"{self.options['model']} on {self.options['dataset']}",
+                      parts, test, train_seconds, self.metrics, self.run_dir, self.brief)
 
     def save(self, path: Path, fit: Fit, scaler) -> None:
+        """Write a checkpoint of the fit; raises NotFinite, writing nothing, when its weights
+        are NaN or infinite (a checkpoint is always one a run can go back to)."""
         if self.dist.is_main:
-            save_checkpoint(path, self.checkpoint_payload(fit, scaler))
+            payload = self.checkpoint_payload(fit, scaler)
+            require_finite_checkpoint(payload, path)
+            save_checkpoint(path, payload)
         if path == rundir.last_checkpoint(self.run_dir):
             self.kept_epoch = fit.state.epoch
 

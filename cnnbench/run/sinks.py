@@ -12,6 +12,8 @@ from typing import Any, Collection, Mapping, Sequence
 from rich.console import Console
 from rich.table import Table
 
+from cnnbench import rundir
+from cnnbench.run.provenance import NullSink
 from cnnbench.rundir import append_text, write_text
 from cnnbench.rundir.csv_cells import plain_record
 
@@ -158,3 +160,16 @@ def tensorboard_hparams(writer, hparams: Mapping[str, Any], metric_tags: Sequenc
     for summary in (experiment, session_start, session_end):
         file_writer.add_summary(summary)
     writer.flush()
+
+
+def open_sinks(run_dir: Path, config_text: str, resumed_at: int | None,
+               writer: bool = True) -> tuple[Any, Any]:
+    """A run's TensorBoard events (with its config as text) and history.csv; a resumed run's
+    continue after epoch `resumed_at`. A process that is not the `writer` gets sinks that
+    drop everything (DDP ranks > 0)."""
+    if not writer:
+        return NullSink(), NullSink()
+    tb = TensorBoardSink(run_dir / rundir.TB_DIR,  # TensorBoard names it by the directory
+                         purge_step=resumed_at + 1 if resumed_at is not None else None)
+    tb.text("config", "```\n" + config_text + "\n```")
+    return tb, HistoryCSV(run_dir / rundir.HISTORY_FILE, keep_epochs=resumed_at)

@@ -1,5 +1,7 @@
 """A trained model from a checkpoint, ready to run on pictures: the model (eval mode, fp32)
 and how its input is made (`Preprocessing`). `cnnbench predict` and `cnnbench export` use it.
+A model whose weights are NaN or infinite is refused (`require_finite_model`, which
+`cnnbench eval` uses too).
 
 Loaded as `cnnbench eval` loads a checkpoint: `torch.load(weights_only=True)`, the stored config
 read as data (`stored_config`: no resolvers), the model built through the allow-list of
@@ -57,7 +59,23 @@ def load_trained(path: Path | str, device: str = "cpu") -> Trained:
     prep = _preprocessing(payload, cfg, file)
     target = select_device(device)
     model = _model(cfg, prep, payload, file, name).to(target).eval()
+    require_finite_model(model, file)
     return Trained(file, payload, model, prep, name, target)
+
+
+def require_finite_model(model: Any, file: Path) -> None:
+    """Refuse, in one paragraph, a checkpoint's model whose weights hold a NaN or an infinity:
+    every number it computed would be one too."""
+    from cnnbench.engine.finite import listed, nonfinite_names
+
+    names = nonfinite_names(model)
+    if names:
+        raise UserError(
+            f"{file} holds weights that are NaN or infinite ({listed(names)}): the training "
+            f"that saved it diverged, so every output of the model would be NaN too, and it is "
+            f"not used. Use a checkpoint saved before the divergence (a diverged run names its "
+            f"last good checkpoint in its metrics.json reason), or train again with a lower "
+            f"optimizer.lr.")
 
 
 def _preprocessing(payload: dict[str, Any], cfg: Any, file: Path) -> Preprocessing:

@@ -15,6 +15,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from cnnbench.rundir.files import append, replace_with, write_all
 from cnnbench.rundir.policy import Writer
+from cnnbench.rundir.strict_json import strict
 
 
 def _checked(path: Path, by: Writer | None) -> Writer:
@@ -39,7 +40,8 @@ def write_text(path: Path, text: str, by: Writer | None = None) -> Path:
 
 def write_json_atomic(path: Path, data: Mapping[str, Any], by: Writer | None = None) -> None:
     """Write JSON to a temporary file beside `path`, then rename: readers never see half a file."""
-    write_text(Path(path), json.dumps(data, indent=2, sort_keys=False, default=str) + "\n", by)
+    text = json.dumps(strict(data), indent=2, sort_keys=False, default=str, allow_nan=False)
+    write_text(Path(path), text + "\n", by)
 
 
 def write_with(path: Path, fill: Callable[[Path], Any], by: Writer | None = None,

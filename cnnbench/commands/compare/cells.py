@@ -118,10 +118,12 @@ def energy(stats: GroupStats) -> tuple[str, str]:
 
 
 def left_out(runs: Sequence[RunRecord]) -> str:
-    """'failed (seed 4), running (seed 5)'; 'completed, no test acc' for a run without one."""
+    """'failed (seed 4), running (seed 5)'; 'completed, no test acc' for a run without one,
+    'completed, test/loss not finite' for one with a metric that is NaN or infinite."""
     parts = []
     for r in runs:
-        why = r.status if r.status != "completed" else "completed, no test acc"
+        why = r.shown_status if r.status != "completed" or r.not_finite else \
+            "completed, no test acc"
         seed = r.options.get("seed")
         parts.append(f"{why} (seed {seed})" if seed is not None else why)
     return ", ".join(parts)

@@ -111,11 +111,17 @@ def left_out_lines(runs: Sequence[RunRecord]) -> list[str]:
         lines.append(f"{len(unfinished)} of {len(runs)} runs did not complete and are left out "
                      f"of the statistics: "
                      + "; ".join(f"{r.short or r.name}: {r.status}" for r in unfinished))
-    no_acc = [r for r in runs if r.status == "completed" and r.acc is None]
+    no_acc = [r for r in runs if r.status == "completed" and r.acc is None and not r.not_finite]
     if no_acc:
         lines.append(f"{_count(len(no_acc), 'completed run')} without a test accuracy "
                      f"(left out of the statistics): "
                      + "; ".join(r.short or r.name for r in no_acc))
+    unfinite = [r for r in runs if r.status == "completed" and r.not_finite]
+    if unfinite:
+        lines.append(f"{_count(len(unfinite), 'completed run')} with metrics that are NaN or "
+                     f"infinite (left out of the statistics and unranked): "
+                     + "; ".join(f"{r.short or r.name}: {', '.join(r.not_finite)}"
+                                 for r in unfinite))
     return lines
 
 

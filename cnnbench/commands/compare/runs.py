@@ -4,6 +4,7 @@
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
@@ -13,6 +14,7 @@ import yaml
 from cnnbench import rundir
 from cnnbench.commands.compare.identity import identity
 from cnnbench.errors import UserError
+from cnnbench.rundir.strict_json import NOT_FINITE_KEY
 from cnnbench.settings.run_options import KEY_OF_VALUE_OPTION, OPTION_NAMES
 
 OPTION_KEYS = OPTION_NAMES  # the run options metrics.json records (settings/run_options.py)
@@ -38,6 +40,7 @@ class RunRecord:
     identity: dict[str, str] = field(default_factory=dict)  # the experiment, seed aside
     has_config: bool = False                    # its .hydra/config.yaml could be read
     extras: dict[str, Any] = field(default_factory=dict)    # published, time to target, energy
+    not_finite: list[str] = field(default_factory=list)     # metrics stored as NaN or infinite
 
     @property
     def history(self) -> Path | None:
@@ -50,8 +53,17 @@ class RunRecord:
 
     @property
     def in_statistics(self) -> bool:
-        """Only completed runs with a test accuracy enter the statistics of their group."""
-        return self.status == rundir.COMPLETED and self.acc is not None
+        """Only completed runs with a test accuracy and no metric that is NaN or infinite enter
+        the statistics of their group and are ranked."""
+        return self.status == rundir.COMPLETED and self.acc is not None and not self.not_finite
+
+    @property
+    def shown_status(self) -> str:
+        """The status as the tables show it: a completed run with a metric that is not finite
+        says which."""
+        if self.not_finite:
+            return f"{self.status}, {', '.join(self.not_finite)} not finite"
+        return self.status
 
 
 def _read_yaml(path: Path) -> Any:
@@ -101,8 +113,22 @@ def _hydra_options(config: Any, choices: Any) -> dict[str, Any]:
 
 
 def _number(value: Any) -> float | int | None:
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    """A finite number, else None (NaN and infinities as an older metrics.json held them)."""
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
     return value if ok else None
+
+
+def _shown_metric(key: str) -> bool:
+    return key in METRIC_KEYS or key.startswith("shift/")
+
+
+def _not_finite(data: dict[str, Any]) -> list[str]:
+    """The metrics compare shows that the run stored as NaN or infinite: bare (an older
+    metrics.json) or as null with their names under NOT_FINITE_KEY."""
+    listed = data.get(NOT_FINITE_KEY)
+    named = [k for k in listed if isinstance(k, str)] if isinstance(listed, list) else []
+    bare = [k for k, v in data.items() if isinstance(v, float) and not math.isfinite(v)]
+    return [k for k in dict.fromkeys([*bare, *named]) if _shown_metric(k)]
 
 
 def _published(value: Any) -> dict[str, Any] | None:
@@ -144,8 +170,8 @@ def load_run(run_dir: Path, name: str) -> RunRecord:
             if record.options.get(key) is None:
                 record.options[key] = value
     record.metrics = {k: v for k, v in data.items()
-                      if (k in METRIC_KEYS or k.startswith("shift/"))
-                      and isinstance(v, (int, float)) and not isinstance(v, bool)}
+                      if _shown_metric(k) and _number(v) is not None}
+    record.not_finite = _not_finite(data)
     record.extras = _extras(data, config)
     published = record.extras.get("published")
     if published and _number(data.get(published["metric"])) is not None:

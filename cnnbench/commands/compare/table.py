@@ -17,8 +17,10 @@ FALLBACK_OPTIONS = ("model", "dataset")  # shown when no option differs between 
 
 
 def sort_runs(runs: Sequence[RunRecord]) -> list[RunRecord]:
-    """Highest test accuracy first; runs without one last, in path order."""
-    return sorted(runs, key=lambda r: (r.acc is None, -(r.acc or 0.0), str(r.path)))
+    """The ranked runs (completed, with a finite test accuracy and no metric that is not
+    finite), highest test accuracy first; the others after them, unranked, in path order."""
+    return sorted(runs, key=lambda r: (not r.in_statistics,
+                                       -(r.acc or 0.0) if r.in_statistics else 0.0, str(r.path)))
 
 
 def differing_options(runs: Sequence[RunRecord]) -> list[str]:
@@ -61,7 +63,7 @@ def display_rows(runs: Sequence[RunRecord],
         m = r.metrics
         rows.append([*[str(r.options.get(k, "")) if r.options.get(k) is not None else ""
                        for k in options],
-                     r.status, _pct(m.get("test/acc")), _num(m.get("test/loss"), ".4f"),
+                     r.shown_status, _pct(m.get("test/acc")), _num(m.get("test/loss"), ".4f"),
                      _pct(m.get("test/macro_f1")), *[_pct(m.get(k)) for k in shifts],
                      _num(m.get("params"), ",.0f"), _num(m.get("train_seconds"), ",.1f"),
                      _num(m.get("images_per_s"), ",.0f"), r.name if full_names else r.short])
@@ -81,7 +83,8 @@ def rich_table(runs: Sequence[RunRecord], title: str, width: int = 200) -> Table
         list(range(len(columns))), [])
     columns, rows = [columns[i] for i in keep], [[r[i] for i in keep] for r in rows]
     needed = sum(max(len(c), *(len(r[i]) for r in rows)) + 3 for i, c in enumerate(columns))
-    caption = "sorted by test accuracy; green: the best run"
+    caption = "sorted by test accuracy (runs that did not complete, or with a metric that is not "\
+              "finite, last: unranked); green: the best run"
     if any(c.startswith("acc ") for c in columns):
         caption += "; acc Npx: test accuracy with the images shifted N px right and down"
     if needed + min(12, max(map(len, names))) + 3 <= width:
@@ -97,13 +100,21 @@ def rich_table(runs: Sequence[RunRecord], title: str, width: int = 200) -> Table
         right = col in numeric or col.startswith("acc ")
         table.add_column(col, justify="right" if right else "left", overflow="fold",
                          no_wrap=col != "run")
-    best = next((i for i, r in enumerate(runs) if r.acc is not None), None)
+    best = next((i for i, r in enumerate(runs) if r.in_statistics), None)
     for i, (run, cells) in enumerate(zip(runs, rows)):
-        style = ("bold green" if i == best else
-                 None if run.status == "completed" else
-                 "yellow" if run.status in ("interrupted", "running", "starting", "not started") else "red")
-        table.add_row(*cells, style=style)
+        table.add_row(*cells, style="bold green" if i == best else _style(run))
     return table
+
+
+UNFINISHED = ("interrupted", "running", "starting", "not started")
+
+
+def _style(run: RunRecord) -> str | None:
+    """Plain for a completed run, yellow for one that has not finished, red for one that failed
+    or diverged or holds a metric that is not finite."""
+    if run.status == "completed" and not run.not_finite:
+        return None
+    return "yellow" if run.status in UNFINISHED else "red"
 
 
 def run_markdown(runs: Sequence[RunRecord]) -> list[str]:
@@ -118,6 +129,10 @@ def run_markdown(runs: Sequence[RunRecord]) -> list[str]:
     if failed:
         lines += ["", "Runs that did not complete:", ""]
         lines += [f"- `{r.name}` ({r.status}): {esc(r.reason)}" for r in failed]
+    unfinite = [r for r in runs if r.status == "completed" and r.not_finite]
+    if unfinite:
+        lines += ["", "Runs left unranked, with metrics that are NaN or infinite:", ""]
+        lines += [f"- `{r.name}`: {', '.join(r.not_finite)}" for r in unfinite]
     return lines
 
 

@@ -6,6 +6,7 @@ compares its outputs with the PyTorch model's.
 """
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -69,23 +70,55 @@ def target_path(out: str | None, checkpoint: Path, fmt: str) -> Path:
     return path / default.name if path.is_dir() or out.endswith(("/", "\\")) else path
 
 
-def check(path: Path, fmt: str, trained: Any) -> float | None:
-    """The largest |difference| between the file's logits and the model's, over a batch of 1
-    and one of 3 (None: not checked, onnxruntime missing)."""
+CHECK_BATCHES = (1, 3)  # the exported file is run on a batch of each size
+
+
+def reference_outputs(trained: Any) -> dict[int, Any]:
+    """The PyTorch model's logits for each check batch; a UserError when any is NaN or infinite
+    (the model's weights were checked when it was loaded: its computation overflows)."""
     import torch
 
+    from cnnbench.commands.export.formats import example_batch
+    from cnnbench.engine.finite import nonfinite_rows
+
+    with torch.no_grad():
+        outputs = {n: trained.model(example_batch(trained, n)) for n in CHECK_BATCHES}
+    if any(nonfinite_rows(out) for out in outputs.values()):
+        raise UserError(f"{trained.checkpoint} gives outputs that are NaN or infinite for a "
+                        f"normalized random batch, so an export of it would too: nothing was "
+                        f"written. Export a checkpoint of a run that did not diverge.")
+    return outputs
+
+
+def difference(got: Any, expected: Any) -> float:
+    """The largest |got - expected|; a NaN in either, or an infinity the other does not have,
+    is an infinite difference (a NaN is never equal to anything)."""
+    import torch
+
+    gap = torch.where(got == expected, 0.0, (got.double() - expected.double()).abs())
+    return float(torch.nan_to_num(gap, nan=math.inf).max()) if gap.numel() else 0.0
+
+
+def check(path: Path, fmt: str, trained: Any, expected: dict[int, Any]) -> float | None:
+    """The largest |difference| between the file's logits and the model's (`expected`), over
+    each check batch (None: not checked, onnxruntime missing)."""
     from cnnbench.commands.export.formats import example_batch, exported_outputs
 
     worst = 0.0
-    for n in (1, 3):
-        batch = example_batch(trained, n)
-        with torch.no_grad():
-            expected = trained.model(batch)
-        got = exported_outputs(path, fmt, batch)
+    for n in CHECK_BATCHES:
+        got = exported_outputs(path, fmt, example_batch(trained, n))
         if got is None:
             return None
-        worst = max(worst, float((got - expected).abs().max()))
+        worst = max(worst, difference(got, expected[n]))
     return worst
+
+
+def difference_text(difference: float | None) -> str:
+    if difference is None:
+        return "not checked (onnxruntime is not installed)"
+    if not math.isfinite(difference):
+        return "not finite: the file's outputs are NaN or infinite (batches of 1 and 3)"
+    return f"{difference:.2g} vs PyTorch (batches of 1 and 3)"
 
 
 def export(args: Sequence[str], console: Console) -> Path:
@@ -100,6 +133,7 @@ def export(args: Sequence[str], console: Console) -> Path:
 
     checkpoint, fmt, out = parse_args(args)
     trained = load_trained(Path(checkpoint).expanduser(), "cpu")
+    expected = reference_outputs(trained)
     path = target_path(out, trained.checkpoint, fmt)
     writer = claim_outputs(path.parent, "export", [path.name], lambda _: is_export(path))
     data = onnx_bytes(trained) if fmt == "onnx" else torchscript_bytes(trained)
@@ -108,20 +142,19 @@ def export(args: Sequence[str], console: Console) -> Path:
     except OSError as err:
         raise UserError(f"Cannot write {path} ({err.strerror or err}): choose a file in a "
                         f"folder you can write to with out=FILE.") from None
-    difference = check(path, fmt, trained)
+    difference = check(path, fmt, trained, expected)
     prep = trained.prep
     console.print(summary_table(escape(f"{trained.name} on {trained.dataset} as {fmt}"), {
         "input": f"{' x '.join(map(str, ['N', *prep.input_shape]))}, normalized",
         "classes": escape(f"{len(prep.classes)} ({', '.join(prep.classes[:5])}"
                           f"{', ...' if len(prep.classes) > 5 else ''})"),
         "size": f"{len(data) / 1e6:,.2f} MB",
-        "max |difference|": ("not checked (onnxruntime is not installed)" if difference is None
-                             else f"{difference:.2g} vs PyTorch (batches of 1 and 3)"),
+        "max |difference|": difference_text(difference),
     }))
-    if difference is not None and difference > TOLERANCE:
+    if difference is not None and not difference <= TOLERANCE:
         console.print(f"[yellow]warning:[/] the exported model's outputs differ from the "
-                      f"PyTorch model's by up to {difference:.2g} (more than {TOLERANCE:g}).",
-                      highlight=False)
+                      f"PyTorch model's: max |difference| {difference_text(difference)}, more "
+                      f"than {TOLERANCE:g}.", highlight=False)
     print_paths(console, {"checkpoint": trained.checkpoint, "exported": path})
     return path
 

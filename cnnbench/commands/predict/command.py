@@ -111,11 +111,26 @@ def predict_files(source, files: Sequence[Path], batch_size: int, topk: int) -> 
             if not good:
                 continue
             logits = source.logits(prep.normalize(np.stack([a for _, a in good])))
+            refuse_nonfinite(logits, [name for name, _ in good], source.described)
             for (name, image), top in zip(good, ranked(logits, prep.classes, topk)):
                 outcome.predictions.append(Prediction(name, top))
                 if len(outcome.images) < SHOWN:
                     outcome.images.append(image)
     return outcome
+
+
+def refuse_nonfinite(logits: np.ndarray, names: Sequence[str], model: str) -> None:
+    """Refuse, in one paragraph, scores that are NaN or infinite: there is no class to name."""
+    from cnnbench.engine.finite import nonfinite_rows
+
+    rows = nonfinite_rows(logits)
+    if rows:
+        raise UserError(
+            f"The model {model} gave scores that are NaN or infinite for {len(rows)} of "
+            f"{len(names)} pictures (the first: {names[rows[0]]}), so it has no prediction for "
+            f"them: its weights hold NaN or infinite values, or its computation overflows. "
+            f"Predict with a checkpoint of a run that did not diverge (`cnnbench compare` "
+            f"shows each run's status).")
 
 
 def new_out_dir(model: str, dataset: str) -> Path:

@@ -1,0 +1,38 @@
+"""What a completed run prints last: its results as a table (one line for a sweep's job), then
+its run directory."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping
+
+from rich.console import Console
+
+from cnnbench.engine.target import target_summary
+from cnnbench.run.build import Parts
+from cnnbench.run.energy import energy_summary
+from cnnbench.run.sinks import print_paths, summary_table
+
+
+def print_summary(console: Console, title: str, parts: Parts, test: Mapping[str, float],
+                  train_seconds: float, metrics: Mapping[str, Any], run_dir: Path,
+                  brief: bool) -> None:
+    """The run's results from its `test` loss and accuracy and its `metrics`; `brief`: one
+    line (a sweep's job: the sweep prints the table)."""
+    fit, runtime = parts.fit, parts.runtime
+    if brief:
+        console.print(
+            f"{title}: completed, test accuracy {100 * test['acc']:.2f}% after "
+            f"{fit.state.epoch} epoch{'s' if fit.state.epoch != 1 else ''}, "
+            f"{train_seconds:.1f} s of training | {run_dir}",
+            markup=False, highlight=False, soft_wrap=True)
+        return
+    console.print(summary_table(title, {
+        "test accuracy": f"{100 * test['acc']:.2f}%", "test loss": f"{test['loss']:.4f}",
+        "epochs": f"{fit.state.epoch} (best {fit.state.best_epoch})",
+        "train seconds": f"{train_seconds:.1f}",
+        "images/s": f"{metrics['images_per_s']:,.0f}",
+        **target_summary(fit.target), **energy_summary(metrics.get("energy_joules")),
+        "parameters": f"{parts.params:,}",
+        "device": f"{runtime.device_name} (AMP {runtime.amp_name})",
+    }))
+    print_paths(console, {"run directory": run_dir})
