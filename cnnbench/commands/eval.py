@@ -7,15 +7,14 @@ confusion_matrix.png, misclassified.png and TensorBoard events.
 """
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
 from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
-from rich.markup import escape
 
+from cnnbench.boundary import Scope
 from cnnbench.errors import UserError
 from cnnbench.run.stored_config import safe_name, stored_config
 from cnnbench.settings.config_files import config_dir, group_options
@@ -168,8 +167,10 @@ def run(job: Job, run_dir: Path, console: Console) -> dict[str, Any]:
     return report.metrics
 
 
-def evaluate_checkpoint(args: Sequence[str], console: Console) -> dict[str, Any]:
-    from cnnbench.endings import ending_of
+def evaluate_checkpoint(args: Sequence[str], console: Console,
+                        scope: Scope | None = None) -> dict[str, Any]:
+    """The evaluation; its metrics.json is `scope`'s (the CLI's error boundary ends it when the
+    evaluation does not: interrupted, or failed with the reason)."""
     from cnnbench.models import count_parameters
     from cnnbench.run.sinks import print_paths, summary_table
     from cnnbench.rundir import COMPLETED, RunRecord
@@ -185,16 +186,11 @@ def evaluate_checkpoint(args: Sequence[str], console: Console) -> dict[str, Any]
         "params": count_parameters(job.model), "device": job.runtime.device_name,
         "amp": job.runtime.amp_name, "test_size": len(job.data.test), "classes": job.data.classes,
     }
-    record = RunRecord(run_dir, metrics)
+    record = (scope or Scope()).track(RunRecord(run_dir, metrics))
     record.update()
     OmegaConf.save(job.cfg, run_dir / "eval_config.yaml")
-    try:
-        record.phase("testing")
-        record.metrics.update(run(job, run_dir, console))
-    except BaseException as err:
-        ending = ending_of(err)
-        record.finish(ending.status, ending.reason)
-        raise
+    record.phase("testing")
+    record.metrics.update(run(job, run_dir, console))
     record.finish(COMPLETED)
     metrics = record.metrics
     console.print(summary_table(f"{job.title} (checkpoint)", {
@@ -206,23 +202,9 @@ def evaluate_checkpoint(args: Sequence[str], console: Console) -> dict[str, Any]
     return metrics
 
 
-def main(args: Sequence[str], console: Console) -> int:
+def main(args: Sequence[str], console: Console, scope: Scope | None = None) -> int:
     if not args or args[0] in ("-h", "--help", "help"):
         console.print(USAGE, highlight=False, markup=False, soft_wrap=True)
         return 0 if args else 2
-    try:
-        evaluate_checkpoint(args, console)
-    except UserError as err:
-        console.print(f"[bold red]error:[/] {escape(str(err))}", highlight=False, soft_wrap=True)
-        return 2
-    except KeyboardInterrupt as err:
-        from cnnbench.endings import ending_of
-
-        console.print(f"[bold yellow]interrupted:[/] {escape(str(ending_of(err).reason))}; "
-                      f"metrics.json says status: interrupted.", highlight=False)
-        return ending_of(err).exit_code
+    evaluate_checkpoint(args, console, scope)
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:], Console()))
