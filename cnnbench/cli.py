@@ -4,16 +4,20 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+from typing import Callable
 
 from rich.console import Console
+from rich.markup import escape
 
 from cnnbench import __version__
+from cnnbench.boundary import Scope, run_command
 from cnnbench.commands.train.prechecks import (
     checked_train_args,
     hydra_mistake,
     run_dir_to_own,
 )
 from cnnbench.commands.train.sweep_report import report_failed_jobs
+from cnnbench.faults import Hints
 from cnnbench.settings.config_files import config_options
 from cnnbench.sweep.advice import continue_command, interrupted_advice, sweep_continues
 from cnnbench.sweep.outcome import launched_sweep_dir, report_sweep
@@ -60,7 +64,7 @@ def print_help(console: Console) -> None:
 def run_train(args: list[str], console: Console, debug: bool = False) -> int:
     from cnnbench.commands.train.app import make_train_app
     from cnnbench.endings import ending_of
-    from cnnbench.errors import UserError, print_user_error
+    from cnnbench.errors import UserError
     from cnnbench.run.resume import NothingToResume
     from cnnbench.rundir import RunLock
 
@@ -88,17 +92,13 @@ def run_train(args: list[str], console: Console, debug: bool = False) -> int:
             command = continue_command(typed, sweep_dir) if sweep_continues(typed) else None
         say(console, interrupted_advice([o.run_dir for o in outcomes], sweep_dir, command))
         return ending_of(err).exit_code
-    except UserError as err:
-        if debug:
-            raise
-        print_user_error(console, err)
-        return 2
+    except UserError:
+        raise
     except Exception as err:  # noqa: BLE001 (only Hydra's and OmegaConf's are answered here)
         mistake = hydra_mistake(err)
         if debug or not mistake:
             raise
-        print_user_error(console, mistake)
-        return 2
+        raise UserError(str(mistake)) from None
     finally:
         from cnnbench.engine.distributed import destroy
 
@@ -121,28 +121,68 @@ def say(console: Console, text: str) -> None:
 def complete(args: list[str], console: Console) -> int:
     """`cnnbench train -sc install=bash|zsh` (the script), `-sc query=bash` (its candidates)."""
     from cnnbench.commands.completion import handle
-    from cnnbench.errors import UserError
 
-    try:
-        text = handle(args, list(SUBCOMMANDS))
-    except UserError as err:
-        from cnnbench.errors import print_user_error
-
-        print_user_error(console, err)
-        return 2
+    text = handle(args, list(SUBCOMMANDS))
     sys.stdout.write(text if text.endswith("\n") else text + "\n")
     return 0
 
 
-def run_models(args: list[str], console: Console) -> int:
-    from cnnbench.commands.models import run_models as list_models
-    from cnnbench.errors import UserError, print_user_error
+def train(args: list[str], console: Console, scope: Scope, debug: bool) -> int:
+    if args[:1] in (["-sc"], ["--shell-completion"]):
+        return complete(args, console)
+    return run_train(args, console, debug)
 
-    try:
-        return list_models(args, console)
-    except UserError as err:
-        print_user_error(console, err)
-        return 2
+
+def models(args: list[str], console: Console, scope: Scope, debug: bool) -> int:
+    from cnnbench.commands.models import run_models
+
+    return run_models(args, console)
+
+
+def data(args: list[str], console: Console, scope: Scope, debug: bool) -> int:
+    from cnnbench.commands.data.command import main as data_main
+
+    return data_main(args, console)
+
+
+def compare(args: list[str], console: Console, scope: Scope, debug: bool) -> int:
+    from cnnbench.commands.compare.command import main as compare_main
+
+    return compare_main(args, console)
+
+
+def evaluate(args: list[str], console: Console, scope: Scope, debug: bool) -> int:
+    from cnnbench.commands.eval import main as eval_main
+
+    return eval_main(args, console, scope)
+
+
+def predict(args: list[str], console: Console, scope: Scope, debug: bool) -> int:
+    from cnnbench.commands.predict.command import main as predict_main
+
+    return predict_main(args, console)
+
+
+def export(args: list[str], console: Console, scope: Scope, debug: bool) -> int:
+    from cnnbench.commands.export.command import main as export_main
+
+    return export_main(args, console)
+
+
+SMALLER_DATA = "use smaller or fewer images (dataset.image_size, dataset.train_size"
+# each subcommand, and what its user can change when the machine runs out of room
+COMMANDS: dict[str, tuple[Callable[[list[str], Console, Scope, bool], int], Hints]] = {
+    "train": (train, Hints("write the run elsewhere with hydra.run.dir=DIR (a sweep: "
+                           "hydra.sweep.dir=DIR)", f"{SMALLER_DATA}) or a smaller "
+                           f"trainer.batch_size")),
+    "models": (models, Hints(smaller="use a smaller dataset.image_size")),
+    "data": (data, Hints("write elsewhere with out=DIR", f"{SMALLER_DATA}, dataset.test_size)")),
+    "compare": (compare, Hints("write elsewhere with out=DIR", "compare fewer runs at once")),
+    "eval": (evaluate, Hints("write elsewhere with out=DIR", "use a smaller "
+                                                              "trainer.eval_batch_size")),
+    "predict": (predict, Hints("write elsewhere with out=DIR", "use a smaller batch_size=N")),
+    "export": (export, Hints("write elsewhere with out=FILE")),
+}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -150,9 +190,6 @@ def main(argv: list[str] | None = None) -> int:
     debug = "--debug" in argv or os.environ.get("HYDRA_FULL_ERROR") == "1"
     argv = [a for a in argv if a != "--debug"]
     console = RunConsole()
-    from cnnbench.endings import install_stop_handlers
-
-    install_stop_handlers()  # SIGTERM and SIGHUP end every command as Ctrl-C does
     if not argv or argv[0] in ("-h", "--help", "help"):
         print_help(console)
         return 0
@@ -160,46 +197,30 @@ def main(argv: list[str] | None = None) -> int:
         console.print(f"cnnbench {__version__}")
         return 0
     command, rest = argv[0], argv[1:]
-    if command == "train":
-        return complete(rest, console) if rest[:1] in (["-sc"], ["--shell-completion"]) else \
-            run_train(rest, console, debug)
-    if command == "models":
-        return run_models(rest, console)
-    if command == "data":
-        from cnnbench.commands.data.command import main as data_main
-
-        return data_main(rest, console)
-    if command == "compare":
-        from cnnbench.commands.compare.command import main as compare_main
-
-        return compare_main(rest, console)
-    if command == "eval":
-        from cnnbench.commands.eval import main as eval_main
-
-        return eval_main(rest, console)
-    if command == "predict":
-        from cnnbench.commands.predict.command import main as predict_main
-
-        return predict_main(rest, console)
-    if command == "export":
-        from cnnbench.commands.export.command import main as export_main
-
-        return export_main(rest, console)
-    console.print(f"[bold red]error:[/] unknown command '{command}'. Commands: "
-                  f"{', '.join(SUBCOMMANDS)}. Run `cnnbench --help` for more.", highlight=False)
-    return 2
+    if command not in COMMANDS:
+        console.print(f"[bold red]error:[/] unknown command '{escape(command)}'. Commands: "
+                      f"{', '.join(SUBCOMMANDS)}. Run `cnnbench --help` for more.",
+                      highlight=False)
+        return 2
+    action, hints = COMMANDS[command]
+    # SIGTERM and SIGHUP end every command as Ctrl-C does; every ending is shown one way
+    return run_command(lambda scope: action(rest, console, scope, debug), console, debug, hints)
 
 
 def entry() -> None:
     """The `cnnbench` command: `main`, then a quick exit. Everything a command writes is closed
     and flushed by then (files, TensorBoard, logs), so the interpreter's teardown of torch and
     torch._dynamo (about a second, measured in bench/e2e.py's floor) is skipped."""
+    from cnnbench.endings import ending_of
+
     try:
         code = main()
     except SystemExit as err:  # Hydra's own error exit
         if isinstance(err.code, str):
             print(err.code, file=sys.stderr)
         code = err.code if isinstance(err.code, int) else (0 if err.code is None else 1)
+    except KeyboardInterrupt as err:  # a signal after the command ended: it changes nothing
+        code = ending_of(err).exit_code
     import logging
 
     logging.shutdown()

@@ -3,7 +3,9 @@
 Signals that stop a run (SIGTERM from `kill` or a scheduler, SIGHUP when the terminal closes)
 are raised as `Stopped`, a KeyboardInterrupt like Ctrl-C, so every ending unwinds through the
 same code: the run saves what it has, `ending_of` names the status, the command exits with the
-code a shell expects (128 + signal number for a signal).
+code a shell expects (128 + signal number for a signal). A fault of the machine (a full disk, a
+read-only file system, memory that ran out: `cnnbench.faults`) ends `failed` with its paragraph
+as the reason.
 """
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from cnnbench.errors import RunDiverged, UserError
+from cnnbench.faults import Hints, fault_of
 from cnnbench.rundir import COMPLETED, DIVERGED, FAILED, INTERRUPTED
 
 STOP_SIGNALS = {"SIGTERM": "stopped by SIGTERM (kill, or a job scheduler)",
@@ -38,8 +41,9 @@ class Ending:
         return self.status == INTERRUPTED
 
 
-def ending_of(err: BaseException | None) -> Ending:
-    """The final status and exit code of a process that ended with `err` (None: it completed)."""
+def ending_of(err: BaseException | None, hints: Hints | None = None) -> Ending:
+    """The final status and exit code of a process that ended with `err` (None: it completed);
+    `hints` say what the command's user can change, for the paragraph of a fault."""
     if err is None:
         return Ending(COMPLETED, 0)
     if isinstance(err, Stopped):
@@ -53,6 +57,9 @@ def ending_of(err: BaseException | None) -> Ending:
     if isinstance(err, SystemExit):
         code = err.code if isinstance(err.code, int) else 1
         return Ending(COMPLETED if code == 0 else FAILED, code, f"exited with code {code}")
+    fault = fault_of(err, hints)
+    if fault is not None:
+        return Ending(FAILED, fault.exit_code, fault.text)
     return Ending(FAILED, 1, f"{type(err).__name__}: {err}")
 
 
@@ -60,21 +67,42 @@ def _raise_stopped(signum, frame) -> None:
     raise Stopped(signum)
 
 
-def install_stop_handlers() -> Callable[[], None]:
-    """SIGTERM and SIGHUP raise `Stopped` from now on; returns a function that puts back what was
-    there. A signal the parent set to be ignored (nohup) stays ignored."""
+def _stop_signals() -> list[int]:
+    return [s for s in (getattr(signal, name, None) for name in ("SIGINT", *STOP_SIGNALS))
+            if s is not None]
+
+
+def _set_handlers(handler_of: Callable[[int], Callable]) -> Callable[[], None]:
+    """Each stop signal's handler set to `handler_of(signum)`, except one the parent set to be
+    ignored (nohup, a background job): it stays ignored. Returns what puts back the previous."""
     previous = {}
-    for name in STOP_SIGNALS:
-        signum = getattr(signal, name, None)
-        if signum is None:
-            continue
-        current = signal.getsignal(signum)
-        if current is signal.SIG_IGN:
-            continue
-        previous[signum] = signal.signal(signum, _raise_stopped)
+    for signum in _stop_signals():
+        if signal.getsignal(signum) is not signal.SIG_IGN:
+            previous[signum] = signal.signal(signum, handler_of(signum))
 
     def restore() -> None:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
 
     return restore
+
+
+def install_stop_handlers() -> Callable[[], None]:
+    """Ctrl-C raises KeyboardInterrupt and SIGTERM and SIGHUP raise `Stopped` from now on;
+    returns a function that puts back what was there."""
+    return _set_handlers(lambda signum: signal.default_int_handler if signum == signal.SIGINT
+                         else _raise_stopped)
+
+
+def _let_pass(signum, frame) -> None:
+    """A stop signal that comes while a process already stops: nothing more to do."""
+
+
+def quiet_stop_signals() -> Callable[[], None]:
+    """Stop signals do nothing from now on (a process that is saving and stopping is not cut
+    short by a second one); returns a function that puts back what was there.
+
+    A Python handler that does nothing, not SIG_IGN: a signal that arrived just before (held by
+    the interpreter until its next instruction) would otherwise find no handler and be printed
+    as "OSError: Signal 15 ignored due to race condition"."""
+    return _set_handlers(lambda signum: _let_pass)

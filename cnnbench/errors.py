@@ -13,6 +13,17 @@ class RunDiverged(UserError):
     """The training loss became NaN or infinite; the message suggests the likely cause."""
 
 
+def printable(text: str) -> str:
+    """`text` safe to print and to write as UTF-8: the bytes of a file name that is not valid
+    UTF-8 (which Python keeps as surrogate escapes) shown as \\xNN."""
+    try:
+        raw = text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # a lone surrogate that no file name produced
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return raw.decode("utf-8", "backslashreplace")
+
+
 def print_user_error(console: Console, err: BaseException | str) -> None:
     """The one way a mistake is shown: `error:` and its paragraph, never a traceback."""
-    console.print(f"[bold red]error:[/] {escape(str(err))}", highlight=False, soft_wrap=True)
+    console.print(f"[bold red]error:[/] {escape(printable(str(err)))}", highlight=False,
+                  soft_wrap=True)

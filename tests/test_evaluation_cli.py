@@ -90,13 +90,12 @@ def test_eval_cli_on_a_checkpoint(cli, sweep, tmp_path):
     assert any(out.glob("events.out.tfevents.*")) and (out / "eval_config.yaml").is_file()
 
 
-def test_eval_refuses_what_cannot_work(sweep, tmp_path, monkeypatch):
+def test_eval_refuses_what_cannot_work(sweep, tmp_path, monkeypatch, capsys):
     """In-process (a subprocess per case would cost seconds each): clear errors, no run dir."""
-    from rich.console import Console
-
-    from cnnbench.commands.eval import main
+    from cnnbench.cli import main
 
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("COLUMNS", "200")
     run = job(sweep, "lenet")
     cases = {("dataset.channels=3",): "do not fit a lenet built for synthetic (3x28x28",
              ("model=mlp",): "cannot be changed by `cnnbench eval`",
@@ -104,13 +103,11 @@ def test_eval_refuses_what_cannot_work(sweep, tmp_path, monkeypatch):
              ("dataset=imagenet",): "Unknown dataset 'imagenet'",
              ("oops",): "is not a key=value argument"}
     for extra, message in cases.items():
-        console = Console(record=True, width=200)
-        assert main([f"checkpoint={run}", *extra], console) == 2
-        assert message in console.export_text(), extra
-    console = Console(record=True, width=200)
-    assert main([f"checkpoint={tmp_path / 'nothing.pt'}"], console) == 2
-    assert "No checkpoint at" in console.export_text()
-    assert main([], Console(record=True)) == 2
+        assert main(["eval", f"checkpoint={run}", *extra]) == 2
+        assert message in " ".join(capsys.readouterr().out.split()), extra
+    assert main(["eval", f"checkpoint={tmp_path / 'nothing.pt'}"]) == 2
+    assert "No checkpoint at" in capsys.readouterr().out
+    assert main(["eval"]) == 2
     assert not (tmp_path / "outputs").exists()
 
 

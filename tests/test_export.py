@@ -46,11 +46,12 @@ def batches(run, tmp_path_factory):
 
 
 def export(args, cwd, monkeypatch):
+    from cnnbench.boundary import run_command
     from cnnbench.commands.export.command import main
 
     monkeypatch.chdir(cwd)
     console = Console(record=True, width=200)
-    code = main([str(a) for a in args], console)
+    code = run_command(lambda scope: main([str(a) for a in args], console), console)
     return code, console.export_text()
 
 

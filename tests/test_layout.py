@@ -13,7 +13,8 @@ PACKAGE = Path(__file__).resolve().parents[1] / "cnnbench"
 # Lowest tier first. A module may import its own folder and anything in a lower tier.
 TIERS: list[tuple[str, ...]] = [
     ("cnnbench", "cnnbench.errors"),                              # the version, UserError
-    ("cnnbench.rundir", "cnnbench.endings", "cnnbench.terminal"),  # contracts every tier keeps
+    ("cnnbench.rundir", "cnnbench.endings", "cnnbench.faults",     # contracts every tier keeps
+     "cnnbench.boundary", "cnnbench.terminal"),
     ("cnnbench.settings",),                                       # argv and conf/ -> values
     ("cnnbench.data", "cnnbench.models"),                         # datasets, architectures
     ("cnnbench.engine",),                                         # torch: the training step

@@ -23,12 +23,14 @@ def run(tmp_path_factory):
 
 
 def predict(args, cwd, monkeypatch):
-    """`cnnbench predict ARGS` in-process in `cwd`: (exit code, what it printed)."""
+    """`cnnbench predict ARGS` in-process in `cwd`, inside the CLI's error boundary: (exit code,
+    what it printed)."""
+    from cnnbench.boundary import run_command
     from cnnbench.commands.predict.command import main
 
     monkeypatch.chdir(cwd)
     console = Console(record=True, width=200)
-    code = main([str(a) for a in args], console)
+    code = run_command(lambda scope: main([str(a) for a in args], console), console)
     return code, console.export_text()
 
 

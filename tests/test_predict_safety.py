@@ -23,13 +23,15 @@ def run(tmp_path_factory):
 
 
 def command(name, args, cwd, monkeypatch):
+    """`cnnbench NAME ARGS` in-process, inside the CLI's error boundary: (exit code, output)."""
+    from cnnbench.boundary import run_command
     from cnnbench.commands.export.command import main as export_main
     from cnnbench.commands.predict.command import main as predict_main
 
     monkeypatch.chdir(cwd)
     console = Console(record=True, width=250)
-    code = {"predict": predict_main, "export": export_main}[name]([str(a) for a in args],
-                                                                  console)
+    main = {"predict": predict_main, "export": export_main}[name]
+    code = run_command(lambda scope: main([str(a) for a in args], console), console)
     return code, console.export_text()
 
 

@@ -7,15 +7,14 @@ confusion_matrix.png, misclassified.png and TensorBoard events.
 """
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
 from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
-from rich.markup import escape
 
+from cnnbench.boundary import Scope
 from cnnbench.errors import UserError
 from cnnbench.evaluation.pictures import CONFUSION_PNG, MISCLASSIFIED_PNG
 from cnnbench.run.stored_config import safe_name, stored_config
@@ -196,7 +195,10 @@ def claim_run_dir(run_dir: Path) -> Writer:
                          and not is_training_record(metrics_file(folder)))
 
 
-def evaluate_checkpoint(args: Sequence[str], console: Console) -> dict[str, Any]:
+def evaluate_checkpoint(args: Sequence[str], console: Console,
+                        scope: Scope | None = None) -> dict[str, Any]:
+    """The evaluation; its metrics.json is `scope`'s (the CLI's error boundary ends it when the
+    evaluation does not: interrupted, or failed with the reason)."""
     from cnnbench.models import count_parameters
     from cnnbench.run.sinks import print_paths, summary_table
     from cnnbench.rundir import RunLock
@@ -214,7 +216,7 @@ def evaluate_checkpoint(args: Sequence[str], console: Console) -> dict[str, Any]
         "amp": job.runtime.amp_name, "test_size": len(job.data.test), "classes": job.data.classes,
     }
     with RunLock(run_dir, command="eval"):
-        metrics = record_run(job, run_dir, metrics, writer, console)
+        metrics = record_run(job, run_dir, metrics, writer, console, scope)
     console.print(summary_table(f"{job.title} (checkpoint)", {
         "test accuracy": f"{100 * metrics['test/acc']:.2f}%",
         "test loss": f"{metrics['test/loss']:.4f}",
@@ -225,42 +227,24 @@ def evaluate_checkpoint(args: Sequence[str], console: Console) -> dict[str, Any]
 
 
 def record_run(job: Job, run_dir: Path, metrics: dict[str, Any], writer: Writer,
-               console: Console) -> dict[str, Any]:
-    """The evaluation, with its record (metrics.json) and config written as it goes."""
-    from cnnbench.endings import ending_of
+               console: Console, scope: Scope | None = None) -> dict[str, Any]:
+    """The evaluation, with its record (metrics.json) and config written as it goes; the record
+    is `scope`'s (the CLI's error boundary ends it when the evaluation does not: interrupted, or
+    failed with the reason)."""
     from cnnbench.rundir import COMPLETED, RunRecord, write_with
 
-    record = RunRecord(run_dir, metrics, by=writer)
+    record = (scope or Scope()).track(RunRecord(run_dir, metrics, by=writer))
     record.update()
     write_with(run_dir / "eval_config.yaml", lambda tmp: OmegaConf.save(job.cfg, tmp), writer)
-    try:
-        record.phase("testing")
-        record.metrics.update(run(job, run_dir, console))
-    except BaseException as err:
-        ending = ending_of(err)
-        record.finish(ending.status, ending.reason)
-        raise
+    record.phase("testing")
+    record.metrics.update(run(job, run_dir, console))
     record.finish(COMPLETED)
     return record.metrics
 
 
-def main(args: Sequence[str], console: Console) -> int:
+def main(args: Sequence[str], console: Console, scope: Scope | None = None) -> int:
     if not args or args[0] in ("-h", "--help", "help"):
         console.print(USAGE, highlight=False, markup=False, soft_wrap=True)
         return 0 if args else 2
-    try:
-        evaluate_checkpoint(args, console)
-    except UserError as err:
-        console.print(f"[bold red]error:[/] {escape(str(err))}", highlight=False, soft_wrap=True)
-        return 2
-    except KeyboardInterrupt as err:
-        from cnnbench.endings import ending_of
-
-        console.print(f"[bold yellow]interrupted:[/] {escape(str(ending_of(err).reason))}; "
-                      f"metrics.json says status: interrupted.", highlight=False)
-        return ending_of(err).exit_code
+    evaluate_checkpoint(args, console, scope)
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:], Console()))

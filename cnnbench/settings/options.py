@@ -44,15 +44,9 @@ def flag(value: str, key: str) -> bool:
 
 def run_subcommand(args: Sequence[str], console, usage: str, action) -> int:
     """A subcommand's outer shell: `--help` (and no arguments) print its usage; `action(args,
-    console)` runs it, and a mistake (UserError) is one paragraph and exit 2."""
-    from rich.markup import escape
-
+    console)` runs it (how it ends, a mistake included, is the CLI's error boundary's)."""
     if not args or args[0] in ("-h", "--help", "help"):
         console.print(usage, highlight=False, markup=False, soft_wrap=True)
         return 0 if args else 2
-    try:
-        action(list(args), console)
-    except UserError as err:
-        console.print(f"[bold red]error:[/] {escape(str(err))}", highlight=False, soft_wrap=True)
-        return 2
+    action(list(args), console)
     return 0

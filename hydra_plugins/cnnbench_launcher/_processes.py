@@ -5,16 +5,18 @@ the next job whenever one ends. A child that ends without sending its JobReturn 
 signal, or exited with an error code) is recorded as failed in its job's metrics.json; the other
 jobs are not affected. On SIGTERM or Ctrl-C the parent forwards SIGTERM to the running children,
 waits for them to save and stop, marks the jobs that never started, and re-raises.
+
+A child is forked with the stop signals blocked and unblocks them once its own handlers are in
+place (`_child`), so a signal that comes at once (a Ctrl-C to the whole process group) stops
+the job like any other instead of raising in multiprocessing's start-up code.
 """
 from __future__ import annotations
 
-import contextlib
 import importlib
 import logging
 import multiprocessing
 import os
 import signal
-import sys
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -26,14 +28,14 @@ from hydra.core.utils import (
     JobReturn,
     configure_log,
     filter_overrides,
-    run_job,
     setup_globals,
 )
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from cnnbench.rundir import write_config_hash
 
-from ._gpus import cuda_initialised, gives_its_own_gpu, pick_gpu, use_gpu, visible_gpus
+from ._child import INTERRUPTED, STOP_SIGNALS, record_interrupted, run_in_child
+from ._gpus import cuda_initialised, gives_its_own_gpu, pick_gpu, visible_gpus
 from ._planning import earlier_return, job_return, plan_jobs, task_config
 
 log = logging.getLogger(__name__)
@@ -43,7 +45,6 @@ log = logging.getLogger(__name__)
 # the joblib launcher took 13-22 s). Importing initialises neither CUDA nor torch's thread pools;
 # forking after these imports is what torch's DataLoader workers do as well.
 PRELOAD = ("cnnbench.run.lifecycle", "torch._dynamo")
-INTERRUPTED = "interrupted"  # what a child sends instead of a JobReturn when it was stopped
 
 
 @dataclass
@@ -124,7 +125,11 @@ def start(context, launcher, job: Job) -> None:
     job.conn = reader
     job.process = context.Process(target=run_in_child, args=(writer, launcher, job),
                                   name=f"cnnbench-job-{job.idx}")
-    job.process.start()
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)  # the child inherits it
+    try:
+        job.process.start()
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)  # one held meanwhile comes now
     writer.close()  # the child holds the only writing end: its exit closes the pipe
 
 
@@ -203,7 +208,7 @@ def stop(running: list[Job], timeout_s: float, reason: str) -> None:
             job.process.join()
             receive(job)
             if job.result is None:  # it ended before it could say so itself
-                record_interrupted(job, "; ".join([reason, *job.notes]))
+                record_interrupted(job.dir, "; ".join([reason, *job.notes]))
         for job in running:
             if job not in started:
                 mark_not_started(job, reason)
@@ -217,12 +222,6 @@ def send_signal(job: Job, signum: int) -> None:
         os.kill(job.process.pid, signum)
     except ProcessLookupError:
         pass
-
-
-def record_interrupted(job: Job, reason: str) -> None:
-    from cnnbench.rundir import record_outcome
-
-    record_outcome(job.dir, INTERRUPTED, reason)
 
 
 def mark_not_started(job: Job, reason: str) -> None:
@@ -243,64 +242,3 @@ def mark_not_started(job: Job, reason: str) -> None:
     record_outcome(job.dir, NOT_STARTED,
                    f"the sweep was stopped before this job started ({reason})",
                    {"overrides": list(job.overrides), "run_dir": str(job.dir)})
-
-
-# -- in the child process --------------------------------------------------------------------
-
-def run_in_child(conn: Connection, launcher, job: Job) -> None:
-    """The job, in its own process: run it as Hydra's launchers do, send back its JobReturn."""
-    from cnnbench.endings import ending_of
-
-    use_gpu(job.gpu)  # before anything in this process can touch CUDA
-    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        signal.signal(signum, stop_once)
-    stop_with_parent(os.getppid())
-    try:
-        result = run_job(hydra_context=launcher.hydra_context,
-                         task_function=launcher.task_function, config=job.config,
-                         job_dir_key="hydra.sweep.dir", job_subdir_key="hydra.sweep.subdir")
-    except KeyboardInterrupt as err:
-        ignore_stop_signals()
-        record_interrupted(job, str(err) or "stopped by the user (Ctrl-C)")
-        with contextlib.suppress(BrokenPipeError):  # the sweep's process may be gone
-            conn.send(INTERRUPTED)
-        sys.exit(ending_of(err).exit_code)
-    ignore_stop_signals()
-    try:
-        conn.send(result)
-    except BrokenPipeError:  # the sweep's process is gone: the job's files say how it ended
-        return
-    except Exception as err:  # noqa: BLE001 (e.g. an exception that cannot be pickled)
-        result._return_value = RuntimeError(f"{type(result._return_value).__name__}: "
-                                            f"{result._return_value} (not picklable: {err})")
-        conn.send(result)
-
-
-def stop_with_parent(parent: int) -> None:
-    """Should the sweep's process die without stopping its jobs (SIGKILL), they get SIGTERM and
-    stop cleanly rather than run on unwatched (Linux: PR_SET_PDEATHSIG)."""
-    try:
-        import ctypes
-
-        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGTERM))  # 1: PR_SET_PDEATHSIG
-    except (OSError, AttributeError):  # not Linux
-        return
-    if os.getppid() != parent:  # it died before prctl took effect
-        os.kill(os.getpid(), signal.SIGTERM)
-
-
-def stop_once(signum: int, frame) -> None:
-    """The first SIGTERM or Ctrl-C stops the job (it saves and says `interrupted`); later ones,
-    e.g. the parent forwarding SIGTERM after a Ctrl-C that reached the whole process group, must
-    not interrupt that saving."""
-    from cnnbench.endings import Stopped
-
-    ignore_stop_signals()
-    if signum == signal.SIGINT:
-        raise KeyboardInterrupt("stopped by the user (Ctrl-C)")
-    raise Stopped(signum)
-
-
-def ignore_stop_signals() -> None:
-    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        signal.signal(signum, signal.SIG_IGN)

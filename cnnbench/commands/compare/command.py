@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Sequence
 
 from rich.console import Console
-from rich.markup import escape
 
 from cnnbench.commands.compare.group_csv import write_group_csv
 from cnnbench.commands.compare.group_table import rich_group_table, write_markdown
@@ -16,6 +15,7 @@ from cnnbench.commands.compare.groups import Group, group_runs
 from cnnbench.commands.compare.runs import RunRecord, load_runs
 from cnnbench.commands.compare.table import rich_table, sort_runs, write_csv
 from cnnbench.errors import UserError
+from cnnbench.faults import shown_path
 from cnnbench.rundir import begins_with, claim_outputs, write_with
 from cnnbench.settings.options import flag, normalized
 
@@ -64,11 +64,11 @@ def compare(paths: Sequence[str | Path], out_dir: str | Path | None = None) -> C
         return _write_files(runs, roots, out)
     except OSError as err:
         raise UserError(
-            f"The comparison files could not be written to {out}: "
+            f"The comparison files could not be written to {shown_path(out)}: "
             f"{err.strerror or type(err).__name__}"
-            f"{f' ({err.filename})' if err.filename and str(err.filename) != str(out) else ''}. "
+            f"{f' ({shown_path(err.filename)})' if err.filename and str(err.filename) != str(out) else ''}. "
             f"Give a folder you can write to with out=DIR (it is created if missing), or "
-            f"free space / fix the permissions of {out}.") from None
+            f"free space / fix the permissions of {shown_path(out)}.") from None
 
 
 def _write_files(runs: list[RunRecord], roots: list[Path], out: Path) -> Comparison:
@@ -168,12 +168,8 @@ def main(args: Sequence[str], console: Console) -> int:
     if any(a in ("-h", "--help", "help") for a in args):
         console.print(USAGE, highlight=False, markup=False)
         return 0
-    try:
-        ns = parse_args(args)
-        result = compare(ns.paths, ns.out)
-    except UserError as err:
-        console.print(f"[bold red]error:[/] {escape(str(err))}", highlight=False, soft_wrap=True)
-        return 2
+    ns = parse_args(args)
+    result = compare(ns.paths, ns.out)
     runs, groups = result.runs, result.groups
     console.print(rich_group_table(
         groups, f"{_count(len(runs), 'run')} in {_count(len(groups), 'group')}", console.width))

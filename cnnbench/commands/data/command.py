@@ -6,6 +6,7 @@ shown), class_counts.png and samples.png to a new folder under outputs/data/.
 """
 from __future__ import annotations
 
+import errno
 import json
 import os
 from dataclasses import dataclass, field
@@ -80,19 +81,15 @@ def parse_args(args: Sequence[str]) -> DataOptions:
 
 
 def out_dir(out: str | None, dataset: str) -> Path:
-    """The folder the files go to, made now; an unwritable place is one paragraph."""
+    """The folder the files go to, made now (an unwritable place is an OSError naming it, which
+    the CLI's error boundary shows as one paragraph)."""
     from cnnbench.run.stored_config import safe_name
     from cnnbench.rundir.naming import stamped
 
     folder = Path(out).expanduser() if out else Path("outputs") / "data" / stamped(safe_name(dataset))
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        if not os.access(folder, os.W_OK | os.X_OK):
-            raise PermissionError(f"{folder} is not writable")
-    except OSError as err:
-        raise UserError(f"Cannot write the dataset's files to {folder.resolve()} "
-                        f"({err.strerror or err}). Choose another folder with out=DIR, or run "
-                        f"from a folder you can write to.") from None
+    folder.mkdir(parents=True, exist_ok=True)
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(folder))
     return folder
 
 
@@ -171,11 +168,6 @@ def run(args: Sequence[str], console: Console) -> int:
 
 
 def main(args: Sequence[str], console: Console) -> int:
-    """The `cnnbench data` command: 0 when it is written, 2 for a mistake (one paragraph)."""
-    from cnnbench.errors import print_user_error
-
-    try:
-        return run(args, console)
-    except UserError as err:
-        print_user_error(console, err)
-        return 2
+    """The `cnnbench data` command: 0 when it is written (how else it ends is the CLI's error
+    boundary's: a mistake is one paragraph and exit 2)."""
+    return run(args, console)

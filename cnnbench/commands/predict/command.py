@@ -17,7 +17,7 @@ import numpy as np
 from rich.console import Console
 from rich.markup import escape
 
-from cnnbench.errors import UserError
+from cnnbench.errors import UserError, printable
 from cnnbench.settings.options import normalized, run_subcommand
 
 USAGE = """\
@@ -96,7 +96,9 @@ class Outcome:
 
 
 def predict_files(source, files: Sequence[Path], batch_size: int, topk: int) -> Outcome:
-    """Every file decoded (in threads), batched through `source`; unreadable ones skipped."""
+    """Every file decoded (in threads), batched through `source`; unreadable ones skipped. A
+    name that is not valid UTF-8 is kept with its odd bytes as \\xNN (as the table and
+    predictions.csv can show it)."""
     from cnnbench.commands.predict.grid import SHOWN
     from cnnbench.commands.predict.inputs import load_image
     from cnnbench.commands.predict.results import Prediction, ranked
@@ -106,8 +108,10 @@ def predict_files(source, files: Sequence[Path], batch_size: int, topk: int) -> 
         for start in range(0, len(files), batch_size):
             chunk = files[start:start + batch_size]
             loaded = list(pool.map(lambda f: load_image(f, prep), chunk))
-            good = [(str(f), a) for f, a in zip(chunk, loaded) if not isinstance(a, str)]
-            outcome.skipped += [(str(f), a) for f, a in zip(chunk, loaded) if isinstance(a, str)]
+            good = [(printable(str(f)), a) for f, a in zip(chunk, loaded)
+                    if not isinstance(a, str)]
+            outcome.skipped += [(printable(str(f)), a) for f, a in zip(chunk, loaded)
+                                if isinstance(a, str)]
             if not good:
                 continue
             logits = source.logits(prep.normalize(np.stack([a for _, a in good])))
