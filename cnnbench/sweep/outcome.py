@@ -11,34 +11,55 @@ from cnnbench import rundir
 
 
 def is_sweep(args: list[str]) -> bool:
-    return any(a in ("-m", "--multirun") or a.startswith("hparams_search=") for a in args)
+    return any(a in ("-m", "--multirun") or a.startswith("hparams_search=")
+               or a.replace(" ", "") == "hydra.mode=MULTIRUN" for a in args)
 
 
 def with_sweep_dir(args: list[str]) -> tuple[list[str], Path | None]:
-    """For a sweep, fix its directory up front (unless the user did), so that the outcome of
-    every job can be read back afterwards, whichever launcher ran it."""
+    """For a sweep, fix its directory before Hydra starts, so that everything after (the lock,
+    the outcome of every job, the command that runs it again) knows it, whichever launcher ran
+    it: the user's hydra.sweep.dir (one with interpolations, e.g. ${now:%H-%M}, resolved once
+    here and passed on as the path it names), else a new one under outputs/multirun/."""
     if not is_sweep(args):
         return args, None
-    from cnnbench.settings.overrides import hydra_unquote
+    from cnnbench.settings.overrides import hydra_quote, hydra_unquote, override_key
 
-    for arg in args:
-        key, _, value = arg.partition("=")
-        if key == "hydra.sweep.dir":
-            return args, None if "$" in value else Path(hydra_unquote(value))
+    given = [a.partition("=")[2] for a in args if override_key(a) == "hydra.sweep.dir"]
+    if given and "$" not in given[-1]:
+        return args, Path(hydra_unquote(given[-1]))
+    if given:
+        sweep = resolved_sweep_dir(args)
+        args = [a for a in args if override_key(a) != "hydra.sweep.dir"]
+        return [*args, f"hydra.sweep.dir={hydra_quote(str(sweep))}"], sweep
     from cnnbench.rundir.naming import stamped
 
     sweep = Path("outputs") / "multirun" / stamped()
     return [*args, f"hydra.sweep.dir={sweep}"], sweep
 
 
-# Sweep directories the parallel launcher of this process used: `cnnbench train` reads the
-# outcome of every job back from there, also when the command line did not fix the directory.
-launched_sweep_dirs: list[Path] = []
+def resolved_sweep_dir(args: list[str]) -> Path:
+    """The directory that the command line's hydra.sweep.dir names, its interpolations resolved
+    as Hydra would (${now:...}, ${hydra.job.name}, ${hydra:runtime.choices.model}, ...), in the
+    config composed from the command line's fixed overrides."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.core.utils import setup_globals
+    from omegaconf import OmegaConf
 
+    from cnnbench.settings.config_files import compose_config
 
-def launched_sweep_dir() -> Path | None:
-    """The sweep directory the parallel launcher used, when the command line did not fix one."""
-    return launched_sweep_dirs[-1] if launched_sweep_dirs else None
+    parsed = OverridesParser.create().parse_overrides(
+        [a for a in args if "=" in a and not a.startswith("-")])
+    cfg = compose_config([o.input_line for o in parsed if not o.is_sweep_override()],
+                         return_hydra_config=True)
+    setup_globals()  # Hydra's resolvers: now, hydra
+    hydra_config = HydraConfig.instance()
+    previous = hydra_config.cfg
+    hydra_config.set_config(cfg)
+    try:
+        return Path(str(OmegaConf.select(cfg, "hydra.sweep.dir")))
+    finally:
+        hydra_config.cfg = previous
 
 
 def sweep_outcomes(sweep_dir: Path) -> list[tuple[str, str | None]]:

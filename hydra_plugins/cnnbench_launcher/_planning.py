@@ -86,12 +86,6 @@ def sweep_book(launcher) -> SweepBook:
     sweep_dir = absolute(str(launcher.config.hydra.sweep.dir))
     if launcher.sweep_book is None or launcher.sweep_book.sweep_dir != sweep_dir:
         launcher.sweep_book = SweepBook(sweep_dir)
-        from cnnbench.sweep.outcome import (
-            launched_sweep_dirs,  # the command reads the outcomes there
-        )
-
-        if sweep_dir not in launched_sweep_dirs:
-            launched_sweep_dirs.append(sweep_dir)
     return launcher.sweep_book
 
 
