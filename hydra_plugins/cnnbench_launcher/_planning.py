@@ -22,6 +22,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from cnnbench import rundir
 from cnnbench.settings.identity import config_hash
+from cnnbench.settings.objective import recorded_value
 from cnnbench.settings.overrides import omegaconf_literal
 from cnnbench.sweep.plan import (
     BUSY,
@@ -143,6 +144,9 @@ def job_return(job: Any, value: Any) -> JobReturn:
 
 
 def earlier_return(job: PlannedJob) -> JobReturn:
-    """What a job that is not run returns: a completed one, the value it returned then."""
-    value = rundir.read_metrics(job.dir).get("best_val_acc") if job.action == SKIP else None
-    return job_return(job, value)
+    """What a job that is not run returns: a completed one, the value of its optimized_metric
+    that its metrics.json holds (what it returned when it ran)."""
+    if job.action != SKIP:
+        return job_return(job, None)
+    metric = OmegaConf.select(job.config, "optimized_metric", default="val/acc")
+    return job_return(job, recorded_value(metric, rundir.read_metrics(job.dir)))
