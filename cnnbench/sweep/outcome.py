@@ -1,13 +1,15 @@
-"""A sweep's bookkeeping: its directory, fixed before Hydra starts, and the outcome of every job,
-read back from the metrics.json each job wrote (whichever launcher ran it, in this process or
-in others)."""
+"""A sweep's bookkeeping: its directory, fixed before Hydra starts, and the outcome of its jobs:
+those of the latest plan in its manifest (sweep.manifest), read back from the metrics.json each
+job wrote (whichever launcher ran it, in this process or in others)."""
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 from rich.console import Console
 
 from cnnbench import rundir
+from cnnbench.sweep.manifest import latest_outcome, read_manifest
 
 
 def is_sweep(args: list[str]) -> bool:
@@ -63,12 +65,32 @@ def resolved_sweep_dir(args: list[str]) -> Path:
 
 
 def sweep_outcomes(sweep_dir: Path) -> list[tuple[str, str | None]]:
-    """(status, reason) of each job of a sweep, from the metrics.json each job wrote. Every job
-    directory counts, however deep (a subdir pattern, or override values with '/' before job
-    names were made safe, nest them); one without a readable metrics.json did not complete."""
+    """(status, reason) of each job of a sweep: the latest plan's jobs in its manifest. A sweep
+    directory without a manifest counts every run directory below it, however deep (a subdir
+    pattern, or override values with '/' before job names were made safe, nest them); one
+    without a readable metrics.json did not complete."""
+    manifest = read_manifest(sweep_dir)
+    if manifest is not None:
+        return [latest_outcome(manifest.path_of(job)) for job in manifest.current()]
     if not sweep_dir.is_dir():
         return []
     return [rundir.load_metrics(job)[1:] for job in rundir.find_run_dirs(sweep_dir)]
+
+
+def earlier_jobs_line(sweep_dir: Path) -> str | None:
+    """E.g. '2 earlier jobs are no longer part of this sweep (1 completed, 1 failed): ...';
+    None when every job of the manifest is one of the latest plan's."""
+    manifest = read_manifest(sweep_dir)
+    earlier = manifest.earlier() if manifest is not None else []
+    if not earlier:
+        return None
+    counts = Counter(latest_outcome(manifest.path_of(job))[0] for job in earlier)
+    n = len(earlier)
+    return (f"{n} earlier job{'s are' if n != 1 else ' is'} no longer part of this sweep "
+            f"({', '.join(f'{k} {status}' for status, k in sorted(counts.items()))}): the "
+            f"command line changed since {'they' if n != 1 else 'it'} ran. "
+            f"{'They keep their directories' if n != 1 else 'It keeps its directory'} and "
+            f"{'do' if n != 1 else 'does'} not count.")
 
 
 def sweep_summary(outcomes: list[tuple[str, str | None]], sweep_dir: Path) -> str:
@@ -89,16 +111,14 @@ def sweep_summary(outcomes: list[tuple[str, str | None]], sweep_dir: Path) -> st
 
 
 def report_sweep(console: Console, sweep_dir: Path) -> list[tuple[str, str | None]]:
-    """The outcome of every job, and what this run of a sweep that was run again did."""
-    from cnnbench.sweep.plan import read_record, record_summary
+    """The outcome of every job, the earlier jobs no longer part of the sweep, and what this
+    run of a sweep that was run again did."""
+    from cnnbench.sweep.plan import record_summary, this_run
 
-    record = read_record(sweep_dir)
     outcomes = sweep_outcomes(sweep_dir)
-    outcomes += [(rundir.NOT_STARTED, None) for job in record  # no directory made yet
-                 if not rundir.is_run_dir(Path(job.get("run_dir", "")))]
-    console.print(sweep_summary(outcomes, sweep_dir), markup=False, highlight=False,
-                  soft_wrap=True)
-    this_time = record_summary(record)
-    if this_time:
-        console.print(f"this time: {this_time}", markup=False, highlight=False, soft_wrap=True)
+    lines = [sweep_summary(outcomes, sweep_dir), earlier_jobs_line(sweep_dir)]
+    this_time = record_summary(this_run(sweep_dir))
+    lines.append(f"this time: {this_time}" if this_time else None)
+    for line in filter(None, lines):
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
     return outcomes

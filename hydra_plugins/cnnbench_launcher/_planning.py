@@ -1,10 +1,12 @@
 """Which jobs of a sweep run, and in which directory (for both of cnnbench's launchers).
 
-Each job's config is composed, its identity (cnnbench.settings.identity) looked up among the job
-directories already in the sweep directory, and the job pointed at its directory: its earlier
-attempt's own (resumed from its last.pt, or run again from the start) or, for a new job, one
-numbered after the jobs already there. Completed jobs are not run: the sweeper gets the result
-they stored. In a new sweep directory every job is new and numbered as Hydra numbers them.
+Each job's config is composed, its identity (cnnbench.settings.identity) looked up among the jobs
+of the sweep's manifest (cnnbench.sweep.manifest), and the job pointed at its directory: its
+earlier attempt's own (resumed from its last.pt, or run again from the start) or, for a new job,
+one numbered after the jobs already there. Completed jobs are not run: the sweeper gets the value
+of their optimized_metric that they stored. The manifest records every job of the batch before
+any runs, and each one's outcome when the batch ends. In a new sweep directory every job is new
+and numbered as Hydra numbers them.
 """
 from __future__ import annotations
 
@@ -91,7 +93,8 @@ def sweep_book(launcher) -> SweepBook:
 
 
 def plan_jobs(launcher, job_overrides: Sequence[Sequence[str]]) -> list[PlannedJob]:
-    """Every job of the batch, in order, with what to do about it and where."""
+    """Every job of the batch, in order, with what to do about it and where; the sweep's
+    manifest records them before any job runs."""
     book = sweep_book(launcher)
     loader = launcher.hydra_context.config_loader
     configs = [loader.load_sweep_config(launcher.config, list(o)) for o in job_overrides]
@@ -100,8 +103,23 @@ def plan_jobs(launcher, job_overrides: Sequence[Sequence[str]]) -> list[PlannedJ
         with hydra_config_of(config):
             digests.append(config_hash(task_config(config)))
     decisions = book.place(digests)
-    return [place(book, list(o), c, h, d)
-            for o, c, h, d in zip(job_overrides, configs, digests, decisions)]
+    planned = [place(book, list(o), c, h, d)
+               for o, c, h, d in zip(job_overrides, configs, digests, decisions)]
+    book.save()
+    return planned
+
+
+def record_outcomes(launcher) -> None:
+    """When a batch ends (or is stopped): each job's latest outcome into the sweep's manifest.
+    Only a record: the jobs' own metrics.json say the same, so a manifest that cannot be
+    written costs a warning."""
+    if launcher.sweep_book is None or launcher.sweep_book.manifest is None:
+        return
+    try:
+        launcher.sweep_book.save(refresh=True)
+    except OSError as err:
+        log.warning(f"the sweep's manifest could not be updated ({err}); each job's "
+                    f"{rundir.METRICS_FILE} says how it ended")
 
 
 def place(book: SweepBook, overrides: list[str], config: DictConfig, digest: str,
@@ -126,7 +144,7 @@ def place(book: SweepBook, overrides: list[str], config: DictConfig, digest: str
         moved = rundir.set_aside(directory)
         rundir.record_outcome(directory, rundir.NOT_STARTED, f"to be run again from the start; "
                               f"its earlier attempt ({decision.earlier}) is in {moved}")
-    book.note(decision, directory)
+    book.note(decision, directory, digest, overrides)
     note = ("had not started" if decision.earlier == rundir.NOT_STARTED else
             NOTES[decision.action].format(earlier=decision.earlier))
     log.info(f"\t#{idx} : {' '.join(filter_overrides(overrides))}" + (f"  [{note}]" if note else ""))

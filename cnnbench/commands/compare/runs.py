@@ -1,6 +1,7 @@
 """Read what each run under the paths a user gives left behind (the runs are found by
-`rundir.find_run_dirs`). Nothing here raises for a broken run: it becomes a record whose
-`status` says what is wrong.
+`sweep.manifest.run_dirs_below`: every run directory, a sweep's being the jobs its manifest
+lists). Nothing here raises for a broken run: it becomes a record whose `status` says what is
+wrong.
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import yaml
 from cnnbench import rundir
 from cnnbench.commands.compare.identity import identity
 from cnnbench.errors import UserError
+from cnnbench.sweep.manifest import run_dirs_below
 
 OPTION_KEYS = ("model", "dataset", "optimizer", "lr", "scheduler", "augmentation", "batch_size",
                "epochs", "seed")
@@ -177,7 +179,7 @@ def load_runs(paths: Iterable[str | Path]) -> list[RunRecord]:
             raise UserError(f"{root} does not exist. `cnnbench compare` takes run directories, "
                             f"sweep directories or the outputs/ directory itself.")
     for root in roots:
-        for run_dir in rundir.find_run_dirs(root):
+        for run_dir in run_dirs_below(root):
             if run_dir.resolve() in seen:
                 continue
             seen.add(run_dir.resolve())
