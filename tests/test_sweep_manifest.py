@@ -125,6 +125,19 @@ def test_a_job_resumed_by_hand_is_still_one_job_of_its_sweep(tmp_path, cli):
     assert snapshot(job) == before
 
 
+def test_a_single_run_into_a_sweep_directory_is_refused_with_nothing_written(tmp_path, cli):
+    assert cli("train", "-m", *TINY, "trainer.seed=1,2", "hydra.sweep.dir=sw",
+               cwd=tmp_path).returncode == 0
+    before = snapshot(tmp_path)
+    for run_dir in ("sw", "sw/extra", "sw/${now:%H-%M-%S}"):
+        proc = cli("train", *TINY, f"hydra.run.dir={run_dir}", cwd=tmp_path)
+        assert proc.returncode == 2 and "Traceback" not in proc.stdout + proc.stderr, run_dir
+        assert len((proc.stdout + proc.stderr).strip().splitlines()) == 1
+        assert f"{tmp_path / 'sw'} (it holds .cnnbench_sweep.json)" in text(proc)
+        assert "would not be one of the sweep's jobs" in text(proc)
+        assert snapshot(tmp_path) == before
+
+
 def test_a_run_left_in_a_sweep_directory_is_not_one_of_its_jobs(tmp_path, cli):
     """Runs an older cnnbench let in (hydra.run.dir=<the sweep>), or copied there: neither
     `cnnbench compare` nor the sweep run again takes them for its jobs."""
@@ -166,6 +179,18 @@ def test_a_sweep_directory_from_before_the_manifest_is_read_and_continued(tmp_pa
     manifest = read_manifest(sweep)
     assert sorted(manifest.path_of(job) for job in manifest.current())[:2] == jobs
     assert [job.action for job in manifest.current()] == ["skip", "skip", "new"]
+
+
+def test_a_run_directory_inside_a_sweep_from_before_the_manifest_is_refused_too(tmp_path):
+    from cnnbench.commands.train.prechecks import check_not_in_a_sweep
+    from cnnbench.errors import UserError
+
+    (tmp_path / "old" / "0_x=1").mkdir(parents=True)
+    (tmp_path / "old" / "multirun.yaml").write_text("hydra: {}\n")
+    with pytest.raises(UserError, match=r"old \(it holds multirun.yaml\)"):
+        check_not_in_a_sweep([f"hydra.run.dir={tmp_path / 'old' / 'new'}"], resuming=False)
+    check_not_in_a_sweep([f"hydra.run.dir={tmp_path / 'old' / '0_x=1'}"], resuming=True)
+    check_not_in_a_sweep([f"hydra.run.dir={tmp_path / 'elsewhere'}"], resuming=False)
 
 
 def test_a_manifest_entry_that_is_not_a_job_of_the_sweep_is_ignored(tmp_path):
