@@ -20,7 +20,7 @@ from cnnbench.commands.train.sweep_report import report_failed_jobs
 from cnnbench.faults import Hints
 from cnnbench.settings.config_files import config_options
 from cnnbench.sweep.advice import continue_command, interrupted_advice, sweep_continues
-from cnnbench.sweep.outcome import launched_sweep_dir, report_sweep
+from cnnbench.sweep.outcome import report_sweep
 from cnnbench.terminal import RunConsole
 
 SUBCOMMANDS = {
@@ -85,7 +85,6 @@ def run_train(args: list[str], console: Console, debug: bool = False) -> int:
         console.print(str(done), highlight=False, soft_wrap=True, markup=False)
         return 0
     except KeyboardInterrupt as err:
-        sweep_dir = sweep_dir or launched_sweep_dir()
         command = None
         if sweep_dir is not None:
             report_sweep(console, sweep_dir)
@@ -103,7 +102,6 @@ def run_train(args: list[str], console: Console, debug: bool = False) -> int:
         from cnnbench.engine.distributed import destroy
 
         destroy()
-    sweep_dir = sweep_dir or launched_sweep_dir()
     if sweep_dir is not None:  # jobs may have run in other processes: read what they wrote
         command = continue_command(typed, sweep_dir) if sweep_continues(typed) else None
         return 1 if report_failed_jobs(console, sweep_dir, command) else 0

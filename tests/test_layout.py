@@ -135,3 +135,61 @@ def test_every_function_of_the_package_has_at_most_60_lines():
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
             and node.end_lineno - node.lineno + 1 > MAX_FUNCTION_LINES]
     assert not long, f"functions over {MAX_FUNCTION_LINES} lines:\n" + "\n".join(long)
+
+
+PLUGINS = PACKAGE.parent / "hydra_plugins"
+MUTABLE_CALLS = {"list", "dict", "set", "defaultdict", "OrderedDict", "Counter", "deque"}
+MUTABLE_DISPLAYS = (ast.List, ast.Dict, ast.Set, ast.ListComp, ast.DictComp, ast.SetComp)
+
+
+def module_statements(body: list[ast.stmt]) -> list[ast.stmt]:
+    """The statements a module runs at import, inside its ifs, trys and withs too (but not in
+    its functions and classes)."""
+    out = []
+    for node in body:
+        out.append(node)
+        if isinstance(node, (ast.If, ast.For, ast.While, ast.With, ast.Try)):
+            for block in ("body", "orelse", "finalbody"):
+                out += module_statements(getattr(node, block, []))
+            for handler in getattr(node, "handlers", []):
+                out += module_statements(handler.body)
+    return out
+
+
+def is_mutable(value: ast.expr | None) -> bool:
+    if isinstance(value, MUTABLE_DISPLAYS):
+        return True
+    if isinstance(value, ast.Call):
+        name = value.func.attr if isinstance(value.func, ast.Attribute) else \
+            getattr(value.func, "id", None)
+        return name in MUTABLE_CALLS
+    return False
+
+
+def mutable_state(tree: ast.Module) -> list[str]:
+    """Module-level names bound to a mutable container (a name in UPPER_CASE is a constant by
+    convention, `__all__` the module's face), and every `global` statement."""
+    found = [f"line {node.lineno}: global {', '.join(node.names)}" for node in ast.walk(tree)
+             if isinstance(node, ast.Global)]
+    for node in module_statements(tree.body):
+        if isinstance(node, (ast.Assign, ast.AnnAssign)) and is_mutable(node.value):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names = [n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)]
+            found += [f"line {node.lineno}: {name}" for name in names
+                      if not name.strip("_").isupper() and name != "__all__"]
+    return found
+
+
+@pytest.mark.parametrize("path", sorted([*PACKAGE.rglob("*.py"), *PLUGINS.rglob("*.py")]),
+                         ids=lambda p: str(p.relative_to(PACKAGE.parent)))
+def test_no_module_holds_mutable_state(path):
+    found = mutable_state(ast.parse(path.read_text()))
+    assert not found, f"{path.name}: module-level mutable state: " + "; ".join(found)
+
+
+def test_the_mutable_state_check_finds_what_it_looks_for():
+    source = ("import collections\nSEEN = []\nif True:\n    cache: dict = {}\n"
+              "runs = collections.defaultdict(list)\nnames = [n for n in 'ab']\n"
+              "def f():\n    global runs\n    local = []\n")
+    assert [f.split(": ")[1] for f in mutable_state(ast.parse(source))] == \
+        ["global runs", "cache", "runs", "names"]

@@ -5,7 +5,12 @@ import pytest
 import yaml
 
 from cnnbench import rundir
-from cnnbench.settings.objective import SweepError, check_sweeper, objective_of
+from cnnbench.settings.objective import (
+    SweepError,
+    check_sweeper,
+    objective_of,
+    recorded_value,
+)
 
 TINY = ["dataset=synthetic", "trainer.device=cpu", "trainer.epochs=1", "dataset.train_size=64",
         "dataset.test_size=32", "trainer.progress=false"]
@@ -18,6 +23,14 @@ def test_each_metric_knows_its_direction_and_reads_its_value():
     assert loss.value({"test/loss": 1}) == 1.0 and loss.value({}) is None
     with pytest.raises(SweepError, match="optimized_metric='val_acc' is not a metric"):
         objective_of("val_acc")
+
+
+def test_a_completed_run_gives_back_the_value_its_optimized_metric_recorded():
+    metrics = {"best_val_acc": 0.9, "test/loss": 0.25, "status": "completed"}
+    assert recorded_value("test/loss", metrics) == 0.25
+    assert recorded_value("val/acc", metrics) == 0.9
+    assert recorded_value("test/acc", metrics) is None  # not recorded
+    assert recorded_value("val_acc", metrics) is None   # not a metric: no error mid-sweep
 
 
 def test_a_sweeper_going_the_wrong_way_is_refused():
@@ -51,6 +64,27 @@ def test_optuna_returns_the_metric_it_was_told_to(cli, tmp_path):
     best = yaml.safe_load((sweep / "optimization_results.yaml").read_text())["best_value"]
     losses = [rundir.read_metrics(d)["test/loss"] for d in rundir.find_run_dirs(sweep)]
     assert len(losses) == 2 and best == pytest.approx(min(losses))
+
+
+@pytest.mark.parametrize("launcher", [[], ["hydra/launcher=parallel", "hydra.launcher.n_jobs=2"]],
+                         ids=["default-launcher", "parallel-launcher"])
+def test_a_skipped_job_returns_its_optimized_metric_to_the_sweeper(tmp_path, cli, launcher):
+    args = ["train", "-m", *launcher, "hydra/sweeper=optuna", "hydra.sweeper.direction=minimize",
+            "hydra.sweeper.sampler.seed=1", "hydra.sweeper.n_trials=2",
+            "optimized_metric=test/loss", "optimizer.lr=interval(0.001,0.01)", *TINY, "model=mlp",
+            "evaluation.plots=false",
+            "hydra.sweep.dir=sw"]
+    assert cli(*args, cwd=tmp_path).returncode == 0
+    sweep = tmp_path / "sw"
+    results = sweep / "optimization_results.yaml"
+    results.unlink()
+    again = cli(*args, cwd=tmp_path)  # the same trials: both jobs completed, both skipped
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "this time: skipped 2 completed jobs" in " ".join(again.stdout.split())
+    losses = [rundir.read_metrics(job)["test/loss"] for job in rundir.find_run_dirs(sweep)]
+    accuracies = [rundir.read_metrics(job)["best_val_acc"] for job in rundir.find_run_dirs(sweep)]
+    assert len(losses) == 2 and min(losses) != min(accuracies)
+    assert yaml.safe_load(results.read_text())["best_value"] == pytest.approx(min(losses))
 
 
 def test_a_mistyped_run_leaves_no_directory_behind(cli, tmp_path):

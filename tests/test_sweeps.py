@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from cnnbench.rundir.naming import job_dirname
-from cnnbench.sweep.outcome import sweep_outcomes, sweep_summary
+from cnnbench.sweep.outcome import sweep_outcomes, sweep_summary, with_sweep_dir
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = ["dataset=synthetic", "dataset.train_size=256", "dataset.test_size=128",
@@ -126,6 +126,18 @@ def test_sweep_outcomes_finds_nested_job_dirs(tmp_path):
     (tmp_path / "2_x=3" / ".hydra" / "config.yaml").write_text("{}\n")
     statuses = sorted(s for s, _ in sweep_outcomes(tmp_path))
     assert statuses == ["completed", "failed", "no metrics.json"]
+
+
+def test_a_sweep_directory_given_with_interpolations_is_fixed_before_hydra_starts():
+    args = ["-m", "model=mlp,lenet", "hydra.sweep.dir=out/${hydra.job.name}_${now:%Y}_"
+            "${hydra:runtime.choices.model}"]
+    fixed, sweep = with_sweep_dir(args)
+    assert sweep == Path(f"out/train_{time.strftime('%Y')}_lenet")
+    assert fixed[:2] == args[:2] and fixed[2] == f"hydra.sweep.dir='{sweep}'"
+    assert with_sweep_dir(["-m", "hydra.sweep.dir='a b'"]) == (["-m", "hydra.sweep.dir='a b'"],
+                                                               Path("a b"))
+    assert with_sweep_dir(["model=mlp"]) == (["model=mlp"], None)  # a single run has none
+    assert with_sweep_dir(["hydra.mode=MULTIRUN", "x=1,2"])[1].parent == Path("outputs/multirun")
 
 
 def test_sweep_summary_counts_each_status():

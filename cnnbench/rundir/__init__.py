@@ -14,7 +14,7 @@ one writer of a run's metrics.json, so a run's status has one owner.
     <run>/.earlier/<n>/    the files of an earlier attempt of a sweep job that was run again
 
 A sweep directory holds its jobs' run directories, `.cnnbench.lock` while a `cnnbench train -m`
-runs it, and `.cnnbench_sweep.json`: what the latest run of the sweep did with each job.
+runs it, and `.cnnbench_sweep.json`: its manifest, the record of its jobs (cnnbench.sweep.manifest).
 
 Every file cnnbench writes goes through `writer` (atomic, the umask's mode), checked against its
 `Writer` (`policy`: where it may go, what it may replace); caches go to `cache_dir()`.

@@ -46,6 +46,15 @@ def objective_of(name: Any) -> Objective:
     return Objective(name, key, direction)
 
 
+def recorded_value(name: Any, metrics: Mapping[str, Any]) -> float | None:
+    """The value of optimized_metric `name` that a run's metrics.json holds: what a completed
+    job returns to the sweeper when a sweep run again skips it. None for a metric the run did
+    not record, or a name that is not one (the job could not have completed with it)."""
+    if name not in METRICS:
+        return None
+    return objective_of(name).value(metrics)
+
+
 def check_sweeper(objective: Objective, sweeper: Mapping[str, Any], val_split: float) -> None:
     """Refuse a sweeper that would optimize `objective` the wrong way, or a value no job has."""
     direction = sweeper.get("direction")

@@ -47,12 +47,12 @@ def interrupted_advice(run_dirs: list[Path], sweep_dir: Path | None,
     each run that has a last.pt on its own."""
     from cnnbench.run.resume import resume_command
     from cnnbench.run.unresumable import nothing_to_resume
-    from cnnbench.rundir import CHECKPOINT_DIR, LAST_CHECKPOINT, last_checkpoint
+    from cnnbench.rundir import last_checkpoint
+    from cnnbench.sweep.manifest import job_dirs
 
     text = "[bold yellow]interrupted:[/] "
     if sweep_dir is not None:  # its jobs may have run in other processes: look on disk
-        run_dirs = sorted(p.parent.parent for p in
-                          Path(sweep_dir).rglob(f"{CHECKPOINT_DIR}/{LAST_CHECKPOINT}"))
+        run_dirs = job_dirs(Path(sweep_dir))
         text += escape(f"the sweep directory {sweep_dir} keeps every job's config, curves and "
                        f"metrics.json. ")
         if sweep_command is not None:

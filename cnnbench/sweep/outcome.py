@@ -1,53 +1,96 @@
-"""A sweep's bookkeeping: its directory, fixed before Hydra starts, and the outcome of every job,
-read back from the metrics.json each job wrote (whichever launcher ran it, in this process or
-in others)."""
+"""A sweep's bookkeeping: its directory, fixed before Hydra starts, and the outcome of its jobs:
+those of the latest plan in its manifest (sweep.manifest), read back from the metrics.json each
+job wrote (whichever launcher ran it, in this process or in others)."""
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 from rich.console import Console
 
 from cnnbench import rundir
+from cnnbench.sweep.manifest import latest_outcome, read_manifest
 
 
 def is_sweep(args: list[str]) -> bool:
-    return any(a in ("-m", "--multirun") or a.startswith("hparams_search=") for a in args)
+    return any(a in ("-m", "--multirun") or a.startswith("hparams_search=")
+               or a.replace(" ", "") == "hydra.mode=MULTIRUN" for a in args)
 
 
 def with_sweep_dir(args: list[str]) -> tuple[list[str], Path | None]:
-    """For a sweep, fix its directory up front (unless the user did), so that the outcome of
-    every job can be read back afterwards, whichever launcher ran it."""
+    """For a sweep, fix its directory before Hydra starts, so that everything after (the lock,
+    the outcome of every job, the command that runs it again) knows it, whichever launcher ran
+    it: the user's hydra.sweep.dir (one with interpolations, e.g. ${now:%H-%M}, resolved once
+    here and passed on as the path it names), else a new one under outputs/multirun/."""
     if not is_sweep(args):
         return args, None
-    from cnnbench.settings.overrides import hydra_unquote
+    from cnnbench.settings.overrides import hydra_quote, hydra_unquote, override_key
 
-    for arg in args:
-        key, _, value = arg.partition("=")
-        if key == "hydra.sweep.dir":
-            return args, None if "$" in value else Path(hydra_unquote(value))
+    given = [a.partition("=")[2] for a in args if override_key(a) == "hydra.sweep.dir"]
+    if given and "$" not in given[-1]:
+        return args, Path(hydra_unquote(given[-1]))
+    if given:
+        sweep = resolved_sweep_dir(args)
+        args = [a for a in args if override_key(a) != "hydra.sweep.dir"]
+        return [*args, f"hydra.sweep.dir={hydra_quote(str(sweep))}"], sweep
     from cnnbench.rundir.naming import stamped
 
     sweep = Path("outputs") / "multirun" / stamped()
     return [*args, f"hydra.sweep.dir={sweep}"], sweep
 
 
-# Sweep directories the parallel launcher of this process used: `cnnbench train` reads the
-# outcome of every job back from there, also when the command line did not fix the directory.
-launched_sweep_dirs: list[Path] = []
+def resolved_sweep_dir(args: list[str]) -> Path:
+    """The directory that the command line's hydra.sweep.dir names, its interpolations resolved
+    as Hydra would (${now:...}, ${hydra.job.name}, ${hydra:runtime.choices.model}, ...), in the
+    config composed from the command line's fixed overrides."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.core.utils import setup_globals
+    from omegaconf import OmegaConf
 
+    from cnnbench.settings.config_files import compose_config
 
-def launched_sweep_dir() -> Path | None:
-    """The sweep directory the parallel launcher used, when the command line did not fix one."""
-    return launched_sweep_dirs[-1] if launched_sweep_dirs else None
+    parsed = OverridesParser.create().parse_overrides(
+        [a for a in args if "=" in a and not a.startswith("-")])
+    cfg = compose_config([o.input_line for o in parsed if not o.is_sweep_override()],
+                         return_hydra_config=True)
+    setup_globals()  # Hydra's resolvers: now, hydra
+    hydra_config = HydraConfig.instance()
+    previous = hydra_config.cfg
+    hydra_config.set_config(cfg)
+    try:
+        return Path(str(OmegaConf.select(cfg, "hydra.sweep.dir")))
+    finally:
+        hydra_config.cfg = previous
 
 
 def sweep_outcomes(sweep_dir: Path) -> list[tuple[str, str | None]]:
-    """(status, reason) of each job of a sweep, from the metrics.json each job wrote. Every job
-    directory counts, however deep (a subdir pattern, or override values with '/' before job
-    names were made safe, nest them); one without a readable metrics.json did not complete."""
+    """(status, reason) of each job of a sweep: the latest plan's jobs in its manifest. A sweep
+    directory without a manifest counts every run directory below it, however deep (a subdir
+    pattern, or override values with '/' before job names were made safe, nest them); one
+    without a readable metrics.json did not complete."""
+    manifest = read_manifest(sweep_dir)
+    if manifest is not None:
+        return [latest_outcome(manifest.path_of(job)) for job in manifest.current()]
     if not sweep_dir.is_dir():
         return []
     return [rundir.load_metrics(job)[1:] for job in rundir.find_run_dirs(sweep_dir)]
+
+
+def earlier_jobs_line(sweep_dir: Path) -> str | None:
+    """E.g. '2 earlier jobs are no longer part of this sweep (1 completed, 1 failed): ...';
+    None when every job of the manifest is one of the latest plan's."""
+    manifest = read_manifest(sweep_dir)
+    earlier = manifest.earlier() if manifest is not None else []
+    if not earlier:
+        return None
+    counts = Counter(latest_outcome(manifest.path_of(job))[0] for job in earlier)
+    n = len(earlier)
+    return (f"{n} earlier job{'s are' if n != 1 else ' is'} no longer part of this sweep "
+            f"({', '.join(f'{k} {status}' for status, k in sorted(counts.items()))}): the "
+            f"command line changed since {'they' if n != 1 else 'it'} ran. "
+            f"{'They keep their directories' if n != 1 else 'It keeps its directory'} and "
+            f"{'do' if n != 1 else 'does'} not count.")
 
 
 def sweep_summary(outcomes: list[tuple[str, str | None]], sweep_dir: Path) -> str:
@@ -68,16 +111,14 @@ def sweep_summary(outcomes: list[tuple[str, str | None]], sweep_dir: Path) -> st
 
 
 def report_sweep(console: Console, sweep_dir: Path) -> list[tuple[str, str | None]]:
-    """The outcome of every job, and what this run of a sweep that was run again did."""
-    from cnnbench.sweep.plan import read_record, record_summary
+    """The outcome of every job, the earlier jobs no longer part of the sweep, and what this
+    run of a sweep that was run again did."""
+    from cnnbench.sweep.plan import record_summary, this_run
 
-    record = read_record(sweep_dir)
     outcomes = sweep_outcomes(sweep_dir)
-    outcomes += [(rundir.NOT_STARTED, None) for job in record  # no directory made yet
-                 if not rundir.is_run_dir(Path(job.get("run_dir", "")))]
-    console.print(sweep_summary(outcomes, sweep_dir), markup=False, highlight=False,
-                  soft_wrap=True)
-    this_time = record_summary(record)
-    if this_time:
-        console.print(f"this time: {this_time}", markup=False, highlight=False, soft_wrap=True)
+    lines = [sweep_summary(outcomes, sweep_dir), earlier_jobs_line(sweep_dir)]
+    this_time = record_summary(this_run(sweep_dir))
+    lines.append(f"this time: {this_time}" if this_time else None)
+    for line in filter(None, lines):
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
     return outcomes

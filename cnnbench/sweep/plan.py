@@ -1,5 +1,7 @@
 """Running a sweep again in its directory: what becomes of each job, decided from the files its
-earlier attempt left there, found by the job's identity (config_identity), not by its number.
+earlier attempt left there, found by the job's identity (settings.identity) among the jobs of
+the sweep's manifest (sweep.manifest), not by its number nor by what its directory says of it
+(a job resumed by hand with more epochs is still that job).
 
 - completed: skipped, its directory left as it is;
 - interrupted, failed, or crashed (its process died without a final status), with a last.pt that
@@ -10,13 +12,12 @@ earlier attempt left there, found by the job's identity (config_identity), not b
 - diverged, or with no finished epoch to resume from: run again from the start in its directory,
   the earlier attempt's files moved to <job>/.earlier/<n>/ (a diverged run's last.pt is the
   snapshot just before it blew up: resuming from it would only replay the divergence);
-- not started: run, in the directory the sweep had made for it;
+- not started: run, in the directory the sweep had made (or planned) for it;
 - being written by a live process (a resume started by hand): left alone;
 - no earlier attempt: a new job, numbered after the jobs already in the sweep directory.
 """
 from __future__ import annotations
 
-import json
 import os
 import re
 from collections import Counter
@@ -25,6 +26,13 @@ from pathlib import Path
 
 from cnnbench import rundir
 from cnnbench.settings.identity import run_config_hash
+from cnnbench.sweep.manifest import (
+    Job,
+    Manifest,
+    latest_outcome,
+    read_manifest,
+    write_manifest,
+)
 
 SKIP, RESUME, RESTART, NEW, BUSY = "skip", "resume", "restart", "new", "busy"
 CRASHED = "crashed"  # an earlier attempt whose process died before it could write a final status
@@ -39,6 +47,8 @@ class Decision:
 
 def decide(run_dir: Path) -> Decision:
     """What to do with a job whose earlier attempt is in `run_dir` (see the module's docstring)."""
+    if not run_dir.is_dir():  # planned, but the sweep stopped before it made the directory
+        return Decision(RESTART, run_dir, rundir.NOT_STARTED)
     metrics, status, _ = rundir.load_metrics(run_dir)
     if status == rundir.COMPLETED:
         return Decision(SKIP, run_dir, status)
@@ -62,28 +72,66 @@ def absolute(path: Path | str) -> Path:
     return Path(os.path.abspath(path))
 
 
+def found_jobs(sweep_dir: Path) -> Manifest:
+    """A manifest for a sweep directory that has none (made before it): every run directory
+    below it that has an identity, as the jobs of a plan 0. The directory itself is never one
+    of its jobs, even when a single run was written into it."""
+    manifest = Manifest(sweep_dir)
+    if not sweep_dir.is_dir():
+        return manifest
+    folders = sorted(p for p in sweep_dir.iterdir() if p.is_dir() and not p.name.startswith(".")
+                     and p.name not in (rundir.CHECKPOINT_DIR, rundir.OLD_TB_DIR))
+    for run in (run for folder in folders for run in rundir.find_run_dirs(folder)):
+        digest = run_config_hash(run)
+        if digest is not None:
+            status, reason = latest_outcome(run)
+            manifest.jobs.append(Job(digest, os.path.relpath(run, sweep_dir),
+                                     stored_overrides(run), 0, status=status, reason=reason))
+    return manifest
+
+
+def stored_overrides(run: Path) -> list[str]:
+    """The overrides Hydra stored for a run ([] when they cannot be read)."""
+    import yaml
+
+    try:
+        overrides = yaml.safe_load((run / rundir.HYDRA_DIR / "overrides.yaml").read_text())
+    except (OSError, ValueError, yaml.YAMLError):
+        return []
+    return [str(o) for o in overrides] if isinstance(overrides, list) else []
+
+
 @dataclass
 class SweepBook:
-    """One run of a sweep over a directory: which earlier job directories its jobs took, the next
-    free job number, and what it did with each job (for the summary at the end)."""
+    """One run of a sweep over a directory: its plan in the sweep's manifest, which job
+    directories its jobs took, and the next free job number."""
 
     sweep_dir: Path
     claimed: set[Path] = field(default_factory=set)
-    done: list[dict] = field(default_factory=list)
     next_free: int | None = None
+    manifest: Manifest | None = None
+
+    def open(self) -> Manifest:
+        """The sweep's manifest with this run's plan begun (the first time: read, or made from
+        the job directories found, and its plan number one higher)."""
+        if self.manifest is None:
+            self.manifest = read_manifest(self.sweep_dir) or found_jobs(self.sweep_dir)
+            self.manifest.plan += 1
+            self.manifest.pid = os.getpid()
+        return self.manifest
 
     def place(self, digests: list[str]) -> list[Decision]:
-        """A decision for each job (identified by its config hash), in order; two jobs with one
-        identity (a list that repeats a value) take two directories."""
+        """A decision for each job (identified by its config hash), in order, from the jobs the
+        manifest holds; two jobs with one identity (a list that repeats a value) take two
+        directories."""
+        manifest = self.open()
         existing: dict[str, list[Path]] = {}
-        runs = rundir.find_run_dirs(self.sweep_dir) if self.sweep_dir.is_dir() else []
-        for run in runs:
-            digest = run_config_hash(run)
-            if digest is not None:
-                existing.setdefault(digest, []).append(absolute(run))
+        for job in manifest.jobs:
+            existing.setdefault(job.digest, []).append(absolute(manifest.path_of(job)))
         if self.next_free is None:
-            numbers = [job_number(run.name) for run in runs]
-            self.next_free = max([n for n in numbers if n is not None] + [len(runs) - 1]) + 1
+            numbers = [job_number(Path(job.dir).name) for job in manifest.jobs]
+            self.next_free = max([n for n in numbers if n is not None]
+                                 + [len(manifest.jobs) - 1]) + 1
         decisions = []
         for digest in digests:
             free = [d for d in existing.get(digest, []) if d not in self.claimed]
@@ -96,21 +144,33 @@ class SweepBook:
         self.next_free += 1
         return self.next_free - 1
 
-    def note(self, decision: Decision, job_dir: Path) -> None:
+    def note(self, decision: Decision, job_dir: Path, digest: str, overrides: list[str]) -> None:
+        """The job is part of this run's plan, in `job_dir` (saved with `save`)."""
+        manifest = self.open()
         self.claimed.add(absolute(job_dir))
-        self.done.append({"action": decision.action, "earlier": decision.earlier,
-                          "run_dir": str(job_dir)})
-        rundir.write_json_atomic(self.sweep_dir / rundir.SWEEP_RECORD_FILE,
-                                 {"pid": os.getpid(), "jobs": self.done})
+        job = manifest.find(job_dir)
+        if job is None:
+            job = Job(digest, os.path.relpath(job_dir, self.sweep_dir), overrides, manifest.plan)
+            manifest.jobs.append(job)
+        job.digest, job.overrides, job.plan = digest, list(overrides), manifest.plan
+        job.action, job.earlier = decision.action, decision.earlier
+        job.status, job.reason = latest_outcome(job_dir)
+
+    def save(self, refresh: bool = False) -> None:
+        """Write the manifest; with `refresh`, each job of this plan's latest outcome first."""
+        manifest = self.open()
+        if refresh:
+            for job in manifest.current():
+                job.status, job.reason = latest_outcome(manifest.path_of(job))
+        write_manifest(manifest)
 
 
-def read_record(sweep_dir: Path) -> list[dict]:
+def this_run(sweep_dir: Path) -> list[dict]:
     """What this process's run of the sweep did with each job ([] when it planned none)."""
-    try:
-        record = json.loads((Path(sweep_dir) / rundir.SWEEP_RECORD_FILE).read_text())
-        return list(record["jobs"]) if record.get("pid") == os.getpid() else []
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+    manifest = read_manifest(sweep_dir)
+    if manifest is None or manifest.pid != os.getpid():
         return []
+    return [{"action": job.action, "earlier": job.earlier} for job in manifest.current()]
 
 
 def _jobs(n: int) -> str:

@@ -1,10 +1,12 @@
 """Which jobs of a sweep run, and in which directory (for both of cnnbench's launchers).
 
-Each job's config is composed, its identity (cnnbench.settings.identity) looked up among the job
-directories already in the sweep directory, and the job pointed at its directory: its earlier
-attempt's own (resumed from its last.pt, or run again from the start) or, for a new job, one
-numbered after the jobs already there. Completed jobs are not run: the sweeper gets the result
-they stored. In a new sweep directory every job is new and numbered as Hydra numbers them.
+Each job's config is composed, its identity (cnnbench.settings.identity) looked up among the jobs
+of the sweep's manifest (cnnbench.sweep.manifest), and the job pointed at its directory: its
+earlier attempt's own (resumed from its last.pt, or run again from the start) or, for a new job,
+one numbered after the jobs already there. Completed jobs are not run: the sweeper gets the value
+of their optimized_metric that they stored. The manifest records every job of the batch before
+any runs, and each one's outcome when the batch ends. In a new sweep directory every job is new
+and numbered as Hydra numbers them.
 """
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from cnnbench import rundir
 from cnnbench.settings.identity import config_hash
+from cnnbench.settings.objective import recorded_value
 from cnnbench.settings.overrides import omegaconf_literal
 from cnnbench.sweep.plan import (
     BUSY,
@@ -86,17 +89,12 @@ def sweep_book(launcher) -> SweepBook:
     sweep_dir = absolute(str(launcher.config.hydra.sweep.dir))
     if launcher.sweep_book is None or launcher.sweep_book.sweep_dir != sweep_dir:
         launcher.sweep_book = SweepBook(sweep_dir)
-        from cnnbench.sweep.outcome import (
-            launched_sweep_dirs,  # the command reads the outcomes there
-        )
-
-        if sweep_dir not in launched_sweep_dirs:
-            launched_sweep_dirs.append(sweep_dir)
     return launcher.sweep_book
 
 
 def plan_jobs(launcher, job_overrides: Sequence[Sequence[str]]) -> list[PlannedJob]:
-    """Every job of the batch, in order, with what to do about it and where."""
+    """Every job of the batch, in order, with what to do about it and where; the sweep's
+    manifest records them before any job runs."""
     book = sweep_book(launcher)
     loader = launcher.hydra_context.config_loader
     configs = [loader.load_sweep_config(launcher.config, list(o)) for o in job_overrides]
@@ -105,8 +103,23 @@ def plan_jobs(launcher, job_overrides: Sequence[Sequence[str]]) -> list[PlannedJ
         with hydra_config_of(config):
             digests.append(config_hash(task_config(config)))
     decisions = book.place(digests)
-    return [place(book, list(o), c, h, d)
-            for o, c, h, d in zip(job_overrides, configs, digests, decisions)]
+    planned = [place(book, list(o), c, h, d)
+               for o, c, h, d in zip(job_overrides, configs, digests, decisions)]
+    book.save()
+    return planned
+
+
+def record_outcomes(launcher) -> None:
+    """When a batch ends (or is stopped): each job's latest outcome into the sweep's manifest.
+    Only a record: the jobs' own metrics.json say the same, so a manifest that cannot be
+    written costs a warning."""
+    if launcher.sweep_book is None or launcher.sweep_book.manifest is None:
+        return
+    try:
+        launcher.sweep_book.save(refresh=True)
+    except OSError as err:
+        log.warning(f"the sweep's manifest could not be updated ({err}); each job's "
+                    f"{rundir.METRICS_FILE} says how it ended")
 
 
 def place(book: SweepBook, overrides: list[str], config: DictConfig, digest: str,
@@ -131,7 +144,7 @@ def place(book: SweepBook, overrides: list[str], config: DictConfig, digest: str
         moved = rundir.set_aside(directory)
         rundir.record_outcome(directory, rundir.NOT_STARTED, f"to be run again from the start; "
                               f"its earlier attempt ({decision.earlier}) is in {moved}")
-    book.note(decision, directory)
+    book.note(decision, directory, digest, overrides)
     note = ("had not started" if decision.earlier == rundir.NOT_STARTED else
             NOTES[decision.action].format(earlier=decision.earlier))
     log.info(f"\t#{idx} : {' '.join(filter_overrides(overrides))}" + (f"  [{note}]" if note else ""))
@@ -149,6 +162,9 @@ def job_return(job: Any, value: Any) -> JobReturn:
 
 
 def earlier_return(job: PlannedJob) -> JobReturn:
-    """What a job that is not run returns: a completed one, the value it returned then."""
-    value = rundir.read_metrics(job.dir).get("best_val_acc") if job.action == SKIP else None
-    return job_return(job, value)
+    """What a job that is not run returns: a completed one, the value of its optimized_metric
+    that its metrics.json holds (what it returned when it ran)."""
+    if job.action != SKIP:
+        return job_return(job, None)
+    metric = OmegaConf.select(job.config, "optimized_metric", default="val/acc")
+    return job_return(job, recorded_value(metric, rundir.read_metrics(job.dir)))

@@ -44,9 +44,13 @@ class ParallelLauncher(LauncherState, Launcher):
     def launch(self, job_overrides: Sequence[Sequence[str]],
                initial_job_idx: int) -> Sequence[JobReturn]:
         """One JobReturn per job, in the order of `job_overrides` (sweepers rely on it)."""
+        from ._planning import record_outcomes
         from ._processes import launch
 
-        return launch(self, job_overrides, initial_job_idx)
+        try:
+            return launch(self, job_overrides, initial_job_idx)
+        finally:  # also when the sweep is stopped: the manifest says how each job ended
+            record_outcomes(self)
 
     def __repr__(self) -> str:
         return f"ParallelLauncher(n_jobs={self.n_jobs})"

@@ -34,7 +34,7 @@ class SequentialLauncher(LauncherState, Launcher):
         """One JobReturn per job, in the order of `job_overrides` (sweepers rely on it)."""
         from cnnbench.rundir import write_config_hash
 
-        from ._planning import earlier_return, plan_jobs
+        from ._planning import earlier_return, plan_jobs, record_outcomes
 
         setup_globals()
         assert self.config is not None and self.hydra_context is not None
@@ -42,16 +42,19 @@ class SequentialLauncher(LauncherState, Launcher):
         Path(str(self.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
         log.info(f"Launching {len(job_overrides)} jobs locally")
         results: List[JobReturn] = []
-        for job in plan_jobs(self, job_overrides):
-            if not job.runs:
-                results.append(earlier_return(job))
-                continue
-            write_config_hash(job.dir, job.digest)  # its identity, before anything can fail
-            results.append(run_job(hydra_context=self.hydra_context,
-                                   task_function=self.task_function, config=job.config,
-                                   job_dir_key="hydra.sweep.dir",
-                                   job_subdir_key="hydra.sweep.subdir"))
-            configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
+        try:
+            for job in plan_jobs(self, job_overrides):
+                if not job.runs:
+                    results.append(earlier_return(job))
+                    continue
+                write_config_hash(job.dir, job.digest)  # its identity, before anything can fail
+                results.append(run_job(hydra_context=self.hydra_context,
+                                       task_function=self.task_function, config=job.config,
+                                       job_dir_key="hydra.sweep.dir",
+                                       job_subdir_key="hydra.sweep.subdir"))
+                configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
+        finally:  # also when Ctrl-C stops the sweep: the manifest says how each job ended
+            record_outcomes(self)
         return results
 
     def __repr__(self) -> str:

@@ -1,6 +1,7 @@
 """Read what each run under the paths a user gives left behind (the runs are found by
-`rundir.find_run_dirs`). Nothing here raises for a broken run: it becomes a record whose
-`status` says what is wrong.
+`sweep.manifest.run_dirs_below`: every run directory, a sweep's being the jobs its manifest
+lists). Nothing here raises for a broken run: it becomes a record whose `status` says what is
+wrong.
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from cnnbench.commands.compare.identity import identity
 from cnnbench.errors import UserError
 from cnnbench.rundir.strict_json import NOT_FINITE_KEY
 from cnnbench.settings.run_options import KEY_OF_VALUE_OPTION, OPTION_NAMES
+from cnnbench.sweep.manifest import run_dirs_below
 
 OPTION_KEYS = OPTION_NAMES  # the run options metrics.json records (settings/run_options.py)
 METRIC_KEYS = ("test/acc", "test/loss", "test/top5", "test/macro_f1", "params", "train_seconds",
@@ -202,7 +204,7 @@ def load_runs(paths: Iterable[str | Path]) -> list[RunRecord]:
             raise UserError(f"{root} does not exist. `cnnbench compare` takes run directories, "
                             f"sweep directories or the outputs/ directory itself.")
     for root in roots:
-        for run_dir in rundir.find_run_dirs(root):
+        for run_dir in run_dirs_below(root):
             if run_dir.resolve() in seen:
                 continue
             seen.add(run_dir.resolve())
