@@ -35,14 +35,14 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from cnnbench.data import DeviceLoader, Split  # noqa: E402
-from cnnbench.engine.augment import BatchAugment  # noqa: E402
-from cnnbench.engine.graphs import StepGraphs  # noqa: E402
-from cnnbench.engine.loop import train_one_epoch  # noqa: E402
-from cnnbench.engine.runtime import Runtime, fused_options, make_runtime  # noqa: E402
-from cnnbench.engine.schedule import LRSchedule  # noqa: E402
-from cnnbench.engine.warmup import warm_up  # noqa: E402
-from cnnbench.models.lenet import LeNet5  # noqa: E402
+from cnnbench.data import DeviceLoader, Split
+from cnnbench.engine.augment import BatchAugment
+from cnnbench.engine.graphs import StepGraphs
+from cnnbench.engine.loop import train_one_epoch
+from cnnbench.engine.runtime import Runtime, fused_options, make_runtime
+from cnnbench.engine.schedule import LRSchedule
+from cnnbench.engine.warmup import warm_up
+from cnnbench.models.lenet import LeNet5
 
 AUGMENT = {  # the seeds' own pipelines (conf/augmentation/affine.yaml, keras_like.yaml)
     "lenet": ("affine", dict(rotation=10.0, translate=0.143, scale=0.1, shear=0.1)),
@@ -299,7 +299,7 @@ def main() -> None:
                    and r["batch_size"] == bs]
             row[key] = row["images_per_s"] / ref[0]["images_per_s"] if ref else None
     print()
-    print(f"| model | batch | loop | augmentation | images/s | TFLOP/s | x seed-style (bs 64) |")
+    print("| model | batch | loop | augmentation | images/s | TFLOP/s | x seed-style (bs 64) |")
     print("|---|---:|---|---|---:|---:|---:|")
     for row in rows:
         ratio = f"{row['x_seed_bs64']:.1f}" if row["x_seed_bs64"] else "-"

@@ -93,7 +93,7 @@ def run_train(args: list[str], console: Console, debug: bool = False) -> int:
         return ending_of(err).exit_code
     except UserError:
         raise
-    except Exception as err:  # noqa: BLE001 (only Hydra's and OmegaConf's are answered here)
+    except Exception as err:
         mistake = hydra_mistake(err)
         if debug or not mistake:
             raise

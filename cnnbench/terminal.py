@@ -45,7 +45,7 @@ class RunConsole(Console):
         self.label = label
         self.log = logging.getLogger(LOGGER) if logged else None
 
-    def print(self, *objects: Any, **kwargs: Any) -> None:  # noqa: A003 (rich's name)
+    def print(self, *objects: Any, **kwargs: Any) -> None:
         if self.label and objects and isinstance(objects[0], str):
             label = f"[{self.label}] "
             markup = kwargs.get("markup", self._markup) is not False
@@ -101,7 +101,7 @@ class EpochProgress:
         self.first_report: tuple[int, float] | None = None
         self.device = ""
 
-    def __enter__(self) -> "EpochProgress":
+    def __enter__(self) -> EpochProgress:
         self.progress.__enter__()
         return self
 

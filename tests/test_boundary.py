@@ -127,7 +127,7 @@ def test_a_full_disk_is_one_paragraph_for_every_command_that_writes(run, tmp_pat
     args, _ = command_case(name, run, tmp_path)
     (tmp_path / "out").mkdir()  # the folder exists; the disk has no room for its files
     env = hooked(CNNBENCH_FAULT_DIR=str(tmp_path / "out"), CNNBENCH_FAULT_ERRNO="ENOSPC",
-                 CNNBENCH_FAULT_SPARE="metrics.json")  # room for a small record, not for more
+                 CNNBENCH_FAULT_SPARE="metrics.json,.cnnbench.lock")  # room for the lock and a record
     code, out = finish(tmp_path, args, env)
     assert code == 2, out
     line = error_line(out)

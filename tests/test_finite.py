@@ -145,13 +145,16 @@ def test_a_checkpoint_with_nan_weights_is_never_saved_nor_named_the_last_good_on
     with pytest.raises(NotFinite, match=r"ema\.3\.weight"):
         require_finite_checkpoint({"model": good.state_dict(),
                                    "ema": {"shadow": broken.state_dict()}}, tmp_path / "best.pt")
+    from cnnbench.rundir import RunLock
+
     run = tmp_path / "run"
     assert last_good_checkpoint(run) is None
-    checkpoint(run / "checkpoints" / "best.pt", good, 1)
-    checkpoint(run / "checkpoints" / "last.pt", broken, 2)  # as an older version saved it
-    assert last_good_checkpoint(run) == run / "checkpoints" / "best.pt"
-    checkpoint(run / "checkpoints" / "best.pt", good, 1, ema={"shadow": broken.state_dict()})
-    assert last_good_checkpoint(run) is None
+    with RunLock(run):  # a run's checkpoints are replaced only by the process that owns it
+        checkpoint(run / "checkpoints" / "best.pt", good, 1)
+        checkpoint(run / "checkpoints" / "last.pt", broken, 2)  # as an older version saved it
+        assert last_good_checkpoint(run) == run / "checkpoints" / "best.pt"
+        checkpoint(run / "checkpoints" / "best.pt", good, 1, ema={"shadow": broken.state_dict()})
+        assert last_good_checkpoint(run) is None
 
 
 def test_divergence_advice_names_no_checkpoint_when_none_is_finite(tmp_path):

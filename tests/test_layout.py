@@ -46,7 +46,7 @@ def home(name: str) -> tuple[int, str]:
     best: tuple[int, str] | None = None
     for tier, prefixes in enumerate(TIERS):
         for prefix in prefixes:
-            if name == prefix or name.startswith(prefix + ".") and prefix != "cnnbench":
+            if name == prefix or (name.startswith(prefix + ".") and prefix != "cnnbench"):
                 if best is None or len(prefix) > len(best[1]):
                     best = (tier, prefix)
     assert best is not None, f"{name} is in no tier of the layout: add its folder to TIERS"
@@ -108,10 +108,10 @@ def test_the_engine_writes_no_file(name):
     calls = [node for node in ast.walk(tree) if isinstance(node, ast.Call)]
     writes = [f"line {c.lineno}: {ast.unparse(c.func)}" for c in calls
               if isinstance(c.func, ast.Attribute) and (
-                  c.func.attr in WRITES or isinstance(c.func.value, ast.Name)
+                  c.func.attr in WRITES or (isinstance(c.func.value, ast.Name)
                   and c.func.value.id in MODULE_WRITES and c.func.attr in (
                       "save", "replace", "rename", "makedirs", "mkdir", "dump", "remove",
-                      "rmtree", "mkstemp", "copy", "copyfile", "move", "unlink"))]
+                      "rmtree", "mkstemp", "copy", "copyfile", "move", "unlink")))]
     opens = [f"line {c.lineno}: open(...)" for c in calls
              if isinstance(c.func, ast.Name) and c.func.id == "open"]
     assert not writes + opens, f"{name} writes files: " + ", ".join(writes + opens)

@@ -59,10 +59,10 @@ def test_compare_shows_the_run_options_it_showed_before_in_their_order():
 
 
 def test_a_resume_may_change_the_keys_it_could_change_before():
-    assert resume_policy.CHANGEABLE == (  # in this order: the refusal lists them so
+    assert (  # in this order: the refusal lists them so
         "trainer.epochs", "trainer.device", "trainer.progress", "trainer.num_workers",
         *SPEED_KEYS, "trainer.tta_flip", "trainer.early_stopping.patience", "dataset.root",
-        "evaluation", "hydra")
+        "evaluation", "hydra") == resume_policy.CHANGEABLE
     assert set(resume_policy.FIXED_HYDRA) == {"hydra.run", "hydra.mode", "hydra.sweep",
                                               "hydra/sweeper"}
 

@@ -88,7 +88,7 @@ def test_a_sweep_run_again_with_an_added_key_counts_only_its_new_jobs(tmp_path, 
 
     again = cli(*args, "trainer.tta_flip=true", cwd=tmp_path, env=env)  # 2 new identities
     assert again.returncode == 1, again.stdout + again.stderr
-    assert "sweep: 2 jobs in sw: 1 completed, 1 failed (MemoryError" in text(again)
+    assert "sweep: 2 jobs in sw: 1 completed, 1 failed (Out of memory" in text(again), text(again)
     assert "2 earlier jobs are no longer part of this sweep (1 completed, 1 failed)" in \
         text(again)
     command = line_after(again.stdout, "Run the sweep again for them")

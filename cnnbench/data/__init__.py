@@ -10,5 +10,15 @@ from cnnbench.data.loader import (
 )
 from cnnbench.data.sources import LOADERS, load_dataset
 
-__all__ = ["ImageData", "Split", "DeviceLoader", "StreamingLoader", "blank_batch",
-           "data_fits_on_device", "make_loader", "split_bytes", "LOADERS", "load_dataset"]
+__all__ = [
+    "LOADERS",
+    "DeviceLoader",
+    "ImageData",
+    "Split",
+    "StreamingLoader",
+    "blank_batch",
+    "data_fits_on_device",
+    "load_dataset",
+    "make_loader",
+    "split_bytes",
+]

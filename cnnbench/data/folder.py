@@ -206,7 +206,7 @@ def _load_cache(candidates: list[Path], key: str) -> dict | None:
             continue
         try:
             payload = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-        except Exception:  # truncated, foreign or from another version: rebuild it
+        except Exception:  # noqa: BLE001 (truncated, foreign or from another version: rebuild it)
             continue
         if isinstance(payload, dict) and payload.get("format") == CACHE_FORMAT \
                 and payload.get("key") == key:
@@ -270,6 +270,6 @@ def folder_shape(path: str | None = None, image_size: int | Sequence[int] = 32,
                     payload = torch.load(cache, map_location="cpu", weights_only=True, mmap=True)
                     n_channels = int(payload["train_images"].shape[1])
                     break
-                except Exception:
+                except Exception:  # noqa: BLE001 (an unreadable cache: decode again)
                     continue
     return n_channels, h, w, len(next(iter(splits.values())))

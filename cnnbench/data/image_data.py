@@ -32,7 +32,7 @@ class Split:
     def __len__(self) -> int:
         return self.labels.shape[0]
 
-    def subset(self, index: torch.Tensor) -> "Split":
+    def subset(self, index: torch.Tensor) -> Split:
         return Split(self.images[index], self.labels[index])
 
 
@@ -69,12 +69,12 @@ class ImageData:
     def num_classes(self) -> int:
         return len(self.classes)
 
-    def resized(self, size: tuple[int, int] | None) -> "ImageData":
+    def resized(self, size: tuple[int, int] | None) -> ImageData:
         """This dataset with its batches resized to `size` (None, or the stored size: not at all)."""
         size = None if size is None or tuple(size) == self.stored_size else tuple(size)
         return replace(self, resize_to=size)
 
-    def with_validation(self, fraction: float, seed: int) -> "ImageData":
+    def with_validation(self, fraction: float, seed: int) -> ImageData:
         """Hold out `fraction` of the training set (a seeded random split) for validation: at
         least one image, and never all of them (a UserError says so before anything trains)."""
         if fraction <= 0:

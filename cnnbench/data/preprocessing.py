@@ -70,7 +70,7 @@ class Preprocessing:
         return data
 
     @classmethod
-    def from_data(cls, data: Any) -> "Preprocessing":
+    def from_data(cls, data: Any) -> Preprocessing:
         """The preprocessing of an `ImageData` (the dataset a model was trained on)."""
         height, width = data.image_size
         return cls(tuple(map(str, data.classes)), tuple(map(float, data.mean)),
@@ -79,7 +79,7 @@ class Preprocessing:
                    dataset=str(data.name))
 
     @classmethod
-    def checked(cls, entry: Any, source: object) -> "Preprocessing":
+    def checked(cls, entry: Any, source: object) -> Preprocessing:
         """`entry` (from a file) as a Preprocessing, if every value is plain and in range;
         else a UserError that names `source` and the value refused."""
         if not isinstance(entry, Mapping) or entry.get("format") != FORMAT:

@@ -32,7 +32,7 @@ class TargetWatch:
     stops: bool = True                  # False: a resume that trains on past the target
 
     @classmethod
-    def of(cls, target_acc: float | None, has_validation: bool) -> "TargetWatch | None":
+    def of(cls, target_acc: float | None, has_validation: bool) -> TargetWatch | None:
         if target_acc is None:
             return None
         return cls(float(target_acc), VAL_METRIC if has_validation else TEST_METRIC)

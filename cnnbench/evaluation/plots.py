@@ -22,7 +22,7 @@ from cnnbench.evaluation.raster import (
     text_width,
 )
 
-__all__ = ["confusion_matrix_figure", "misclassified_figure", "shares", "png_bytes", "read_png"]
+__all__ = ["confusion_matrix_figure", "misclassified_figure", "png_bytes", "read_png", "shares"]
 
 TITLE, HEAD, AXIS, TICK_TEXT = 18, 17, 16, 15  # font sizes, pixels (12/11/11/10 pt at 110 dpi)
 TICK = 5  # tick mark length

@@ -33,7 +33,7 @@ def _font_files() -> Iterator[Path]:
     yield from map(Path, SYSTEM_FONTS)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def font(size: int) -> Font:
     """A sans-serif font `size` pixels high (the bitmap fallback has one size)."""
     for path in _font_files():

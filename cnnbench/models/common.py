@@ -58,7 +58,7 @@ class InputTooSmall(UserError):
             return "input too small for any size tried"
         return f"input too small: needs at least {self.smallest}x{self.smallest}"
 
-    def renamed(self, model: str) -> "InputTooSmall":
+    def renamed(self, model: str) -> InputTooSmall:
         return InputTooSmall(model, self.channels, self.size, self.smallest)
 
 

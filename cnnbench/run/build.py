@@ -114,7 +114,7 @@ def build_optimizer(cfg: DictConfig, model: nn.Module) -> torch.optim.Optimizer:
         optimizer = factory(params, **fused_options(factory, next(model.parameters()).device))
     except UserError:
         raise
-    except Exception as err:
+    except Exception as err:  # noqa: BLE001 (the optimizer's own checks, in one paragraph)
         cause = err.__cause__ or err
         raise UserError(f"The optimizer could not be built from optimizer.*: {cause}.") from None
     apply_lr_scales(optimizer)

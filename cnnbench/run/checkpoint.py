@@ -81,7 +81,7 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
                         f"or start a new run.")
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as err:  # pickle errors, truncated files, foreign objects
+    except Exception as err:  # noqa: BLE001 (pickle errors, truncated files, foreign objects)
         raise UserError(f"{path} is not a cnnbench checkpoint that can be loaded safely "
                         f"({type(err).__name__}: {str(err).splitlines()[0][:200]}).") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:

@@ -6,7 +6,7 @@ import platform
 from typing import Any, Mapping
 
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from cnnbench import __version__
 from cnnbench.settings.run_options import RUN_OPTIONS
@@ -30,11 +30,20 @@ def library_versions() -> dict[str, str]:
 def run_options(choices: Mapping[str, str], cfg: DictConfig) -> dict[str, Any]:
     """What distinguishes this run: the chosen config options and the main hyperparameters
     (the `option` column of the table of run options, settings/run_options.py, in its order)."""
-    options = {row.option: choices.get(row.path) if row.group else OmegaConf.select(cfg, row.path)
+    options = {row.option: choices.get(row.path) if row.group else _required(cfg, row.path)
                for row in RUN_OPTIONS}
     if options.get("model") == "timm":  # which of timm's models: timm/resnet18
         options["model"] = f"timm/{cfg.model.get('name')}"
     return options
+
+
+def _required(cfg: DictConfig, path: str) -> Any:
+    """The value at the dotted `path`; a key removed from the config (`~trainer.epochs`) raises
+    OmegaConf's error, which the command shows as one paragraph naming the key."""
+    node: Any = cfg
+    for part in path.split("."):
+        node = getattr(node, part)
+    return node
 
 
 class NullSink:

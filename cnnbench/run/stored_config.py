@@ -58,7 +58,7 @@ def stored_config(text: str, source: Path | str) -> DictConfig:
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as err:
-        raise _untrusted(source, f"its config is not plain YAML ({str(err).splitlines()[0]})")
+        raise _untrusted(source, f"its config is not plain YAML ({str(err).splitlines()[0]})") from None
     if not isinstance(data, dict) or not isinstance(data.get("dataset"), dict):
         raise _untrusted(source, "its config is not a mapping with a dataset section")
     dataset = data["dataset"]
@@ -69,13 +69,13 @@ def stored_config(text: str, source: Path | str) -> DictConfig:
     try:  # references resolved now, within the stored config: what is left is plain values
         cfg = OmegaConf.create(OmegaConf.to_container(OmegaConf.create(data), resolve=True))
     except Exception as err:  # noqa: BLE001 (a reference to a missing key, odd keys)
-        raise _untrusted(source, f"its config cannot be read ({str(err).splitlines()[0]})")
+        raise _untrusted(source, f"its config cannot be read ({str(err).splitlines()[0]})") from None
     from cnnbench.models.registry import checked_model_config
 
     try:
         checked_model_config(cfg.get("model"))
     except UserError as err:
-        raise _untrusted(source, str(err).rstrip("."))
+        raise _untrusted(source, str(err).rstrip(".")) from None
     if shipped_root:  # cnnbench's own text, e.g. ${oc.env:CNNBENCH_DATA,./data}
         cfg.dataset.root = _shipped_root(dataset)
     cfg.dataset.download = False

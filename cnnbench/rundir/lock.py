@@ -105,7 +105,7 @@ class RunLock:
             with contextlib.suppress(OSError):
                 self.path.parent.rmdir()  # only if the command left it empty
 
-    def __enter__(self) -> "RunLock":
+    def __enter__(self) -> RunLock:
         self.acquire()
         return self
 

@@ -38,7 +38,7 @@ class Writer:
         self.written: set[str] = set()
 
     @classmethod
-    def run(cls, run_dir: Path) -> "Writer":
+    def run(cls, run_dir: Path) -> Writer:
         """The writer of a run directory's own files (metrics, curves, checkpoints, pictures):
         the process that owns the run."""
         return cls(TRAIN, (run_dir,))

@@ -18,7 +18,7 @@ class EvaluationSettings:
     worst_classes: int = 3
 
     @classmethod
-    def from_config(cls, cfg: Mapping[str, Any] | None) -> "EvaluationSettings":
+    def from_config(cls, cfg: Mapping[str, Any] | None) -> EvaluationSettings:
         data = dict(cfg) if isinstance(cfg, Mapping) else cfg
         if isinstance(data, dict) and "shifts" in data:  # shifts=2 means [2]; null means none
             shifts = data["shifts"]

@@ -79,7 +79,7 @@ class TrainerSettings:
         return self.batch_size / self.base_batch_size if self.scale_lr == "linear" else 1.0
 
     @classmethod
-    def from_config(cls, cfg: Mapping[str, Any]) -> "TrainerSettings":
+    def from_config(cls, cfg: Mapping[str, Any]) -> TrainerSettings:
         """Build from the `trainer` config (a mapping), checking every value a user can get wrong."""
         settings = from_mapping(cls, cfg, "trainer")
         settings.validate()

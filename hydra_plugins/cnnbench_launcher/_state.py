@@ -2,7 +2,7 @@
 
 A mixin, not a Launcher: Hydra registers every Launcher subclass it finds in hydra_plugins.
 """
-from typing import Any, Optional
+from typing import Any
 
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig
@@ -10,9 +10,9 @@ from omegaconf import DictConfig
 
 class LauncherState:
     def __init__(self) -> None:
-        self.config: Optional[DictConfig] = None
-        self.task_function: Optional[TaskFunction] = None
-        self.hydra_context: Optional[HydraContext] = None
+        self.config: DictConfig | None = None
+        self.task_function: TaskFunction | None = None
+        self.hydra_context: HydraContext | None = None
         self.sweep_book: Any = None  # cnnbench.sweep.plan.SweepBook, once jobs are planned
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction,

@@ -8,7 +8,7 @@ skips the jobs that completed and resumes or re-runs the others in their own dir
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Sequence
+from typing import Sequence
 
 from hydra.core.config_store import ConfigStore
 from hydra.core.utils import JobReturn, configure_log, run_job, setup_globals
@@ -41,7 +41,7 @@ class SequentialLauncher(LauncherState, Launcher):
         configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
         Path(str(self.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
         log.info(f"Launching {len(job_overrides)} jobs locally")
-        results: List[JobReturn] = []
+        results: list[JobReturn] = []
         try:
             for job in plan_jobs(self, job_overrides):
                 if not job.runs:

@@ -95,7 +95,7 @@ def _write_files(runs: list[RunRecord], roots: list[Path], out: Path) -> Compari
         if fig is None:
             result.skipped.append(f"{name} ({why})")
         else:
-            result.written.append(write_with(out / name, lambda p: save_png(fig, p), writer))
+            result.written.append(write_with(out / name, lambda p, fig=fig: save_png(fig, p), writer))
     return result
 
 
