@@ -114,3 +114,17 @@ def trained_run(tmp_path_factory, overrides: list[str]) -> Path:
     cwd = tmp_path_factory.mktemp("trained")
     run_cli("train", *overrides, cwd=cwd, check=True)
     return cwd / "run"
+
+
+# A sitecustomize.py for sweep jobs: the job with trainer.seed=2 fails in its test phase while
+# the file CRASH_MARKER names exists (a fault that is then fixed).
+CRASH_WHILE_MARKED = """
+import os
+import cnnbench.evaluation.evaluate as evaluate
+real = evaluate.evaluate_test_set
+def crash(*args, **kwargs):
+    if os.path.exists(os.environ["CRASH_MARKER"]) and "trainer.seed=2" in str(args[4]):
+        raise MemoryError("injected: the test phase ran out of memory")
+    return real(*args, **kwargs)
+evaluate.evaluate_test_set = crash
+"""

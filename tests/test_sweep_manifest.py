@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers import CRASH_WHILE_MARKED
 
 from cnnbench import rundir
 from cnnbench.sweep.manifest import read_manifest
@@ -23,17 +24,6 @@ LAUNCHERS = pytest.mark.parametrize(
     "launcher", [[], ["hydra/launcher=parallel", "hydra.launcher.n_jobs=2"]],
     ids=["default-launcher", "parallel-launcher"])
 BIN = str(Path(sys.executable).parent)
-# a job fails in its test phase while the marker file exists: a fault that is then fixed
-CRASH_WHILE_MARKED = """
-import os
-import cnnbench.evaluation.evaluate as evaluate
-real = evaluate.evaluate_test_set
-def crash(*args, **kwargs):
-    if os.path.exists(os.environ["CRASH_MARKER"]) and "trainer.seed=2" in str(args[4]):
-        raise MemoryError("injected: the test phase ran out of memory")
-    return real(*args, **kwargs)
-evaluate.evaluate_test_set = crash
-"""
 
 
 def shell(command: str, cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:

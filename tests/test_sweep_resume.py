@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers import CRASH_WHILE_MARKED
 
 TINY = ["dataset=synthetic", "dataset.train_size=64", "dataset.test_size=32",
         "trainer.batch_size=32", "trainer.device=cpu", "trainer.progress=false",
@@ -149,22 +150,12 @@ def test_a_value_added_to_a_sweep_list_runs_only_the_new_job(tmp_path, cli, laun
     assert jobs_of(sweep)[new]["status"] == "completed"
 
 
-CRASH_ONCE = """
-import os
-import cnnbench.evaluation.evaluate as evaluate
-real = evaluate.evaluate_test_set
-def crash(*args, **kwargs):
-    if os.path.exists(os.environ["CRASH_MARKER"]) and "trainer.seed=2" in str(args[4]):
-        raise MemoryError("injected: the test phase ran out of memory")
-    return real(*args, **kwargs)
-evaluate.evaluate_test_set = crash
-"""
 
 
 def test_a_failed_job_is_resumed_by_the_command_the_sweep_prints(tmp_path):
     hook, marker = tmp_path / "hook", tmp_path / "crash"
     hook.mkdir()
-    (hook / "sitecustomize.py").write_text(CRASH_ONCE)
+    (hook / "sitecustomize.py").write_text(CRASH_WHILE_MARKED)
     marker.touch()
     env = {"PYTHONPATH": os.pathsep.join([str(hook), os.environ.get("PYTHONPATH", "")]),
            "CRASH_MARKER": str(marker)}
