@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from cnnbench import __version__
-from cnnbench.boundary import Scope, run_command
+from cnnbench.boundary import Scope, run_command, say
 from cnnbench.commands.train.prechecks import (
     checked_train_args,
     hydra_mistake,
@@ -107,13 +107,6 @@ def run_train(args: list[str], console: Console, debug: bool = False) -> int:
         return 1 if report_failed_jobs(console, sweep_dir, command) else 0
     return max((o.ending.exit_code for o in outcomes), default=0)  # a mistake 2, a crash 1
 
-
-def say(console: Console, text: str) -> None:
-    """Print, even when the terminal is gone (SIGHUP): the run's files already say it all."""
-    try:
-        console.print(text, highlight=False, soft_wrap=True)
-    except OSError:
-        pass
 
 
 def complete(args: list[str], console: Console) -> int:
