@@ -43,7 +43,7 @@ def check_override_syntax(args: list[str]) -> None:
             if override.is_sweep_override() and not sweeping:
                 raise UserError(f"'{arg}' lists several values, which makes a sweep: add -m "
                                 f"(cnnbench train -m {arg} ...) to run one job per value, or "
-                                f"write a list as key=[a,b] or a string as 'key=\"a,b\"'.")
+                                f"write a list as 'key=[a,b]' or a string as 'key=\"a,b\"'.")
         except HydraException as err:
             reason = str(err).splitlines()[0] if str(err) else type(err).__name__
             raise UserError(f"'{arg}' is not a valid override ({reason}). Write key=value; "
