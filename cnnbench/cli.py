@@ -55,7 +55,7 @@ def print_help(console: Console) -> None:
         "  cnnbench train --help            (every option of a training run)\n"
         "  cnnbench train trainer.resume=outputs/runs/<run>   (continue an interrupted run)\n"
         "  cnnbench compare outputs/multirun/<sweep>   (or outputs, or run dirs)\n"
-        "  cnnbench eval checkpoint=outputs/runs/<run> evaluation.shifts=\\[1,2,4]\n"
+        "  cnnbench eval checkpoint=outputs/runs/<run> 'evaluation.shifts=\\[1,2,4]'\n"
         "  cnnbench predict checkpoint=outputs/runs/<run> inputs=photos/,scan.png\n"
         "  cnnbench export checkpoint=outputs/runs/<run> format=onnx\n"
         "  tensorboard --logdir outputs\n", highlight=False)

@@ -125,8 +125,8 @@ def test_failing_sweep_job_does_not_stop_the_others(tmp_path, cli):
 
 
 @pytest.mark.parametrize("args,expected", [
-    (["model=resnet9000"], "There is no model option 'resnet9000'"),
-    (["optimizer=sgd,rmsprop_x"], "There is no optimizer option 'rmsprop_x'"),
+    (["model=resnet9000"], "model=resnet9000 is not a model; models: alexnet"),
+    (["optimizer=sgd,rmsprop_x"], "optimizer=rmsprop_x is not an optimizer"),
     (["trainer.foo=1"], "trainer.foo"),
     (["trainer.epochs=ten"], "trainer.epochs='ten' is not valid"),
     (["optimizer.lr=0"], "optimizer.lr=0 is not valid"),
