@@ -156,16 +156,14 @@ class TrainingRun:
             parts.resumed_at = parts.fit.state.epoch
             parts.pretrained = resume.get("pretrained")  # the weights the run started from
         runtime, data = parts.runtime, parts.data
-        if parts.effective_lr is not None:
-            self.write_metrics(effective_lr=parts.effective_lr)
-        if parts.pretrained is not None:
-            self.write_metrics(pretrained=parts.pretrained)
-        self.write_metrics(params=parts.params, device=runtime.device_name, amp=runtime.amp_name,
-                           world_size=self.dist.world_size, sync_batchnorm=parts.sync_batchnorm,
-                           train_size=len(data.train), val_size=len(data.val) if data.val else 0,
-                           test_size=len(data.test), classes=data.classes,
-                           compile_seconds=parts.compile_seconds, data_path=parts.data_path,
-                           cuda_graph=parts.graphs.status,
+        known = {"effective_lr": parts.effective_lr, "pretrained": parts.pretrained}
+        self.write_metrics(**{k: v for k, v in known.items() if v is not None},
+                           params=parts.params, device=runtime.device_name, amp=runtime.amp_name,
+                           cpu_threads=runtime.threads, world_size=self.dist.world_size,
+                           sync_batchnorm=parts.sync_batchnorm, train_size=len(data.train),
+                           val_size=len(data.val) if data.val else 0, test_size=len(data.test),
+                           classes=data.classes, compile_seconds=parts.compile_seconds,
+                           data_path=parts.data_path, cuda_graph=parts.graphs.status,
                            startup_seconds=time.perf_counter() - self.started
                            - parts.compile_seconds, **target_metrics(parts.fit.target))
         return parts
@@ -176,10 +174,16 @@ class TrainingRun:
     def train(self, parts: Parts) -> float:
         """The epochs, with curves, checkpoints and metrics written as each one ends."""
         s, fit = self.settings, parts.fit
+        runtime = parts.runtime
+        threads = f" ({runtime.threads} thread{'s' if runtime.threads != 1 else ''})" \
+            if runtime.device.type == "cpu" else ""
         self.console.print(
             f"[bold]cnnbench[/] {self.options['model']} on {self.options['dataset']} "
-            f"({parts.params:,} parameters) | {parts.runtime.device_name}, AMP "
-            f"{parts.runtime.amp_name} | {escape(str(self.run_dir))}", soft_wrap=True)
+            f"({parts.params:,} parameters) | {runtime.device_name}{threads}, AMP "
+            f"{runtime.amp_name} | {escape(str(self.run_dir))}", soft_wrap=True)
+        if parts.resumed_at is not None:
+            self.console.print(f"resuming from epoch {parts.resumed_at} of {s.epochs} (from "
+                               f"{s.resume})", markup=False, highlight=False, soft_wrap=True)
         self.tb, history = open_sinks(self.run_dir, OmegaConf.to_yaml(self.cfg), parts.resumed_at,
                                       self.dist.is_main)
         ckpt_dir = self.run_dir / rundir.CHECKPOINT_DIR
@@ -208,7 +212,7 @@ class TrainingRun:
             def on_epoch_end(row: dict, is_best: bool) -> None:
                 history.write(row)
                 self.tb.scalars({k: v for k, v in row.items() if k != "epoch"}, row["epoch"])
-                progress.epoch_done(row)
+                progress.epoch_done(row, is_best)
                 if is_best and s.checkpoint.save_best:
                     self.save(ckpt_dir / rundir.BEST_CHECKPOINT, fit, parts.scaler)
                 if s.checkpoint.save_last:
