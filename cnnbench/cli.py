@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from cnnbench import __version__
-from cnnbench.boundary import Scope, run_command, say
+from cnnbench.boundary import Scope, guard_output, run_command, say
 from cnnbench.commands.train.prechecks import (
     checked_train_args,
     hydra_mistake,
@@ -177,7 +177,15 @@ COMMANDS: dict[str, tuple[Callable[[list[str], Console, Scope, bool], int], Hint
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
+    """The command's exit code; a closed output (`| head`) silences it, never ends it."""
+    restore = guard_output()
+    try:
+        return dispatch(list(sys.argv[1:] if argv is None else argv))
+    finally:
+        restore()
+
+
+def dispatch(argv: list[str]) -> int:
     debug = "--debug" in argv or os.environ.get("HYDRA_FULL_ERROR") == "1"
     argv = [a for a in argv if a != "--debug"]
     console = RunConsole()
@@ -204,6 +212,7 @@ def entry() -> None:
     torch._dynamo (about a second, measured in bench/e2e.py's floor) is skipped."""
     from cnnbench.endings import ending_of
 
+    guard_output()  # to the end of the process: the last flush below included
     try:
         code = main()
     except SystemExit as err:  # Hydra's own error exit
