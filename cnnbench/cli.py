@@ -21,7 +21,7 @@ from cnnbench.faults import Hints
 from cnnbench.settings.config_files import config_options
 from cnnbench.sweep.advice import continue_command, interrupted_advice, sweep_continues
 from cnnbench.sweep.outcome import report_sweep
-from cnnbench.terminal import RunConsole
+from cnnbench.terminal import RunConsole, append_to_log
 
 SUBCOMMANDS = {
     "train": "train a model (or a sweep with -m); all Hydra flags and overrides work",
@@ -89,7 +89,11 @@ def run_train(args: list[str], console: Console, debug: bool = False) -> int:
         if sweep_dir is not None:
             report_sweep(console, sweep_dir)
             command = continue_command(typed, sweep_dir) if sweep_continues(typed) else None
-        say(console, interrupted_advice([o.run_dir for o in outcomes], sweep_dir, command))
+        advice = interrupted_advice([o.run_dir for o in outcomes], sweep_dir, command)
+        say(console, advice)
+        if sweep_dir is None:  # the run's log keeps the lines it showed, this one included
+            for outcome in outcomes:
+                append_to_log(outcome.run_dir, advice)
         return ending_of(err).exit_code
     except UserError:
         raise

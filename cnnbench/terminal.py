@@ -13,6 +13,7 @@ import io
 import logging
 import os
 import time
+from pathlib import Path
 from typing import Any, Mapping
 
 from rich.console import Console
@@ -25,6 +26,9 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+
+from cnnbench.errors import UserError
+from cnnbench.rundir import LOG_FILE, append_text
 
 LOGGER = "cnnbench.console"   # conf/hydra/job_logging/cnnbench.yaml: the run's log file only
 PIPED_EVERY_S = 15.0          # piped output: at most one progress line per this many seconds
@@ -87,6 +91,22 @@ def plain_text(*objects: Any, **kwargs: Any) -> str:
     keep = {k: v for k, v in kwargs.items() if k in ("sep", "end", "markup", "emoji")}
     plain.print(*objects, **keep)
     return buffer.getvalue()
+
+
+def append_to_log(run_dir: Path, text: str) -> None:
+    """`text` (rich markup) added to the end of a run's train.log as the lines its console logs
+    are ('[time] line'): what is printed after the run's own console has closed (how it was
+    interrupted, and how to continue it). A log that is not there, or cannot be written, is
+    left as it is: the terminal showed the text."""
+    log = Path(run_dir) / LOG_FILE
+    if not log.is_file():
+        return
+    stamp = logging.Formatter().formatTime(logging.makeLogRecord({}))
+    lines = [line.rstrip() for line in plain_text(text).splitlines() if line.strip()]
+    try:
+        append_text(log, "".join(f"[{stamp}] {line}\n" for line in lines))
+    except (OSError, UserError):
+        pass
 
 
 def epoch_seconds(seconds: float) -> str:
