@@ -35,7 +35,7 @@ from cnnbench.run.provenance import NullSink, library_versions, run_options
 from cnnbench.run.published import published_block
 from cnnbench.run.sinks import StepLoss, open_sinks
 from cnnbench.run.state import check_compatible, fit_payload, restore_fit
-from cnnbench.run.summary import print_summary
+from cnnbench.run.summary import print_start, print_summary
 from cnnbench.rundir import RunLock, RunRecord
 from cnnbench.settings.evaluation import EvaluationSettings
 from cnnbench.settings.trainer import TrainerSettings
@@ -174,16 +174,7 @@ class TrainingRun:
     def train(self, parts: Parts) -> float:
         """The epochs, with curves, checkpoints and metrics written as each one ends."""
         s, fit = self.settings, parts.fit
-        runtime = parts.runtime
-        threads = f" ({runtime.threads} thread{'s' if runtime.threads != 1 else ''})" \
-            if runtime.device.type == "cpu" else ""
-        self.console.print(
-            f"[bold]cnnbench[/] {self.options['model']} on {self.options['dataset']} "
-            f"({parts.params:,} parameters) | {runtime.device_name}{threads}, AMP "
-            f"{runtime.amp_name} | {escape(str(self.run_dir))}", soft_wrap=True)
-        if parts.resumed_at is not None:
-            self.console.print(f"resuming from epoch {parts.resumed_at} of {s.epochs} (from "
-                               f"{s.resume})", markup=False, highlight=False, soft_wrap=True)
+        print_start(self.console, self.options, parts, self.run_dir, s)
         self.tb, history = open_sinks(self.run_dir, OmegaConf.to_yaml(self.cfg), parts.resumed_at,
                                       self.dist.is_main)
         ckpt_dir = self.run_dir / rundir.CHECKPOINT_DIR
