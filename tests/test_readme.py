@@ -88,7 +88,7 @@ def runnable(command: str) -> str:
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory) -> Path:
     """A folder holding what the README's placeholders name: a tiny trained run, a tiny sweep
-    of two seeds, and a folder of pictures."""
+    of two seeds, and a folder of pictures, one subfolder per class."""
     from PIL import Image
 
     cwd = tmp_path_factory.mktemp("readme")
@@ -96,9 +96,12 @@ def workdir(tmp_path_factory) -> Path:
             cwd=cwd, check=True)
     run_cli("train", "-m", "model=mlp", "trainer.seed=1,2", f"hydra.sweep.dir=outputs/multirun/{SWEEP}",
             *TRAIN_LIMITS, *SMALL_DATA, cwd=cwd, check=True)
-    (cwd / PHOTOS).mkdir()
-    Image.new("L", (28, 28), 200).save(cwd / PHOTOS / "gray.png")
-    Image.new("RGB", (64, 40), (10, 120, 30)).save(cwd / PHOTOS / "wide.jpg")
+    for label, color in (("cat", (200, 40, 40)), ("dog", (30, 60, 220))):
+        (cwd / PHOTOS / label).mkdir(parents=True)
+        for i in range(12):
+            size = (40 + 2 * i, 36)
+            Image.new("RGB", size, tuple(c + 2 * i for c in color)).save(cwd / PHOTOS / label / f"{i}.png")
+    Image.new("L", (28, 28), 200).save(cwd / PHOTOS / "cat" / "gray.jpg")
     return cwd
 
 
