@@ -208,7 +208,7 @@ def anchors(page: Path) -> set[str]:
 def named_paths(page: Path) -> list[tuple[str, str]]:
     """Every relative link of the page and every repository path it writes in backticks."""
     text = page.read_text()
-    found = [(link, f"{page if link.startswith('#') else page.parent / link}")
+    found = [(link, f"{page}{link}" if link.startswith("#") else f"{page.parent / link}")
              for link in re.findall(r"\]\(([^)\s]+)\)", text) if not re.match(r"[a-z]+:", link)]
     tops = {p.name for p in REPO.iterdir()}
     for word in re.findall(r"`([^`\s]+)`", text):
