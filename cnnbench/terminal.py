@@ -205,6 +205,7 @@ class EpochProgress:
     def new_epoch(self, epoch: int) -> None:
         self.epoch = epoch
         self.last_line = self.epoch_start = time.perf_counter()
+        self.first_report = None  # the pace is measured between two reports of one epoch
         self.progress.reset(self.task, description=f"epoch {epoch}/{self.epochs}", stats="",
                             speed="", total=self.batches)
 

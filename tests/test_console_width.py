@@ -3,6 +3,8 @@ field, a busy machine is named, and the CPU threads follow OMP_NUM_THREADS."""
 from __future__ import annotations
 
 import io
+import re
+import time
 import json
 
 import pytest
@@ -95,3 +97,22 @@ def test_omp_num_threads_sets_the_threads_a_cpu_run_uses_and_says_so(cli, tmp_pa
     assert json.loads((run / "metrics.json").read_text())["cpu_threads"] == 1
     first = next(line for line in out.splitlines() if line.startswith("cnnbench "))
     assert "cpu (1 thread), AMP off" in first, first
+
+
+def test_the_estimate_measures_its_pace_inside_one_epoch(monkeypatch):
+    """An epoch too short for two reports gives no estimate: a pace measured across the end of
+    an epoch would count its validation as batches and promise minutes for seconds."""
+    out = io.StringIO()
+    monkeypatch.setattr(terminal, "machine_load", lambda: (0.1, 2))
+    progress = EpochProgress(Console(file=out, force_terminal=False, width=80))
+    progress.start(epochs=30, batches=25)
+    progress.new_epoch(1)
+    progress.batch(12, 0.5, 0.8, 1000.0)
+    time.sleep(0.3)  # the rest of the epoch and its validation
+    progress.new_epoch(2)
+    progress.batch(12, 0.5, 0.8, 1000.0)
+    assert "should take about" not in out.getvalue()
+    progress.batch(24, 0.5, 0.8, 1000.0)
+    estimate = next(line for line in out.getvalue().splitlines() if "should take" in line)
+    seconds = re.search(r"29 epochs to go should take about (\d+) s ", estimate)
+    assert seconds and int(seconds.group(1)) < 10, estimate
