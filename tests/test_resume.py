@@ -139,7 +139,6 @@ def test_onecycle_run_under_quotes_trains_on_to_more_epochs_on_the_new_curve(tmp
     (["model.hidden=[10]"], "model.hidden=[10] (the run has [200, 150])"),
     (["trainer.batch_size=32"], "trainer.batch_size=32 (the run has 64)"),
     (["trainer.seed=1", "augmentation=affine"], "trainer.seed=1 (the run has 42), augmentation"),
-    (["+trainer.foo=1"], "+trainer.foo=1"),
     (["hydra.run.dir=elsewhere"], "hydra.run.dir=elsewhere"),
     (["trainer.epochs=2", "dataset=mnist"], "dataset=mnist (the run has 'synthetic')"),
 ])
@@ -148,6 +147,15 @@ def test_changed_settings_are_refused_before_anything_is_written(run_copy, cli, 
     text = one_paragraph_error(cli("train", f"trainer.resume={run_copy}", *args,
                                    cwd=run_copy.parent))
     assert named in text and "start a new run" in text and "Drop" in text
+    assert snapshot(run_copy) == before
+
+
+def test_an_unknown_key_added_on_resume_is_refused_by_name_before_anything_is_written(
+        run_copy, cli):
+    before = snapshot(run_copy)
+    text = one_paragraph_error(cli("train", f"trainer.resume={run_copy}", "+trainer.foo=1",
+                                   cwd=run_copy.parent))
+    assert "nothing in cnnbench reads trainer.foo" in text
     assert snapshot(run_copy) == before
 
 

@@ -150,25 +150,25 @@ def test_sweep_summary_counts_each_status():
     [],  # Hydra's basic launcher, in the command's own process; the command fixes the sweep dir
     ["hydra/launcher=parallel", "hydra.sweep.dir=outputs/multirun/${now:%H-%M-%S}"]])
 def test_failed_job_with_a_slash_in_an_override_fails_the_sweep(tmp_path, cli, launcher):
-    proc = cli("train", "-m", *launcher, *TINY, "trainer.epochs=1", "+tag=a/b",
+    proc = cli("train", "-m", *launcher, *TINY, "trainer.epochs=1", "+reference=a/b",
                "trainer.batch_size=0,64", cwd=tmp_path)
     assert proc.returncode == 1, proc.stdout + proc.stderr
     jobs = job_dirs(tmp_path)
-    assert [j.name.partition(",")[0] for j in jobs] == ["0_+tag=a_b", "1_+tag=a_b"]
+    assert [j.name.partition(",")[0] for j in jobs] == ["0_+reference=a_b", "1_+reference=a_b"]
     assert sorted(metrics(j)["status"] for j in jobs) == ["completed", "failed"]
-    assert "+tag=a/b" in yaml.safe_load((jobs[0] / ".hydra" / "overrides.yaml").read_text())
+    assert "+reference=a/b" in yaml.safe_load((jobs[0] / ".hydra" / "overrides.yaml").read_text())
     assert ": 1 completed, 1 failed (trainer.batch_size=0 is not valid" in proc.stdout
     assert "1 of 2 jobs did not complete" in proc.stdout
 
 
 def test_very_long_overrides_make_a_short_job_dir(tmp_path, cli):
     note = "n" * 300
-    proc = cli("train", "-m", *TINY, "trainer.epochs=1", f"+note={note}", cwd=tmp_path)
+    proc = cli("train", "-m", *TINY, "trainer.epochs=1", f"+reference={note}", cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     (job,) = job_dirs(tmp_path)
-    assert len(job.name.encode()) <= 255 and job.name.startswith("0_+note=nnn")
+    assert len(job.name.encode()) <= 255 and job.name.startswith("0_+reference=nnn")
     assert metrics(job)["status"] == "completed"
-    assert f"+note={note}" in yaml.safe_load((job / ".hydra" / "overrides.yaml").read_text())
+    assert f"+reference={note}" in yaml.safe_load((job / ".hydra" / "overrides.yaml").read_text())
 
 
 # -- the parallel launcher -------------------------------------------------------------------
