@@ -83,11 +83,23 @@ def _series(group: Group) -> tuple[list[tuple[RunRecord, History]], str, bool] |
     return histories, split, complete
 
 
+def epoch_axis(ax, epochs: Sequence[float]) -> None:
+    """Whole epochs as ticks, however few: one or two epochs get half an epoch of room on
+    either side (matplotlib would otherwise tick 0.94, 0.96, ... around a single point)."""
+    from matplotlib.ticker import MaxNLocator
+
+    if epochs and max(epochs) - min(epochs) < 2:
+        ax.set_xlim(min(epochs) - 0.5, max(epochs) + 0.5)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
+
+
 def curves_figure(groups: Sequence[Group]) -> Figure | None:
     """Validation accuracy and loss per epoch: the mean of each group, shaded min–max."""
     series = [(g, s) for g in groups if (s := _series(g)) is not None]
     if not series:
         return None
+    epochs = [e for _, (histories, _, _) in series for _, h in histories
+              for e in h["epoch"] if not math.isnan(e)]
     fig = Figure(figsize=(13, 5.4 + 0.25 * -(-len(series) // 3)), layout="constrained")
     ax_acc, ax_loss = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
     for (g, (histories, split, complete)), color in zip(series, colors(len(series))):
@@ -108,7 +120,7 @@ def curves_figure(groups: Sequence[Group]) -> Figure | None:
         ax.set_xlabel("epoch")
         ax.set_ylabel(what)
         ax.grid(True, alpha=0.3)
-        ax.xaxis.get_major_locator().set_params(integer=True)
+        epoch_axis(ax, epochs)
     ax_acc.set_title("Validation accuracy per epoch\nline: mean over the seeds; "
                      "shaded: min–max of the seeds")
     ax_loss.set_title("Validation loss per epoch\nline: mean over the seeds; "
