@@ -8,16 +8,22 @@ maps how it ended to what the user sees, with the status and exit code of `endin
   path too long, memory that ran out, a file name that is not UTF-8): one paragraph, `error:`;
 - anything else is a bug and keeps its traceback, as every error does with --debug.
 
+An output nobody reads any more (`cnnbench train ... | head -3`: the reader went away, EPIPE)
+ends what the command shows, not the command: `guard_output` has stdout and stderr drop what
+is written from then on (their file descriptor points at /dev/null, as Python's documentation
+recommends for SIGPIPE), so a run goes on training, writes every file and ends as it would have.
+
 A record the command writes (an eval's metrics.json) is given to the boundary with `track`: when
 the command does not end it, the boundary writes its final status (interrupted or failed, with
 the reason), so that no record is left saying `running`.
 """
 from __future__ import annotations
 
+import errno
 import os
 import sys
 import traceback
-from typing import Any, Callable
+from typing import Any, Callable, TextIO
 
 from rich.console import Console
 from rich.markup import escape
@@ -113,3 +119,64 @@ def say(console: Console, text: str) -> None:
         console.print(text, highlight=False, soft_wrap=True)
     except OSError:
         pass
+
+
+def closed_output(err: BaseException) -> bool:
+    """Whether `err` says the reader of an output went away (a closed pipe)."""
+    return isinstance(err, BrokenPipeError) or (isinstance(err, OSError)
+                                                and err.errno == errno.EPIPE)
+
+
+class GuardedStream:
+    """A text stream (stdout, stderr) whose closed reader silences it instead of failing the
+    write: from the first EPIPE on, what is written goes to /dev/null."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.silenced = False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.stream, name)
+
+    def write(self, text: str) -> int:
+        if not self.silenced:
+            try:
+                return self.stream.write(text)
+            except OSError as err:
+                self.silence(err)
+        return len(text)
+
+    def flush(self) -> None:
+        if not self.silenced:
+            try:
+                self.stream.flush()
+            except OSError as err:
+                self.silence(err)
+
+    def silence(self, err: OSError) -> None:
+        """After a closed pipe: the stream's descriptor points at /dev/null (so the interpreter's
+        last flush, and anything writing to the descriptor, finds a reader); other errors are
+        raised."""
+        if not closed_output(err):
+            raise err
+        self.silenced = True
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, self.stream.fileno())
+            os.close(devnull)
+        except (OSError, ValueError, AttributeError):  # a stream without a descriptor
+            pass
+
+
+def guard_output() -> Callable[[], None]:
+    """stdout and stderr guarded (`GuardedStream`) from now on; returns what puts them back."""
+    previous = sys.stdout, sys.stderr
+    if sys.stdout is not None and not isinstance(sys.stdout, GuardedStream):
+        sys.stdout = GuardedStream(sys.stdout)
+    if sys.stderr is not None and not isinstance(sys.stderr, GuardedStream):
+        sys.stderr = GuardedStream(sys.stderr)
+
+    def restore() -> None:
+        sys.stdout, sys.stderr = previous
+
+    return restore

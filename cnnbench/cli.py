@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from cnnbench import __version__
-from cnnbench.boundary import Scope, run_command, say
+from cnnbench.boundary import Scope, guard_output, run_command, say
 from cnnbench.commands.train.prechecks import (
     checked_train_args,
     hydra_mistake,
@@ -21,7 +21,7 @@ from cnnbench.faults import Hints
 from cnnbench.settings.config_files import config_options
 from cnnbench.sweep.advice import continue_command, interrupted_advice, sweep_continues
 from cnnbench.sweep.outcome import report_sweep
-from cnnbench.terminal import RunConsole
+from cnnbench.terminal import RunConsole, append_to_log
 
 SUBCOMMANDS = {
     "train": "train a model (or a sweep with -m); all Hydra flags and overrides work",
@@ -55,7 +55,7 @@ def print_help(console: Console) -> None:
         "  cnnbench train --help            (every option of a training run)\n"
         "  cnnbench train trainer.resume=outputs/runs/<run>   (continue an interrupted run)\n"
         "  cnnbench compare outputs/multirun/<sweep>   (or outputs, or run dirs)\n"
-        "  cnnbench eval checkpoint=outputs/runs/<run> evaluation.shifts=\\[1,2,4]\n"
+        "  cnnbench eval checkpoint=outputs/runs/<run> 'evaluation.shifts=\\[1,2,4]'\n"
         "  cnnbench predict checkpoint=outputs/runs/<run> inputs=photos/,scan.png\n"
         "  cnnbench export checkpoint=outputs/runs/<run> format=onnx\n"
         "  tensorboard --logdir outputs\n", highlight=False)
@@ -89,7 +89,11 @@ def run_train(args: list[str], console: Console, debug: bool = False) -> int:
         if sweep_dir is not None:
             report_sweep(console, sweep_dir)
             command = continue_command(typed, sweep_dir) if sweep_continues(typed) else None
-        say(console, interrupted_advice([o.run_dir for o in outcomes], sweep_dir, command))
+        advice = interrupted_advice([o.run_dir for o in outcomes], sweep_dir, command)
+        say(console, advice)
+        if sweep_dir is None:  # the run's log keeps the lines it showed, this one included
+            for outcome in outcomes:
+                append_to_log(outcome.run_dir, advice)
         return ending_of(err).exit_code
     except UserError:
         raise
@@ -177,7 +181,15 @@ COMMANDS: dict[str, tuple[Callable[[list[str], Console, Scope, bool], int], Hint
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
+    """The command's exit code; a closed output (`| head`) silences it, never ends it."""
+    restore = guard_output()
+    try:
+        return dispatch(list(sys.argv[1:] if argv is None else argv))
+    finally:
+        restore()
+
+
+def dispatch(argv: list[str]) -> int:
     debug = "--debug" in argv or os.environ.get("HYDRA_FULL_ERROR") == "1"
     argv = [a for a in argv if a != "--debug"]
     console = RunConsole()
@@ -204,6 +216,7 @@ def entry() -> None:
     torch._dynamo (about a second, measured in bench/e2e.py's floor) is skipped."""
     from cnnbench.endings import ending_of
 
+    guard_output()  # to the end of the process: the last flush below included
     try:
         code = main()
     except SystemExit as err:  # Hydra's own error exit

@@ -56,6 +56,8 @@ OS_FAULTS: dict[int, tuple[str, str]] = {
                    "missing or was removed while the command ran)"),
     errno.ENOTDIR: ("a part of {where} is a file where a folder must be", "check the path"),
     errno.EISDIR: ("{where} is a folder where a file must be", "give a file's path"),
+    errno.EPIPE: ("{where} was closed by its reader (a pipe whose reader went away)",
+                  "keep the reader open until the command ends"),
     errno.EIO: ("reading or writing {where} failed with an input/output error (a failing disk, "
                 "a network file system, or a closed terminal)", "check the disk, then try again"),
 }

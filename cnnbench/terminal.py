@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import io
 import logging
+import os
 import time
+from pathlib import Path
 from typing import Any, Mapping
 
 from rich.console import Console
@@ -24,6 +26,9 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+
+from cnnbench.errors import UserError
+from cnnbench.rundir import LOG_FILE, append_text
 
 LOGGER = "cnnbench.console"   # conf/hydra/job_logging/cnnbench.yaml: the run's log file only
 PIPED_EVERY_S = 15.0          # piped output: at most one progress line per this many seconds
@@ -45,16 +50,37 @@ class RunConsole(Console):
         self.label = label
         self.log = logging.getLogger(LOGGER) if logged else None
 
-    def print(self, *objects: Any, **kwargs: Any) -> None:
+    def print(self, *objects: Any, logged_as: str | None = None, **kwargs: Any) -> None:
+        """console.print; `logged_as`: the plain text the log gets instead (the whole line of
+        what the terminal shows shortened to its width)."""
         if self.label and objects and isinstance(objects[0], str):
             label = f"[{self.label}] "
             markup = kwargs.get("markup", self._markup) is not False
             objects = ((escape(label) if markup else label) + objects[0], *objects[1:])
+            logged_as = None if logged_as is None else label + logged_as
         super().print(*objects, **kwargs)
         if self.log is not None and self.log.isEnabledFor(logging.INFO) and not self.quiet:
-            for line in plain_text(*objects, **kwargs).splitlines():
+            text = logged_as if logged_as is not None else plain_text(*objects, **kwargs)
+            for line in text.splitlines():
                 if line.strip():
                     self.log.info(line.rstrip())
+
+    @property
+    def line_width(self) -> int:
+        """The columns a line has after the label."""
+        return self.width - (len(self.label) + 3 if self.label else 0)
+
+
+def print_fitted(console: Console, shown: str, whole: str) -> None:
+    """`shown` on the terminal and `whole` in the log (a RunConsole's); plain text."""
+    if isinstance(console, RunConsole):
+        console.print(shown, logged_as=whole, markup=False, highlight=False)
+    else:
+        console.print(shown, markup=False, highlight=False)
+
+
+def line_width(console: Console) -> int:
+    return console.line_width if isinstance(console, RunConsole) else console.width
 
 
 def plain_text(*objects: Any, **kwargs: Any) -> str:
@@ -67,18 +93,82 @@ def plain_text(*objects: Any, **kwargs: Any) -> str:
     return buffer.getvalue()
 
 
-def epoch_line(row: Mapping[str, Any], epochs: int) -> str:
-    """e.g. 'epoch 3/10  train loss 0.1234 acc 96.12%  val loss 0.1100 acc 96.70%  lr 1.0e-03
-    2.1 s  62,345 img/s'."""
-    parts = [f"epoch {row['epoch']}/{epochs}",
-             f"train loss {row['train/loss']:.4f} acc {100 * row['train/acc']:.2f}%"]
+def append_to_log(run_dir: Path, text: str) -> None:
+    """`text` (rich markup) added to the end of a run's train.log as the lines its console logs
+    are ('[time] line'): what is printed after the run's own console has closed (how it was
+    interrupted, and how to continue it). A log that is not there, or cannot be written, is
+    left as it is: the terminal showed the text."""
+    log = Path(run_dir) / LOG_FILE
+    if not log.is_file():
+        return
+    stamp = logging.Formatter().formatTime(logging.makeLogRecord({}))
+    lines = [line.rstrip() for line in plain_text(text).splitlines() if line.strip()]
+    try:
+        append_text(log, "".join(f"[{stamp}] {line}\n" for line in lines))
+    except (OSError, UserError):
+        pass
+
+
+def epoch_seconds(seconds: float) -> str:
+    """An epoch's time as a log shows it: '2.10s', '12.3s', '1m05s', '2h03m'."""
+    if seconds < 10:
+        return f"{seconds:.2f}s"
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    if seconds < 3600:
+        minutes, rest = divmod(round(seconds), 60)
+        return f"{minutes}m{rest:02d}s"
+    hours, rest = divmod(round(seconds), 3600)
+    return f"{hours}h{rest // 60:02d}m"
+
+
+def epoch_fields(row: Mapping[str, Any], epochs: int, best: bool = False,
+                 short: bool = False) -> dict[str, str]:
+    """The fields of an epoch's line by name, most important first; `short`: without the words
+    'loss' and 'acc' (the order says which number is which)."""
+    def pair(split: str) -> str:
+        loss, acc = row[f"{split}/loss"], 100 * row[f"{split}/acc"]
+        return f"{split} {loss:.4f} {acc:.2f}%" if short else \
+            f"{split} loss {loss:.4f} acc {acc:.2f}%"
+
+    fields = {"epoch": f"epoch {row['epoch']}/{epochs}", "train": pair("train")}
     if row.get("val/loss") is not None:
-        parts.append(f"val loss {row['val/loss']:.4f} acc {100 * row['val/acc']:.2f}%")
+        fields["val"] = pair("val")
+    if best:
+        fields["best"] = "best"
+    fields["time"] = epoch_seconds(row["epoch_seconds"])
     if row.get("lr") is not None:
-        parts.append(f"lr {row['lr']:.1e}")
-    seconds = row["epoch_seconds"]
-    parts.append(f"{seconds:.{1 if seconds >= 10 else 2}f} s  {row['images_per_s']:,.0f} img/s")
-    return "  ".join(parts)
+        fields["lr"] = f"lr {row['lr']:.1e}"
+    if row.get("images_per_s") is not None:
+        fields["speed"] = f"{row['images_per_s']:,.0f} img/s"
+    return fields
+
+
+LINE_ORDER = ("epoch", "train", "val", "lr", "time", "speed", "best")  # as the line reads
+DROPPED_FIRST = ("speed", "lr", "time")  # what a narrow terminal loses, in this order
+
+
+def epoch_line(row: Mapping[str, Any], epochs: int, width: int | None = None,
+               best: bool = False) -> str:
+    """e.g. 'epoch 3/10  train loss 0.1234 acc 96.12%  val loss 0.1100 acc 96.70%  lr 1.0e-03
+    2.10s  62,345 img/s  best' (`best`: the best epoch so far). With a `width`, the line fits it
+    where it can: first the words 'loss' and 'acc' go, then the speed, the learning rate and
+    the time; without one (the log file) every field is there."""
+    full = _joined(epoch_fields(row, epochs, best))
+    if width is None or len(full) <= width:
+        return full
+    fields = epoch_fields(row, epochs, best, short=True)
+    line = _joined(fields)
+    for name in DROPPED_FIRST:
+        if len(line) <= width:
+            break
+        fields.pop(name, None)
+        line = _joined(fields)
+    return line
+
+
+def _joined(fields: Mapping[str, str]) -> str:
+    return "  ".join(fields[name] for name in LINE_ORDER if name in fields)
 
 
 class EpochProgress:
@@ -110,25 +200,27 @@ class EpochProgress:
 
     def start(self, epochs: int, batches: int, device: str = "") -> None:
         self.epochs, self.batches, self.device = epochs, batches, device
-        self.task = self.progress.add_task("", total=batches, stats="")
+        self.task = self.progress.add_task("", total=batches, stats="", speed="")
 
     def new_epoch(self, epoch: int) -> None:
         self.epoch = epoch
         self.last_line = self.epoch_start = time.perf_counter()
+        self.first_report = None  # the pace is measured between two reports of one epoch
         self.progress.reset(self.task, description=f"epoch {epoch}/{self.epochs}", stats="",
-                            total=self.batches)
+                            speed="", total=self.batches)
 
     def batch(self, done: int, loss: float, acc: float, images_per_s: float) -> None:
-        stats = f"loss {loss:.4f} acc {100 * acc:.2f}% {images_per_s:,.0f} img/s"
+        stats = f"loss {loss:.4f} acc {100 * acc:.2f}%"
+        speed = f"{images_per_s:,.0f} img/s"
         if not self.estimated and (self.live or self.piped) and done < self.batches:
             self.say_estimate(done)
         if self.live:
-            self.progress.update(self.task, completed=done, stats=stats)
+            self.progress.update(self.task, completed=done, stats=stats, speed=speed)
         elif self.piped and time.perf_counter() - self.last_line >= PIPED_EVERY_S \
                 and done < self.batches:
             self.last_line = time.perf_counter()
             self.console.print(f"epoch {self.epoch}/{self.epochs}: {done}/{self.batches} "
-                               f"batches ({100 * done / self.batches:.0f}%), {stats}",
+                               f"batches ({100 * done / self.batches:.0f}%), {stats} {speed}",
                                markup=False, highlight=False)
 
     def say_estimate(self, done: int) -> None:
@@ -147,9 +239,37 @@ class EpochProgress:
         self.console.print(f"{done} batches in {now - self.epoch_start:.1f} s{where}: the "
                            f"{epochs} epoch{'s' if epochs > 1 else ''} to go should take about "
                            f"{duration(total)} of training", markup=False, highlight=False)
+        busy = busy_note(*machine_load())
+        if busy:
+            self.console.print(busy, markup=False, highlight=False)
 
-    def epoch_done(self, row: Mapping[str, Any]) -> None:
-        self.console.print(epoch_line(row, self.epochs), markup=False, highlight=False)
+    def epoch_done(self, row: Mapping[str, Any], best: bool = False) -> None:
+        """The epoch's line, fitted to the terminal; the log gets every field."""
+        print_fitted(self.console, epoch_line(row, self.epochs, line_width(self.console), best),
+                     epoch_line(row, self.epochs, best=best))
+
+
+def machine_load() -> tuple[float | None, int]:
+    """The load average of the last minute (None where the system has none) and the CPU cores
+    this process may use."""
+    try:
+        load: float | None = os.getloadavg()[0]
+    except (AttributeError, OSError):
+        load = None
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 1
+    return load, cores
+
+
+def busy_note(load: float | None, cores: int) -> str | None:
+    """What to say when more processes want the CPU than it has cores (a run then takes many
+    times longer than on an idle machine); None on a machine with cores to spare."""
+    if load is None or load <= max(cores, 1) + 0.5:
+        return None
+    return (f"the machine is busy: load {load:.1f} on {cores} core{'s' if cores != 1 else ''}; "
+            f"this run may be slower than usual")
 
 
 def duration(seconds: float) -> str:
@@ -162,11 +282,13 @@ def duration(seconds: float) -> str:
 
 
 def bar_columns(width: int) -> list:
-    """The live bar's columns for a terminal `width` wide: the numbers first, the bar last."""
+    """The live bar's columns for a terminal `width` wide: the epoch, its batches and the
+    running train loss and accuracy first, then the bar, the times and the speed as they fit."""
     columns = [TextColumn("[bold]{task.description}"), MofNCompleteColumn()]
+    stats = TextColumn("{task.fields[stats]}")
     if width >= 100:
-        columns += [BarColumn(bar_width=24), TextColumn("{task.fields[stats]}"),
-                    TimeElapsedColumn(), TimeRemainingColumn()]
-    elif width >= 60:
-        columns += [BarColumn(bar_width=max(10, width - 50)), TimeElapsedColumn()]
-    return columns
+        return columns + [BarColumn(bar_width=24), stats, TextColumn("{task.fields[speed]}"),
+                          TimeElapsedColumn(), TimeRemainingColumn()]
+    if width >= 64:
+        return columns + [BarColumn(bar_width=max(5, width - 64)), stats, TimeElapsedColumn()]
+    return columns + [stats]

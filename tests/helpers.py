@@ -128,3 +128,15 @@ def crash(*args, **kwargs):
     return real(*args, **kwargs)
 evaluate.evaluate_test_set = crash
 """
+
+
+def stop_signals_as_in_a_terminal() -> None:
+    """A child's stop signals as a terminal's foreground job has them, whatever started the
+    tests (`nohup` ignores SIGHUP, a shell's background job or `trap '' INT` ignores SIGINT, and
+    children inherit that): Ctrl-C, SIGTERM and SIGHUP reach it. For `preexec_fn`."""
+    import signal
+
+    stops = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    for signum in stops:
+        signal.signal(signum, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, stops)

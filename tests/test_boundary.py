@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import trained_run, write_pictures
+from helpers import stop_signals_as_in_a_terminal, trained_run, write_pictures
 
 HOOK = Path(__file__).resolve().parent / "fault_hook"
 TINY = ["dataset=synthetic", "dataset.train_size=256", "dataset.test_size=128",
@@ -40,7 +40,7 @@ def start(cwd: Path, args: list[str], env: dict[str, str]) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "cnnbench", *args], cwd=cwd,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             env={**os.environ, "COLUMNS": "200", **env},
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+                            preexec_fn=stop_signals_as_in_a_terminal)
 
 
 def finish(cwd: Path, args: list[str], env: dict[str, str]) -> tuple[int, str]:

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers import stop_signals_as_in_a_terminal
 
 from cnnbench.rundir import FINAL_STATUSES, LOCK_FILE
 
@@ -35,7 +36,7 @@ def start(cwd: Path, *args: str, env: dict | None = None) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "cnnbench", *args], cwd=cwd,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             env={**os.environ, "COLUMNS": "200", **(env or {})},
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+                            preexec_fn=stop_signals_as_in_a_terminal)
 
 
 def metrics_of(run_dir: Path) -> dict:

@@ -100,7 +100,7 @@ def test_eval_refuses_what_cannot_work(sweep, tmp_path, monkeypatch, capsys):
     cases = {("dataset.channels=3",): "do not fit a lenet built for synthetic (3x28x28",
              ("model=mlp",): "cannot be changed by `cnnbench eval`",
              ("evaluation.shifts=[0]",): "evaluation.shifts=[0] is not valid",
-             ("dataset=imagenet",): "Unknown dataset 'imagenet'",
+             ("dataset=imagenet",): "dataset=imagenet is not a dataset; datasets: cifar10",
              ("oops",): "is not a key=value argument"}
     for extra, message in cases.items():
         assert main(["eval", f"checkpoint={run}", *extra]) == 2

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import yaml
+from helpers import stop_signals_as_in_a_terminal
 
 from cnnbench.run.unresumable import nothing_to_resume
 
@@ -23,7 +24,7 @@ SLOW = ["dataset=synthetic", "dataset.train_size=3000", "dataset.test_size=64",
 
 
 def _ctrl_c_reaches_the_child() -> None:
-    signal.signal(signal.SIGINT, signal.SIG_DFL)  # as a terminal's Ctrl-C does
+    stop_signals_as_in_a_terminal()
 
 
 def history_rows(run: Path) -> int:

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import trained_run
+from helpers import stop_signals_as_in_a_terminal, trained_run
 
 from cnnbench.rundir import LOCK_FILE
 from cnnbench.rundir.lock import process_start_time
@@ -41,7 +41,7 @@ def run(trained, tmp_path) -> Path:
 
 def start(cwd: Path, *args: str, umask: int | None = None) -> subprocess.Popen:
     def child() -> None:
-        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        stop_signals_as_in_a_terminal()
         if umask is not None:
             os.umask(umask)
 

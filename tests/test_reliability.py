@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import stop_signals_as_in_a_terminal
 
 from cnnbench.errors import UserError
 from cnnbench.run.checkpoint import load_checkpoint, save_checkpoint
@@ -32,7 +33,7 @@ def only_run(tmp_path: Path) -> Path:
 def _ctrl_c_reaches_the_child() -> None:
     # A shell starts background jobs with SIGINT ignored, and children inherit that (as with
     # nohup); a user's Ctrl-C in a terminal always reaches the run, so the test starts it so.
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    stop_signals_as_in_a_terminal()
 
 
 def start(tmp_path: Path, *args: str) -> subprocess.Popen:
@@ -125,8 +126,8 @@ def test_failing_sweep_job_does_not_stop_the_others(tmp_path, cli):
 
 
 @pytest.mark.parametrize("args,expected", [
-    (["model=resnet9000"], "There is no model option 'resnet9000'"),
-    (["optimizer=sgd,rmsprop_x"], "There is no optimizer option 'rmsprop_x'"),
+    (["model=resnet9000"], "model=resnet9000 is not a model; models: alexnet"),
+    (["optimizer=sgd,rmsprop_x"], "optimizer=rmsprop_x is not an optimizer"),
     (["trainer.foo=1"], "trainer.foo"),
     (["trainer.epochs=ten"], "trainer.epochs='ten' is not valid"),
     (["optimizer.lr=0"], "optimizer.lr=0 is not valid"),

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import CRASH_WHILE_MARKED
+from helpers import CRASH_WHILE_MARKED, stop_signals_as_in_a_terminal
 
 TINY = ["dataset=synthetic", "dataset.train_size=64", "dataset.test_size=32",
         "trainer.batch_size=32", "trainer.device=cpu", "trainer.progress=false",
@@ -30,7 +30,7 @@ def start(cwd: Path, *args: str) -> subprocess.Popen:
     """The sweep in a process group of its own, Ctrl-C reaching it as in a terminal."""
     return subprocess.Popen([sys.executable, "-m", "cnnbench", "train", *args], cwd=cwd,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=ENV,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+                            preexec_fn=stop_signals_as_in_a_terminal,
                             start_new_session=True)
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from helpers import stop_signals_as_in_a_terminal
 
 from cnnbench.rundir.naming import job_dirname
 from cnnbench.sweep.outcome import sweep_outcomes, sweep_summary, with_sweep_dir
@@ -26,7 +27,7 @@ KILLED = "killed by signal 9 (SIGKILL; the out-of-memory killer sends this)"
 
 
 def _ctrl_c_reaches_the_child() -> None:
-    signal.signal(signal.SIGINT, signal.SIG_DFL)  # as in a terminal (see test_reliability)
+    stop_signals_as_in_a_terminal()
 
 
 def start(tmp_path: Path, *args: str) -> subprocess.Popen:

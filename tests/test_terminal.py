@@ -18,9 +18,9 @@ ROW = {"epoch": 3, "train/loss": 0.12345, "train/acc": 0.9612, "val/loss": 0.11,
 
 def test_epoch_line_reads_as_a_log_line():
     assert epoch_line(ROW, 10) == ("epoch 3/10  train loss 0.1235 acc 96.12%  val loss 0.1100 "
-                                   "acc 96.70%  lr 1.0e-03  2.10 s  62,345 img/s")
+                                   "acc 96.70%  lr 1.0e-03  2.10s  62,345 img/s")
     no_val = epoch_line({**ROW, "val/loss": None, "val/acc": None, "epoch_seconds": 31.0}, 10)
-    assert "val" not in no_val and "31.0 s" in no_val
+    assert "val" not in no_val and "31.0s" in no_val
 
 
 def test_durations_read_as_a_person_would_say_them():
@@ -71,7 +71,10 @@ def test_piped_run_prints_whole_paths_and_keeps_its_story_in_train_log(cli, tmp_
     assert [line.split()[1] for line in epochs] == ["1/2", "2/2"]
     log = (run_dir / "train.log").read_text()
     metrics = json.loads((run_dir / "metrics.json").read_text())
-    for text in (*epochs, f"run directory: {run_dir}",
+    logged = [line.split("] ", 1)[1] for line in log.splitlines() if "] epoch " in line]
+    assert [line.split()[1] for line in logged] == ["1/2", "2/2"]
+    assert all("train loss" in line and "img/s" in line for line in logged)  # every field
+    for text in (f"run directory: {run_dir}",
                  f"test accuracy │ {100 * metrics['test/acc']:.2f}%"):
         assert text in log, text
     assert "img/s" in log and "*: the" in log  # the per-class table marks its worst rows

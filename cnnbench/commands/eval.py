@@ -1,4 +1,4 @@
-"""`cnnbench eval checkpoint=PATH [dataset=... evaluation.shifts=[2,4] trainer.device=cpu]`.
+"""`cnnbench eval checkpoint=PATH [dataset=... 'evaluation.shifts=[2,4]' trainer.device=cpu]`.
 
 Rebuilds the model from the config stored in the checkpoint, loads its weights and evaluates it on
 the test set (and the shifted test sets) without training. The results go into a new run
@@ -21,6 +21,7 @@ from cnnbench.evaluation.pictures import CONFUSION_PNG, MISCLASSIFIED_PNG
 from cnnbench.run.stored_config import safe_name, stored_config
 from cnnbench.rundir import METRICS_FILE, Writer
 from cnnbench.settings.config_files import config_dir, group_options
+from cnnbench.settings.names import check_override_names, plain_group_choices
 from cnnbench.settings.options import normalized
 
 USAGE = """\
@@ -31,7 +32,7 @@ test set and on the shifted test sets, without training. The model is rebuilt
 from the config stored in the checkpoint. Overrides:
   dataset=NAME, dataset.KEY=VALUE  another dataset with the same image shape and
                                    classes, or e.g. dataset.root=/path/to/data
-  evaluation.KEY=VALUE             e.g. evaluation.shifts=[1,2,3,4]
+  evaluation.KEY=VALUE             e.g. 'evaluation.shifts=[1,2,3,4]'
   trainer.KEY=VALUE                e.g. trainer.device=cpu
   out=DIR                          the new run directory (default:
                                    outputs/eval/<time>_<model>_<dataset>_<id>)
@@ -42,7 +43,9 @@ OVERRIDABLE = ("dataset", "evaluation", "trainer")
 
 def parse_args(args: Sequence[str]) -> tuple[str, str | None, list[str]]:
     checkpoint, out, overrides = None, None, []
-    for arg in normalized(args, valued=("out", "checkpoint")):
+    args = plain_group_choices(normalized(args, valued=("out", "checkpoint")))
+    check_override_names(args, "eval", own=("checkpoint", "out"))
+    for arg in args:
         key, sep, value = arg.partition("=")
         if not sep or not key:
             raise UserError(f"'{arg}' is not a key=value argument.\n{USAGE}")

@@ -26,6 +26,7 @@ from cnnbench.models import (
     model_names,
     model_summary,
 )
+from cnnbench.settings.names import check_override_names, plain_group_choices
 from cnnbench.settings.options import flag, normalized
 
 USAGE = ("Usage: cnnbench models dataset=NAME, optionally with dataset.KEY=VALUE overrides, "
@@ -124,10 +125,11 @@ def run_models(args: list[str], console: Console) -> int:
     args = normalized(args, flags=("json",), valued=("timm",))
     as_json = any(flag(a.partition("=")[2], "json") for a in args if a.startswith("json="))
     patterns = [a.partition("=")[2] for a in args if a.startswith("timm=")]
-    overrides = [a for a in args if not a.startswith(("json=", "timm="))]
+    overrides = plain_group_choices([a for a in args if not a.startswith(("json=", "timm="))])
     flags = [a for a in overrides if a.startswith("-")]
     if flags:
         raise UserError(f"Unknown option(s) {' '.join(flags)} for `cnnbench models`. {USAGE}")
+    check_override_names(overrides, "models", own=("json", "timm"))
     dataset = compose_dataset(overrides)
     shape = input_shape(dataset)
     if patterns:

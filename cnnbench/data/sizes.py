@@ -29,5 +29,5 @@ def pixel_size(image_size: Any, *, hint: str = "") -> tuple[int, int]:
         h = w = 0
     if h < 1 or w < 1:
         raise UserError(f"dataset.image_size={image_size!r} is not valid: give a size in pixels, "
-                        f"e.g. dataset.image_size=32 or dataset.image_size=[48,64].{hint}")
+                        f"e.g. dataset.image_size=32 or 'dataset.image_size=[48,64]'.{hint}")
     return int(h), int(w)

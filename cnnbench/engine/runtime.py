@@ -4,6 +4,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import inspect
+import os
 import random
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -22,6 +23,7 @@ class Runtime:
     channels_last: bool
     compile_mode: str | None = None  # torch.compile mode of the model, None when not compiled
     capture_step: bool = False       # training step to be captured as one CUDA graph (CUDA)
+    threads: int = 1                 # PyTorch's threads for work on the CPU
 
     @property
     def cuda_graphs(self) -> bool:
@@ -88,8 +90,17 @@ def make_runtime(device: str, amp: str, channels_last: bool | str,
     dev = select_device(device)
     use_cl = dev.type == "cuda" if channels_last == "auto" else bool(channels_last)
     amp_dtype = select_amp(amp, dev)
-    runtime = Runtime(dev, amp_dtype, use_cl, compile_mode)
+    runtime = Runtime(dev, amp_dtype, use_cl, compile_mode, threads=cpu_threads())
     return dataclasses.replace(runtime, capture_step=capture_off_reason(cuda_graph, runtime) is None)
+
+
+def cpu_threads() -> int:
+    """The threads PyTorch uses on the CPU: OMP_NUM_THREADS when it is set to a number (a sweep's
+    share of the cores gives way to it), else what PyTorch or the sweep chose."""
+    value = os.environ.get("OMP_NUM_THREADS", "").strip()
+    if value.isdigit() and int(value) > 0 and torch.get_num_threads() != int(value):
+        torch.set_num_threads(int(value))
+    return torch.get_num_threads()
 
 
 def capture_off_reason(cuda_graph: bool | str, runtime: Runtime) -> str | None:

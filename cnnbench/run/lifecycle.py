@@ -35,7 +35,7 @@ from cnnbench.run.provenance import NullSink, library_versions, run_options
 from cnnbench.run.published import published_block
 from cnnbench.run.sinks import StepLoss, open_sinks
 from cnnbench.run.state import check_compatible, fit_payload, restore_fit
-from cnnbench.run.summary import print_summary
+from cnnbench.run.summary import print_start, print_summary
 from cnnbench.rundir import RunLock, RunRecord
 from cnnbench.settings.evaluation import EvaluationSettings
 from cnnbench.settings.trainer import TrainerSettings
@@ -156,16 +156,14 @@ class TrainingRun:
             parts.resumed_at = parts.fit.state.epoch
             parts.pretrained = resume.get("pretrained")  # the weights the run started from
         runtime, data = parts.runtime, parts.data
-        if parts.effective_lr is not None:
-            self.write_metrics(effective_lr=parts.effective_lr)
-        if parts.pretrained is not None:
-            self.write_metrics(pretrained=parts.pretrained)
-        self.write_metrics(params=parts.params, device=runtime.device_name, amp=runtime.amp_name,
-                           world_size=self.dist.world_size, sync_batchnorm=parts.sync_batchnorm,
-                           train_size=len(data.train), val_size=len(data.val) if data.val else 0,
-                           test_size=len(data.test), classes=data.classes,
-                           compile_seconds=parts.compile_seconds, data_path=parts.data_path,
-                           cuda_graph=parts.graphs.status,
+        known = {"effective_lr": parts.effective_lr, "pretrained": parts.pretrained}
+        self.write_metrics(**{k: v for k, v in known.items() if v is not None},
+                           params=parts.params, device=runtime.device_name, amp=runtime.amp_name,
+                           cpu_threads=runtime.threads, world_size=self.dist.world_size,
+                           sync_batchnorm=parts.sync_batchnorm, train_size=len(data.train),
+                           val_size=len(data.val) if data.val else 0, test_size=len(data.test),
+                           classes=data.classes, compile_seconds=parts.compile_seconds,
+                           data_path=parts.data_path, cuda_graph=parts.graphs.status,
                            startup_seconds=time.perf_counter() - self.started
                            - parts.compile_seconds, **target_metrics(parts.fit.target))
         return parts
@@ -176,10 +174,7 @@ class TrainingRun:
     def train(self, parts: Parts) -> float:
         """The epochs, with curves, checkpoints and metrics written as each one ends."""
         s, fit = self.settings, parts.fit
-        self.console.print(
-            f"[bold]cnnbench[/] {self.options['model']} on {self.options['dataset']} "
-            f"({parts.params:,} parameters) | {parts.runtime.device_name}, AMP "
-            f"{parts.runtime.amp_name} | {escape(str(self.run_dir))}", soft_wrap=True)
+        print_start(self.console, self.options, parts, self.run_dir, s)
         self.tb, history = open_sinks(self.run_dir, OmegaConf.to_yaml(self.cfg), parts.resumed_at,
                                       self.dist.is_main)
         ckpt_dir = self.run_dir / rundir.CHECKPOINT_DIR
@@ -208,7 +203,7 @@ class TrainingRun:
             def on_epoch_end(row: dict, is_best: bool) -> None:
                 history.write(row)
                 self.tb.scalars({k: v for k, v in row.items() if k != "epoch"}, row["epoch"])
-                progress.epoch_done(row)
+                progress.epoch_done(row, is_best)
                 if is_best and s.checkpoint.save_best:
                     self.save(ckpt_dir / rundir.BEST_CHECKPOINT, fit, parts.scaler)
                 if s.checkpoint.save_last:

@@ -1,4 +1,5 @@
-"""What a completed run prints last: its results as a table (one line for a sweep's job), then
+"""What a run prints first (what trains where, and where a resumed run takes up again) and
+what a completed run prints last: its results as a table (one line for a sweep's job), then
 its run directory."""
 from __future__ import annotations
 
@@ -6,11 +7,29 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from rich.console import Console
+from rich.markup import escape
 
 from cnnbench.engine.target import target_summary
 from cnnbench.run.build import Parts
 from cnnbench.run.energy import energy_summary
 from cnnbench.run.sinks import print_paths, summary_table
+from cnnbench.settings.trainer import TrainerSettings
+
+
+def print_start(console: Console, options: Mapping[str, Any], parts: Parts, run_dir: Path,
+                settings: TrainerSettings) -> None:
+    """The run's first line (model, data, device with its CPU threads, AMP, directory) and, for
+    a resumed run, the epoch and checkpoint it continues from."""
+    runtime = parts.runtime
+    threads = f" ({runtime.threads} thread{'s' if runtime.threads != 1 else ''})" \
+        if runtime.device.type == "cpu" else ""
+    console.print(
+        f"[bold]cnnbench[/] {options['model']} on {options['dataset']} "
+        f"({parts.params:,} parameters) | {runtime.device_name}{threads}, AMP "
+        f"{runtime.amp_name} | {escape(str(run_dir))}", soft_wrap=True)
+    if parts.resumed_at is not None:
+        console.print(f"resuming from epoch {parts.resumed_at} of {settings.epochs} (from "
+                      f"{settings.resume})", markup=False, highlight=False, soft_wrap=True)
 
 
 def print_summary(console: Console, title: str, parts: Parts, test: Mapping[str, float],

@@ -63,5 +63,4 @@ def compose_checked(overrides: list[str], command: str, usage: str):
         return compose_config(overrides)
     except (HydraException, OmegaConfBaseException) as err:
         raise UserError(f"`cnnbench {command} {' '.join(overrides)}` does not compose: "
-                        f"{str(err).splitlines()[0].rstrip('.')}. Datasets: "
-                        f"{', '.join(config_options()['dataset'])}. {usage}") from None
+                        f"{str(err).splitlines()[0].rstrip('.')}. {usage}") from None

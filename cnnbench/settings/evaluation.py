@@ -32,8 +32,8 @@ class EvaluationSettings:
         for k in self.shifts:
             if isinstance(k, bool) or not isinstance(k, int) or k < 1:
                 raise UserError(f"evaluation.shifts={self.shifts!r} is not valid: each shift is a "
-                                f"whole number of pixels >= 1, e.g. evaluation.shifts=[2,4] "
-                                f"(or evaluation.shifts=[] for none).")
+                                f"whole number of pixels >= 1, e.g. 'evaluation.shifts=[2,4]' "
+                                f"(or 'evaluation.shifts=[]' for none).")
         for key in ("misclassified", "worst_classes"):
             value = getattr(self, key)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:

@@ -229,6 +229,7 @@ def mark_not_started(job: Job, reason: str) -> None:
     metrics.json that says so, which `cnnbench compare` and the sweep summary show; running the
     sweep again runs it there. An earlier attempt's files in its directory are left as they are."""
     from cnnbench.rundir import NOT_STARTED, record_outcome
+    from cnnbench.rundir.writer import write_with
 
     with read_write(job.config.hydra.runtime), open_dict(job.config.hydra.runtime):
         job.config.hydra.runtime.output_dir = str(job.dir)
@@ -236,9 +237,10 @@ def mark_not_started(job: Job, reason: str) -> None:
     hydra_dir = job.dir / str(job.config.hydra.output_subdir)
     if job.config.hydra.output_subdir is not None and not (hydra_dir / "config.yaml").exists():
         hydra_dir.mkdir(parents=True, exist_ok=True)
-        OmegaConf.save(task_config(job.config), hydra_dir / "config.yaml")
-        OmegaConf.save(OmegaConf.masked_copy(job.config, "hydra"), hydra_dir / "hydra.yaml")
-        OmegaConf.save(job.config.hydra.overrides.task, hydra_dir / "overrides.yaml")
+        for name, part in (("config.yaml", task_config(job.config)),
+                           ("hydra.yaml", OmegaConf.masked_copy(job.config, "hydra")),
+                           ("overrides.yaml", job.config.hydra.overrides.task)):
+            write_with(hydra_dir / name, lambda tmp, part=part: OmegaConf.save(part, tmp))
     record_outcome(job.dir, NOT_STARTED,
                    f"the sweep was stopped before this job started ({reason})",
                    {"overrides": list(job.overrides), "run_dir": str(job.dir)})

@@ -16,6 +16,7 @@ from typing import Sequence
 from rich.console import Console
 
 from cnnbench.errors import UserError
+from cnnbench.settings.names import check_override_names, plain_group_choices
 from cnnbench.settings.options import flag, normalized
 
 USAGE = """\
@@ -62,7 +63,9 @@ def _samples(value: str) -> int:
 
 def parse_args(args: Sequence[str]) -> DataOptions:
     opts = DataOptions()
-    for arg in normalized(args, flags=("json",), valued=("out", "samples")):
+    args = plain_group_choices(normalized(args, flags=("json",), valued=("out", "samples")))
+    check_override_names(args, "data", own=("samples", "out", "json"))
+    for arg in args:
         key, sep, value = arg.partition("=")
         if key == "samples" and sep:
             opts.samples = _samples(value)

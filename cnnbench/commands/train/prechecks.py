@@ -1,13 +1,13 @@
 """The checks `cnnbench train` makes before Hydra starts, so that a mistake is one paragraph
-and nothing is written: group options that exist, known keys, override syntax, an output folder
-that can be written, a run directory not in use; the run directory of a torchrun process; and
-the directories the command must own (their locks) before Hydra writes into them."""
+and nothing is written: known groups, options and keys (`settings.names`), override syntax, an
+output folder that can be written, a run directory not in use; the run directory of a torchrun
+process; and the directories the command must own (their locks) before Hydra writes into them."""
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
-from cnnbench.settings.config_files import config_options
+from cnnbench.settings.names import check_override_names, plain_group_choices
 from cnnbench.settings.overrides import hydra_unquote, override_key
 from cnnbench.sweep.outcome import is_sweep, with_sweep_dir
 
@@ -24,25 +24,6 @@ def check_single_config(args: list[str]) -> None:
         raise UserError(f"{shows[0]} prints the config of one run, and -m makes a sweep of "
                         f"several: drop -m and give one value per option to see a job's config "
                         f"(e.g. cnnbench train model=mlp {shows[0]} job).")
-
-
-def check_group_choices(args: list[str]) -> None:
-    """`group=option` overrides name options that exist (Hydra's own message lists its search
-    path and is easy to miss); sweeps like model=mlp,foo are checked option by option."""
-    from cnnbench.errors import UserError
-
-    options = config_options()
-    for arg in args:
-        key, sep, value = arg.partition("=")
-        if not sep or key not in options or any(c in value for c in "()[]{}*$"):
-            continue
-        if not value.strip(", "):
-            raise UserError(f"{key}= names no option. Choose one of: {', '.join(options[key])} "
-                            f"(e.g. {key}={options[key][0]}).")
-        unknown = [v for v in value.split(",") if v and v not in options[key]]
-        if unknown:
-            raise UserError(f"There is no {key} option '{unknown[0]}'. The {key} options are: "
-                            f"{', '.join(options[key])} (one YAML file each in conf/{key}/).")
 
 
 def check_override_syntax(args: list[str]) -> None:
@@ -62,39 +43,13 @@ def check_override_syntax(args: list[str]) -> None:
             if override.is_sweep_override() and not sweeping:
                 raise UserError(f"'{arg}' lists several values, which makes a sweep: add -m "
                                 f"(cnnbench train -m {arg} ...) to run one job per value, or "
-                                f"write a list as key=[a,b] or a string as 'key=\"a,b\"'.")
+                                f"write a list as 'key=[a,b]' or a string as 'key=\"a,b\"'.")
         except HydraException as err:
             reason = str(err).splitlines()[0] if str(err) else type(err).__name__
             raise UserError(f"'{arg}' is not a valid override ({reason}). Write key=value; "
                             f"quote a value that holds spaces, commas or brackets, e.g. "
                             f"'key=\"a,b\"' (https://hydra.cc/docs/advanced/override_grammar/basic/)."
                             ) from None
-
-
-def check_option_keys(args: list[str]) -> None:
-    """trainer.* and evaluation.* keys name options that exist (with a did-you-mean), before
-    Hydra's longer message about appending with '+'."""
-    import dataclasses
-
-    from cnnbench.settings.evaluation import EvaluationSettings
-    from cnnbench.settings.trainer import TrainerSettings
-    from cnnbench.settings.typed import unknown_keys_error
-
-    roots = {"trainer": TrainerSettings, "evaluation": EvaluationSettings}
-    for arg in args:
-        key, sep, _ = arg.partition("=")
-        path = key.split(".")
-        if not sep or path[0] not in roots or len(path) < 2:
-            continue
-        cls = roots[path[0]]
-        for depth, name in enumerate(path[1:], start=1):
-            known = [f.name for f in dataclasses.fields(cls)]
-            if name not in known:
-                raise unknown_keys_error(".".join(path[:depth]), [name], known)
-            kind = cls.__dataclass_fields__[name].default_factory  # nested groups only
-            if kind is dataclasses.MISSING or not dataclasses.is_dataclass(kind):
-                break
-            cls = kind
 
 
 def check_output_dir(args: list[str]) -> None:
@@ -220,10 +175,10 @@ def checked_train_args(args: list[str]) -> tuple[list[str], Path | None]:
     from cnnbench.settings.objective import check_sweep_objective
 
     check_single_config(args)
+    args = plain_group_choices(args)
+    check_override_names(args)
     if any(a in INFO_FLAGS for a in args):
         return args, None
-    check_group_choices(args)
-    check_option_keys(args)
     check_output_dir(args)
     resume = resume_value(args)
     if resume is not None:
