@@ -16,8 +16,10 @@ from cnnbench.commands.compare.evaluations import (
     split_evaluations,
 )
 from cnnbench.commands.compare.group_csv import write_group_csv
-from cnnbench.commands.compare.group_table import rich_group_table, write_markdown
+from cnnbench.commands.compare.group_table import write_markdown
+from cnnbench.commands.compare.group_view import group_report
 from cnnbench.commands.compare.groups import Group, group_runs
+from cnnbench.commands.compare.prose import wrapped
 from cnnbench.commands.compare.runs import RunRecord, load_runs
 from cnnbench.commands.compare.table import rich_table, sort_runs, write_csv
 from cnnbench.errors import UserError
@@ -58,8 +60,8 @@ def sweep_table(sweep_dir: Path, width: int):
     groups = [g for g in group_runs(runs) if g.stats.acc.mean is not None]
     if not groups:
         return None
-    return rich_group_table(groups, f"{_count(len(runs), 'job')} in {_count(len(groups), 'group')}",
-                            width)
+    return group_report(groups, f"{_count(len(runs), 'job')} in {_count(len(groups), 'group')}",
+                        width)
 
 
 def compare(paths: Sequence[str | Path], out_dir: str | Path | None = None) -> Comparison:
@@ -184,13 +186,22 @@ def main(args: Sequence[str], console: Console) -> int:
     ns = parse_args(args)
     result = compare(ns.paths, ns.out)
     runs, groups = result.runs, result.groups
-    console.print(rich_group_table(
-        groups, f"{_count(len(runs), 'run')} in {_count(len(groups), 'group')}", console.width))
-    if ns.runs:
+    if groups:
+        console.print(group_report(
+            groups, f"{_count(len(runs), 'run')} in {_count(len(groups), 'group')}",
+            console.width))
+    else:
+        console.print("no training runs to compare", highlight=False)
+    if ns.runs and runs:
         console.print(rich_table(runs, _count(len(runs), "run"), console.width))
+    if result.evaluations:
+        console.print(evaluation_table(result.evaluations, runs, console.width))
+        console.print(wrapped(NOTE))
     for line in left_out_lines(runs):
         console.print(line, highlight=False)
-    console.print(f"wrote {', '.join(p.name for p in result.written)} to {result.out_dir}",
+    wrote = f"wrote {', '.join(p.name for p in result.written)} to {result.out_dir}"
+    # wrapped between words, unless the folder's path alone is wider than the terminal
+    console.print(wrapped(wrote) if len(str(result.out_dir)) < console.width else wrote,
                   highlight=False)
     for note in result.skipped:
         console.print(f"skipped {note}", highlight=False)

@@ -11,7 +11,7 @@ from typing import Sequence
 from matplotlib.figure import Figure
 
 from cnnbench.commands.compare.groups import Group
-from cnnbench.commands.compare.plots import colors, group_legend
+from cnnbench.commands.compare.plots import colors, group_legend, names_title, short_names
 from cnnbench.commands.compare.runs import RunRecord
 
 History = dict[str, list[float]]  # history.csv: column name -> one value per row
@@ -100,7 +100,12 @@ def curves_figure(groups: Sequence[Group]) -> Figure | None:
         return None
     epochs = [e for _, (histories, _, _) in series for _, h in histories
               for e in h["epoch"] if not math.isnan(e)]
-    fig = Figure(figsize=(13, 5.4 + 0.25 * -(-len(series) // 3)), layout="constrained")
+    short = short_names(groups)
+    drawn = [group_legend(g, [r for r, _ in h], short) for g, (h, _, _) in series]
+    longest = max(len(line) for label in drawn for line in label.splitlines())
+    ncol = max(1, min(len(series), 3, 180 // (longest + 8)))
+    lines = sum(label.count("\n") + 1 for label in drawn)
+    fig = Figure(figsize=(13, 5.4 + 0.2 * -(-lines // ncol)), layout="constrained")
     ax_acc, ax_loss = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
     for (g, (histories, split, complete)), color in zip(series, colors(len(series))):
         tag = "" if split == "val" else " (train: no val set)"
@@ -111,7 +116,7 @@ def curves_figure(groups: Sequence[Group]) -> Figure | None:
             if not b.epochs:
                 continue
             ax.plot(b.epochs, [scale * v for v in b.mean],
-                    label=group_legend(g, [r for r, _ in histories]) + tag, **kw)
+                    label=group_legend(g, [r for r, _ in histories], short) + tag, **kw)
             if len(histories) > 1:
                 ax.fill_between(b.epochs, [scale * v for v in b.low],
                                 [scale * v for v in b.high], color=color, alpha=0.18,
@@ -127,5 +132,5 @@ def curves_figure(groups: Sequence[Group]) -> Figure | None:
                       "shaded: min–max of the seeds")
     handles, labels = ax_acc.get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside lower center", fontsize=9, frameon=False,
-               ncol=max(1, min(len(series), 3, 180 // (max(map(len, labels)) + 8))))
+               ncol=ncol, title=names_title(groups), title_fontsize=9)
     return fig

@@ -17,6 +17,7 @@ from cnnbench.commands.compare.abbrev import abbreviations, legend
 from cnnbench.commands.compare.fitting import fit_columns, fit_keys, table_width
 from cnnbench.commands.compare.group_table import NUMERIC, group_columns, notes, setting_keys
 from cnnbench.commands.compare.groups import Group
+from cnnbench.commands.compare.prose import ColourNote, wrapped
 
 # left out of the terminal table, in this order, while it is wider than the terminal (the
 # settings, n, test acc, CI95, vs best and verdict are left out last, or never)
@@ -65,31 +66,27 @@ def _table(groups: Sequence[Group], view: Layout, title: str) -> Table:
     return table
 
 
-def _paragraphs(groups: Sequence[Group], view: Layout, title: str, keys: int) -> list[Text]:
-    """One paragraph per group: its settings, then its numbers, each 'name value'."""
+def _paragraphs(groups: Sequence[Group], view: Layout, title: str, keys: int) -> list:
+    """One paragraph per group: its number and settings, then '97.40% (CI95 96.90–97.90),
+    n=3, p=0.012'."""
     out = [Text(title, style="italic")]
     for number, (g, cells) in enumerate(zip(groups, view.rows), 1):
+        cell = {view.headers[i]: cells[i] for i in view.keep[keys:]}
         settings = ", ".join(f"{view.headers[i]}={cells[i]}" for i in view.keep[:keys])
-        numbers = "  ".join(f"{view.headers[i]} {cells[i]}" for i in view.keep[keys:]
-                            if cells[i])
+        numbers = [cell.get("test acc", "")
+                   + (f" (CI95 {cell['CI95']})" if cell.get("CI95") else ""),
+                   f"n={cell.get('n', '')}", cell.get("vs best", ""), cell.get("verdict", "")]
         style = "bold green" if g.stats.best else None
-        out.append(wrapped(f"{number}. {settings}: {numbers}", style))
+        out.append(wrapped(f"{number}. {settings}: {', '.join(n for n in numbers if n)}", style))
     return out
 
 
-def wrapped(text: str, style: str | None = None) -> Text:
-    """Text that wraps at the console's width, at spaces, even where the console itself does
-    not wrap (piped output)."""
-    return Text(text, style=style or "", no_wrap=False, overflow="fold")
-
-
-def group_report(groups: Sequence[Group], title: str, width: int = 200,
-                 colour: bool = True) -> Renderables:
+def group_report(groups: Sequence[Group], title: str, width: int = 200) -> Renderables:
     """The group table (or its paragraphs), the short names of the settings it shows, what it
     leaves out, and what its columns mean, all within `width` characters where they can be;
     the colours are explained only when they are shown."""
     view, short = layout(groups, width)
-    keys = len([k for k in short])
+    keys = len(short)
     parts: list = [_table(groups, view, title) if view.fits
                    else Renderables(*_paragraphs(groups, view, title, keys))]
     shown_keys = [k for k in short if view.headers.index(short[k]) in view.keep]
@@ -98,9 +95,7 @@ def group_report(groups: Sequence[Group], title: str, width: int = 200,
     if view.left_out:
         parts.append(wrapped(f"left out at {width} columns: {', '.join(view.left_out)}; widen "
                              f"the terminal or read comparison.md or comparison.csv"))
-    explained = notes(groups, [view.headers[i] for i in view.keep])
-    if colour:
-        explained.append("Bold green: the best group; yellow: a group with no run in the "
-                         "statistics.")
-    parts.append(wrapped(" ".join(explained)))
+    parts.append(wrapped(" ".join(notes(groups, [view.headers[i] for i in view.keep]))))
+    parts.append(ColourNote("Bold green: the best group; yellow: a group with no run in the "
+                            "statistics."))
     return Renderables(*parts)
