@@ -2,8 +2,9 @@
 
 Rebuilds the model from the config stored in the checkpoint, loads its weights and evaluates it on
 the test set (and the shifted test sets) without training. The results go into a new run
-directory under outputs/eval/ with the same files a training run writes after its test: metrics.json,
-confusion_matrix.png, misclassified.png and TensorBoard events.
+directory under outputs/eval/ with the same files a training run writes after its test: metrics.json
+(with "kind": "eval"), confusion_matrix.png, misclassified.png and TensorBoard events (scalars and
+pictures; no HParams session, which is for training runs).
 """
 from __future__ import annotations
 
@@ -154,12 +155,13 @@ def prepare(checkpoint: Path, overrides: Sequence[str]) -> Job:
 
 def run(job: Job, run_dir: Path, console: Console) -> dict[str, Any]:
     """Test loss/accuracy and everything `evaluate_test_set` does, from one pass over the test
-    set; returns the metrics."""
+    set; returns the metrics. Its TensorBoard events hold the test scalars and pictures but no
+    HParams session: an evaluation is not a training run, and TensorBoard's HParams table
+    lists training runs only (the evaluated run is there with its own test metrics)."""
     from torch import nn
 
     from cnnbench.engine.finite import NotFinite
     from cnnbench.evaluation.evaluate import evaluate_test_set
-    from cnnbench.run.hparams import log_hparams
     from cnnbench.run.sinks import TensorBoardSink
     from cnnbench.rundir import TB_DIR
 
@@ -175,7 +177,6 @@ def run(job: Job, run_dir: Path, console: Console) -> dict[str, Any]:
         raise UserError(f"{job.checkpoint} cannot be evaluated: {err}, so it has no test "
                         f"result (its computation overflows on this data; try "
                         f"trainer.amp=off).") from None
-    log_hparams(tb, job.options, run_dir, ["test/acc", "test/loss", *report.scalars])
     tb.close()
     return report.metrics
 

@@ -9,9 +9,17 @@ from typing import Sequence
 
 from rich.console import Console
 
+from cnnbench.commands.compare.evaluations import (
+    NOTE,
+    evaluation_markdown,
+    evaluation_table,
+    split_evaluations,
+)
 from cnnbench.commands.compare.group_csv import write_group_csv
-from cnnbench.commands.compare.group_table import rich_group_table, write_markdown
+from cnnbench.commands.compare.group_table import write_markdown
+from cnnbench.commands.compare.group_view import group_report
 from cnnbench.commands.compare.groups import Group, group_runs
+from cnnbench.commands.compare.prose import wrapped
 from cnnbench.commands.compare.runs import RunRecord, load_runs
 from cnnbench.commands.compare.table import rich_table, sort_runs, write_csv
 from cnnbench.errors import UserError
@@ -25,9 +33,10 @@ FILES = ("comparison.csv", "comparison_runs.csv", "comparison.md", "comparison.p
 
 @dataclass
 class Comparison:
-    runs: list[RunRecord]
+    runs: list[RunRecord]                       # the training runs
     groups: list[Group]
     out_dir: Path
+    evaluations: list[RunRecord] = field(default_factory=list)  # `cnnbench eval` outputs
     written: list[Path] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
 
@@ -47,21 +56,22 @@ def earlier_comparison(folder: Path) -> bool:
 def sweep_table(sweep_dir: Path, width: int):
     """The group table of a sweep's runs (no files written), for the end of the sweep; None
     when no job completed."""
-    runs = sort_runs(load_runs([Path(sweep_dir)]))
+    runs, _ = split_evaluations(sort_runs(load_runs([Path(sweep_dir)])))
     groups = [g for g in group_runs(runs) if g.stats.acc.mean is not None]
     if not groups:
         return None
-    return rich_group_table(groups, f"{_count(len(runs), 'job')} in {_count(len(groups), 'group')}",
-                            width)
+    return group_report(groups, f"{_count(len(runs), 'job')} in {_count(len(groups), 'group')}",
+                        width)
 
 
 def compare(paths: Sequence[str | Path], out_dir: str | Path | None = None) -> Comparison:
-    """Read every run under `paths` and write the comparison files into `out_dir`."""
+    """Read every run under `paths` and write the comparison files into `out_dir`; the
+    evaluations among them are kept apart from the training runs."""
     roots = [Path(p) for p in paths]
-    runs = sort_runs(load_runs(roots))
+    runs, evaluations = split_evaluations(sort_runs(load_runs(roots)))
     out = Path(out_dir) if out_dir is not None else default_out_dir(roots)
     try:
-        return _write_files(runs, roots, out)
+        return _write_files(runs, evaluations, roots, out)
     except OSError as err:
         raise UserError(
             f"The comparison files could not be written to {shown_path(out)}: "
@@ -71,7 +81,8 @@ def compare(paths: Sequence[str | Path], out_dir: str | Path | None = None) -> C
             f"free space / fix the permissions of {shown_path(out)}.") from None
 
 
-def _write_files(runs: list[RunRecord], roots: list[Path], out: Path) -> Comparison:
+def _write_files(runs: list[RunRecord], evaluations: list[RunRecord], roots: list[Path],
+                 out: Path) -> Comparison:
     from cnnbench.commands.compare.curves import curves_figure
     from cnnbench.commands.compare.figure_png import save_png
     from cnnbench.commands.compare.plots import accuracy_vs_time_figure
@@ -79,14 +90,18 @@ def _write_files(runs: list[RunRecord], roots: list[Path], out: Path) -> Compari
     out.mkdir(parents=True, exist_ok=True)
     writer = claim_outputs(out, "compare", FILES, earlier_comparison)
     groups = group_runs(runs)
-    result = Comparison(runs, groups, out)
+    result = Comparison(runs, groups, out, evaluations)
     group_of = {r.path: g.label for g in groups for r in g.runs}
-    title = (f"{_count(len(runs), 'run')} in {_count(len(groups), 'group')} "
-             f"from {', '.join(map(str, roots))}")
+    title = f"{_count(len(runs), 'run')} in {_count(len(groups), 'group')}"
+    if evaluations:
+        title += f" and {_count(len(evaluations), 'evaluation')}"
+    title += f" from {', '.join(map(str, roots))}"
+    appendix = ["", "## Evaluations", "", *evaluation_markdown(evaluations, runs)] \
+        if evaluations else []
     for name, write in (
             ("comparison.csv", lambda p: write_group_csv(groups, p)),
             ("comparison_runs.csv", lambda p: write_csv(runs, p, group_of)),
-            ("comparison.md", lambda p: write_markdown(groups, runs, p, title))):
+            ("comparison.md", lambda p: write_markdown(groups, runs, p, title, appendix))):
         result.written.append(write_with(out / name, write, writer))
     for name, make, why in (
             ("comparison.png", accuracy_vs_time_figure, "no run has a test accuracy yet"),
@@ -171,13 +186,22 @@ def main(args: Sequence[str], console: Console) -> int:
     ns = parse_args(args)
     result = compare(ns.paths, ns.out)
     runs, groups = result.runs, result.groups
-    console.print(rich_group_table(
-        groups, f"{_count(len(runs), 'run')} in {_count(len(groups), 'group')}", console.width))
-    if ns.runs:
+    if groups:
+        console.print(group_report(
+            groups, f"{_count(len(runs), 'run')} in {_count(len(groups), 'group')}",
+            console.width))
+    else:
+        console.print("no training runs to compare", highlight=False)
+    if ns.runs and runs:
         console.print(rich_table(runs, _count(len(runs), "run"), console.width))
+    if result.evaluations:
+        console.print(evaluation_table(result.evaluations, runs, console.width))
+        console.print(wrapped(NOTE))
     for line in left_out_lines(runs):
         console.print(line, highlight=False)
-    console.print(f"wrote {', '.join(p.name for p in result.written)} to {result.out_dir}",
+    wrote = f"wrote {', '.join(p.name for p in result.written)} to {result.out_dir}"
+    # wrapped between words, unless the folder's path alone is wider than the terminal
+    console.print(wrapped(wrote) if len(str(result.out_dir)) < console.width else wrote,
                   highlight=False)
     for note in result.skipped:
         console.print(f"skipped {note}", highlight=False)

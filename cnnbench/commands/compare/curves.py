@@ -11,7 +11,7 @@ from typing import Sequence
 from matplotlib.figure import Figure
 
 from cnnbench.commands.compare.groups import Group
-from cnnbench.commands.compare.plots import colors, group_legend
+from cnnbench.commands.compare.plots import colors, group_legend, names_title, short_names
 from cnnbench.commands.compare.runs import RunRecord
 
 History = dict[str, list[float]]  # history.csv: column name -> one value per row
@@ -83,12 +83,29 @@ def _series(group: Group) -> tuple[list[tuple[RunRecord, History]], str, bool] |
     return histories, split, complete
 
 
+def epoch_axis(ax, epochs: Sequence[float]) -> None:
+    """Whole epochs as ticks, however few: one or two epochs get half an epoch of room on
+    either side (matplotlib would otherwise tick 0.94, 0.96, ... around a single point)."""
+    from matplotlib.ticker import MaxNLocator
+
+    if epochs and max(epochs) - min(epochs) < 2:
+        ax.set_xlim(min(epochs) - 0.5, max(epochs) + 0.5)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
+
+
 def curves_figure(groups: Sequence[Group]) -> Figure | None:
     """Validation accuracy and loss per epoch: the mean of each group, shaded min–max."""
     series = [(g, s) for g in groups if (s := _series(g)) is not None]
     if not series:
         return None
-    fig = Figure(figsize=(13, 5.4 + 0.25 * -(-len(series) // 3)), layout="constrained")
+    epochs = [e for _, (histories, _, _) in series for _, h in histories
+              for e in h["epoch"] if not math.isnan(e)]
+    short = short_names(groups)
+    drawn = [group_legend(g, [r for r, _ in h], short) for g, (h, _, _) in series]
+    longest = max(len(line) for label in drawn for line in label.splitlines())
+    ncol = max(1, min(len(series), 3, 180 // (longest + 8)))
+    lines = sum(label.count("\n") + 1 for label in drawn)
+    fig = Figure(figsize=(13, 5.4 + 0.2 * -(-lines // ncol)), layout="constrained")
     ax_acc, ax_loss = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
     for (g, (histories, split, complete)), color in zip(series, colors(len(series))):
         tag = "" if split == "val" else " (train: no val set)"
@@ -99,7 +116,7 @@ def curves_figure(groups: Sequence[Group]) -> Figure | None:
             if not b.epochs:
                 continue
             ax.plot(b.epochs, [scale * v for v in b.mean],
-                    label=group_legend(g, [r for r, _ in histories]) + tag, **kw)
+                    label=group_legend(g, [r for r, _ in histories], short) + tag, **kw)
             if len(histories) > 1:
                 ax.fill_between(b.epochs, [scale * v for v in b.low],
                                 [scale * v for v in b.high], color=color, alpha=0.18,
@@ -108,12 +125,12 @@ def curves_figure(groups: Sequence[Group]) -> Figure | None:
         ax.set_xlabel("epoch")
         ax.set_ylabel(what)
         ax.grid(True, alpha=0.3)
-        ax.xaxis.get_major_locator().set_params(integer=True)
+        epoch_axis(ax, epochs)
     ax_acc.set_title("Validation accuracy per epoch\nline: mean over the seeds; "
                      "shaded: min–max of the seeds")
     ax_loss.set_title("Validation loss per epoch\nline: mean over the seeds; "
                       "shaded: min–max of the seeds")
     handles, labels = ax_acc.get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside lower center", fontsize=9, frameon=False,
-               ncol=max(1, min(len(series), 3, 180 // (max(map(len, labels)) + 8))))
+               ncol=ncol, title=names_title(groups), title_fontsize=9)
     return fig

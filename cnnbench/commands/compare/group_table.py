@@ -4,11 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
-from rich import box
-from rich.table import Table
-
 from cnnbench.commands.compare import cells
-from cnnbench.commands.compare.fitting import fit_columns
 from cnnbench.commands.compare.groups import Group, seeds_text
 from cnnbench.commands.compare.runs import RunRecord
 from cnnbench.commands.compare.stats import NOISE_P
@@ -17,14 +13,11 @@ from cnnbench.commands.compare.table import run_markdown
 SPREAD = ("std", "CI95")
 NUMERIC = {"n", "test acc", *SPREAD, "loss", "macro F1", "params", "train s", "img/s",
            "energy J", "J/pt", "published", "to target"}
-# metric columns left out when no group has a value in them (eval runs have no train s)
+# metric columns left out when no group has a value in them (runs of older versions)
 HIDE_WHEN_EMPTY = ("loss", "macro F1", "params", "train s", "img/s")
-# left out of the terminal table, in this order, while it is wider than the terminal
-DROP_ORDER = ("img/s", "loss", "macro F1", "acc ", "params", "std", "J/pt", "energy J",
-              "published", "left out", "to target", "train s", "seeds")
 
 
-def _keys(groups: Sequence[Group]) -> list[str]:
+def setting_keys(groups: Sequence[Group]) -> list[str]:
     return list(dict.fromkeys(k for g in groups for k in g.settings))
 
 
@@ -48,7 +41,7 @@ def optional_columns(groups: Sequence[Group]) -> dict[str, bool]:
 
 def group_columns(groups: Sequence[Group]) -> tuple[list[str], list[list[str]]]:
     """Column names and formatted cells, shared by the terminal table and comparison.md."""
-    keys, shifts, goals = _keys(groups), shift_keys(groups), _goals(groups)
+    keys, shifts, goals = setting_keys(groups), shift_keys(groups), _goals(groups)
     has = optional_columns(groups)
     best = next((g.stats for g in groups if g.stats.best), None)
     columns = [*keys, "seeds", "n", "test acc", *SPREAD, "vs best", "loss", "macro F1",
@@ -79,13 +72,14 @@ def group_columns(groups: Sequence[Group]) -> tuple[list[str], list[list[str]]]:
 
 def notes(groups: Sequence[Group], columns: Sequence[str]) -> list[str]:
     """What the columns mean, one sentence each (the table's caption, comparison.md's notes)."""
+    std = "; std: their standard deviation (percentage points)" if "std" in columns else ""
     lines = ["One row per group of runs that differ only in trainer.seed, best mean test "
              "accuracy first; only completed runs with a test accuracy enter the statistics.",
-             "test acc: the mean over the group's runs; std: their standard deviation "
-             "(percentage points); CI95: the 95% confidence interval of the mean (Student t, "
-             "percent); none for a single run.",
+             f"test acc: the mean over the group's runs{std}; CI95: the 95% confidence "
+             "interval of the mean (Student t, percent); none for a single run.",
              f"vs best: Welch's t-test against the best group; 'within noise': p ≥ {NOISE_P} "
-             "(the seeds do not tell the two apart). train s: mean ± std."]
+             "(the seeds do not tell the two apart)."
+             + (" train s: mean ± std." if "train s" in columns else "")]
     if any(c.startswith("acc ") for c in columns):
         lines.append("acc Npx: test accuracy with the test images shifted N px right and down.")
     if "verdict" in columns:
@@ -113,23 +107,6 @@ def notes(groups: Sequence[Group], columns: Sequence[str]) -> list[str]:
     return lines
 
 
-def rich_group_table(groups: Sequence[Group], title: str, width: int = 200) -> Table:
-    columns, rows = group_columns(groups)
-    keep, dropped = fit_columns(columns, rows, width, DROP_ORDER) if rows else (list(range(len(columns))), [])
-    caption = " ".join(notes(groups, columns))
-    if dropped:
-        caption += f" Left out for the terminal's width: {', '.join(dropped)} (comparison.md)."
-    table = Table(title=title, title_justify="left", caption=caption, caption_justify="left",
-                  box=box.SIMPLE_HEAD, pad_edge=False)
-    for i in keep:
-        right = columns[i] in NUMERIC or columns[i].startswith("acc ")
-        table.add_column(columns[i], justify="right" if right else "left", overflow="fold")
-    for g, cells_ in zip(groups, rows):
-        style = "bold green" if g.stats.best else None if g.stats.acc.n else "yellow"
-        table.add_row(*[cells_[i] for i in keep], style=style)
-    return table
-
-
 def group_markdown(groups: Sequence[Group]) -> list[str]:
     columns, rows = group_columns(groups)
     esc = lambda s: str(s).replace("|", "\\|")  # noqa: E731
@@ -142,9 +119,10 @@ def group_markdown(groups: Sequence[Group]) -> list[str]:
 
 
 def write_markdown(groups: Sequence[Group], runs: Sequence[RunRecord], path: Path,
-                   title: str) -> Path:
-    """The group table with what its columns mean, then one row per run."""
+                   title: str, appendix: Sequence[str] = ()) -> Path:
+    """The group table with what its columns mean, then one row per run, then `appendix`
+    (the evaluations)."""
     lines = [f"# {title}", "", *group_markdown(groups), "", "## Runs", "",
-             "Sorted by test accuracy.", "", *run_markdown(runs)]
+             "Sorted by test accuracy.", "", *run_markdown(runs), *appendix]
     path.write_text("\n".join(lines) + "\n")
     return path

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import math
-from typing import Sequence
+import textwrap
+from typing import Mapping, Sequence
 
 from matplotlib.figure import Figure
 
+from cnnbench.commands.compare.abbrev import abbreviations, legend
+from cnnbench.commands.compare.group_table import setting_keys
 from cnnbench.commands.compare.groups import Group, seed_list
 from cnnbench.commands.compare.runs import RunRecord
 
@@ -18,15 +21,38 @@ def colors(n: int) -> list:
     return [cmap(i % cmap.N) for i in range(n)]
 
 
-def short(text: str, width: int = 48) -> str:
-    return text if len(text) <= width else text[:width - 1] + "…"
+LABEL_WIDTH = 48  # characters per line of a label in a picture's legend
 
 
-def group_legend(group: Group, runs: Sequence[RunRecord]) -> str:
+def short_names(groups: Sequence[Group]) -> dict[str, str]:
+    """The settings' short names, as the terminal table gives them."""
+    return abbreviations(setting_keys(groups))
+
+
+def names_title(groups: Sequence[Group]) -> str | None:
+    """The legend's title: what the short names stand for (None when none is short)."""
+    names = legend(short_names(groups), setting_keys(groups))
+    return "\n".join(textwrap.wrap(names, 2 * LABEL_WIDTH)) if names else None
+
+
+def picture_label(group: Group, short: Mapping[str, str]) -> str:
+    """The group's label with the settings' short names, wrapped between settings onto lines
+    of LABEL_WIDTH characters: never cut, so that labels differing anywhere stay distinct."""
+    full = ", ".join(f"{k}={v}" for k, v in group.settings.items())
+    text = group.label
+    if full and text.startswith(full):
+        text = ", ".join(f"{short.get(k, k)}={v}" for k, v in group.settings.items()) \
+            + text[len(full):]
+    return "\n".join(textwrap.wrap(text, LABEL_WIDTH, break_long_words=False,
+                                   break_on_hyphens=False)) or text
+
+
+def group_legend(group: Group, runs: Sequence[RunRecord],
+                 short: Mapping[str, str] | None = None) -> str:
     """'model=lenet (n=3, seeds 1–3)'; 'model=lenet (1 run, seed 1)': the runs drawn."""
     seeds = seed_list([r.options.get("seed") for r in runs])
     what = f"n={len(runs)}, seeds {seeds}" if len(runs) > 1 else f"1 run, seed {seeds}"
-    return f"{short(group.label)} ({what})"
+    return f"{picture_label(group, short or {})} ({what})"
 
 
 def _timed(group: Group) -> list[RunRecord]:
@@ -45,7 +71,11 @@ def accuracy_vs_time_figure(groups: Sequence[Group]) -> Figure | None:
     crowd = min(1.0, math.sqrt(8 / len(points)))  # many groups: smaller markers
     size = lambda p: crowd * (60 + 900 * math.sqrt(max(p, 1) / biggest))  # noqa: E731 (area)
     columns = 1 if len(points) <= 8 else 2
-    legend_inches = 0.18 * -(-len(points) // columns) + 0.3
+    short, title = short_names(groups), names_title(groups)
+    labels = [group_legend(g, g.used, short) for g in points]
+    lines = sum(label.count("\n") + 1 for label in labels) + (title or "").count("\n") \
+        + (1 if title else 0)
+    legend_inches = 0.18 * -(-lines // columns) + 0.3
     fig = Figure(figsize=(9 + 3 * (columns - 1), 5.5 + legend_inches))
     ax = fig.add_subplot()
     for number, (g, color) in enumerate(zip(points, colors(len(points))), 1):
@@ -57,7 +87,7 @@ def accuracy_vs_time_figure(groups: Sequence[Group]) -> Figure | None:
                         elinewidth=1.6, capthick=1.6, zorder=2)
         ax.scatter([r.metrics["train_seconds"] for r in timed], [100 * r.acc for r in timed],
                    s=14, color=color, alpha=0.6, zorder=4, linewidths=0)
-        label = f"{number}: " + group_legend(g, g.used) + (
+        label = f"{number}: " + labels[number - 1] + (
             f", {params:,.0f} params" if params else "")
         ax.scatter([x], [y], s=size(params or 1), color=color, alpha=0.55, edgecolors="black",
                    linewidths=0.8, zorder=3, label=label)
@@ -65,7 +95,7 @@ def accuracy_vs_time_figure(groups: Sequence[Group]) -> Figure | None:
                     fontweight="bold", zorder=5)
     _axes(ax, points)
     fig.legend(*ax.get_legend_handles_labels(), loc="lower center", ncol=columns, fontsize=8,
-               markerscale=0.4, frameon=False)
+               markerscale=0.4, frameon=False, title=title, title_fontsize=8)
     fig.tight_layout(rect=(0, legend_inches / fig.get_figheight(), 1, 1))
     return fig
 

@@ -43,11 +43,19 @@ class RunRecord:
     has_config: bool = False                    # its .hydra/config.yaml could be read
     extras: dict[str, Any] = field(default_factory=dict)    # published, time to target, energy
     not_finite: list[str] = field(default_factory=list)     # metrics stored as NaN or infinite
+    kind: str = "train"                         # "eval": a `cnnbench eval` of a checkpoint
+    checkpoint: str | None = None               # the checkpoint an evaluation evaluated
+    checkpoint_epoch: int | None = None
 
     @property
     def history(self) -> Path | None:
         path = self.path / rundir.HISTORY_FILE
         return path if path.is_file() else None
+
+    @property
+    def is_evaluation(self) -> bool:
+        """A `cnnbench eval` of a checkpoint, not a training run: compare shows it apart."""
+        return self.kind == "eval"
 
     @property
     def acc(self) -> float | None:
@@ -180,6 +188,13 @@ def load_run(run_dir: Path, name: str) -> RunRecord:
         record.metrics[published["metric"]] = data[published["metric"]]
     record.identity = identity(config, choices, record.options, data.get("kind"))
     record.has_config = isinstance(config, dict)
+    if isinstance(data.get("kind"), str):
+        record.kind = data["kind"]
+    if isinstance(data.get("checkpoint"), str):
+        record.checkpoint = data["checkpoint"]
+    epoch = data.get("checkpoint_epoch")
+    record.checkpoint_epoch = epoch if isinstance(epoch, int) and not isinstance(epoch, bool) \
+        else None
     return record
 
 

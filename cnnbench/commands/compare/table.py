@@ -7,9 +7,11 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from rich import box
+from rich.console import Group
 from rich.table import Table
 
 from cnnbench.commands.compare.fitting import fit_columns
+from cnnbench.commands.compare.prose import ColourNote, wrapped
 from cnnbench.commands.compare.runs import EXTRA_KEYS, OPTION_KEYS, RunRecord
 from cnnbench.rundir.csv_cells import plain_row
 
@@ -73,9 +75,10 @@ def display_rows(runs: Sequence[RunRecord],
 RUN_DROP_ORDER = ("img/s", "macro F1", "loss", "acc ", "params", "train s", "seed", "lr")
 
 
-def rich_table(runs: Sequence[RunRecord], title: str, width: int = 200) -> Table:
-    """The terminal table: the run column when there is room, minor columns left out (and
-    named) when `width` has no room for them; a cell is never cropped."""
+def rich_table(runs: Sequence[RunRecord], title: str, width: int = 200) -> Group:
+    """The terminal table and what it means: the run column when there is room, minor columns
+    left out (and named) when `width` has no room for them; a cell is never cropped."""
+
     columns, rows = display_rows(runs, full_names=False)
     names = [shorten(cells[-1], 32) for cells in rows]
     columns, rows = columns[:-1], [cells[:-1] for cells in rows]
@@ -84,7 +87,7 @@ def rich_table(runs: Sequence[RunRecord], title: str, width: int = 200) -> Table
     columns, rows = [columns[i] for i in keep], [[r[i] for i in keep] for r in rows]
     needed = sum(max(len(c), *(len(r[i]) for r in rows)) + 3 for i, c in enumerate(columns))
     caption = "sorted by test accuracy (runs that did not complete, or with a metric that is not "\
-              "finite, last: unranked); green: the best run"
+              "finite, last: unranked)"
     if any(c.startswith("acc ") for c in columns):
         caption += "; acc Npx: test accuracy with the images shifted N px right and down"
     if needed + min(12, max(map(len, names))) + 3 <= width:
@@ -92,9 +95,8 @@ def rich_table(runs: Sequence[RunRecord], title: str, width: int = 200) -> Table
     else:
         caption += "; run directories: comparison.md (or a wider terminal)"
     if dropped:
-        caption += f"; left out for the terminal's width: {', '.join(dropped)} (comparison.md)"
-    table = Table(title=title, title_justify="left", caption=caption, caption_justify="left",
-                  box=box.SIMPLE_HEAD, pad_edge=False)
+        caption += f"; left out at {width} columns: {', '.join(dropped)} (comparison.md)"
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
     numeric = {"test acc", "loss", "macro F1", "params", "train s", "img/s"}
     for col in columns:
         right = col in numeric or col.startswith("acc ")
@@ -103,7 +105,8 @@ def rich_table(runs: Sequence[RunRecord], title: str, width: int = 200) -> Table
     best = next((i for i, r in enumerate(runs) if r.in_statistics), None)
     for i, (run, cells) in enumerate(zip(runs, rows)):
         table.add_row(*cells, style="bold green" if i == best else _style(run))
-    return table
+    return Group(table, wrapped(caption + "."),
+                 ColourNote("Bold green: the best run; yellow: not finished; red: failed."))
 
 
 UNFINISHED = ("interrupted", "running", "starting", "not started")
