@@ -212,3 +212,20 @@ def test_sweep_returns_the_rows_compare_prints_and_compare_reads_a_cli_sweep_ali
     theirs = cnnbench.compare(tmp_path / "cli_sweep")
     assert [{k: r[k] for k in STATS} for r in theirs.rows] == \
         [{k: r[k] for k in STATS} for r in result.rows]
+
+
+def test_a_run_predicts_the_users_pictures_as_the_predict_command_does(tmp_path, monkeypatch):
+    from helpers import write_pictures
+
+    monkeypatch.chdir(tmp_path)
+    pictures = write_pictures(tmp_path / "pictures")
+    run = cnnbench.train("dataset=synthetic", tiny(dataset={"train_size": 64, "test_size": 32}),
+                         hydra={"run": {"dir": "run"}})
+    predicted = run.predict(tmp_path / "pictures", topk=3, out=tmp_path / "predicted")
+    assert len(predicted.rows) + len(predicted.skipped) == len(pictures)
+    assert all(len(row["ranked"]) == 3 and row["predicted"].startswith("class_")
+               for row in predicted.rows)
+    assert (tmp_path / "predicted" / "predictions.csv").is_file()
+    assert predicted._repr_png_().startswith(b"\x89PNG")
+    with pytest.raises(cnnbench.CnnbenchError, match="topk"):
+        run.predict(tmp_path / "pictures", topk=0)

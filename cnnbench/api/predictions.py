@@ -34,18 +34,20 @@ class Predictions:
 
 def predict(run, inputs: str | Path | Sequence[str | Path], topk: int, out: str | Path | None,
             device: str, batch_size: int) -> Predictions:
-    from cnnbench.commands.predict.command import Request, new_out_dir
+    from cnnbench.commands.predict.command import new_out_dir, parse_args
     from cnnbench.commands.predict.command import run as predict_run
     from cnnbench.commands.predict.sources import open_source
     from cnnbench.terminal import RunConsole
 
     paths = [inputs] if isinstance(inputs, (str, Path)) else list(inputs)
-    with library_errors():
+    with library_errors():  # the options checked as the command checks them
+        request = parse_args([f"checkpoint={run.dir}", f"topk={topk}", f"batch_size={batch_size}",
+                              f"trainer.device={device}", "inputs=."])
+        request.inputs = [str(p) for p in paths]
         if out is None:  # the folder is named here, so that it is known after the call
-            source = open_source(run.dir, device)
+            source = open_source(run.dir, request.device)
             out = new_out_dir(source.name, source.prep.dataset)
-        request = Request(str(run.dir), [str(p) for p in paths], topk, str(out), device,
-                          batch_size)
+        request.out = str(out)
         outcome = predict_run(request, RunConsole())
     rows = [{"file": p.file, "predicted": p.label, "probability": p.probability,
              "ranked": p.ranked} for p in outcome.predictions]
