@@ -8,8 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from cnnbench.api.errors import library_errors
+from cnnbench.api.frames import pandas_frame
 from cnnbench.api.pictures import Picture
-from cnnbench.api.run import Run, pandas_frame
+from cnnbench.api.run import Run
 
 
 class Comparison:

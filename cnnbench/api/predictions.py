@@ -27,7 +27,7 @@ class Predictions:
         return self.picture.png if self.picture else None
 
     def frame(self):
-        from cnnbench.api.run import pandas_frame
+        from cnnbench.api.frames import pandas_frame
 
         return pandas_frame(self.rows)
 

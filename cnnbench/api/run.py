@@ -8,8 +8,16 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from cnnbench.api.errors import CnnbenchError, library_errors
+from cnnbench.api.frames import pandas_frame
 from cnnbench.api.pictures import Picture, figure_picture, pictures_in
-from cnnbench.rundir import BEST_CHECKPOINT, CHECKPOINT_DIR, HISTORY_FILE, LAST_CHECKPOINT
+from cnnbench.rundir import (
+    BEST_CHECKPOINT,
+    CHECKPOINT_DIR,
+    HISTORY_FILE,
+    LAST_CHECKPOINT,
+    METRICS_FILE,
+    metrics_file,
+)
 
 
 def number(text: str) -> Any:
@@ -22,16 +30,6 @@ def number(text: str) -> Any:
         except ValueError:
             pass
     return text
-
-
-def pandas_frame(rows: Sequence[dict[str, Any]]):
-    """`rows` as a pandas DataFrame; a clear error when pandas is not installed."""
-    try:
-        import pandas
-    except ImportError:
-        raise CnnbenchError("A DataFrame needs pandas, which is not installed: pip install "
-                            "pandas (the rows are also there as a list of dicts).") from None
-    return pandas.DataFrame(list(rows))
 
 
 @dataclass(frozen=True)
@@ -54,17 +52,17 @@ class Run:
         """An earlier run directory (or its metrics.json), opened as `cnnbench.train` returns it."""
         folder = Path(path).expanduser()
         folder = folder.parent if folder.is_file() else folder
-        if not (folder / "metrics.json").is_file():
-            raise CnnbenchError(f"{folder} is not a run directory: it has no metrics.json. Give "
+        if not metrics_file(folder).is_file():
+            raise CnnbenchError(f"{folder} is not a run directory: it has no {METRICS_FILE}. Give "
                                 f"the folder `cnnbench train` wrote (outputs/runs/<run>, or a "
                                 f"sweep's job folder).")
         return cls(folder)
 
     @property
     def metrics(self) -> dict[str, Any]:
-        """metrics.json, as it is now."""
+        """The run's metrics file, as it is now."""
         try:
-            return json.loads((self.dir / "metrics.json").read_text())
+            return json.loads(metrics_file(self.dir).read_text())
         except (OSError, ValueError):
             return {}
 
@@ -133,4 +131,4 @@ def run_of(path: str | Path | None) -> Run | None:
     if path is None:
         return None
     with library_errors():
-        return Run(path) if (Path(path) / "metrics.json").is_file() else None
+        return Run(path) if metrics_file(path).is_file() else None
