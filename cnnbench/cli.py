@@ -61,14 +61,17 @@ def print_help(console: Console) -> None:
         "  tensorboard --logdir outputs\n", highlight=False)
 
 
-def run_train(args: list[str], console: Console, debug: bool = False) -> int:
+def run_train(args: list[str], console: Console, debug: bool = False,
+              outcomes: list | None = None, reraise: bool = False) -> int:
+    """`cnnbench train ARGS`' exit code; each job appends how it ended to `outcomes`. With
+    `reraise` (a caller in Python) an interrupt is raised again once the advice is shown."""
     from cnnbench.commands.train.app import make_train_app
     from cnnbench.endings import ending_of
     from cnnbench.errors import UserError
     from cnnbench.run.resume import NothingToResume
     from cnnbench.rundir import RunLock
 
-    outcomes: list = []
+    outcomes = [] if outcomes is None else outcomes
     typed, sweep_dir = list(args), None
     try:
         args, sweep_dir = checked_train_args(args)
@@ -94,6 +97,8 @@ def run_train(args: list[str], console: Console, debug: bool = False) -> int:
         if sweep_dir is None:  # the run's log keeps the lines it showed, this one included
             for outcome in outcomes:
                 append_to_log(outcome.run_dir, advice)
+        if reraise:
+            raise
         return ending_of(err).exit_code
     except UserError:
         raise

@@ -9,6 +9,7 @@ and a line every so often inside a long epoch when piped.
 """
 from __future__ import annotations
 
+import importlib.util
 import io
 import logging
 import os
@@ -177,8 +178,10 @@ class EpochProgress:
 
     def __init__(self, console: Console, enabled: bool = True) -> None:
         self.console = console
-        self.live = enabled and console.is_terminal
-        self.piped = enabled and not console.is_terminal
+        # in Jupyter, rich draws the bar in a widget (ipywidgets); without one: lines, as piped
+        widget = console.is_jupyter and importlib.util.find_spec("ipywidgets") is not None
+        self.live = enabled and (console.is_terminal or widget)
+        self.piped = enabled and not self.live
         self.progress = Progress(*bar_columns(console.width), console=console,
                                  disable=not self.live, transient=True)
         self.task = None

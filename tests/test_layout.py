@@ -22,8 +22,10 @@ TIERS: list[tuple[str, ...]] = [
     ("cnnbench.run",),                                            # one training job
     ("cnnbench.sweep",),                                          # a sweep directory
     ("cnnbench.commands",),                                       # one folder per subcommand
-    ("cnnbench.cli", "cnnbench.__main__"),                        # argv -> subcommand
+    ("cnnbench.cli", "cnnbench.__main__", "cnnbench.api"),        # argv or Python -> subcommand
 ]
+# The root's `cnnbench.train`, `cnnbench.sweep`, ... are the API's, reached by name on first use
+# (a module __getattr__), so that `import cnnbench` imports nothing else.
 
 
 # Tiers whose modules may use one another across folders: the root, the contracts, the entry.

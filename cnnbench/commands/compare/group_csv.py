@@ -71,10 +71,15 @@ def group_row(g: Group, best: GroupStats | None, shifts: Sequence[str],
     return row
 
 
-def write_group_csv(groups: Sequence[Group], path: Path) -> Path:
+def group_rows(groups: Sequence[Group]) -> list[dict[str, Any]]:
+    """The groups as raw values, one dict per group: comparison.csv's rows."""
     best = next((g.stats for g in groups if g.stats.best), None)
     has = optional_columns(groups)
-    rows = [group_row(g, best, shift_keys(groups), has) for g in groups]
+    return [group_row(g, best, shift_keys(groups), has) for g in groups]
+
+
+def write_group_csv(groups: Sequence[Group], path: Path) -> Path:
+    rows = group_rows(groups)
     columns = list(dict.fromkeys(k for row in rows for k in row))
     with open(path, "w", newline="") as f:
         writer = csv.DictWriter(f, columns, restval="")
