@@ -3,9 +3,9 @@ field, a busy machine is named, and the CPU threads follow OMP_NUM_THREADS."""
 from __future__ import annotations
 
 import io
+import json
 import re
 import time
-import json
 
 import pytest
 from rich.console import Console
