@@ -123,3 +123,17 @@ def test_eval_writes_no_hparams_session_and_compare_shows_it_apart(evaluated, tm
     assert evaluation.acc == evaluated_acc
     md = (tmp_path / "out" / "comparison.md").read_text()
     assert f"{run.name}: best.pt" in md.split("## Evaluations")[1]
+
+
+@pytest.mark.parametrize("columns", [40, 60, 80])
+def test_the_evaluations_table_keeps_its_numbers_whole_at_any_width(cli, outputs, tmp_path,
+                                                                     columns):
+    far = Path("/elsewhere/a/long/folder/of/checkpoints/from/another/machine/last.pt")
+    write_eval(outputs / "eval" / "e2_with_a_rather_long_name", far, 0.5)
+    proc = cli("compare", str(outputs), f"out={tmp_path / 'out'}", cwd=tmp_path,
+               env={"COLUMNS": str(columns)}, check=True)
+    evaluations = proc.stdout.split("evaluations (2)")[1].split("Evaluations (")[0]
+    assert all(len(line) <= columns for line in evaluations.splitlines()), evaluations
+    assert "99.90%" in evaluations and "50.00%" in evaluations and "…%" not in evaluations
+    if columns >= 60:  # a table: the checkpoint's file name and epoch stay
+        assert "last.pt (epoch 3)" in evaluations and "best.pt (epoch 3)" in evaluations

@@ -115,6 +115,11 @@ def test_short_names_are_unique_and_fall_back_to_the_full_key():
     assert abbreviations(["optimizer.lr"]) == abbreviations(["optimizer.lr"])
 
 
+def test_a_short_name_is_never_the_name_of_another_column():
+    short = abbreviations(["trainer.std", "optimizer.lr"], reserved=["n", "std", "test acc"])
+    assert short == {"trainer.std": "trainer.std", "optimizer.lr": "opt.lr"}
+
+
 def test_settings_left_out_first_are_those_the_rows_do_not_need():
     columns = ["a", "b", "c", "acc"]
     rows = [["1", "x", "p", "90%"], ["2", "x", "q", "91%"], ["3", "y", "p", "92%"]]

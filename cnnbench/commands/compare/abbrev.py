@@ -27,15 +27,17 @@ def short_key(key: str) -> str:
     return ".".join(p for p in (head, *tail) if p)
 
 
-def abbreviations(keys: Sequence[str]) -> dict[str, str]:
-    """Each key's short name: distinct for distinct keys, and never another key's name."""
+def abbreviations(keys: Sequence[str], reserved: Iterable[str] = ()) -> dict[str, str]:
+    """Each key's short name: distinct for distinct keys, never another key's name and never
+    one of the `reserved` names (the table's other columns: n, std, ...)."""
+    reserved = set(reserved)
     short = {k: short_key(k) for k in keys}
     while True:
         taken: dict[str, list[str]] = {}
         for k, s in short.items():
             taken.setdefault(s, []).append(k)
         clashes = {k for k, s in short.items() if s != k
-                   and (len(taken[s]) > 1 or (s in short and s != k))}
+                   and (len(taken[s]) > 1 or s in short or s in reserved)}
         if not clashes:
             return short
         short.update({k: k for k in clashes})

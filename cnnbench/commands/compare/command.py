@@ -147,7 +147,8 @@ confidence interval of the test accuracy, Welch's t-test against the best row), 
 Writes comparison.csv (one row per group), comparison_runs.csv (one row per run),
 comparison.md, comparison.png (accuracy vs training time, with error bars) and curves.png
 (validation curves, mean per group). PATHs are run directories, sweep directories
-(outputs/multirun/<sweep>) or outputs/ itself.
+(outputs/multirun/<sweep>) or outputs/ itself. Outputs of `cnnbench eval` are listed apart,
+as evaluations (the checkpoint and its accuracy), never as runs.
   out=DIR      where to write the files (default: the one directory given, else
                outputs/comparisons/<time>)
   runs=true    also print one row per run (comparison.md always has them)"""

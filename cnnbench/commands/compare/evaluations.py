@@ -9,9 +9,13 @@ from pathlib import Path
 from typing import Sequence
 
 from rich import box
+from rich.console import Group as Renderables
 from rich.table import Table
+from rich.text import Text
 
 from cnnbench.commands.compare import cells
+from cnnbench.commands.compare.fitting import table_width
+from cnnbench.commands.compare.prose import wrapped
 from cnnbench.commands.compare.runs import RunRecord
 from cnnbench.commands.compare.table import shorten
 from cnnbench.rundir import CHECKPOINT_DIR, COMPLETED
@@ -73,25 +77,37 @@ def evaluation_markdown(evaluations: Sequence[RunRecord], runs: Sequence[RunReco
             *["| " + " | ".join(esc(c) for c in row) + " |" for row in rows]]
 
 
+def _keep_end(text: str, width: int) -> str:
+    """A checkpoint cut at its start: its file name and epoch are what tell it apart."""
+    return text if len(text) <= width else "…" + text[-(width - 1):]
+
+
+# the cuts tried, in order, while the table is too wide: (column, narrowest, how)
+CUTS = ((0, 16, shorten), (1, 24, _keep_end), (0, 10, shorten), (1, 14, _keep_end))
+
+
 def evaluation_table(evaluations: Sequence[RunRecord], runs: Sequence[RunRecord],
-                     width: int) -> Table:
+                     width: int) -> Table | Renderables:
     """The evaluations as a terminal table `width` wide: the evaluation's name and the
-    checkpoint's path are shortened in the middle to fit, the numbers never."""
+    checkpoint are shortened to fit (the name in the middle, the checkpoint at its start), the
+    numbers never; a terminal too narrow for that gets one paragraph per evaluation."""
     columns, rows = evaluation_rows(evaluations, runs, full_names=False)
-    widths = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(columns)]
-    spare = width - (sum(widths) + 3 * len(columns) - 1)
-    for i in (1, 0):  # the checkpoint first, then the evaluation's name
-        if spare < 0:
-            cut = max(len(columns[i]), 12, widths[i] + spare)
-            spare += widths[i] - cut
-            widths[i] = cut
-            for row in rows:
-                row[i] = shorten(row[i], cut)
-    table = Table(title=f"evaluations ({len(evaluations)})", title_justify="left",
-                  box=box.SIMPLE_HEAD, pad_edge=False)
+    title = f"evaluations ({len(evaluations)})"
+    everything = range(len(columns))
+    for i, narrowest, cut in CUTS:
+        over = table_width(columns, rows, everything) - width
+        if over <= 0:
+            break
+        widest = max(len(r[i]) for r in rows)
+        rows = [[cut(c, max(narrowest, len(columns[i]), widest - over)) if j == i else c
+                 for j, c in enumerate(r)] for r in rows]
+    if table_width(columns, rows, everything) > width:
+        _, rows = evaluation_rows(evaluations, runs, full_names=False)
+        return Renderables(Text(title, style="italic"), *[
+            wrapped(f"{r[0]}: {r[1]}, " + ", ".join(c for c in r[2:] if c)) for r in rows])
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
     for c in columns:
-        table.add_column(c, justify="right" if c == "test acc" else "left", no_wrap=True,
-                         overflow="ellipsis")
+        table.add_column(c, justify="right" if c == "test acc" else "left", no_wrap=True)
     for row in rows:
         table.add_row(*row)
     return table

@@ -5,6 +5,7 @@ from pathlib import Path
 from typing import Sequence
 
 from cnnbench.commands.compare import cells
+from cnnbench.commands.compare.abbrev import abbreviations
 from cnnbench.commands.compare.groups import Group, seeds_text
 from cnnbench.commands.compare.runs import RunRecord
 from cnnbench.commands.compare.stats import NOISE_P
@@ -19,6 +20,13 @@ HIDE_WHEN_EMPTY = ("loss", "macro F1", "params", "train s", "img/s")
 
 def setting_keys(groups: Sequence[Group]) -> list[str]:
     return list(dict.fromkeys(k for g in groups for k in g.settings))
+
+
+def short_names(groups: Sequence[Group]) -> dict[str, str]:
+    """The settings' short names, shared by the terminal table and the pictures: never the
+    name of another of the table's columns."""
+    keys, (columns, _) = setting_keys(groups), group_columns(groups)
+    return abbreviations(keys, reserved=[c for c in columns if c not in keys])
 
 
 def shift_keys(groups: Sequence[Group]) -> list[str]:

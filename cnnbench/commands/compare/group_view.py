@@ -13,9 +13,15 @@ from rich.console import Group as Renderables
 from rich.table import Table
 from rich.text import Text
 
-from cnnbench.commands.compare.abbrev import abbreviations, legend
+from cnnbench.commands.compare.abbrev import legend
 from cnnbench.commands.compare.fitting import fit_columns, fit_keys, table_width
-from cnnbench.commands.compare.group_table import NUMERIC, group_columns, notes, setting_keys
+from cnnbench.commands.compare.group_table import (
+    NUMERIC,
+    group_columns,
+    notes,
+    setting_keys,
+    short_names,
+)
 from cnnbench.commands.compare.groups import Group
 from cnnbench.commands.compare.prose import ColourNote, wrapped
 
@@ -40,7 +46,7 @@ def layout(groups: Sequence[Group], width: int) -> tuple[Layout, dict[str, str]]
     """Which columns of the group table fit `width`, and the settings' short names."""
     columns, rows = group_columns(groups)
     keys = [k for k in setting_keys(groups) if k in columns]
-    short = abbreviations(keys)
+    short = short_names(groups)
     headers = [short[c] if i < len(keys) else c for i, c in enumerate(columns)]
     if not rows:
         return Layout(headers, rows, list(range(len(headers)))), short
@@ -89,7 +95,7 @@ def group_report(groups: Sequence[Group], title: str, width: int = 200) -> Rende
     keys = len(short)
     parts: list = [_table(groups, view, title) if view.fits
                    else Renderables(*_paragraphs(groups, view, title, keys))]
-    shown_keys = [k for k in short if view.headers.index(short[k]) in view.keep]
+    shown_keys = [k for i, k in enumerate(short) if i in view.keep]  # the keys come first
     if names := legend(short, shown_keys):
         parts.append(wrapped(f"settings: {names}"))
     if view.left_out:

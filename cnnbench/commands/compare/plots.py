@@ -8,8 +8,8 @@ from typing import Mapping, Sequence
 
 from matplotlib.figure import Figure
 
-from cnnbench.commands.compare.abbrev import abbreviations, legend
-from cnnbench.commands.compare.group_table import setting_keys
+from cnnbench.commands.compare.abbrev import legend
+from cnnbench.commands.compare.group_table import setting_keys, short_names
 from cnnbench.commands.compare.groups import Group, seed_list
 from cnnbench.commands.compare.runs import RunRecord
 
@@ -22,11 +22,6 @@ def colors(n: int) -> list:
 
 
 LABEL_WIDTH = 48  # characters per line of a label in a picture's legend
-
-
-def short_names(groups: Sequence[Group]) -> dict[str, str]:
-    """The settings' short names, as the terminal table gives them."""
-    return abbreviations(setting_keys(groups))
 
 
 def names_title(groups: Sequence[Group]) -> str | None:
