@@ -90,4 +90,5 @@ def load_cifar(name: str, root: str | None, download: bool = True) -> ImageData:
             f"The {name} files in {folder.resolve()} could not be read ({type(err).__name__}: {err}). "
             f"They are probably corrupted or incomplete: delete the folder and download it again."
         ) from None
-    return ImageData(name, train, test, classes, spec["mean"], spec["std"])
+    return ImageData(name, train, test, classes, spec["mean"], spec["std"],
+                     source=folder.absolute())

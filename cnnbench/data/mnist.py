@@ -80,10 +80,12 @@ def _load_idx_family(folder_name: str, tv_class: str, root: str | None, download
 
 def load_mnist(root: str | None, download: bool = True) -> ImageData:
     """MNIST from <root>/MNIST/raw when it is there, else from the copy inside the package."""
-    train, test, _ = _load_idx_family("MNIST", "MNIST", root, download, EMBEDDED_MNIST)
-    return ImageData("mnist", train, test, MNIST_CLASSES, (0.1307,), (0.3081,))
+    train, test, raw = _load_idx_family("MNIST", "MNIST", root, download, EMBEDDED_MNIST)
+    return ImageData("mnist", train, test, MNIST_CLASSES, (0.1307,), (0.3081,),
+                     source=raw.absolute(), shipped=raw == EMBEDDED_MNIST)
 
 
 def load_fashion_mnist(root: str | None, download: bool = True) -> ImageData:
-    train, test, _ = _load_idx_family("FashionMNIST", "FashionMNIST", root, download, None)
-    return ImageData("fashion_mnist", train, test, FASHION_CLASSES, (0.2860,), (0.3530,))
+    train, test, raw = _load_idx_family("FashionMNIST", "FashionMNIST", root, download, None)
+    return ImageData("fashion_mnist", train, test, FASHION_CLASSES, (0.2860,), (0.3530,),
+                     source=raw.absolute())
