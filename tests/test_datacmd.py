@@ -9,6 +9,7 @@ import pytest
 from helpers import assert_png
 from PIL import Image
 
+import cnnbench
 from cnnbench.cli import main
 from cnnbench.commands.completion import query
 from cnnbench.commands.data.samples import MAX_CLASSES
@@ -56,6 +57,8 @@ def test_mnist_format_files(capsys, fashion_root, tmp_path):
     assert used["source"] == "fixed" and used["mean"] == [0.2860] and used["std"] == [0.3530]
     assert measured["images"] == 90 and abs(measured["mean"][0] - 0.5) < 0.02  # uniform noise
     assert s["samples"]["per_class"] == 3 and "imagefolder" not in s
+    assert s["read_from"] == {"path": str(fashion_root / "FashionMNIST" / "raw"),
+                              "shipped_inside_cnnbench": False}
     check_pictures(s)
 
 
@@ -65,11 +68,31 @@ def test_real_mnist_with_the_default_split(capsys, mnist_root, tmp_path):
     out = capsys.readouterr().out
     assert "1x28x28" in out and "54,000" in out and "6,000" in out and "10,000" in out
     assert "fixed constants" in out and "0.1307" in out
+    assert f"read from {mnist_root / 'MNIST' / 'raw'}\n" in out and "inside cnnbench" not in out
     s = json.loads((tmp_path / "data.json").read_text())
+    assert s["read_from"] == {"path": str(mnist_root / "MNIST" / "raw"),
+                              "shipped_inside_cnnbench": False}
     check_counts(s)
     assert s["sizes"] == {"train": 54000, "val": 6000, "test": 10000, "total": 70000}
     assert abs(s["normalization"]["measured"]["mean"][0] - 0.1307) < 0.002
     check_pictures(s)
+
+
+def test_mnist_without_files_says_it_read_the_copy_shipped_inside_cnnbench(capsys, tmp_path):
+    empty = tmp_path / "empty"
+    assert main(["data", "dataset=mnist", f"dataset.root={empty}", "dataset.download=false",
+                 f"out={tmp_path / 'out'}", "samples=1"]) == 0
+    out = capsys.readouterr().out
+    shipped = Path(cnnbench.__file__).parent / "data" / "embedded_mnist"
+    assert f"read from the copy shipped inside cnnbench: {shipped}" in out, out
+    s = json.loads((tmp_path / "out" / "data.json").read_text())
+    assert s["read_from"] == {"path": str(shipped), "shipped_inside_cnnbench": True}
+    assert not empty.exists()
+
+
+def test_synthetic_data_says_no_files_were_read(capsys, tmp_path):
+    s = data_json(capsys, *SMALL_SYNTHETIC, f"out={tmp_path}", "samples=1")
+    assert s["read_from"] is None
 
 
 def test_a_hundred_classes_are_drawn_readably(capsys, tmp_path):

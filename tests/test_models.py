@@ -14,7 +14,13 @@ from torch import nn
 
 from cnnbench.data.shapes import SHAPES
 from cnnbench.errors import UserError
-from cnnbench.models import build_model, count_parameters, model_config, model_names
+from cnnbench.models import (
+    build_model,
+    count_parameters,
+    model_config,
+    model_names,
+    model_summary,
+)
 from cnnbench.models.common import InputTooSmall, probe, smallest_input
 from cnnbench.models.keras_compat import TFSamePad2d, same_padding
 
@@ -378,3 +384,22 @@ def test_unknown_options_are_user_errors():
         build("net1", "mnist", downsample="avg")
     with pytest.raises(UserError, match="Unknown model"):
         model_config("alexnet_huge")
+
+
+def test_every_model_description_shows_whole_at_80_columns(cli, tmp_path):
+    proc = cli("models", "dataset=cifar100", cwd=tmp_path, env={"COLUMNS": "80"}, check=True)
+    assert "…" not in proc.stdout and "..." not in proc.stdout.replace("vit_tiny_patch16_224, ...", "")
+    shown: dict[str, list[str]] = {}
+    name = None
+    for line in proc.stdout.splitlines():
+        cells = [c.strip() for c in line.split("│")[1:-1]]
+        assert len(line) <= 80, line
+        if len(cells) != 4 or cells[0] == "model":
+            continue
+        name = cells[0] or name
+        shown.setdefault(name, []).append(cells[3])
+    assert set(shown) == set(model_names())
+    for model in model_names():
+        whole = " ".join(shown[model])
+        assert whole == model_summary(model) and whole.endswith("."), (model, whole)
+    assert " ".join(shown["speed_cnn"]).endswith("then the flattened features and one linear layer.")

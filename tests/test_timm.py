@@ -242,6 +242,42 @@ def test_models_lists_timms_models_with_their_size(cli, tmp_path):
     assert proc.returncode != 0 and "No timm model name matches" in proc.stdout + proc.stderr
 
 
+def test_a_model_that_cannot_take_the_input_is_one_line_below_the_table(cli, tmp_path):
+    listed = cli("models", "--timm", "test_*", "json=true", cwd=tmp_path)  # MNIST: 28x28
+    failed = {r["model"]: r["error"] for r in json.loads(listed.stdout) if r["error"]}
+    assert "test_vit" in failed and "test_resnet" not in failed, failed
+    shown = cli("models", "--timm", "test_*", cwd=tmp_path).stdout
+    lines = shown.splitlines()
+    for name, error in failed.items():
+        own = [line for line in lines if name in line.split(":")[0].split()]
+        assert own == [f"{name}: {error}"], own  # one line, no row in the table
+        assert "\n" not in error and len(error) < 200
+    assert f"{len(failed)} of " in shown and "models cannot be built or run for 1x28x28" in shown
+
+
+def test_an_errors_last_line_is_kept_and_shortened():
+    from cnnbench.commands.models import last_line
+
+    err = RuntimeError("Given groups=1, weight of size [8, 3, 3, 3]\n\nthe specific reason " + "x" * 300)
+    text = last_line(err, limit=60)
+    assert text.startswith("the specific reason") and len(text) == 60 and text.endswith("…")
+    assert last_line(ValueError("")) == "ValueError"
+
+
+@pytest.mark.parametrize("name", ["test_resnet", "test_vit", "test_efficientnet"])
+def test_the_listing_counts_on_meta_what_a_real_build_has(name):
+    from cnnbench.commands.models import ZooRow, model_config, sized
+    from cnnbench.data.shapes import InputShape
+
+    cfg, shape = model_config("timm"), InputShape(3, 64, 64, 7)
+    cfg.name = name
+    meta = sized(ZooRow(name, None, None, "timm", ""), cfg, shape)
+    real = sized(ZooRow(name, None, None, "timm", ""), cfg, shape, device="cpu")
+    assert meta.error is None and real.error is None, (meta.error, real.error)
+    assert (meta.params, meta.output_shape) == (real.params, real.output_shape)
+    assert meta.output_shape == [7]
+
+
 # -- training, fine-tuning, resume, eval, predict, export -------------------------------------
 
 

@@ -16,6 +16,7 @@ import torch
 from omegaconf import DictConfig
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from cnnbench.data.shapes import InputShape, input_shape
 from cnnbench.errors import UserError
@@ -26,6 +27,7 @@ from cnnbench.models import (
     model_names,
     model_summary,
 )
+from cnnbench.models.meta_build import meta_build, meta_forward
 from cnnbench.settings.names import check_override_names, plain_group_choices
 from cnnbench.settings.options import flag, normalized
 
@@ -35,6 +37,7 @@ USAGE = ("Usage: cnnbench models dataset=NAME, optionally with dataset.KEY=VALUE
          "dataset=cifar10` or `cnnbench models dataset=synthetic dataset.image_size=64 "
          "dataset.channels=3 json=true`.")
 TIMM_LIMIT = 300  # models listed for one pattern (timm has well over a thousand)
+ERROR_CHARS = 120  # an error's reason, as a row of the listing keeps it
 
 
 @dataclass
@@ -58,22 +61,29 @@ def sized(row: ZooRow, cfg, shape: InputShape, device: str = "meta") -> ZooRow:
     """`row` with the parameters and output of the model `cfg` for `shape` (or the error)."""
     name = row.model
     try:
-        with torch.device(device):
+        with meta_build() if device == "meta" else torch.device(device):
             model = build_model(cfg, in_channels=shape.channels, image_size=shape.image_size,
                                 num_classes=shape.num_classes, name=name)
-            model.eval()
-            with torch.no_grad():
-                out = model(torch.zeros(1, shape.channels, *shape.image_size))
+        model.eval()
+        with meta_forward() if device == "meta" else torch.inference_mode():
+            out = model(torch.zeros(1, shape.channels, *shape.image_size, device=device))
     except UserError as err:
         row.error = getattr(err, "reason", None) or str(err)
         return row
-    except (RuntimeError, ValueError, AssertionError) as err:  # a timm model's check of its input
-        text = str(err).strip().splitlines()[0][:200] if str(err).strip() else type(err).__name__
-        row.error = f"cannot take {shape.channels}x{shape.height}x{shape.width} images: {text}"
+    except Exception as err:  # noqa: BLE001 (a timm model's own check of its input, or its failure)
+        row.error = f"cannot take {shape.channels}x{shape.height}x{shape.width} images: " \
+                    f"{last_line(err)}"
         return row
     row.params = count_parameters(model)
     row.output_shape = list(out.shape[1:])
     return row
+
+
+def last_line(err: BaseException, limit: int = ERROR_CHARS) -> str:
+    """The last line of an error (PyTorch puts the specific one last), at most `limit` long."""
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    text = lines[-1] if lines else type(err).__name__
+    return text if len(text) <= limit else text[:limit - 1].rstrip() + "…"
 
 
 def zoo(shape: InputShape) -> list[ZooRow]:
@@ -98,17 +108,29 @@ def timm_zoo(pattern: str, shape: InputShape) -> tuple[list[ZooRow], int]:
 
 
 def table(rows: list[ZooRow], dataset: str, shape: InputShape) -> Table:
+    """The models that take the input; those that cannot are `refusals`."""
     t = Table(title=f"Models for {dataset} ({shape})", title_justify="left")
     t.add_column("model", style="bold")
     t.add_column("parameters", justify="right")
     t.add_column("output", justify="right")
     t.add_column("what it is")
     for r in rows:
-        if r.error:
-            t.add_row(r.model, "-", "-", f"[red]{r.error}[/]")
-        else:
+        if not r.error:
             t.add_row(r.model, f"{r.params:,}", "x".join(map(str, r.output_shape)), r.summary)
     return t
+
+
+def refusals(rows: list[ZooRow], shape: InputShape) -> list[Text]:
+    """One line per model that cannot be built or run for `shape`: `model: why`, cut to the
+    terminal's width rather than wrapped."""
+    failed = [r for r in rows if r.error]
+    if not failed:
+        return []
+    head = Text(f"{len(failed)} of {len(rows)} models cannot be built or run for {shape}:")
+    lines = [Text.assemble((r.model, "bold"), ": ", (r.error, "red")) for r in failed]
+    for line in lines:
+        line.no_wrap, line.overflow = True, "ellipsis"
+    return [head, *lines]
 
 
 def compose_dataset(overrides: list[str]) -> DictConfig:
@@ -147,4 +169,6 @@ def run_models(args: list[str], console: Console) -> int:
                            **asdict(r)} for r in rows], indent=2))
     else:
         console.print(table(rows, dataset.name, shape))
+        for line in refusals(rows, shape):
+            console.print(line, highlight=False)
     return 0

@@ -9,12 +9,12 @@ import numpy as np
 import torch
 
 from cnnbench.data.cifar_pickle import read_cifar_pickle
+from cnnbench.data.download import source_urls, try_download
 from cnnbench.data.image_data import ImageData, Split
 from cnnbench.data.source_files import (
     bad_file,
     check_labels,
-    fix_hint,
-    torchvision_download,
+    not_on_disk,
 )
 from cnnbench.errors import UserError
 
@@ -71,16 +71,16 @@ def load_cifar(name: str, root: str | None, download: bool = True) -> ImageData:
     base = Path(root or ".").expanduser()
     folder = base / spec["folder"]
     needed = spec["train"] + spec["test"] + [spec["meta"]]
+    failure = None
     if not all((folder / f).is_file() for f in needed) and download:
-        torchvision_download(spec["tv"], base)
+        failure = try_download(spec["tv"], base) or "the archive it fetched lacks files"
     missing = [f for f in needed if not (folder / f).is_file()]
     if missing:
-        raise UserError(
-            f"The {name} dataset is not on disk: {folder.resolve()} lacks {', '.join(missing)}"
-            + (" and the download failed" if download else " and dataset.download=false")
-            + ". " + fix_hint(name, folder, f"the extracted {spec['folder']}/ folder of the python "
-                              "version, as torchvision downloads it, inside <root>/")
-        )
+        url = source_urls(spec["tv"])[0]
+        raise not_on_disk(
+            name, f"{folder.absolute()} lacks {', '.join(missing)}", failure,
+            f"extract {url.rsplit('/', 1)[1]} in {base.absolute()} by hand, which makes "
+            f"{spec['folder']}/ with {', '.join(needed)}", url)
     try:
         classes = _cifar_classes(folder / spec["meta"], spec["names"], spec["classes"])
         train = _read_cifar_batches(folder, spec["train"], spec["labels"], spec["classes"])
@@ -90,4 +90,5 @@ def load_cifar(name: str, root: str | None, download: bool = True) -> ImageData:
             f"The {name} files in {folder.resolve()} could not be read ({type(err).__name__}: {err}). "
             f"They are probably corrupted or incomplete: delete the folder and download it again."
         ) from None
-    return ImageData(name, train, test, classes, spec["mean"], spec["std"])
+    return ImageData(name, train, test, classes, spec["mean"], spec["std"],
+                     source=folder.absolute())

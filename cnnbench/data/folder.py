@@ -249,7 +249,7 @@ def load_imagefolder(path: str | None = None, image_size: int | Sequence[int] = 
     train = Split(payload["train_images"], payload["train_labels"])
     test = Split(payload["test_images"], payload["test_labels"])
     return ImageData("imagefolder", train, test, list(payload["classes"]),
-                     tuple(payload["mean"]), tuple(payload["std"]))
+                     tuple(payload["mean"]), tuple(payload["std"]), source=root.absolute())
 
 
 def folder_shape(path: str | None = None, image_size: int | Sequence[int] = 32,

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import torch
 
@@ -51,6 +52,8 @@ class ImageData:
     std: tuple[float, ...]
     val: Split | None = None
     resize_to: tuple[int, int] | None = None
+    source: Path | None = None  # the folder its files were read from (None: made in memory)
+    shipped: bool = False       # `source` is the copy shipped inside the package
 
     @property
     def channels(self) -> int:

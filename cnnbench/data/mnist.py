@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from cnnbench.data.download import source_urls, try_download
 from cnnbench.data.idx import read_idx
 from cnnbench.data.image_data import ImageData, Split
 from cnnbench.data.source_files import (
     bad_file,
     check_labels,
-    fix_hint,
-    torchvision_download,
+    not_on_disk,
 )
 from cnnbench.errors import UserError
 
@@ -47,22 +47,27 @@ def _idx_complete(raw: Path) -> bool:
     return all(_find_idx(raw, stem) for pair in _IDX_FILES.values() for stem in pair)
 
 
+def _missing(folder_name: str, tv_class: str, raw: Path,
+             download_failure: str | None) -> UserError:
+    files = [f"{stem}.gz" for pair in _IDX_FILES.values() for stem in pair]
+    url = source_urls(tv_class)[0]
+    return not_on_disk(
+        folder_name, f"no complete set of the four *-ubyte(.gz) files in {raw.absolute()}",
+        download_failure, f"put the four files {', '.join(files[:-1])} and {files[-1]} in "
+        f"{raw.absolute()} by hand", url.rsplit("/", 1)[0] + "/")
+
+
 def _load_idx_family(folder_name: str, tv_class: str, root: str | None, download: bool,
                      embedded: Path | None, num_classes: int = 10) -> tuple[Split, Split, Path]:
     raw = Path(root or ".").expanduser() / folder_name / "raw"
     if not _idx_complete(raw):
+        failure = None
         if embedded is not None:
             raw = embedded
         elif download:
-            torchvision_download(tv_class, raw.parent.parent)
+            failure = try_download(tv_class, raw.parent.parent) or "it fetched too few files"
         if not _idx_complete(raw):
-            raise UserError(
-                f"The {folder_name} dataset is not on disk: no complete set of the four "
-                f"*-ubyte(.gz) files in {raw.resolve()}"
-                + (" and the download failed" if download else " and dataset.download=false")
-                + ". " + fix_hint(folder_name, raw, "the four *-ubyte.gz archives in <root>/"
-                                  f"{folder_name}/raw/")
-            )
+            raise _missing(folder_name, tv_class, raw, failure)
     try:
         return (_read_idx_split(raw, "train", num_classes),
                 _read_idx_split(raw, "test", num_classes), raw)
@@ -75,10 +80,12 @@ def _load_idx_family(folder_name: str, tv_class: str, root: str | None, download
 
 def load_mnist(root: str | None, download: bool = True) -> ImageData:
     """MNIST from <root>/MNIST/raw when it is there, else from the copy inside the package."""
-    train, test, _ = _load_idx_family("MNIST", "MNIST", root, download, EMBEDDED_MNIST)
-    return ImageData("mnist", train, test, MNIST_CLASSES, (0.1307,), (0.3081,))
+    train, test, raw = _load_idx_family("MNIST", "MNIST", root, download, EMBEDDED_MNIST)
+    return ImageData("mnist", train, test, MNIST_CLASSES, (0.1307,), (0.3081,),
+                     source=raw.absolute(), shipped=raw == EMBEDDED_MNIST)
 
 
 def load_fashion_mnist(root: str | None, download: bool = True) -> ImageData:
-    train, test, _ = _load_idx_family("FashionMNIST", "FashionMNIST", root, download, None)
-    return ImageData("fashion_mnist", train, test, FASHION_CLASSES, (0.2860,), (0.3530,))
+    train, test, raw = _load_idx_family("FashionMNIST", "FashionMNIST", root, download, None)
+    return ImageData("fashion_mnist", train, test, FASHION_CLASSES, (0.2860,), (0.3530,),
+                     source=raw.absolute())

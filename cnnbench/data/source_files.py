@@ -1,5 +1,5 @@
 """What every loader of dataset files shares: the one-paragraph errors for a missing or damaged
-file, the label checks, and torchvision's download as the fallback for a dataset not on disk."""
+file or dataset, and the label checks."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -10,13 +10,22 @@ import torch
 from cnnbench.errors import UserError
 
 
-def fix_hint(name: str, folder: Path, expected: str) -> str:
-    return (
-        f"Put the {name} files there ({expected}), e.g. copy them from a machine that has them, "
-        f"or point the tool at the folder that holds them with dataset.root=/path/to/data "
-        f"(or the environment variable CNNBENCH_DATA); with network access, dataset.download=true "
-        f"fetches them."
-    )
+def not_on_disk(name: str, what: str, download_failure: str | None, by_hand: str,
+                source: str) -> UserError:
+    """The dataset `name` is missing (`what` says which files, where). `download_failure` is None
+    when the download was off, else the line saying how it failed; `by_hand` says which files go
+    where, `source` the address they come from."""
+    elsewhere = ("or point the tool at the folder that holds them with dataset.root=/path/to/data "
+                 "(or the environment variable CNNBENCH_DATA).")
+    if download_failure is None:
+        return UserError(
+            f"The {name} dataset is not on disk ({what}) and dataset.download=false. Add "
+            f"dataset.download=true to fetch it from {source} (needs network access), or "
+            f"{by_hand}, {elsewhere}")
+    return UserError(
+        f"The {name} dataset is not on disk ({what}) and downloading it failed: "
+        f"{download_failure}. Without network access, {by_hand} (fetched from {source} on a "
+        f"machine that has access), {elsewhere}")
 
 
 def bad_file(path: Path, what: str) -> UserError:
@@ -41,14 +50,3 @@ def check_labels(labels: np.ndarray | torch.Tensor, n_images: int, num_classes: 
         raise bad_file(labels_file, f"has label {int(labels[i])} at position {i}, but the "
                                     f"dataset has {num_classes} classes (labels 0 to "
                                     f"{num_classes - 1})")
-
-
-def torchvision_download(tv_class: str, root: Path) -> None:
-    """Let torchvision fetch the archives; any failure is reported by the caller's check."""
-    import torchvision.datasets as tvd
-
-    try:
-        getattr(tvd, tv_class)(str(root), train=True, download=True)
-        getattr(tvd, tv_class)(str(root), train=False, download=True)
-    except Exception:  # noqa: BLE001 (no network, refused, bad checksum: the caller says what is missing)
-        pass

@@ -63,11 +63,16 @@ def model_config(name: str) -> DictConfig:
 
 
 def model_summary(name: str) -> str:
-    """The first comment line of the model's config: what it is and where it comes from."""
+    """The comment that opens the model's config, all its lines joined: what it is and where it
+    comes from."""
+    lines = []
     for line in (_model_dir() / f"{name}.yaml").read_text().splitlines():
-        if line.startswith("#"):
-            return line.lstrip("# ").strip()
-    return ""
+        if not line.startswith("#"):
+            if lines or line.strip():
+                break
+            continue
+        lines.append(line.lstrip("# ").strip())
+    return " ".join(line for line in lines if line)
 
 
 def model_class(model_cfg: Mapping[str, Any]) -> Callable[..., nn.Module]:

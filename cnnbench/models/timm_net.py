@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from cnnbench.errors import UserError
+from cnnbench.models.meta_build import meta_build
 from cnnbench.models.weights import WeightsFile, cached_weights, weights_file
 
 LIST_HINT = "`cnnbench models --timm 'resnet*'` lists timm's models matching a pattern"
@@ -134,12 +135,13 @@ def timm_model(*, name: str = "resnet18", pretrained: bool | str | None = None,
         options["drop_path_rate"] = drop_path_rate
     file = _weights(name, pretrained)
     sizing = torch.empty(0).device.type == "meta"  # `cnnbench models` runs the model itself
-    with torch.device("meta"):  # no memory and no time: names, shapes and the input check
+    with meta_build():  # no memory and no time: names, shapes and the input check
         skeleton = _create(name, in_channels, image_size, num_classes, options)
     if not sizing:
         _check_input(skeleton, name, in_channels, image_size)
     if file is None:
-        model = _create(name, in_channels, image_size, num_classes, options)
+        model = skeleton if sizing else _create(name, in_channels, image_size, num_classes,
+                                                options)
         model.pretrained_weights = None
         return model
     tensors = _checked_tensors(file, skeleton, name)

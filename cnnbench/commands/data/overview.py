@@ -76,6 +76,13 @@ def normalization(data: ImageData) -> dict:
                          "images": len(data.train)}}
 
 
+def read_from(data: ImageData) -> dict | None:
+    """The folder the images were read from, and whether it is the copy inside the package."""
+    if data.source is None:
+        return None
+    return {"path": str(data.source), "shipped_inside_cnnbench": data.shipped}
+
+
 def dataset_options(cfg: DictConfig) -> dict:
     options = OmegaConf.to_container(cfg.dataset, resolve=True)
     options.pop("exclude", None)
@@ -94,7 +101,8 @@ def summary(cfg: DictConfig, settings: Any, loaded: Loaded) -> dict:
            "classes": list(data.classes),
            "sizes": {**sizes, "total": sum(sizes.values())},
            "class_counts": class_counts(data),
-           "normalization": normalization(data)}
+           "normalization": normalization(data),
+           "read_from": read_from(data)}
     if loaded.folder is not None:
         out["imagefolder"] = loaded.folder
     return out

@@ -17,7 +17,17 @@ def headline(s: dict) -> str:
     options = " ".join(f"{k}={v}" for k, v in s["options"].items()
                        if k != "name" and v is not None)
     return (f"[bold]{escape(s['dataset'])}[/]: {c}x{h}x{w} images (channels x height x width), "
-            f"{s['num_classes']} classes\n[dim]dataset options: {escape(options)}[/]")
+            f"{s['num_classes']} classes\n[dim]dataset options: {escape(options)}[/]\n"
+            f"{escape(source_line(s.get('read_from')))}")
+
+
+def source_line(read_from: dict | None) -> str:
+    """Where the images came from, in words."""
+    if read_from is None:
+        return "made in memory (no files read)"
+    if read_from["shipped_inside_cnnbench"]:
+        return f"read from the copy shipped inside cnnbench: {read_from['path']}"
+    return f"read from {read_from['path']}"
 
 
 def split_table(s: dict) -> Table:
