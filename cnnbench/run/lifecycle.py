@@ -31,7 +31,7 @@ from cnnbench.run.checkpoint import load_checkpoint, save_checkpoint
 from cnnbench.run.divergence import divergence_advice, require_finite_checkpoint
 from cnnbench.run.energy import EnergyMeter, across_processes
 from cnnbench.run.hparams import log_hparams
-from cnnbench.run.provenance import NullSink, library_versions, run_options
+from cnnbench.run.provenance import NullSink, code_commit, library_versions, run_options
 from cnnbench.run.published import published_block
 from cnnbench.run.sinks import StepLoss, open_sinks
 from cnnbench.run.state import check_compatible, fit_payload, restore_fit
@@ -69,7 +69,8 @@ class TrainingRun:
             "command": " ".join(sys.argv), "run_dir": str(self.run_dir),
             "config_hash": rundir.read_config_hash(self.run_dir),
             "visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
-            "versions": library_versions(), "published": published_block(cfg.get("published")),
+            "versions": library_versions(), "git": code_commit(),
+            "published": published_block(cfg.get("published")),
         }, writer=self.dist.is_main)
         self.parts: Parts | None = None
         self.train_start: float | None = None  # while epochs run
