@@ -183,7 +183,7 @@ class TrainingRun:
         s, fit = self.settings, parts.fit
         print_start(self.console, self.options, parts, self.run_dir, s)
         self.tb, history = open_sinks(self.run_dir, OmegaConf.to_yaml(self.cfg), parts.resumed_at,
-                                      self.dist.is_main)
+                                      self.dist.is_main, self.trackers.tensorboard)
         ckpt_dir = self.run_dir / rundir.CHECKPOINT_DIR
         if fit.target is not None and fit.target.metric == TEST_METRIC:
             self.note(f"trainer.target_acc={fit.target.target:g} is checked on the test set "

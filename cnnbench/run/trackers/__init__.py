@@ -58,9 +58,10 @@ def pictures(run_dir: Path) -> list[Path]:
 class Trackers:
     """The trackers of one run; every call reaches each tracker still working."""
 
-    def __init__(self, sinks: list[Any], console: Console) -> None:
+    def __init__(self, sinks: list[Any], console: Console, tensorboard: bool = True) -> None:
         self.sinks = sinks
         self.console = console
+        self.tensorboard = tensorboard  # whether the run also writes TensorBoard events
 
     def warn(self, text: str) -> None:
         """One line, never folded."""
@@ -107,7 +108,7 @@ def open_trackers(cfg: DictConfig, params: Mapping[str, Any], record: Mapping[st
     sinks: list[Any] = []
     sweep = sweep_dir(run_dir)
     tags = run_tags(record)
-    trackers = Trackers(sinks, console)
+    trackers = Trackers(sinks, console, "logger" not in cfg or "tensorboard" in chosen(cfg))
     if not writer:
         return trackers
     for name in chosen(cfg):
