@@ -100,3 +100,15 @@ def test_wandb_without_its_package_is_refused_in_one_paragraph(tmp_path):
     assert 'pip install -e ".[wandb]"' in out
     assert "Traceback" not in out
     assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+def test_online_mode_without_a_login_costs_one_warning_and_the_run_completes(tmp_path):
+    proc = run_cli("train", "hydra.run.dir=run", *TINY, "logger.wandb.mode=online",
+                   "evaluation.enabled=false", cwd=tmp_path,
+                   env={"HOME": str(tmp_path), "WANDB_API_KEY": "", "WANDB_MODE": "",
+                        "NETRC": str(tmp_path / "no_netrc")})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["status"] == "completed"
+    warnings = [line for line in proc.stdout.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and "wandb login" in warnings[0], proc.stdout
+    assert "logger.wandb.mode=offline" in warnings[0]

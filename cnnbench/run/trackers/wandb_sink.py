@@ -3,11 +3,25 @@ the test metrics and the final status in the summary, the pictures as images and
 sweep's jobs form one group named after the sweep folder."""
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from cnnbench.rundir import COMPLETED
+
+
+def _require_login() -> None:
+    """Online mode needs an API key: without one W&B would stop the run to ask for it."""
+    if os.environ.get("WANDB_API_KEY"):
+        return
+    try:
+        from wandb.sdk.lib.wbauth.wbnetrc import read_netrc_auth
+    except ImportError:  # another W&B version: it asks, or fails, itself
+        return
+    if not read_netrc_auth(host=os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai")):
+        raise RuntimeError("not logged in: run `wandb login` or set WANDB_API_KEY, or log "
+                           "offline with logger.wandb.mode=offline")
 
 
 class WandbSink:
@@ -17,11 +31,14 @@ class WandbSink:
                  tags: Mapping[str, str], run_dir: Path, sweep: Path | None) -> None:
         import wandb
 
+        mode = os.environ.get("WANDB_MODE") or options.get("mode") or "online"
+        if mode == "online":
+            _require_login()
         folder = Path(options.get("dir") or run_dir)
         folder.mkdir(parents=True, exist_ok=True)
         self.run = wandb.init(
             project=options.get("project") or "cnnbench", entity=options.get("entity"),
-            mode=options.get("mode") or "online", dir=str(folder), name=run_dir.name,
+            mode=mode, dir=str(folder), name=run_dir.name,
             group=sweep.name if sweep is not None else None, config=dict(params),
             reinit="create_new",  # a sweep's jobs run one after another in one process
             settings=wandb.Settings(console="off", silent=True))
