@@ -118,12 +118,16 @@ def test_a_run_shows_its_params_epochs_test_metrics_status_and_pictures(server, 
     assert {"confusion_matrix.png", "misclassified.png", "history.csv"} <= artifacts
 
 
-def test_a_sweep_is_one_parent_run_with_its_jobs_nested(server, tmp_path):
-    run_cli("train", "-m", "trainer.seed=1,2", "logger=[tensorboard,mlflow]",
-            f"logger.mlflow.tracking_uri={server}", "logger.mlflow.experiment=sweep",
-            "hydra.sweep.dir=the_sweep", "evaluation.enabled=false", *TINY, cwd=tmp_path,
-            check=True)
-    _, runs = _runs(server, "sweep")
+@pytest.mark.parametrize("launcher", ["cnnbench_sequential", "parallel"])
+def test_a_sweep_is_one_parent_run_with_its_jobs_nested(server, tmp_path, launcher):
+    """Also when its jobs are processes that start together (hydra/launcher=parallel)."""
+    jobs = ["hydra.launcher.n_jobs=2"] if launcher == "parallel" else []
+    proc = run_cli("train", "-m", "trainer.seed=1,2", "logger=[tensorboard,mlflow]",
+                   f"logger.mlflow.tracking_uri={server}", f"logger.mlflow.experiment={launcher}",
+                   f"hydra/launcher={launcher}", *jobs, "hydra.sweep.dir=the_sweep",
+                   "evaluation.enabled=false", *TINY, cwd=tmp_path, check=True)
+    assert "warning:" not in proc.stdout, proc.stdout
+    _, runs = _runs(server, launcher)
     parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
     children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
     assert [p.info.run_name for p in parents] == ["the_sweep"]

@@ -57,15 +57,26 @@ class MlflowSink:
         _quick_failures()
         _check_reachable(uri)
         self.client = MlflowClient(tracking_uri=uri)
-        name = str(options.get("experiment") or "cnnbench")
-        found = self.client.get_experiment_by_name(name)
-        self.experiment = found.experiment_id if found else self.client.create_experiment(name)
+        self.experiment = self._experiment(str(options.get("experiment") or "cnnbench"))
         tags = {**tags, "run_dir": str(run_dir.resolve())}
         if sweep is not None:
             tags.update({SWEEP_TAG: sweep.name, "mlflow.parentRunId": self._parent(sweep)})
         self.run_id = self.client.create_run(self.experiment, run_name=run_dir.name,
                                              tags=tags).info.run_id
         self.client.log_batch(self.run_id, params=[Param(k, str(v)) for k, v in params.items()])
+
+    def _experiment(self, name: str) -> str:
+        """The experiment's id; created by the first run (or the first of runs starting
+        together: the others find the one it made)."""
+        for _ in range(3):
+            found = self.client.get_experiment_by_name(name)
+            if found is not None:
+                return found.experiment_id
+            try:
+                return self.client.create_experiment(name)
+            except Exception:  # noqa: BLE001 (another process created it meanwhile)
+                continue
+        raise RuntimeError(f"the experiment {name!r} could be neither found nor created")
 
     def _parent(self, sweep: Path) -> str:
         """The sweep's parent run: found by its tags, created by the first job."""
