@@ -30,7 +30,8 @@ SPEED_KEYS = ("trainer.eval_batch_size", "trainer.data_on_device", "trainer.comp
 def test_config_hash_leaves_out_the_keys_it_left_out_before():
     assert set(identity.IGNORED) == {  # the hydra node was dropped by name before
         "trainer.resume", "trainer.progress", "trainer.device", "trainer.num_workers",
-        *SPEED_KEYS, "dataset.root", "hydra"}
+        *SPEED_KEYS, "dataset.root", "hydra",
+        "logger"}  # added after runs were identified: left out, earlier identities hold
     assert dict(identity.ADDED_KEYS) == {"optimizer.backbone_lr_scale": 1.0,
                                          "trainer.freeze_backbone_epochs": 0,
                                          "dataset.image_size": None}
@@ -44,7 +45,8 @@ def test_compare_groups_by_the_keys_it_grouped_by_before():
         "trainer.seed", "trainer.progress", "trainer.device", "trainer.resume",
         "trainer.num_workers", "trainer.checkpoint", "dataset.root", "dataset.download",
         "evaluation.plots", "evaluation.table", "evaluation.misclassified",
-        "evaluation.worst_classes", "hydra", "published", "reference"}
+        "evaluation.worst_classes", "hydra", "published", "reference",
+        "logger"}  # where a run is also logged: runs logged anywhere are repeats of one
     assert dict(compare_identity.OPTION_NAMES) == {
         "optimizer.lr": "lr", "trainer.batch_size": "batch_size", "trainer.epochs": "epochs"}
     assert compare_identity.ADDED_KEYS is identity.ADDED_KEYS
@@ -62,7 +64,7 @@ def test_a_resume_may_change_the_keys_it_could_change_before():
     assert (  # in this order: the refusal lists them so
         "trainer.epochs", "trainer.device", "trainer.progress", "trainer.num_workers",
         *SPEED_KEYS, "trainer.tta_flip", "trainer.early_stopping.patience", "dataset.root",
-        "evaluation", "hydra") == resume_policy.CHANGEABLE
+        "evaluation", "logger", "hydra") == resume_policy.CHANGEABLE
     assert set(resume_policy.FIXED_HYDRA) == {"hydra.run", "hydra.mode", "hydra.sweep",
                                               "hydra/sweeper"}
 
@@ -83,7 +85,7 @@ def test_a_refused_resume_lists_what_a_resume_may_change(tmp_path):
     assert ("A resume may change only trainer.epochs, trainer.device, trainer.progress, "
             "trainer.num_workers, trainer.eval_batch_size, trainer.data_on_device, "
             "trainer.compile, trainer.cuda_graph, trainer.tta_flip, "
-            "trainer.early_stopping.patience, dataset.root, evaluation and hydra.* flags; "
+            "trainer.early_stopping.patience, dataset.root, evaluation, logger and hydra.* flags; "
             "nothing was written.") in str(err.value)
 
 

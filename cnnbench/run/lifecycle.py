@@ -31,11 +31,12 @@ from cnnbench.run.checkpoint import load_checkpoint, save_checkpoint
 from cnnbench.run.divergence import divergence_advice, require_finite_checkpoint
 from cnnbench.run.energy import EnergyMeter, across_processes
 from cnnbench.run.hparams import log_hparams
-from cnnbench.run.provenance import NullSink, library_versions, run_options
+from cnnbench.run.provenance import NullSink, code_commit, library_versions, run_options
 from cnnbench.run.published import published_block
 from cnnbench.run.sinks import StepLoss, open_sinks
 from cnnbench.run.state import check_compatible, fit_payload, restore_fit
 from cnnbench.run.summary import print_start, print_summary
+from cnnbench.run.trackers import Trackers, open_trackers, require_packages
 from cnnbench.rundir import RunLock, RunRecord
 from cnnbench.settings.evaluation import EvaluationSettings
 from cnnbench.settings.trainer import TrainerSettings
@@ -54,6 +55,7 @@ class TrainingRun:
         self.console = console or Console()
         if not self.dist.is_main:
             self.console.quiet = True
+        require_packages(cfg)  # a chosen logger's package is there before anything starts
         self.settings = TrainerSettings.from_config(
             OmegaConf.to_container(cfg.trainer, resolve=True))
         self.options = run_options(choices, cfg)
@@ -69,7 +71,8 @@ class TrainingRun:
             "command": " ".join(sys.argv), "run_dir": str(self.run_dir),
             "config_hash": rundir.read_config_hash(self.run_dir),
             "visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
-            "versions": library_versions(), "published": published_block(cfg.get("published")),
+            "versions": library_versions(), "git": code_commit(),
+            "published": published_block(cfg.get("published")),
         }, writer=self.dist.is_main)
         self.parts: Parts | None = None
         self.train_start: float | None = None  # while epochs run
@@ -77,6 +80,7 @@ class TrainingRun:
         self.earlier_energy: float | None = 0.0  # joules of the earlier parts (None: unknown)
         self.energy: EnergyMeter | None = None  # while epochs run
         self.tb: Any = NullSink()
+        self.trackers = Trackers([], self.console)  # MLflow, W&B: opened when the run starts
         self.kept_epoch: int | None = None  # the epoch of the last.pt this part wrote
 
     @property
@@ -110,6 +114,8 @@ class TrainingRun:
         try:
             self.record.update(status=rundir.RUNNING, seed=self.settings.seed,
                                deterministic=self.settings.deterministic, pid=os.getpid())
+            self.trackers = open_trackers(self.cfg, self.options, self.metrics, self.run_dir,
+                                          self.console, self.dist.is_main)
             parts = self.parts = self.build()
             train_seconds = self.train(parts)
             self.test(parts, train_seconds)
@@ -142,6 +148,7 @@ class TrainingRun:
             kept = parts.fit.state.epoch if self.kept_epoch is None else self.kept_epoch
             extra = {"epochs_run": kept, "best_epoch": parts.fit.state.best_epoch}
         self.record.finish(ending.status, ending.reason, **extra)
+        self.trackers.finish(self.metrics, ending.status, self.run_dir)
 
     def build(self) -> Parts:
         s = self.settings
@@ -176,7 +183,7 @@ class TrainingRun:
         s, fit = self.settings, parts.fit
         print_start(self.console, self.options, parts, self.run_dir, s)
         self.tb, history = open_sinks(self.run_dir, OmegaConf.to_yaml(self.cfg), parts.resumed_at,
-                                      self.dist.is_main)
+                                      self.dist.is_main, self.trackers.tensorboard)
         ckpt_dir = self.run_dir / rundir.CHECKPOINT_DIR
         if fit.target is not None and fit.target.metric == TEST_METRIC:
             self.note(f"trainer.target_acc={fit.target.target:g} is checked on the test set "
@@ -202,6 +209,7 @@ class TrainingRun:
 
             def on_epoch_end(row: dict, is_best: bool) -> None:
                 history.write(row)
+                self.trackers.epoch(row)
                 self.tb.scalars({k: v for k, v in row.items() if k != "epoch"}, row["epoch"])
                 progress.epoch_done(row, is_best)
                 if is_best and s.checkpoint.save_best:
@@ -266,6 +274,7 @@ class TrainingRun:
             images_per_s=images / max(train_seconds, 1e-9),
             resumed_from_epoch=parts.resumed_at,
         )
+        self.trackers.finish(self.metrics, rundir.COMPLETED, self.run_dir)
         print_summary(self.console, f"{self.options['model']} on {self.options['dataset']}",
                       parts, test, train_seconds, self.metrics, self.run_dir, self.brief)
 

@@ -2,7 +2,10 @@
 stand-in for the file sinks on processes other than rank 0."""
 from __future__ import annotations
 
+import os
 import platform
+import subprocess
+from pathlib import Path
 from typing import Any, Mapping
 
 import torch
@@ -25,6 +28,34 @@ def library_versions() -> dict[str, str]:
             "torchvision": torchvision_version, "hydra": hydra.__version__,
             "python": platform.python_version(),
             "cuda": torch.version.cuda or "none"}
+
+
+PACKAGE_DIR = Path(__file__).resolve().parents[1]  # the cnnbench package's source folder
+GIT_SECONDS = 3.0  # each git command; a slower git leaves the commit out, the run goes on
+
+
+def code_commit(folder: Path = PACKAGE_DIR) -> dict[str, Any] | None:
+    """The git commit of the code that runs and whether its work tree had uncommitted changes
+    (`{"commit": "<sha>", "dirty": false}`), when `folder` is tracked in a git work tree;
+    None for an installed package, without git, or when git fails or takes too long."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+    env["GIT_OPTIONAL_LOCKS"] = "0"  # reading the status never takes the index lock
+
+    def git(*args: str) -> str | None:
+        try:
+            done = subprocess.run(["git", "-C", str(folder), *args], capture_output=True,
+                                  text=True, timeout=GIT_SECONDS, env=env,
+                                  stdin=subprocess.DEVNULL)
+        except (OSError, subprocess.SubprocessError, ValueError):
+            return None
+        return done.stdout if done.returncode == 0 else None
+
+    tracked = git("ls-files", "--", ".")  # an installed copy inside some repository is not
+    commit = git("rev-parse", "HEAD") if tracked else None
+    if not commit:
+        return None
+    status = git("status", "--porcelain", "--untracked-files=no")
+    return {"commit": commit.strip(), "dirty": None if status is None else bool(status.strip())}
 
 
 def run_options(choices: Mapping[str, str], cfg: DictConfig) -> dict[str, Any]:

@@ -163,12 +163,15 @@ def tensorboard_hparams(writer, hparams: Mapping[str, Any], metric_tags: Sequenc
 
 
 def open_sinks(run_dir: Path, config_text: str, resumed_at: int | None,
-               writer: bool = True) -> tuple[Any, Any]:
+               writer: bool = True, tensorboard: bool = True) -> tuple[Any, Any]:
     """A run's TensorBoard events (with its config as text) and history.csv; a resumed run's
     continue after epoch `resumed_at`. A process that is not the `writer` gets sinks that
-    drop everything (DDP ranks > 0)."""
+    drop everything (DDP ranks > 0); without `tensorboard` (a `logger` list that leaves it
+    out) the events are not written."""
     if not writer:
         return NullSink(), NullSink()
+    if not tensorboard:
+        return NullSink(), HistoryCSV(run_dir / rundir.HISTORY_FILE, keep_epochs=resumed_at)
     tb = TensorBoardSink(run_dir / rundir.TB_DIR,  # TensorBoard names it by the directory
                          purge_step=resumed_at + 1 if resumed_at is not None else None)
     tb.text("config", "```\n" + config_text + "\n```")

@@ -90,6 +90,8 @@ ROWS: tuple[RunOption, ...] = (
     *_rows("evaluation", "evaluation.enabled", "evaluation.shifts", resume=CHANGEABLE),
     *_rows("evaluation.plots", "evaluation.table", "evaluation.misclassified",
            "evaluation.worst_classes", compare=False, resume=CHANGEABLE),  # what is shown
+    # where the run is also logged (MLflow, W&B): its results are the same wherever they go
+    RunOption("logger", identity=False, compare=False, resume=CHANGEABLE),
     RunOption("hydra", identity=False, compare=False, resume=CHANGEABLE),  # Hydra's own settings
     *_rows("hydra.run", "hydra.mode", "hydra.sweep", "hydra/sweeper", identity=False,
            compare=False),  # where the run is and what makes it one
