@@ -151,6 +151,15 @@ def test_every_readme_command_runs_as_written(command: str, workdir: Path) -> No
     assert "Traceback" not in output, output
 
 
+@pytest.mark.parametrize("block", ["\n".join(b) for b in code_blocks(README.read_text(), "python")])
+def test_every_readme_python_example_runs_as_written(block: str, workdir: Path) -> None:
+    """Runs as written, on the data it names: it is kept small enough for that (1 epoch)."""
+    proc = subprocess.run([str(BIN / "python"), "-c", block], cwd=workdir, env=shell_env(workdir),
+                          capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, block + "\n" + proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stdout + proc.stderr
+
+
 def test_a_cpu_run_says_the_threads_it_uses_as_the_readme_says(workdir: Path) -> None:
     command = next(c for c in readme_commands() if c.startswith("OMP_NUM_THREADS=2 "))
     head = "\n".join(run_in_bash(command, workdir).splitlines()[:5])
