@@ -1,4 +1,5 @@
-"""A 9-job sweep run one job after another, then with jobs side by side (joblib launcher).
+"""A 9-job sweep run one job after another, then with jobs side by side (the parallel launcher, which forks each job from a parent that has
+imported torch already).
 
     python bench/sweep_parallel.py                    # model=mlp,lenet,cnn2 x optimizer=sgd,adam,adadelta
     python bench/sweep_parallel.py --jobs 3 --epochs 3 --out bench/results/sweep_parallel.json
@@ -33,6 +34,9 @@ def run_sweep(extra: list[str], sweep_dir: Path) -> dict:
             "completed": sum(j.get("status") == "completed" for j in jobs),
             "device": next((j.get("device") for j in jobs if j.get("device")), None),
             "test_acc": {f"{j.get('model')}/{j.get('optimizer')}": j.get("test/acc") for j in jobs},
+            # a job's start: from its process (or fork) to its first training step
+            "job_startup_seconds": [round(j["startup_seconds"], 2) for j in jobs
+                                    if j.get("startup_seconds") is not None],
             "stderr_tail": proc.stderr[-1500:] if proc.returncode else ""}
 
 
@@ -56,12 +60,14 @@ def main() -> int:
                "parallel": run_sweep(common + parallel, base / "parallel")}
     table = Table(title=f"9-job sweep, {args.epochs} epochs each, on "
                         f"{results['sequential']['device']}", title_justify="left")
-    for col in ("launcher", "wall seconds", "jobs completed", "speed-up"):
+    for col in ("launcher", "wall seconds", "jobs completed", "speed-up", "job start s (max)"):
         table.add_column(col)
     for name, r in results.items():
         speedup = results["sequential"]["wall_seconds"] / r["wall_seconds"]
+        starts = r["job_startup_seconds"]
+        start = f"{sum(starts) / len(starts):.2f} ({max(starts):.2f})" if starts else "-"
         table.add_row(name, f"{r['wall_seconds']:.1f}", f"{r['completed']}/{r['jobs']}",
-                      f"{speedup:.2f}x")
+                      f"{speedup:.2f}x", start)
     Console().print(table)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"created": stamp, **results}, indent=2) + "\n")
