@@ -1,5 +1,5 @@
-"""A 9-job sweep run one job after another, then with jobs side by side (the parallel launcher, which forks each job from a parent that has
-imported torch already).
+"""A 9-job sweep run one job after another, then with jobs side by side (the parallel
+launcher, which forks each job from a parent that has imported torch already).
 
     python bench/sweep_parallel.py                    # model=mlp,lenet,cnn2 x optimizer=sgd,adam,adadelta
     python bench/sweep_parallel.py --jobs 3 --epochs 3 --out bench/results/sweep_parallel.json
