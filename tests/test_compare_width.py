@@ -171,3 +171,16 @@ def test_epoch_axes_tick_whole_epochs(tmp_path, epochs):
         low, high = ax.get_xlim()
         ticks = [t for t in ax.get_xticks() if low <= t <= high]
         assert ticks == list(range(1, epochs + 1)), ticks
+
+
+def test_the_api_comparison_text_is_the_table_compare_prints_within_its_width(eleven, tmp_path):
+    import cnnbench
+
+    comparison = cnnbench.compare(eleven, out=tmp_path / "api")
+    text = comparison.text(80)
+    lines = text.splitlines()
+    assert all(len(line) <= 80 for line in lines), max(lines, key=len)
+    header, rows = _table(lines)
+    assert len(rows) == 11 and all(len(row) == len(header) for row in rows)
+    assert any(line.startswith("left out at 80 columns: ") for line in lines)
+    assert "22 runs in 11 groups" in str(comparison)

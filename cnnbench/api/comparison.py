@@ -48,13 +48,13 @@ class Comparison:
         """The table as `cnnbench compare` prints it, as plain text."""
         from rich.console import Console
 
-        from cnnbench.commands.compare.group_table import rich_group_table
+        from cnnbench.commands.compare.group_view import group_report
 
         buffer = io.StringIO()
         console = Console(file=buffer, width=width, color_system=None, force_jupyter=False)
         n_runs, n_groups = len(self.runs), len(self.rows)
-        console.print(rich_group_table(self._result.groups,
-                                       f"{n_runs} runs in {n_groups} groups", width))
+        console.print(group_report(self._result.groups, f"{n_runs} runs in {n_groups} groups",
+                                   width))
         return buffer.getvalue()
 
     def __str__(self) -> str:
