@@ -77,11 +77,18 @@ def test_a_busy_machine_is_named_and_an_idle_one_is_not():
     assert busy_note(1.9, 2) is None and busy_note(None, 2) is None and busy_note(6.0, 8) is None
 
 
-def test_the_busy_note_comes_next_to_the_time_estimate(monkeypatch):
+def piped_progress(monkeypatch, load: tuple[float, int], epochs: int,
+                   batches: int) -> tuple[EpochProgress, io.StringIO]:
+    """An epoch progress printing to a pipe 80 columns wide, on a machine of this load."""
     out = io.StringIO()
-    monkeypatch.setattr(terminal, "machine_load", lambda: (5.2, 2))
+    monkeypatch.setattr(terminal, "machine_load", lambda: load)
     progress = EpochProgress(Console(file=out, force_terminal=False, width=80))
-    progress.start(epochs=2, batches=100)
+    progress.start(epochs=epochs, batches=batches)
+    return progress, out
+
+
+def test_the_busy_note_comes_next_to_the_time_estimate(monkeypatch):
+    progress, out = piped_progress(monkeypatch, (5.2, 2), epochs=2, batches=100)
     progress.new_epoch(1)
     progress.batch(5, 0.5, 0.8, 1000.0)
     progress.batch(10, 0.5, 0.8, 1000.0)
@@ -102,10 +109,7 @@ def test_omp_num_threads_sets_the_threads_a_cpu_run_uses_and_says_so(cli, tmp_pa
 def test_the_estimate_measures_its_pace_inside_one_epoch(monkeypatch):
     """An epoch too short for two reports gives no estimate: a pace measured across the end of
     an epoch would count its validation as batches and promise minutes for seconds."""
-    out = io.StringIO()
-    monkeypatch.setattr(terminal, "machine_load", lambda: (0.1, 2))
-    progress = EpochProgress(Console(file=out, force_terminal=False, width=80))
-    progress.start(epochs=30, batches=25)
+    progress, out = piped_progress(monkeypatch, (0.1, 2), epochs=30, batches=25)
     progress.new_epoch(1)
     progress.batch(12, 0.5, 0.8, 1000.0)
     time.sleep(0.3)  # the rest of the epoch and its validation
