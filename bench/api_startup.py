@@ -2,8 +2,10 @@
 
     python bench/api_startup.py                      # CPU, 3 repeats, bench/results/api_startup_cpu.json
     python bench/api_startup.py --device cuda        # on a GPU: bench/results/api_startup_cuda.json
+    python bench/api_startup.py --device cuda --task mnist_mlp   # the everyday MLP task, end to end
 
-The same tiny run (MLP on the synthetic dataset, one epoch) three ways, each in a fresh working
+The same run (by default a tiny one: MLP on the synthetic dataset, one epoch; `--task mnist_mlp`:
+the MLP 64-128-64 on MNIST, Adam 1e-3, batch 128, 10 epochs) three ways, each in a fresh working
 directory:
 
   cli          `python -m cnnbench train ...`: a new process, timed from the command to its exit
@@ -31,6 +33,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 TINY = ["dataset=synthetic", "model=mlp", "dataset.train_size=512", "dataset.test_size=128",
         "trainer.epochs=1", "trainer.batch_size=64"]
+MNIST_MLP = ["dataset=mnist", "model=mlp", "model.hidden=[64,128,64]", "optimizer=adam",
+             "optimizer.lr=0.001", "trainer.batch_size=128", "trainer.epochs=10"]
+TASKS = {"tiny": TINY, "mnist_mlp": MNIST_MLP}
 
 CHILD = """
 import json, sys, time
@@ -79,9 +84,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--task", default="tiny", choices=sorted(TASKS))
     parser.add_argument("--out", type=Path, default=None)
     ns = parser.parse_args()
-    args = [*TINY, f"trainer.device={ns.device}"]
+    args = [*TASKS[ns.task], f"trainer.device={ns.device}"]
     cli, first, second, imports = [], [], [], []
     for _ in range(ns.repeat):
         with tempfile.TemporaryDirectory() as tmp:
@@ -99,9 +105,10 @@ def main() -> None:
     for row in rows:
         print(f"{row['row']:<20}{row['wall_s']:>9.2f}{row['training_s']:>12.2f}"
               f"{row['added_s']:>9.2f}")
-    out = ns.out or REPO / "bench" / "results" / f"api_startup_{ns.device}.json"
+    suffix = "" if ns.task == "tiny" else f"_{ns.task}"
+    out = ns.out or REPO / "bench" / "results" / f"api_startup_{ns.device}{suffix}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"device": ns.device, "args": args, "repeat": ns.repeat,
+    out.write_text(json.dumps({"device": ns.device, "task": ns.task, "args": args, "repeat": ns.repeat,
                                "machine": platform.platform(), "cpus": os.cpu_count(),
                                "import_cnnbench_s": imports, "rows": rows}, indent=2) + "\n")
     print(f"wrote {out}")
