@@ -56,8 +56,11 @@ def main() -> int:
     parallel = ["hydra/launcher=parallel"]
     if args.jobs:
         parallel.append(f"hydra.launcher.n_jobs={args.jobs}")
+    load_before = os.getloadavg()
     results = {"sequential": run_sweep(common, base / "sequential"),
                "parallel": run_sweep(common + parallel, base / "parallel")}
+    machine = {"cpus": os.cpu_count(), "load_before": [round(v, 2) for v in load_before],
+               "load_after": [round(v, 2) for v in os.getloadavg()]}
     table = Table(title=f"9-job sweep, {args.epochs} epochs each, on "
                         f"{results['sequential']['device']}", title_justify="left")
     for col in ("launcher", "wall seconds", "jobs completed", "speed-up", "job start s (max)"):
@@ -70,7 +73,7 @@ def main() -> int:
                       f"{speedup:.2f}x", start)
     Console().print(table)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"created": stamp, **results}, indent=2) + "\n")
+    args.out.write_text(json.dumps({"created": stamp, "machine": machine, **results}, indent=2) + "\n")
     print(f"wrote {args.out}")
     return 0 if all(r["exit_code"] == 0 for r in results.values()) else 1
 
