@@ -3,6 +3,7 @@ launcher, which forks each job from a parent that has imported torch already).
 
     python bench/sweep_parallel.py                    # model=mlp,lenet,cnn2 x optimizer=sgd,adam,adadelta
     python bench/sweep_parallel.py --jobs 3 --epochs 3 --out bench/results/sweep_parallel.json
+    python bench/sweep_parallel.py --jobs 2,3,4,9     # one side-by-side row per number of jobs
 
 Prints the wall time of each (the whole command, start-up included) and writes JSON.
 """
@@ -37,6 +38,9 @@ def run_sweep(extra: list[str], sweep_dir: Path) -> dict:
             # a job's start: from its process (or fork) to its first training step
             "job_startup_seconds": [round(j["startup_seconds"], 2) for j in jobs
                                     if j.get("startup_seconds") is not None],
+            "job_train_seconds": [round(j["train_seconds"], 2) for j in jobs
+                                  if j.get("train_seconds") is not None],
+            "job_phase_seconds": [j.get("phase_seconds") for j in jobs],
             "stderr_tail": proc.stderr[-1500:] if proc.returncode else ""}
 
 
@@ -46,19 +50,22 @@ def main() -> int:
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--jobs", type=int, default=None,
-                        help="parallel jobs (default: the parallel launcher's own default)")
+    parser.add_argument("--jobs", default=None,
+                        help="jobs side by side, or a comma-separated list of such numbers, one "
+                             "row each (default: the parallel launcher's own default)")
     parser.add_argument("--out", type=Path, default=HERE / "results" / "sweep_parallel.json")
     args = parser.parse_args()
     stamp = datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
     base = Path("outputs") / "bench" / f"sweep_parallel_{stamp}"
     common = [f"trainer.epochs={args.epochs}"]
     parallel = ["hydra/launcher=parallel"]
-    if args.jobs:
-        parallel.append(f"hydra.launcher.n_jobs={args.jobs}")
     load_before = os.getloadavg()
-    results = {"sequential": run_sweep(common, base / "sequential"),
-               "parallel": run_sweep(common + parallel, base / "parallel")}
+    results = {"sequential": run_sweep(common, base / "sequential")}
+    for jobs in (args.jobs.split(",") if args.jobs else [None]):
+        name = f"parallel, {jobs} jobs" if jobs else "parallel"
+        extra = [f"hydra.launcher.n_jobs={jobs}"] if jobs else []
+        results[name] = run_sweep(common + parallel + extra,
+                                  base / name.replace(", ", "_").replace(" ", "_"))
     machine = {"cpus": os.cpu_count(), "load_before": [round(v, 2) for v in load_before],
                "load_after": [round(v, 2) for v in os.getloadavg()]}
     table = Table(title=f"9-job sweep, {args.epochs} epochs each, on "
