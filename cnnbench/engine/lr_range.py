@@ -56,9 +56,12 @@ def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
 @contextlib.contextmanager
 def state_restored(model: nn.Module, optimizer: torch.optim.Optimizer,
                    scaler: Any | None = None, loader: Any | None = None) -> Iterator[None]:
-    """Train inside; afterwards the model (weights, buffers, mode), the optimizer (state and
-    groups), the GradScaler, the loader's random streams and torch's generators are as before."""
+    """Train inside; afterwards the model (weights, buffers, gradients, mode), the optimizer
+    (state and groups), the GradScaler, the loader's random streams and torch's generators are
+    as before."""
     weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    grads = [None if p.grad is None else (p.grad, p.grad.detach().clone())
+             for p in model.parameters()]
     optimizer_state = copy.deepcopy(optimizer.state_dict())
     scaler_state = copy.deepcopy(scaler.state_dict()) if scaler is not None else None
     loader_state = (copy.deepcopy(loader.state_dict())
@@ -70,6 +73,7 @@ def state_restored(model: nn.Module, optimizer: torch.optim.Optimizer,
         yield
     finally:
         model.load_state_dict(weights)
+        _put_back_grads(model, grads)
         model.train(was_training)
         optimizer.load_state_dict(optimizer_state)
         if scaler_state is not None:
@@ -79,6 +83,18 @@ def state_restored(model: nn.Module, optimizer: torch.optim.Optimizer,
         torch.set_rng_state(cpu_rng)
         if cuda_rng is not None:
             torch.cuda.set_rng_state_all(cuda_rng)
+
+
+def _put_back_grads(model: nn.Module, grads: list[tuple[torch.Tensor, torch.Tensor] | None],
+                    ) -> None:
+    """Each parameter's gradient as it was: none, or the same tensor (a captured training step
+    writes its gradients there) holding the same values."""
+    for param, saved in zip(model.parameters(), grads):
+        if saved is None:
+            param.grad = None
+        else:
+            tensor, values = saved
+            param.grad = tensor.copy_(values)
 
 
 def _batches(loader: Iterable) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:

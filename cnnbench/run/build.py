@@ -232,7 +232,7 @@ def assemble(cfg: DictConfig, s: TrainerSettings, dist: DistInfo, *, model_name:
     loss_fn = nn.CrossEntropyLoss(label_smoothing=s.label_smoothing)
     lr_find = None
     if is_auto(cfg.optimizer.get("lr")):  # the rate its range test finds (tested at this batch
-        phase("lr_find")                  # size: not scaled by trainer.scale_lr)
+        phase("setup" if resuming else "lr_find")  # size: not scaled by trainer.scale_lr)
         cfg, lr_find = auto_lr(cfg, lambda c: build_optimizer(c, model), model, loaders["train"],
                                loss_fn, runtime, scaler, dist, note,
                                (lr_found or {}) if resuming else None)
