@@ -291,3 +291,10 @@ def test_a_resumed_auto_run_takes_its_recorded_rate_without_a_new_test(auto_run,
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["lr_find"] == first and metrics["epochs_run"] == 2
     assert "lr_find" not in metrics["phase_seconds"]
+
+
+def test_tab_completion_offers_lr_finds_options_and_trains_overrides():
+    from cnnbench.commands.completion import query
+
+    assert query("cnnbench lr-find num", ["lr-find"]) == ["num_steps="]
+    assert "optimizer=sgd" in query("cnnbench lr-find model=mlp optimizer=", ["lr-find"])
