@@ -25,6 +25,8 @@ Options:
   out=DIR            where the files go (default:
                      outputs/lr_find/<date>/<time>_<model>_<dataset>_<id>);
                      files there are never replaced
+The config groups and keys are train's: `cnnbench --help` lists the groups,
+`cnnbench train --help` every key.
 Example:
   cnnbench lr-find model=lenet dataset=mnist optimizer=sgd
 """
