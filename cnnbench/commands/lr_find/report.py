@@ -1,6 +1,7 @@
 """What `cnnbench lr-find` prints: the test, the suggestion and the files (80 columns)."""
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +25,9 @@ def report(console: Console, opts: Any, probe: Any, test: RangeTest,
     if test.diverged:
         _say(console, f"{span}: stopped at step {test.steps} of {opts.num_steps}, where the "
                       f"loss ran away")
-        _say(console, f"  (lr {test.lrs[-1]:.3g}: smoothed loss over 4x its lowest, or not "
-                      f"finite)")
+        why = ("the loss stopped being finite" if not math.isfinite(test.smoothed[-1]) else
+               "the smoothed loss passed 4x its lowest")
+        _say(console, f"  (at lr {test.lrs[-1]:.3g} {why})")
     else:
         _say(console, f"{span}: {test.steps} steps")
     if found is None:
