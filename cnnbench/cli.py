@@ -31,6 +31,7 @@ SUBCOMMANDS = {
     "compare": "runs side by side, seeds as one row: compare PATH... \\[out=DIR] \\[runs=true]",
     "predict": "classify your own pictures: predict checkpoint=PATH inputs=FILES,FOLDERS \\[topk=5]",
     "export": "a model as one file: export checkpoint=PATH format=onnx|torchscript \\[out=FILE]",
+    "lr-find": "the learning-rate range test of a run: lr-find <train overrides> \\[out=DIR]",
 }
 def print_help(console: Console) -> None:
     console.print(f"[bold]cnnbench[/] {__version__}: train and benchmark image classifiers.\n")
@@ -58,6 +59,7 @@ def print_help(console: Console) -> None:
         "  cnnbench eval checkpoint=outputs/runs/<run> 'evaluation.shifts=\\[1,2,4]'\n"
         "  cnnbench predict checkpoint=outputs/runs/<run> inputs=photos/,scan.png\n"
         "  cnnbench export checkpoint=outputs/runs/<run> format=onnx\n"
+        "  cnnbench lr-find model=lenet optimizer=sgd   (then optimizer.lr=<the suggestion>)\n"
         "  tensorboard --logdir outputs\n", highlight=False)
 
 
@@ -163,6 +165,12 @@ def predict(args: list[str], console: Console, scope: Scope, debug: bool) -> int
     return predict_main(args, console)
 
 
+def lr_find(args: list[str], console: Console, scope: Scope, debug: bool) -> int:
+    from cnnbench.commands.lr_find.command import main as lr_find_main
+
+    return lr_find_main(args, console)
+
+
 def export(args: list[str], console: Console, scope: Scope, debug: bool) -> int:
     from cnnbench.commands.export.command import main as export_main
 
@@ -182,6 +190,8 @@ COMMANDS: dict[str, tuple[Callable[[list[str], Console, Scope, bool], int], Hint
                                                               "trainer.eval_batch_size")),
     "predict": (predict, Hints("write elsewhere with out=DIR", "use a smaller batch_size=N")),
     "export": (export, Hints("write elsewhere with out=FILE")),
+    "lr-find": (lr_find, Hints("write elsewhere with out=DIR", f"{SMALLER_DATA}) or a smaller "
+                               f"trainer.batch_size")),
 }
 
 

@@ -23,6 +23,7 @@ OTHER_OPTIONS = {
     "predict": ["checkpoint=", "inputs=", "topk=", "out=", "trainer.device=", "batch_size=",
                 "--help"],
     "export": ["checkpoint=", "format=onnx", "format=torchscript", "out=", "--help"],
+    "lr-find": ["start_lr=", "end_lr=", "num_steps=", "out=", "--help"],  # and train's overrides
 }
 
 BASH = r"""_cnnbench_complete()
@@ -81,6 +82,9 @@ def query(line: str, subcommands: list[str]) -> list[str]:
     if len(words) <= 2:  # cnnbench <command>
         return sorted(subcommands)
     command, done, word = words[1], words[2:-1], words[-1]
+    if command == "lr-find" and not word.startswith("-"):
+        own = [o for o in OTHER_OPTIONS[command] if o.startswith(word)]
+        return own + train_candidates(done, word)
     if command != "train":
         return [o for o in OTHER_OPTIONS.get(command, []) if o.startswith(word)]
     if word.startswith("-"):

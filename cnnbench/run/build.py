@@ -55,6 +55,8 @@ from cnnbench.engine.target import TargetWatch
 from cnnbench.engine.warmup import warm_up
 from cnnbench.errors import UserError
 from cnnbench.models import count_parameters
+from cnnbench.run.lr_auto import auto_lr
+from cnnbench.settings.learning_rate import check_lr, is_auto
 from cnnbench.settings.plain import as_plain
 from cnnbench.settings.trainer import TrainerSettings
 
@@ -79,6 +81,7 @@ class Parts:
     effective_lr: float | None = None
     resumed_at: int | None = None
     pretrained: dict | None = None  # where the model's starting weights came from (None: random)
+    lr_find: dict | None = None     # how optimizer.lr=auto chose the rate (None: given)
 
 
 def build_model(cfg: DictConfig, data: ImageData, name: str | None = None,
@@ -96,11 +99,9 @@ def pretrained_note(origin: dict) -> str:
 
 
 def validate_lr(cfg: DictConfig) -> None:
-    """optimizer.lr and optimizer.backbone_lr_scale, checked before anything is built."""
-    lr = cfg.optimizer.get("lr")
-    if lr is not None and (isinstance(lr, bool) or not isinstance(lr, (int, float)) or lr <= 0):
-        raise UserError(f"optimizer.lr={lr!r} is not valid: the learning rate must be a number "
-                        f"above 0, e.g. optimizer.lr=0.001.")
+    """optimizer.lr (a number or `auto`) and optimizer.backbone_lr_scale, checked before
+    anything is built."""
+    check_lr(cfg.optimizer.get("lr"))
     backbone_lr_scale(cfg.optimizer)
 
 
@@ -215,24 +216,32 @@ def optimizer_config(cfg: DictConfig, s: TrainerSettings) -> DictConfig:
 
 def assemble(cfg: DictConfig, s: TrainerSettings, dist: DistInfo, *, model_name: str | None,
              note: Note, phase: Callable[[str], None] = lambda name: None,
-             resuming: bool = False) -> Parts:
+             resuming: bool = False, lr_found: dict | None = None) -> Parts:
     """Every part of a run, built from its config and trainer settings, ready to train
-    (`resuming`: its weights and state come next from a checkpoint)."""
+    (`resuming`: its weights and state come next from a checkpoint; `lr_found`: the lr_find
+    record an optimizer.lr=auto run being resumed keeps)."""
     runtime = build_runtime(s, dist)
     phase("data")
     data = load_data(cfg, s)
     phase("setup")
     model, params, sync_bn = prepared_model(cfg, s, data, runtime, dist, model_name, note,
                                             resuming)
-    opt_cfg = optimizer_config(cfg, s)
-    optimizer = build_optimizer(opt_cfg, model)
     augment = build_allowed(cfg.augmentation, "augmentation")
     loaders, data_path = make_loaders(s, data, runtime, augment, dist)
+    scaler = torch.amp.GradScaler("cuda") if runtime.needs_scaler else None
+    loss_fn = nn.CrossEntropyLoss(label_smoothing=s.label_smoothing)
+    lr_find = None
+    if is_auto(cfg.optimizer.get("lr")):  # the rate its range test finds (tested at this batch
+        phase("setup" if resuming else "lr_find")  # size: not scaled by trainer.scale_lr)
+        cfg, lr_find = auto_lr(cfg, lambda c: build_optimizer(c, model), model, loaders["train"],
+                               loss_fn, runtime, scaler, dist, note,
+                               (lr_found or {}) if resuming else None)
+        phase("setup")
+    opt_cfg = optimizer_config(cfg, s) if lr_find is None else cfg
+    optimizer = build_optimizer(opt_cfg, model)
     factory = (build_allowed(opt_cfg.scheduler, "scheduler")
                if opt_cfg.scheduler.get("_target_") else None)
     schedule = build_schedule(factory, optimizer, s.epochs, len(loaders["train"]))
-    scaler = torch.amp.GradScaler("cuda") if runtime.needs_scaler else None
-    loss_fn = nn.CrossEntropyLoss(label_smoothing=s.label_smoothing)
     graphs = step_graphs(s, runtime, loss_fn, dist, note)
     compile_seconds = 0.0
     if (s.compile_mode or runtime.capture_step) and not dist.enabled:
@@ -249,4 +258,4 @@ def assemble(cfg: DictConfig, s: TrainerSettings, dist: DistInfo, *, model_name:
               freeze=backbone_freeze(model, s.freeze_backbone_epochs, s.epochs, note))
     return Parts(runtime, data, model, params, loaders, fit, scaler, graphs, data_path, sync_bn,
                  compile_seconds, opt_cfg.optimizer.get("lr") if opt_cfg is not cfg else None,
-                 pretrained=getattr(unwrap(model), "pretrained_weights", None))
+                 pretrained=getattr(unwrap(model), "pretrained_weights", None), lr_find=lr_find)

@@ -154,10 +154,11 @@ class TrainingRun:
         s = self.settings
         resume = load_checkpoint(Path(s.resume)) if s.resume else None
         if resume is not None:
-            self.check_compatible(resume)
+            check_compatible(resume, self.options, s.resume)
         self.record.phase("setup")
         parts = assemble(self.cfg, s, self.dist, model_name=self.options["model"],
-                         note=self.note, phase=self.record.phase, resuming=resume is not None)
+                         note=self.note, phase=self.record.phase, resuming=resume is not None,
+                         lr_found=self.previous.get("lr_find"))
         if resume is not None:
             self.restore(resume, parts.fit, parts.scaler)
             parts.resumed_at = parts.fit.state.epoch
@@ -173,6 +174,7 @@ class TrainingRun:
                            data_path=parts.data_path, cuda_graph=parts.graphs.status,
                            startup_seconds=time.perf_counter() - self.started
                            - parts.compile_seconds, **target_metrics(parts.fit.target))
+        self.record.lr_found(parts.lr_find)
         return parts
 
     def note(self, text: str, kind: str = "note") -> None:
@@ -289,9 +291,6 @@ class TrainingRun:
             self.kept_epoch = fit.state.epoch
 
     # -- resume --------------------------------------------------------------------------------
-    def check_compatible(self, ckpt: dict[str, Any]) -> None:
-        check_compatible(ckpt, self.options, self.settings.resume)
-
     def restore(self, ckpt: dict[str, Any], fit: Fit, scaler) -> None:
         """Put the run back exactly where the checkpoint left it."""
         restore_fit(ckpt, fit, scaler, self.run_dir, self.settings)

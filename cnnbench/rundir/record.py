@@ -81,6 +81,12 @@ class RunRecord:
         self._phase_start = now
         self.update(phase=name, phase_seconds=seconds)
 
+    def lr_found(self, found: Mapping[str, Any] | None) -> None:
+        """`lr_find`: how optimizer.lr=auto chose the run's rate (suggested_lr, method,
+        num_steps, start_lr, end_lr); nothing for a rate given by hand (`found` None)."""
+        if found is not None:
+            self.update(lr_find=dict(found))
+
     def finish(self, status: str, reason: str | None = None, **values: Any) -> None:
         """The final status; a run that ends early keeps the phase it ended in."""
         ended_in = self.metrics.get("phase")

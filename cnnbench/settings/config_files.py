@@ -51,7 +51,8 @@ def compose_config(overrides: list[str], return_hydra_config: bool = False):
                        return_hydra_config=return_hydra_config)
 
 
-def compose_checked(overrides: list[str], command: str, usage: str):
+def compose_checked(overrides: list[str], command: str, usage: str,
+                    return_hydra_config: bool = False):
     """`compose_config` for a command that reads part of the train config (`cnnbench models`,
     `cnnbench data`): an override that does not compose is one paragraph naming the command."""
     from hydra.errors import HydraException
@@ -60,7 +61,7 @@ def compose_checked(overrides: list[str], command: str, usage: str):
     from cnnbench.errors import UserError
 
     try:
-        return compose_config(overrides)
+        return compose_config(overrides, return_hydra_config)
     except (HydraException, OmegaConfBaseException) as err:
         raise UserError(f"`cnnbench {command} {' '.join(overrides)}` does not compose: "
                         f"{str(err).splitlines()[0].rstrip('.')}. {usage}") from None

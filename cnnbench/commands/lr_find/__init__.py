@@ -1,0 +1,1 @@
+"""`cnnbench lr-find`: the learning-rate range test of a training run's setup."""

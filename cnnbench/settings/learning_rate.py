@@ -1,0 +1,36 @@
+"""optimizer.lr: a number above 0, or `auto` (the run's range test chooses it).
+
+With `optimizer.lr=auto` the run's identity holds `auto` (two auto runs of one config are the
+same run, whatever rate each found), and the rate found goes into its metrics.json (`lr_find`);
+a resumed auto run takes the rate it recorded rather than testing again.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from cnnbench.errors import UserError
+
+AUTO = "auto"
+
+
+def is_auto(lr: Any) -> bool:
+    """Whether optimizer.lr asks for the range test's rate: the word `auto`, nothing else."""
+    return lr == AUTO and isinstance(lr, str)
+
+
+def check_lr(lr: Any) -> None:
+    """A UserError (one paragraph) unless `lr` is None (an optimizer without one), a number above
+    0 or `auto`."""
+    if lr is None or is_auto(lr):
+        return
+    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not lr > 0:
+        raise UserError(f"optimizer.lr={lr!r} is not valid: the learning rate must be a number "
+                        f"above 0, e.g. optimizer.lr=0.001, or optimizer.lr=auto to have the "
+                        f"run choose it with a range test first (as `cnnbench lr-find` does).")
+
+
+def recorded_lr(previous: dict[str, Any]) -> float | None:
+    """The rate an earlier part of an auto run found, from its metrics.json (None: none)."""
+    found = previous.get("lr_find")
+    lr = found.get("suggested_lr") if isinstance(found, dict) else None
+    return float(lr) if isinstance(lr, (int, float)) and not isinstance(lr, bool) else None
