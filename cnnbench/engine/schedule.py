@@ -15,6 +15,8 @@ from typing import Any, Callable
 import torch
 from torch.optim.lr_scheduler import ReduceLROnPlateau
 
+from cnnbench.errors import UserError
+
 PER_STEP_LENGTH_ARGS = ("total_steps", "T_max")
 
 
@@ -89,4 +91,14 @@ def build_schedule(factory: Callable[..., Any] | None, optimizer: torch.optim.Op
         # one-cycle sets every group's lr from max_lr: a scalar would erase the groups' ratio
         # (optimizer.backbone_lr_scale), so each group gets max_lr x its own scale
         extra["max_lr"] = [max_lr * scale for scale in scales]
+    if "cycle_momentum" in params and not _has_momentum(optimizer):
+        if getattr(factory, "keywords", {}).get("cycle_momentum"):
+            raise UserError(f"scheduler.cycle_momentum=true needs an optimizer with momentum "
+                            f"(sgd) or betas (adam, adamw); {type(optimizer).__name__} has "
+                            f"neither. Drop the setting or choose such an optimizer.")
+        extra["cycle_momentum"] = False  # e.g. Adadelta: one-cycle moves the rate alone
     return LRSchedule(factory(optimizer, **extra))
+
+
+def _has_momentum(optimizer: torch.optim.Optimizer) -> bool:
+    return any(key in optimizer.defaults for key in ("momentum", "betas"))
