@@ -4,9 +4,9 @@ The op list and magnitude ranges are torchvision's (transforms.v2.RandAugment, 3
 and TrivialAugmentWide). Each image draws, for each of its op slots (RandAugment: `num_ops`,
 TrivialAugment: one), an op, a sign and (TrivialAugment) a magnitude bin from the uniforms it is
 given. A slot's geometric ops (shear, translate, rotate) become one affine matrix per image and one
-grid_sample for the batch; each colour op is computed for the batch with every image's own
-magnitude, and kept only for the images that drew it (torch.where: no data-dependent shapes, no
-wait for the device). Images are floats in [0, 1] (before normalization); areas moved in are
+grid_sample for the images that drew one; each colour op runs on the images that drew it, with
+their own magnitudes (an index per op: on CUDA each waits for the device once, and the loaders
+augment a whole epoch, in chunks of images, at once). Images are floats in [0, 1] (before normalization); areas moved in are
 filled with 0. Differences from torchvision: shears turn about the image's centre (torchvision's
 about its top-left corner); on one-channel images Color (saturation) leaves the image as it is,
 as torchvision's does.
@@ -118,7 +118,7 @@ def _colour(x: torch.Tensor, op: str, m: torch.Tensor) -> torch.Tensor:
 
 
 def _geometric(x: torch.Tensor, op: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
-    """One affine warp of the batch: each image's own shear, shift or rotation (op: index in OPS)."""
+    """One affine warp of the images: each one's own shear, shift or rotation (op: index in OPS)."""
     h, w = x.shape[-2:]
     zero = torch.zeros_like(m)
     pick = lambda name: op == OPS.index(name)  # noqa: E731
@@ -136,9 +136,7 @@ def _geometric(x: torch.Tensor, op: torch.Tensor, m: torch.Tensor) -> torch.Tens
     ia, ib, ic, id_ = d / det, -b / det, -c / det, a / det
     theta = torch.stack([ia, ib, -(ia * tx + ib * ty), ic, id_, -(ic * tx + id_ * ty)], 1)
     grid = F.affine_grid(theta.view(-1, 2, 3).to(x.dtype), list(x.shape), align_corners=False)
-    warped = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
-    moved = (op >= OPS.index("shear_x")) & (op <= OPS.index("rotate"))
-    return torch.where(moved.view(-1, 1, 1, 1), warped, x)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 
 
 def _slot(x: torch.Tensor, u: torch.Tensor, policy: str, magnitude: int) -> torch.Tensor:
@@ -155,10 +153,18 @@ def _slot(x: torch.Tensor, u: torch.Tensor, policy: str, magnitude: int) -> torc
     signed = torch.tensor([name in SIGNED for name in OPS], device=x.device)
     m = level * ranges[op]
     m = torch.where(signed[op], m * sign, m)
-    x = _geometric(x, op, m)
+    moved = ((op >= OPS.index("shear_x")) & (op <= OPS.index("rotate"))).nonzero().squeeze(1)
+    x = _on(x, moved, lambda part: _geometric(part, op[moved], m[moved]))
     for name in OPS[6:]:
-        chosen = (op == OPS.index(name)).view(-1, 1, 1, 1)
-        x = torch.where(chosen, _colour(x, name, m), x)
+        chosen = (op == OPS.index(name)).nonzero().squeeze(1)
+        x = _on(x, chosen, lambda part, name=name, chosen=chosen: _colour(part, name, m[chosen]))
+    return x
+
+
+def _on(x: torch.Tensor, index: torch.Tensor, op) -> torch.Tensor:
+    """x with the images x[index] replaced, in place, by op(x[index])."""
+    if index.numel():
+        x[index] = op(x[index]).to(x.dtype)
     return x
 
 
@@ -171,6 +177,7 @@ def auto_augment(x: torch.Tensor, u: torch.Tensor, policy: str, num_ops: int,
                  magnitude: int) -> torch.Tensor:
     """`policy` applied to each image x[i] with its own numbers u[i] (B x width(policy, num_ops))."""
     slots = num_ops if policy == "randaugment" else 1
+    x = x.clone()  # the slots replace images in place
     for i in range(slots):
         x = _slot(x, u[:, 3 * i:3 * i + 3], policy, magnitude)
     return x

@@ -51,6 +51,20 @@ def beta(alpha: float, u: torch.Tensor) -> torch.Tensor:
     return g1 / (g1 + g2).clamp_min(1e-30)
 
 
+def mirrored(x: torch.Tensor, bounds: Sequence[tuple[int, int]]) -> torch.Tensor:
+    """Each batch x[lo:hi] of `bounds` (consecutive, from 0) in reverse order: the partners.
+    Batches of one size are reversed together (a view and one flip), a smaller last one apart."""
+    size = bounds[0][1] - bounds[0][0]
+    full = 0
+    while full < len(bounds) and bounds[full][1] - bounds[full][0] == size:
+        full += 1
+    end = full * size
+    head = x[:end].flip(0) if full == 1 else x[:end].unflatten(0, (full, size)).flip(1).flatten(0, 1)
+    parts = [head]
+    parts += [x[lo:hi].flip(0) for lo, hi in bounds[full:]]
+    return parts[0] if len(parts) == 1 else torch.cat(parts)
+
+
 class BatchMix:
     """Mixup and/or CutMix of whole batches (see the module's text).
 
@@ -103,23 +117,27 @@ class BatchMix:
                  u: torch.Tensor, num_classes: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Mix each batch x[lo:hi] of `bounds` with its numbers u[i] (from `draw`); returns the
         mixed images and the soft targets (N x num_classes, rows summing to 1)."""
-        n, _, h, w = x.shape
+        _, _, h, w = x.shape
         dev = x.device
         sizes = torch.tensor([hi - lo for lo, hi in bounds])
         batch = torch.repeat_interleave(torch.arange(len(bounds)), sizes).to(dev)
-        los = torch.tensor([lo for lo, _ in bounds], device=dev)
-        his = torch.tensor([hi for _, hi in bounds], device=dev)
-        partner = los[batch] + his[batch] - 1 - torch.arange(n, device=dev)
         lam, use_cut, y1, y2, x1, x2 = (t[batch] for t in self.parameters(u[:len(bounds)], h, w))
-        rows = torch.arange(h, device=dev)[None, :, None]
-        cols = torch.arange(w, device=dev)[None, None, :]
-        inside = ((rows >= y1[:, None, None]) & (rows < y2[:, None, None])
-                  & (cols >= x1[:, None, None]) & (cols < x2[:, None, None]))  # N x H x W
-        keep = torch.where(use_cut[:, None, None], (~inside).to(x.dtype),
-                           lam.to(x.dtype)[:, None, None])[:, None]  # N x 1 x H x W
-        mixed = x * keep + x[partner] * (1 - keep)
+        lam = lam.to(x.dtype)
+        # mixup's blend (lam = 1 leaves an image exactly as it is), then CutMix's boxes, whose
+        # images have lam of 1 in the blend
+        partner = mirrored(x, bounds)
+        mixed = x
+        if self.mixup:
+            keep = torch.where(use_cut, 1.0, lam).view(-1, 1, 1, 1)
+            mixed = x * keep + partner * (1 - keep)
+        if self.cutmix:
+            rows = torch.arange(h, device=dev)[None, :, None]
+            cols = torch.arange(w, device=dev)[None, None, :]
+            inside = ((rows >= y1[:, None, None]) & (rows < y2[:, None, None])
+                      & (cols >= x1[:, None, None]) & (cols < x2[:, None, None]))  # N x H x W
+            mixed = torch.where(inside[:, None], partner, mixed)
         own = F.one_hot(y, num_classes).to(x.dtype)
-        targets = lam.to(x.dtype)[:, None] * own + (1 - lam.to(x.dtype))[:, None] * own[partner]
+        targets = torch.lerp(mirrored(own, bounds), own, lam[:, None])
         return mixed, targets
 
     def __repr__(self) -> str:
