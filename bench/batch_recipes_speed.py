@@ -14,7 +14,7 @@ For each shape (1x28x28 MNIST, 3x32x32 CIFAR) at batch size 512, the time per ba
   its soft targets; torchvision.transforms.v2 MixUp / CutMix / RandomChoice of both (soft targets
   too); kornia's RandomMixUpV2 / RandomCutMixV2 (labels as (y_a, y_b, lam) rows).
 Timed with the device synchronized, the median of --iters calls after warm-up calls (the
-per-image rows: a tenth of the calls); --threads sets torch's CPU threads. kornia is optional (pip install kornia): without it, its columns
+per-image rows: a tenth of the calls, at least 2); --threads sets torch's CPU threads. kornia is optional (pip install kornia): without it, its columns
 are empty. Prints a table and writes JSON (--out).
 """
 from __future__ import annotations
@@ -42,8 +42,8 @@ MIX = {"mixup": dict(mixup=0.8), "cutmix": dict(cutmix=1.0),
 
 
 def time_call(fn: Callable[[], object], device: torch.device, iters: int, warmup: int = 3) -> float:
-    """Median seconds of `iters` calls of `fn`, each timed with the device synchronized (the
-    median: a shared CPU's other work lands in a few calls, not in the typical one)."""
+    """The median of `iters` calls of `fn`, in seconds, each timed with the device synchronized
+    (not the fastest: a random policy's fastest call is the one that drew the fewest ops)."""
     sync = (lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else (lambda: None)
     for _ in range(warmup):
         fn()
