@@ -132,7 +132,8 @@ class BatchSource:
         if not self._mixes or self._mix_params is None:
             return x, F.one_hot(labels, self.soft_classes).to(x.dtype)
         u = self._mix_params[first:first + len(bounds)]
-        return self.augment.mix_batches(x, labels, bounds, u, self.soft_classes)
+        mixed, targets = self.augment.mix_batches(x, labels, bounds, u, self.soft_classes)
+        return batch_layout(mixed, self.memory_format), targets
 
     def _mine(self, t: torch.Tensor) -> torch.Tensor:
         """This rank's share of a shuffled batch (every world_size-th image; all of it without DDP
