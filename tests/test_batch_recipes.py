@@ -11,7 +11,7 @@ from rich.console import Console
 from torch import nn
 
 from cnnbench.data.image_data import Split
-from cnnbench.data.loader import DeviceLoader
+from cnnbench.data.loader import DeviceLoader, StreamingLoader
 from cnnbench.engine import auto_augment as auto
 from cnnbench.engine import loop as train_module
 from cnnbench.engine import mix as mix_module
@@ -182,6 +182,17 @@ def test_a_whole_epoch_is_mixed_as_batch_by_batch(monkeypatch):
         torch.testing.assert_close(xa, xb)
         torch.testing.assert_close(ya, yb)
         assert ya.shape == (xa.shape[0], 10)
+
+
+def test_the_streaming_loader_mixes_as_the_device_loader_does():
+    aug = BatchAugment(mixup=0.8, cutmix=1.0, auto_augment="randaugment")
+    on_device = loader(aug)
+    split = Split(on_device.images, on_device.labels)
+    streaming = StreamingLoader(split, 16, CPU, [0.5], [0.25], shuffle=True, seed=7,
+                                augment=aug, num_classes=10, num_workers=0)
+    for (xa, ya), (xb, yb) in zip(list(on_device), list(streaming), strict=True):
+        torch.testing.assert_close(xa, xb)
+        torch.testing.assert_close(ya, yb)
 
 
 def test_epochs_without_augmentation_keep_soft_one_hot_targets():
