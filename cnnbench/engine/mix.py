@@ -5,6 +5,7 @@ lam ~ Beta(alpha, alpha) and one choice between mixup (the whole images blended,
 and CutMix (a box of area (1 - lam) pasted from the partner, lam then recomputed from the box as
 clipped by the image's border). An image's partner is the image at the mirrored position of its
 batch (the first with the last, ...): the batch order is random already, so no draw is needed.
+Under DDP each process mixes its own share of the batch, with the batch's shared numbers.
 The targets become lam * one_hot(y) + (1 - lam) * one_hot(y_partner); `nn.CrossEntropyLoss` with
 those probabilities and `label_smoothing=eps` computes lam * CE_eps(y) + (1 - lam) *
 CE_eps(y_partner), the label smoothing of timm's SoftTargetCrossEntropy on smoothed targets.
