@@ -37,13 +37,20 @@ class BatchSource:
     def __init__(self, num_samples: int, batch_size: int, device: torch.device,
                  mean: Sequence[float], std: Sequence[float], *, shuffle: bool, seed: int,
                  augment: Augment | None, drop_last: bool, channels_last: bool,
-                 rank: int = 0, world_size: int = 1, resize_to: Sequence[int] | None = None) -> None:
+                 rank: int = 0, world_size: int = 1, resize_to: Sequence[int] | None = None,
+                 num_classes: int = 0) -> None:
         self._n = num_samples
         self.resize_to = None if resize_to is None else tuple(int(v) for v in resize_to)
         self.batch_size = batch_size
         self.device = device
         self.shuffle = shuffle
         self.set_augment(augment)
+        # With mixup/CutMix the labels become soft targets (N x classes, float) for the whole run
+        # (as one-hot rows in epochs without augmentation), so the captured step keeps its shape.
+        self.soft_classes = num_classes if getattr(augment, "mixes", False) else 0
+        if getattr(augment, "mixes", False) and num_classes < 1:
+            raise ValueError("mixing batches (mixup/CutMix) needs the number of classes")
+        self._mix_params: torch.Tensor | None = None  # this epoch's, drawn with its order
         self.drop_last = drop_last
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         shape = (1, -1, 1, 1)
@@ -73,6 +80,7 @@ class BatchSource:
         # BatchAugment draws the numbers of all the epoch's images at once (`draw`) and applies
         # them to any slice (`apply`); any other callable is called per batch with the generator.
         self._per_image = augment is not None and hasattr(augment, "draw") and hasattr(augment, "apply")
+        self._mixes = bool(getattr(augment, "mixes", False))
 
     def __len__(self) -> int:
         n = self._n
@@ -98,13 +106,34 @@ class BatchSource:
 
     def _epoch_draws(self) -> tuple[torch.Tensor | None, torch.Tensor | None]:
         """This epoch's permutation (None: the stored order) and augmentation numbers (one row per
-        image in the epoch's order; None without per-image augmentation), in this order."""
+        image in the epoch's order; None without per-image augmentation), in this order; then
+        the mixing numbers of its batches (`_mix_params`)."""
         order = None
         if self.shuffle:
             order = torch.randperm(self._n, device=self.generator.device, generator=self.generator)
         params = (self.augment.draw(self._n, self.aug_generator, self.device)
                   if self._per_image else None)
+        self._mix_params = (self.augment.draw_mix(len(self), self.aug_generator, self.device)
+                            if self._mixes else None)
         return order, params
+
+    def blank_targets(self, size: int) -> torch.Tensor:
+        """Zero targets of a batch of `size`: labels, or soft targets when batches are mixed."""
+        if self.soft_classes:
+            return torch.zeros(size, self.soft_classes, device=self.device)
+        return torch.zeros(size, dtype=torch.long, device=self.device)
+
+    def _targets(self, x: torch.Tensor, labels: torch.Tensor, bounds: Sequence[tuple[int, int]],
+                 first: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The batches x[lo:hi] of `bounds` (batch numbers from `first` on) mixed, with their soft
+        targets; one-hot targets in an epoch without mixing; as they are without soft targets."""
+        if not self.soft_classes:
+            return x, labels
+        if not self._mixes or self._mix_params is None:
+            return x, F.one_hot(labels, self.soft_classes).to(x.dtype)
+        u = self._mix_params[first:first + len(bounds)]
+        mixed, targets = self.augment.mix_batches(x, labels, bounds, u, self.soft_classes)
+        return batch_layout(mixed, self.memory_format), targets
 
     def _mine(self, t: torch.Tensor) -> torch.Tensor:
         """This rank's share of a shuffled batch (every world_size-th image; all of it without DDP

@@ -46,10 +46,11 @@ class DeviceLoader(BatchSource):
                  mean: Sequence[float], std: Sequence[float], *, shuffle: bool = False,
                  seed: int = 0, augment: Augment | None = None, drop_last: bool = False,
                  channels_last: bool = False, rank: int = 0, world_size: int = 1,
-                 resize_to: Sequence[int] | None = None) -> None:
+                 resize_to: Sequence[int] | None = None, num_classes: int = 0) -> None:
         super().__init__(len(split), batch_size, device, mean, std, shuffle=shuffle, seed=seed,
                          augment=augment, drop_last=drop_last, channels_last=channels_last,
-                         rank=rank, world_size=world_size, resize_to=resize_to)
+                         rank=rank, world_size=world_size, resize_to=resize_to,
+                         num_classes=num_classes)
         images = split.images.to(device, non_blocking=True)
         if channels_last:  # stored as N x H x W x C: gathered batches are channels_last already
             images = images.contiguous(memory_format=torch.channels_last)
@@ -95,8 +96,9 @@ class DeviceLoader(BatchSource):
             for lo in range(0, n, EPOCH_CHUNK):  # chunks bound the temporaries' memory
                 hi = min(lo + EPOCH_CHUNK, n)
                 prepared[lo:hi] = self._prepare(images[lo:hi], None if params is None else params[lo:hi])
+            prepared, targets = self._epoch_targets(prepared, labels, bounds)
             for lo, hi in bounds:  # every batch a view: nothing launched per batch
-                yield prepared[lo:hi], labels[lo:hi]
+                yield prepared[lo:hi], targets[lo:hi]
             return
         for lo, hi in self._bounds():
             if order is None:
@@ -104,7 +106,27 @@ class DeviceLoader(BatchSource):
             else:
                 index = self._mine(order[lo:hi])
                 images, labels = self.images[index], self.labels[index]
-            yield self._prepare(images, None if params is None else self._mine(params[lo:hi])), labels
+            x = self._prepare(images, None if params is None else self._mine(params[lo:hi]))
+            yield self._targets(x, labels, [(0, x.shape[0])], lo // self.batch_size)
+
+    def _epoch_targets(self, prepared: torch.Tensor, labels: torch.Tensor,
+                       bounds: list[tuple[int, int]]) -> tuple[torch.Tensor, torch.Tensor]:
+        """A prepared epoch's batches mixed and their targets (see `_targets`), in groups of
+        whole batches of about EPOCH_CHUNK images (the mixing's temporaries stay bounded)."""
+        if not self.soft_classes:
+            return prepared, labels
+        targets = torch.empty((prepared.shape[0], self.soft_classes), device=self.device)
+        first = 0
+        while first < len(bounds):
+            last = first + 1
+            while last < len(bounds) and bounds[last][1] - bounds[first][0] <= EPOCH_CHUNK:
+                last += 1
+            lo, hi = bounds[first][0], bounds[last - 1][1]
+            group = [(a - lo, b - lo) for a, b in bounds[first:last]]
+            mixed, targets[lo:hi] = self._targets(prepared[lo:hi], labels[lo:hi], group, first)
+            prepared[lo:hi] = mixed
+            first = last
+        return prepared, targets
 
 
 def split_bytes(*splits: Split | None) -> int:

@@ -49,10 +49,12 @@ class StreamingLoader(BatchSource):
                  mean: Sequence[float], std: Sequence[float], *, shuffle: bool = False,
                  seed: int = 0, augment: Augment | None = None, drop_last: bool = False,
                  channels_last: bool = False, num_workers: int = 4, rank: int = 0,
-                 world_size: int = 1, resize_to: Sequence[int] | None = None) -> None:
+                 world_size: int = 1, resize_to: Sequence[int] | None = None,
+                 num_classes: int = 0) -> None:
         super().__init__(len(split), batch_size, device, mean, std, shuffle=shuffle, seed=seed,
                          augment=augment, drop_last=drop_last, channels_last=channels_last,
-                         rank=rank, world_size=world_size, resize_to=resize_to)
+                         rank=rank, world_size=world_size, resize_to=resize_to,
+                         num_classes=num_classes)
         self.images, self.labels = split.images, split.labels
         self.num_workers = num_workers
         self._sampler = _EpochBatches()
@@ -72,7 +74,8 @@ class StreamingLoader(BatchSource):
         order = order.cpu() if order is not None else torch.arange(self._n)
         bounds = list(self._bounds())
         self._sampler.batches = [self._mine(order[lo:hi]) for lo, hi in bounds]
-        for (lo, hi), (images, labels) in zip(bounds, self._data_loader()):
+        for b, ((lo, hi), (images, labels)) in enumerate(zip(bounds, self._data_loader())):
             images = images.to(self.device, non_blocking=True)
             labels = labels.to(self.device, non_blocking=True)
-            yield self._prepare(images, None if params is None else self._mine(params[lo:hi])), labels
+            x = self._prepare(images, None if params is None else self._mine(params[lo:hi]))
+            yield self._targets(x, labels, [(0, x.shape[0])], b)

@@ -16,9 +16,13 @@ training step.
 from __future__ import annotations
 
 import math
+from typing import Sequence
 
 import torch
 import torch.nn.functional as F
+
+from cnnbench.engine.auto_augment import POLICIES, auto_augment, width
+from cnnbench.engine.mix import BatchMix
 
 
 def _rand(x: torch.Tensor, n: int, gen: torch.Generator) -> torch.Tensor:
@@ -27,7 +31,8 @@ def _rand(x: torch.Tensor, n: int, gen: torch.Generator) -> torch.Tensor:
 
 
 class BatchAugment:
-    """Random flip, crop-with-padding, affine (rotation, shift, zoom, shear) and erasing.
+    """Random flip, crop-with-padding, RandAugment/TrivialAugment, affine (rotation, shift, zoom,
+    shear) and erasing, per image, in this order; then mixup/CutMix, per batch.
 
     Args:
         flip: mirror each image left-right with probability 0.5.
@@ -38,11 +43,20 @@ class BatchAugment:
         scale: maximum zoom change (scale uniform in [1 - scale, 1 + scale]).
         shear: maximum horizontal shear factor (uniform in ±shear).
         erasing: probability of erasing one random rectangle (2%-33% of the area, zero-filled).
+        auto_augment: none, randaugment or trivialaugment (engine/auto_augment.py).
+        auto_ops: RandAugment's ops per image.
+        auto_magnitude: RandAugment's magnitude bin (0-30).
+        mixup, cutmix: alpha of each method's Beta(alpha, alpha) (0: off; engine/mix.py).
+        mix_prob: probability that a batch is mixed.
+        mix_switch: with both on, the probability that a mixed batch uses CutMix.
     """
 
     def __init__(self, flip: bool = False, crop_padding: int = 0, rotation: float = 0.0,
                  translate: float = 0.0, scale: float = 0.0, shear: float = 0.0,
-                 erasing: float = 0.0) -> None:
+                 erasing: float = 0.0, auto_augment: str = "none", auto_ops: int = 2,
+                 auto_magnitude: int = 9, mixup: float = 0.0, cutmix: float = 0.0,
+                 mix_prob: float = 1.0, mix_switch: float = 0.5) -> None:
+        check_recipes(auto_augment, auto_ops, auto_magnitude, mixup, cutmix, mix_prob, mix_switch)
         for name, value in dict(crop_padding=crop_padding, rotation=rotation, translate=translate,
                                 scale=scale, shear=shear, erasing=erasing).items():
             if value < 0:
@@ -58,11 +72,28 @@ class BatchAugment:
         self.scale = float(scale)
         self.shear = float(shear)
         self.erasing = float(erasing)
+        self.auto_augment = str(auto_augment)
+        self.auto_ops, self.auto_magnitude = int(auto_ops), int(auto_magnitude)
+        self.mix = BatchMix(mixup, cutmix, mix_prob, mix_switch)
 
     @property
     def active(self) -> bool:
         return any([self.flip, self.crop_padding, self.rotation, self.translate, self.scale,
-                    self.shear, self.erasing])
+                    self.shear, self.erasing, self.auto_augment != "none", self.mixes])
+
+    @property
+    def mixes(self) -> bool:
+        """Whether batches are mixed (mixup/CutMix): the loader then gives soft targets."""
+        return self.mix.active
+
+    def draw_mix(self, batches: int, gen: torch.Generator, device: torch.device) -> torch.Tensor:
+        """The mixing numbers of `batches` batches (one row each), in one call."""
+        return self.mix.draw(batches, gen, device)
+
+    def mix_batches(self, x: torch.Tensor, y: torch.Tensor, bounds: Sequence[tuple[int, int]],
+                    u: torch.Tensor, num_classes: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The batches x[lo:hi] of `bounds` mixed (row i of `u` for batch i), and soft targets."""
+        return self.mix(x, y, bounds, u, num_classes)
 
     @property
     def _affine(self) -> bool:
@@ -70,9 +101,9 @@ class BatchAugment:
 
     @property
     def _widths(self) -> list[int]:
-        """Uniform numbers each image needs, per operation: [flip, shift, affine, erasing]."""
+        """Uniform numbers each image needs, per operation: [flip, shift, affine, erasing, auto]."""
         return [1 if self.flip else 0, 2 if self.crop_padding else 0, 5 if self._affine else 0,
-                5 if self.erasing else 0]
+                5 if self.erasing else 0, width(self.auto_augment, self.auto_ops)]
 
     def draw(self, n: int, gen: torch.Generator, device: torch.device) -> torch.Tensor:
         """The random numbers of `n` images (n x k, one row per image), in one call."""
@@ -89,11 +120,13 @@ class BatchAugment:
         so a batch, or a whole epoch at once, gives each image the same result."""
         if not self.active:
             return x
-        flip_u, shift_u, affine_u, erase_u = torch.split(u, self._widths, dim=1)
+        flip_u, shift_u, affine_u, erase_u, auto_u = torch.split(u, self._widths, dim=1)
         if self.flip:
             x = flip(x, flip_u)
         if self.crop_padding:
             x = shift(x, self.crop_padding, shift_u)
+        if self.auto_augment != "none":
+            x = auto_augment(x, auto_u, self.auto_augment, self.auto_ops, self.auto_magnitude)
         if self._affine:
             x = affine(x, self.rotation, self.translate, self.scale, self.shear, affine_u)
         if self.erasing:
@@ -101,8 +134,32 @@ class BatchAugment:
         return x
 
     def __repr__(self) -> str:
-        parts = [f"{k}={v}" for k, v in vars(self).items() if v]
+        parts = [f"{k}={v}" for k, v in vars(self).items()
+                 if v and k not in ("mix", "auto_ops", "auto_magnitude") and v != "none"]
+        if self.auto_augment != "none":
+            parts.append(f"auto_ops={self.auto_ops}, auto_magnitude={self.auto_magnitude}")
+        if self.mixes:
+            parts.append(repr(self.mix))
         return f"BatchAugment({', '.join(parts) or 'none'})"
+
+
+def check_recipes(auto_augment: str, auto_ops: int, auto_magnitude: int, mixup: float,
+                  cutmix: float, mix_prob: float, mix_switch: float) -> None:
+    """The RandAugment/TrivialAugment and mixup/CutMix options are in range (ValueError if not)."""
+    if auto_augment not in POLICIES:
+        raise ValueError(f"augmentation.auto_augment must be one of {', '.join(POLICIES)}, "
+                         f"got {auto_augment!r}")
+    if not 1 <= int(auto_ops) <= 10:
+        raise ValueError(f"augmentation.auto_ops must be 1 to 10, got {auto_ops}")
+    if not 0 <= int(auto_magnitude) <= 30:
+        raise ValueError(f"augmentation.auto_magnitude is a bin of 0 to 30, got {auto_magnitude}")
+    for name, value in dict(mixup=mixup, cutmix=cutmix).items():
+        if value < 0:
+            raise ValueError(f"augmentation.{name} is the alpha of a Beta(alpha, alpha) "
+                             f"distribution: >= 0 (0: off), got {value}")
+    for name, value in dict(mix_prob=mix_prob, mix_switch=mix_switch).items():
+        if not 0 <= value <= 1:
+            raise ValueError(f"augmentation.{name} is a probability (0 to 1), got {value}")
 
 
 # -- the operations, each taking its uniform numbers (B x k) so one draw serves the whole batch --

@@ -20,10 +20,12 @@ from cnnbench.engine.runtime import Runtime
 def loss_and_count(logits: torch.Tensor, y: torch.Tensor, loss_fn: nn.Module,
                    loss_sum: torch.Tensor, correct: torch.Tensor) -> torch.Tensor:
     """The batch's loss (in fp32); adds its summed loss and its correct predictions to the
-    running totals, on the device (no synchronization)."""
+    running totals, on the device (no synchronization). `y` is labels, or soft targets (mixup,
+    CutMix): a prediction is then correct when it is the label with the larger share."""
     loss = loss_fn(logits.float(), y)
     loss_sum.add_(loss.detach() * y.shape[0])
-    correct.add_((logits.detach().argmax(1) == y).sum())
+    hard = y if y.dim() == 1 else y.argmax(1)
+    correct.add_((logits.detach().argmax(1) == hard).sum())
     return loss
 
 
@@ -53,11 +55,13 @@ class CapturedStep:
 
     def __init__(self, model: nn.Module, loss_fn: nn.Module, runtime: Runtime,
                  shape: tuple[int, ...], count: Callable[..., torch.Tensor],
-                 scaler: torch.amp.GradScaler | None = None, warmup: int = 3) -> None:
+                 scaler: torch.amp.GradScaler | None = None, warmup: int = 3,
+                 classes: int = 0) -> None:
         dev = runtime.device
         self.shape = tuple(shape)
         self.x = blank_batch(shape, dev, runtime.memory_format)  # the loaders' strides
-        self.y = torch.zeros(shape[0], dtype=torch.long, device=dev)
+        self.y = (torch.zeros(shape[0], classes, device=dev) if classes  # soft targets
+                  else torch.zeros(shape[0], dtype=torch.long, device=dev))
         self.loss_sum = torch.zeros((), device=dev)
         self.correct = torch.zeros((), dtype=torch.long, device=dev)
         params = list(model.parameters())
@@ -133,7 +137,7 @@ class StepGraphs:
         for _attempt in range(2):  # a second try: a first capture in a process has been seen to fail
             try:
                 self.step = CapturedStep(model, self.loss_fn, self.runtime, shape, self.count,
-                                         scaler)
+                                         scaler, classes=getattr(loader, "soft_classes", 0))
                 return self.step
             except Exception as err:  # noqa: BLE001 (an op that cannot be captured)
                 error = err

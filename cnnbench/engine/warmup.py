@@ -23,11 +23,15 @@ class _Blanks:
     """Zero batches of the loaders' shape and memory layout, and a forward pass as the loop
     makes it (so that compiled code is not compiled again inside the epochs)."""
 
-    def __init__(self, model: nn.Module, runtime: Runtime, sample: tuple[int, ...]) -> None:
+    def __init__(self, model: nn.Module, runtime: Runtime, sample: tuple[int, ...],
+                 classes: int = 0) -> None:
         self.model, self.runtime, self.sample = model, runtime, sample
+        self.classes = classes  # soft targets of this many classes (mixup/CutMix); 0: labels
 
-    def batch(self, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def batch(self, size: int, soft: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
         x = blank_batch((size, *self.sample), self.runtime.device, self.runtime.memory_format)
+        if soft and self.classes:
+            return x, torch.zeros(size, self.classes, device=self.runtime.device)
         return x, torch.zeros(size, dtype=torch.long, device=self.runtime.device)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -56,7 +60,7 @@ def _warm_shapes(blanks: _Blanks, loss_fn: nn.Module, count, train_loader: Devic
             model.eval()
             with torch.no_grad():
                 for size in sorted({s for loader in eval_loaders for s in _batch_sizes(loader)}):
-                    x, y = blanks.batch(size)
+                    x, y = blanks.batch(size, soft=False)
                     for _ in range(repeats):
                         count(blanks.forward(x), y, loss_fn, loss_sum, correct)
     finally:
@@ -102,7 +106,8 @@ def warm_up(model: nn.Module, loss_fn: nn.Module, runtime: Runtime, train_loader
     """
     start = time.perf_counter()
     graphs = graphs or eager_graphs(runtime, loss_fn)
-    blanks = _Blanks(model, runtime, train_loader.sample_shape)
+    blanks = _Blanks(model, runtime, train_loader.sample_shape,
+                     getattr(train_loader, "soft_classes", 0))
     _warm_shapes(blanks, loss_fn, graphs.count, train_loader, eval_loaders, repeats)
     step = graphs.step_for(model, train_loader, scaler)  # the CUDA graph, when there is one
     if optimizer is not None and scaler is None:

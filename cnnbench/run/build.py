@@ -174,6 +174,15 @@ def prepared_model(cfg: DictConfig, s: TrainerSettings, data: ImageData, runtime
     return model, params, sync_bn
 
 
+def build_augment(cfg: DictConfig) -> Any:
+    """The augmentation of `cfg.augmentation`; an option out of range is one paragraph."""
+    try:
+        return build_allowed(cfg.augmentation, "augmentation")
+    except ValueError as err:
+        raise UserError(f"{err}. Fix it on the command line (e.g. +augmentation.mixup=0.2) or in "
+                        f"the option's file in conf/augmentation/.") from None
+
+
 def make_loaders(s: TrainerSettings, data: ImageData, runtime: Runtime, augment,
                  dist: DistInfo) -> tuple[dict, str]:
     """Train, validation and test loaders (on the device when the data fits), and which path."""
@@ -186,7 +195,7 @@ def make_loaders(s: TrainerSettings, data: ImageData, runtime: Runtime, augment,
                   resize_to=data.resize_to)
     train = make_loader(data.train, s.batch_size, shuffle=True, seed=s.seed,
                         augment=augment if augment.active else None,
-                        rank=dist.rank, world_size=dist.world_size, **common)
+                        num_classes=data.num_classes, rank=dist.rank, world_size=dist.world_size, **common)
     evaluate_on = lambda split: make_loader(split, s.eval_batch_size, **common)  # noqa: E731
     loaders = {"train": train, "val": evaluate_on(data.val) if data.val else None,
                "test": evaluate_on(data.test)}
@@ -226,7 +235,7 @@ def assemble(cfg: DictConfig, s: TrainerSettings, dist: DistInfo, *, model_name:
     phase("setup")
     model, params, sync_bn = prepared_model(cfg, s, data, runtime, dist, model_name, note,
                                             resuming)
-    augment = build_allowed(cfg.augmentation, "augmentation")
+    augment = build_augment(cfg)
     loaders, data_path = make_loaders(s, data, runtime, augment, dist)
     scaler = torch.amp.GradScaler("cuda") if runtime.needs_scaler else None
     loss_fn = nn.CrossEntropyLoss(label_smoothing=s.label_smoothing)
