@@ -46,6 +46,11 @@ class AgreedStops:
             raise Stopped(signum)
         self.held = signum
 
+    def checked(self, loader: Any) -> Any:
+        """`loader`, checking for stop signals before each batch under torchrun (as it is in a
+        single process, which stops at once)."""
+        return loader if self.device is None else StopCheckedLoader(loader, self)
+
     def check(self) -> None:
         """Every process calls this at the same points: raises Stopped on all of them when
         any holds a stop signal (the reason names the rank that got it)."""

@@ -23,7 +23,7 @@ from cnnbench.endings import ending_of
 from cnnbench.engine.distributed import all_reduce_sum, from_environment, unwrap
 from cnnbench.engine.finite import NotFinite
 from cnnbench.engine.loop import Fit, evaluate
-from cnnbench.engine.stops import AgreedStops, StopCheckedLoader
+from cnnbench.engine.stops import AgreedStops
 from cnnbench.engine.target import TEST_METRIC, target_metrics
 from cnnbench.errors import RunDiverged
 from cnnbench.evaluation.evaluate import evaluate_test_set
@@ -118,7 +118,7 @@ class TrainingRun:
                 self.trackers = open_trackers(self.cfg, self.options, self.metrics, self.run_dir,
                                               self.console, self.dist.is_main)
                 parts = self.parts = self.build()
-                parts.fit.train_loader = StopCheckedLoader(parts.fit.train_loader, stops)
+                parts.fit.train_loader = stops.checked(parts.fit.train_loader)
                 train_seconds = self.train(parts)
                 stops.check()
                 self.test(parts, train_seconds)
