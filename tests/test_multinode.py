@@ -32,15 +32,15 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_nodes(cwd: Path, *args: str) -> list[subprocess.Popen]:
+def start_nodes(cwd: Path, *args: str, cwd1: Path | None = None) -> list[subprocess.Popen]:
     """`torchrun --nnodes=2 --node_rank=N --nproc-per-node=1 ... -m cnnbench train ARGS` for
-    N = 0, 1, as two machines would run it."""
+    N = 0, 1, as two machines would run it (node 1 in `cwd1`: a machine with its own disk)."""
     port = free_port()
     return [subprocess.Popen(
         [sys.executable, "-m", "torch.distributed.run", "--nnodes=2", f"--node_rank={node}",
          "--nproc-per-node=1", "--rdzv-backend=c10d", f"--rdzv-endpoint=127.0.0.1:{port}",
          "--rdzv-id=twonodes", "-m", "cnnbench", "train", *args],
-        cwd=cwd, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        cwd=cwd1 if node == 1 and cwd1 is not None else cwd, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         preexec_fn=stop_signals_as_in_a_terminal) for node in (0, 1)]
 
 
@@ -89,6 +89,30 @@ def test_two_nodes_train_one_run_that_matches_one_process(tmp_path):
     assert multi["test/loss"] == pytest.approx(single["test/loss"], rel=1e-4)
     assert multi["last_epoch_metrics"]["train/loss"] == pytest.approx(
         single["last_epoch_metrics"]["train/loss"], rel=1e-4)
+
+
+def files_under(folder: Path) -> list[Path]:
+    return [p for p in folder.rglob("*") if p.is_file()]
+
+
+def test_nodes_without_shared_storage_keep_the_run_on_rank_0s_machine_only(tmp_path):
+    """Each node runs in its own folder, and `hydra.run.dir=run` is relative: the two "machines"
+    see two different run directories, as nodes with their own disks would."""
+    disks = [tmp_path / "node0", tmp_path / "node1"]
+    for disk in disks:
+        disk.mkdir()
+    ended = finish(start_nodes(disks[0], *ARGS, "trainer.epochs=1", cwd1=disks[1]))
+    assert [code for code, _ in ended] == [0, 0], ended
+    written = [d for d in disks if (d / "run" / "metrics.json").exists()]
+    assert len(written) == 1  # rank 0's machine (the rendezvous decides which node that is)
+    metrics = metrics_of(written[0] / "run")
+    assert metrics["status"] == "completed"
+    assert metrics["distributed"]["storage"] == "rank 0 only"
+    assert (written[0] / "run" / "checkpoints" / "last.pt").is_file()
+    other = next(d for d in disks if d not in written)
+    assert files_under(other) == []  # the other machine wrote nothing
+    said = "\n".join(out for _, out in ended)
+    assert "run directory on rank 0's machine only" in said
 
 
 @pytest.fixture(scope="module")
@@ -181,3 +205,54 @@ def test_a_second_job_into_a_held_run_directory_is_refused_naming_the_job(interr
     assert text.count("is being written by another cnnbench process") == 1  # rank 0 says it
     assert "torchrun job job42 at node7:29500, 16 processes on 2 nodes" in text
     assert metrics_of(run)["status"] == "interrupted"  # the refused job wrote nothing
+
+
+@pytest.fixture
+def one_process_group():
+    """A gloo group of this process alone, so that collectives run in the test itself."""
+    import torch.distributed as dist
+
+    dist.init_process_group("gloo", store=dist.HashStore(), rank=0, world_size=1)
+    yield
+    dist.destroy_process_group()
+
+
+def test_a_stop_signal_under_torchrun_waits_for_the_step_where_every_process_stops(
+        one_process_group):
+    from cnnbench.endings import Stopped, install_stop_handlers
+    from cnnbench.engine.distributed import DistInfo
+    from cnnbench.engine.stops import AgreedStops
+
+    restore = install_stop_handlers()
+    try:
+        with AgreedStops(DistInfo(rank=0, world_size=2, local_world_size=1)) as stops:
+            stops.check()  # nothing held: training goes on
+            os.kill(os.getpid(), signal.SIGTERM)  # held, not raised where the process is
+            with pytest.raises(Stopped) as stopped:
+                for _ in stops.checked([1, 2, 3]):
+                    pytest.fail("a batch was trained after the signal")
+            assert stopped.value.signum == signal.SIGTERM
+            assert "received by rank 0 of 2" in str(stopped.value)
+            os.kill(os.getpid(), signal.SIGTERM)
+            with pytest.raises(Stopped):  # a second signal to a process that holds one
+                os.kill(os.getpid(), signal.SIGTERM)
+    finally:
+        restore()
+
+
+def test_the_lock_of_a_torchrun_job_names_its_run_id_store_and_size(tmp_path, monkeypatch):
+    from cnnbench.errors import UserError
+    from cnnbench.rundir import RunLock
+
+    for key, value in {"TORCHELASTIC_RUN_ID": "job42", "MASTER_ADDR": "node7",
+                       "MASTER_PORT": "29500", "WORLD_SIZE": "16", "LOCAL_WORLD_SIZE": "8",
+                       "GROUP_WORLD_SIZE": "2"}.items():
+        monkeypatch.setenv(key, value)
+    with RunLock(tmp_path / "run") as lock:
+        held = json.loads(lock.path.read_text())
+        assert held["job"] == {"launcher": "torchrun", "rendezvous": "node7:29500",
+                               "run_id": "job42", "world_size": 16, "nodes": 2}
+        monkeypatch.setattr(socket, "gethostname", lambda: "another-machine")
+        with pytest.raises(UserError, match="torchrun job job42 at node7:29500, 16 processes "
+                                            "on 2 nodes"):
+            RunLock(tmp_path / "run").refuse_if_held()
