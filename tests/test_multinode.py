@@ -256,3 +256,17 @@ def test_the_lock_of_a_torchrun_job_names_its_run_id_store_and_size(tmp_path, mo
         with pytest.raises(UserError, match="torchrun job job42 at node7:29500, 16 processes "
                                             "on 2 nodes"):
             RunLock(tmp_path / "run").refuse_if_held()
+
+
+def test_a_collective_whose_peer_went_away_is_one_paragraph_not_a_traceback():
+    from cnnbench.endings import ending_of
+
+    gloo = RuntimeError("[/pytorch/third_party/gloo/gloo/transport/tcp/pair.cc:545] Read error "
+                        "[127.0.0.1]:37613: Connection reset by peer. This is typically caused "
+                        "by a remote worker hanging or bugs in the application.")
+    ending = ending_of(gloo)
+    assert ending.status == "failed" and ending.exit_code == 1
+    assert ending.reason.startswith("Another process of this torchrun job went away")
+    assert "Read error [127.0.0.1]:37613: Connection reset by peer)" in ending.reason
+    assert "trainer.resume=" in ending.reason
+    assert ending_of(RuntimeError("Connection reset by peer")).reason.startswith("RuntimeError")
