@@ -63,9 +63,15 @@ def job_words(block: dict[str, Any] | None) -> str:
             f"({block['backend']}{rdzv}), run directory {where}")
 
 
-def reseed_resumed(info: DistInfo, seed: int, epoch: int) -> None:
+def reseed_resumed(info: DistInfo, seed: int, epoch: int, loader: Any = None) -> None:
     """After a resume restored rank 0's random state on every process: the other ranks draw
-    their own numbers again (dropout), from a stream set by the seed, their rank and the epoch
-    the run continues from, so that no two processes repeat one another."""
-    if info.enabled and info.rank > 0:
-        torch.manual_seed(seed + info.rank + 1_000_003 * epoch)
+    their own numbers again (dropout; and the augmentation of a per-batch augmentation
+    callable, which sees only the rank's images), from streams set by the seed, their rank and
+    the epoch the run continues from, so that no two processes repeat one another. Per-image
+    augmentation and the data order are the same on every rank and stay rank 0's."""
+    if not info.enabled or info.rank == 0:
+        return
+    torch.manual_seed(seed + info.rank + 1_000_003 * epoch)
+    generator = getattr(loader, "aug_generator", None)
+    if generator is not None and not getattr(loader, "_per_image", True):
+        generator.manual_seed(seed + 1 + 7919 * info.rank + 1_000_003 * epoch)

@@ -77,7 +77,7 @@ def restore_fit(ckpt: dict[str, Any], fit: Fit, scaler, run_dir: Path,
         fit.ema.load_state_dict(ckpt["ema"])
     restore_rng_states(ckpt["rng"])
     if dist is not None:
-        reseed_resumed(dist, settings.seed, state.epoch)
+        reseed_resumed(dist, settings.seed, state.epoch, fit.train_loader)
     state.timed_seconds = float(ckpt.get("timed_seconds") or 0.0)
     if fit.target is not None:
         fit.target.load_state_dict(ckpt.get("target"), settings.epochs)
