@@ -160,8 +160,11 @@ class TrainingRun:
         self.record.phase("setup")
         parts = assemble(self.cfg, s, self.dist, model_name=self.options["model"],
                          note=self.note, phase=self.record.phase, resuming=resume is not None)
-        if resume is not None:
-            self.restore(resume, parts.fit, parts.scaler)
+        if resume is not None:  # back exactly where the checkpoint left it
+            restore_fit(resume, parts.fit, parts.scaler, self.run_dir, s, self.dist)
+            self.earlier_train_seconds = float(resume.get("train_seconds") or 0.0)
+            self.earlier_energy = resume.get("energy_joules") if parts.fit.state.epoch else 0.0
+            self.metrics["best_val_acc"] = self.previous.get("best_val_acc")
             parts.resumed_at = parts.fit.state.epoch
             parts.pretrained = resume.get("pretrained")  # the weights the run started from
         runtime, data = parts.runtime, parts.data
@@ -291,10 +294,3 @@ class TrainingRun:
             save_checkpoint(path, payload)
         if path == rundir.last_checkpoint(self.run_dir):
             self.kept_epoch = fit.state.epoch
-
-    def restore(self, ckpt: dict[str, Any], fit: Fit, scaler) -> None:
-        """Put the run back exactly where the checkpoint left it."""
-        restore_fit(ckpt, fit, scaler, self.run_dir, self.settings, self.dist)
-        self.earlier_train_seconds = float(ckpt.get("train_seconds") or 0.0)
-        self.earlier_energy = ckpt.get("energy_joules") if fit.state.epoch else 0.0
-        self.metrics["best_val_acc"] = self.previous.get("best_val_acc")
