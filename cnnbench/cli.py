@@ -69,6 +69,7 @@ def run_train(args: list[str], console: Console, debug: bool = False,
     `reraise` (a caller in Python) an interrupt is raised again once the advice is shown."""
     from cnnbench.commands.train.app import make_train_app
     from cnnbench.endings import ending_of
+    from cnnbench.engine.distributed import from_environment
     from cnnbench.errors import UserError
     from cnnbench.run.resume import NothingToResume
     from cnnbench.rundir import RunLock
@@ -95,8 +96,10 @@ def run_train(args: list[str], console: Console, debug: bool = False,
             report_sweep(console, sweep_dir)
             command = continue_command(typed, sweep_dir) if sweep_continues(typed) else None
         advice = interrupted_advice([o.run_dir for o in outcomes], sweep_dir, command)
-        say(console, advice)
-        if sweep_dir is None:  # the run's log keeps the lines it showed, this one included
+        main = from_environment().is_main  # under torchrun, rank 0 speaks for the job
+        if main:
+            say(console, advice)
+        if sweep_dir is None and main:  # the run's log keeps the lines it showed, this one too
             for outcome in outcomes:
                 append_to_log(outcome.run_dir, advice)
         if reraise:

@@ -24,10 +24,11 @@ STOP_SIGNALS = {"SIGTERM": "stopped by SIGTERM (kill, or a job scheduler)",
 class Stopped(KeyboardInterrupt):
     """A signal that stops the run, handled like Ctrl-C: the run saves what it has and stops."""
 
-    def __init__(self, signum: int) -> None:
+    def __init__(self, signum: int, where: str | None = None) -> None:
         self.signum = signum
         name = signal.Signals(signum).name
-        super().__init__(STOP_SIGNALS.get(name, f"stopped by {name}"))
+        said = STOP_SIGNALS.get(name, f"stopped by {name}")
+        super().__init__(f"{said} {where}" if where else said)
 
 
 @dataclass(frozen=True)
@@ -92,6 +93,13 @@ def install_stop_handlers() -> Callable[[], None]:
     returns a function that puts back what was there."""
     return _set_handlers(lambda signum: signal.default_int_handler if signum == signal.SIGINT
                          else _raise_stopped)
+
+
+def hold_stop_signals(on_signal: Callable[[int], None]) -> Callable[[], None]:
+    """Stop signals (Ctrl-C included) call `on_signal(signum)` from now on instead of stopping
+    the process where it is: for processes that must stop together, at a point they agree on
+    (`engine.stops`). Returns a function that puts back what was there."""
+    return _set_handlers(lambda signum: lambda got, frame: on_signal(got))
 
 
 def _let_pass(signum, frame) -> None:

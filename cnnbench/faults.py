@@ -105,6 +105,27 @@ def unicode_fault(err: UnicodeError) -> Fault | None:
                  f"`convmv -f latin1 -t utf8 --notest FILE`) or leave it out.", 2)
 
 
+PEER_WORDS = ("Connection reset by peer", "Connection closed by peer", "Broken pipe",
+              "Timed out waiting", "collective operation timeout", "communicator was aborted")
+
+
+def peer_fault(err: BaseException) -> Fault | None:
+    """A collective of a torchrun job that failed because another process of the job went away
+    (it was killed, its machine stopped, or it waited past CNNBENCH_DIST_TIMEOUT), as one
+    paragraph; None for anything else."""
+    text = str(err)
+    distributed = type(err).__name__ == "DistBackendError" or "gloo" in text or "NCCL" in text
+    if not distributed or not any(w in text for w in PEER_WORDS):
+        return None
+    first = re.sub(r"^\[[^\]]*\]\s*", "", (text.strip().splitlines() or ["-"])[0])
+    first = first.split(". ")[0].rstrip(".")
+    return Fault(f"Another process of this torchrun job went away (killed, its machine stopped, "
+                 f"or a wait longer than CNNBENCH_DIST_TIMEOUT seconds: {first[:160]}), so this "
+                 f"one stopped too. Rank 0's run directory keeps the last finished epoch in "
+                 f"checkpoints/last.pt: resume it with `cnnbench train trainer.resume=<run "
+                 f"directory>` (on any number of processes) once every machine is up.", 1)
+
+
 def fault_of(err: BaseException, hints: Hints | None = None) -> Fault | None:
     """The one paragraph for a fault of the machine, or None when `err` is not one. An error
     raised `from` a fault (logging's "Unable to configure handler" for a log file the disk had
@@ -116,7 +137,7 @@ def fault_of(err: BaseException, hints: Hints | None = None) -> Fault | None:
     elif isinstance(err, UnicodeError):
         fault = unicode_fault(err)
     elif isinstance(err, (MemoryError, RuntimeError)):
-        fault = memory_fault(err, hints)
+        fault = memory_fault(err, hints) or peer_fault(err)
     if fault is None and err.__cause__ is not None:
         return fault_of(err.__cause__, hints)
     return fault

@@ -7,12 +7,20 @@ the same per-image augmentation parameters; each takes its share of every global
 (trainer.batch_size stays the global batch, and every image is augmented as in a one-GPU run, so
 the result matches a one-GPU run with the same batch size). Validation and test sets are small and
 evaluated whole by every process, which keeps them identical without communication. Only rank 0
-writes files and prints.
+(the global rank, RANK) writes files and prints.
+
+Across machines (`torchrun --nnodes=2 ... --rdzv-backend=c10d --rdzv-endpoint=HOST:PORT`) it is
+the same run: global rank 0 writes it, each machine's first process (LOCAL_RANK 0) prepares its
+data before the machine's other processes read it, and a collective that waits on a process that
+went away gives up after CNNBENCH_DIST_TIMEOUT seconds (default 900) instead of hanging.
 """
 from __future__ import annotations
 
+import contextlib
+import datetime
 import os
 from dataclasses import dataclass
+from typing import Any, Iterator
 
 import torch
 import torch.distributed as dist
@@ -25,6 +33,7 @@ class DistInfo:
     rank: int = 0
     world_size: int = 1
     local_rank: int = 0
+    local_world_size: int = 1  # processes on this machine
 
     @property
     def enabled(self) -> bool:
@@ -32,24 +41,104 @@ class DistInfo:
 
     @property
     def is_main(self) -> bool:
+        """The process that writes the run: global rank 0 (one in the whole job)."""
         return self.rank == 0
+
+    @property
+    def nodes(self) -> int:
+        """Machines in the job (torchrun's GROUP_WORLD_SIZE; else world / local world size)."""
+        group = os.environ.get("GROUP_WORLD_SIZE")
+        return int(group) if group else max(1, self.world_size // max(1, self.local_world_size))
 
 
 def from_environment() -> DistInfo:
     """What torchrun put in the environment (a single process when it is absent)."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
-    return DistInfo(int(os.environ.get("RANK", "0")), world, int(os.environ.get("LOCAL_RANK", "0")))
+    local_world = int(os.environ.get("LOCAL_WORLD_SIZE", str(world)))
+    return DistInfo(int(os.environ.get("RANK", "0")), world, int(os.environ.get("LOCAL_RANK", "0")),
+                    local_world)
+
+
+def backend_name() -> str:
+    """NCCL on GPUs, gloo on CPUs (or where CNNBENCH_DIST_BACKEND=gloo asks for it)."""
+    gloo = os.environ.get("CNNBENCH_DIST_BACKEND", "") == "gloo"
+    return "nccl" if torch.cuda.is_available() and not gloo else "gloo"
+
+
+def collective_timeout() -> datetime.timedelta:
+    """How long a collective waits for the other processes (CNNBENCH_DIST_TIMEOUT seconds)."""
+    raw = os.environ.get("CNNBENCH_DIST_TIMEOUT", "900")
+    try:
+        seconds = float(raw)
+    except ValueError:
+        raise UserError(f"CNNBENCH_DIST_TIMEOUT={raw!r} is not a number of seconds: set it to "
+                        f"how long a process may wait for the others, e.g. 900.") from None
+    return datetime.timedelta(seconds=max(1.0, seconds))
 
 
 def init_process_group(info: DistInfo) -> None:
     """Join the group (NCCL on GPUs, gloo on CPUs) once per process."""
     if not info.enabled or dist.is_initialized():
         return
-    backend = "nccl" if torch.cuda.is_available() and os.environ.get(
-        "CNNBENCH_DIST_BACKEND", "") != "gloo" else "gloo"
+    backend = backend_name()
     if backend == "nccl":
         torch.cuda.set_device(info.local_rank)
-    dist.init_process_group(backend=backend)
+    dist.init_process_group(backend=backend, timeout=collective_timeout())
+
+
+def collective_device() -> torch.device:
+    """Where a tensor for a collective lives: this process's GPU under NCCL, else the CPU."""
+    if dist.is_initialized() and dist.get_backend() == "nccl":
+        return torch.device("cuda", torch.cuda.current_device())
+    return torch.device("cpu")
+
+
+def job_block(info: DistInfo) -> dict[str, Any] | None:
+    """The torchrun job for metrics.json and the first line a run prints (None: one process).
+    `rendezvous` is the address of the job's store, MASTER_ADDR:MASTER_PORT, which torchrun
+    gives its workers (its --rdzv-endpoint is not passed on); `run_id` is its --rdzv-id."""
+    if not info.enabled:
+        return None
+    host, port = os.environ.get("MASTER_ADDR"), os.environ.get("MASTER_PORT")
+    return {"nodes": info.nodes, "world_size": info.world_size,
+            "processes_per_node": info.local_world_size, "backend": backend_name(),
+            "rendezvous": f"{host}:{port}" if host and port else None,
+            "run_id": os.environ.get("TORCHELASTIC_RUN_ID")}
+
+
+def broadcast_object(value: Any, info: DistInfo) -> Any:
+    """Rank 0's `value` (anything picklable) on every rank."""
+    if not info.enabled:
+        return value
+    holder = [value]
+    dist.broadcast_object_list(holder, src=0)
+    return holder[0]
+
+
+def all_gather_objects(value: Any, info: DistInfo) -> list[Any]:
+    """Every rank's `value` (picklable), in rank order, on every rank."""
+    if not info.enabled:
+        return [value]
+    gathered: list[Any] = [None] * info.world_size
+    dist.all_gather_object(gathered, value)
+    return gathered
+
+
+def barrier(info: DistInfo) -> None:
+    if info.enabled and dist.is_initialized():
+        dist.barrier()
+
+
+@contextlib.contextmanager
+def machine_first(info: DistInfo) -> Iterator[None]:
+    """The first process of each machine (LOCAL_RANK 0) runs the block before the machine's
+    other processes do: a dataset is downloaded and prepared once per machine (into storage
+    the machines may or may not share), then read by the others."""
+    if info.local_rank != 0:
+        barrier(info)
+    yield
+    if info.local_rank == 0:
+        barrier(info)
 
 
 def broadcast_string(value: str | None, info: DistInfo) -> str:

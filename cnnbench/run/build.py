@@ -28,6 +28,7 @@ from cnnbench.engine.distributed import (
     DistInfo,
     all_reduce_sum,
     device_for,
+    machine_first,
     sync_batchnorm,
     unwrap,
     wrap_model,
@@ -231,7 +232,8 @@ def assemble(cfg: DictConfig, s: TrainerSettings, dist: DistInfo, *, model_name:
     record an optimizer.lr=auto run being resumed keeps)."""
     runtime = build_runtime(s, dist)
     phase("data")
-    data = load_data(cfg, s)
+    with machine_first(dist):  # each machine downloads and prepares its data once
+        data = load_data(cfg, s)
     phase("setup")
     model, params, sync_bn = prepared_model(cfg, s, data, runtime, dist, model_name, note,
                                             resuming)

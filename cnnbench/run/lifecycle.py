@@ -23,6 +23,7 @@ from cnnbench.endings import ending_of
 from cnnbench.engine.distributed import all_reduce_sum, from_environment, unwrap
 from cnnbench.engine.finite import NotFinite
 from cnnbench.engine.loop import Fit, evaluate
+from cnnbench.engine.stops import AgreedStops
 from cnnbench.engine.target import TEST_METRIC, target_metrics
 from cnnbench.errors import RunDiverged
 from cnnbench.evaluation.evaluate import evaluate_test_set
@@ -31,6 +32,7 @@ from cnnbench.run.checkpoint import load_checkpoint, save_checkpoint
 from cnnbench.run.divergence import divergence_advice, require_finite_checkpoint
 from cnnbench.run.energy import EnergyMeter, across_processes
 from cnnbench.run.hparams import log_hparams
+from cnnbench.run.job import distributed_block, job_words
 from cnnbench.run.provenance import NullSink, code_commit, library_versions, run_options
 from cnnbench.run.published import published_block
 from cnnbench.run.sinks import StepLoss, open_sinks
@@ -53,16 +55,14 @@ class TrainingRun:
         self.run_dir = Path(run_dir)
         self.dist = from_environment()
         self.console = console or Console()
-        if not self.dist.is_main:
-            self.console.quiet = True
+        self.console.quiet = self.console.quiet or not self.dist.is_main  # rank 0 prints
         require_packages(cfg)  # a chosen logger's package is there before anything starts
         self.settings = TrainerSettings.from_config(
             OmegaConf.to_container(cfg.trainer, resolve=True))
         self.options = run_options(choices, cfg)
         self.evaluation = EvaluationSettings.from_config(  # checked now, not after training
             OmegaConf.to_container(cfg.evaluation, resolve=True) if "evaluation" in cfg else None)
-        if brief:
-            self.evaluation = replace(self.evaluation, table=False)
+        self.evaluation = replace(self.evaluation, table=False) if brief else self.evaluation
         validate_lr(cfg)
         # a resumed run's metrics.json as it was, read before this part's first write replaces it
         self.previous = rundir.read_metrics(self.run_dir) if self.settings.resume else {}
@@ -111,14 +111,17 @@ class TrainingRun:
         lock = RunLock(self.run_dir)
         if self.dist.is_main:
             lock.acquire()
-        try:
-            self.record.update(status=rundir.RUNNING, seed=self.settings.seed,
-                               deterministic=self.settings.deterministic, pid=os.getpid())
-            self.trackers = open_trackers(self.cfg, self.options, self.metrics, self.run_dir,
-                                          self.console, self.dist.is_main)
-            parts = self.parts = self.build()
-            train_seconds = self.train(parts)
-            self.test(parts, train_seconds)
+        try:  # under torchrun, a stop signal stops every process at the same step
+            with AgreedStops(self.dist) as stops:
+                self.record.update(status=rundir.RUNNING, seed=self.settings.seed, pid=os.getpid(),
+                                   deterministic=self.settings.deterministic)
+                self.trackers = open_trackers(self.cfg, self.options, self.metrics, self.run_dir,
+                                              self.console, self.dist.is_main)
+                parts = self.parts = self.build()
+                parts.fit.train_loader = stops.checked(parts.fit.train_loader)
+                train_seconds = self.train(parts)
+                stops.check()
+                self.test(parts, train_seconds)
         except BaseException as err:
             self.end(err)
             raise
@@ -127,10 +130,9 @@ class TrainingRun:
         return self.metrics
 
     def end(self, err: BaseException) -> None:
-        """Keep what the run had and say how it ended: curves, metrics and last.pt. last.pt stays
-        the snapshot of the last finished epoch (so a resume is exact); before the first epoch
-        ends it is the model as it was then, marked epoch 0. A diverged run keeps only the last
-        good snapshot; a run that never built its model has no checkpoint to keep."""
+        """Keep what the run had and say how it ended: curves, metrics and last.pt (the snapshot
+        of the last finished epoch, so a resume is exact; before the first epoch ends, the model
+        as it was then, marked epoch 0; a diverged run's last good one; none without a model)."""
         ending = ending_of(err)
         self.tb.close()
         parts = self.parts
@@ -159,8 +161,11 @@ class TrainingRun:
         parts = assemble(self.cfg, s, self.dist, model_name=self.options["model"],
                          note=self.note, phase=self.record.phase, resuming=resume is not None,
                          lr_found=self.previous.get("lr_find"))
-        if resume is not None:
-            self.restore(resume, parts.fit, parts.scaler)
+        if resume is not None:  # back exactly where the checkpoint left it
+            restore_fit(resume, parts.fit, parts.scaler, self.run_dir, s, self.dist)
+            self.earlier_train_seconds = float(resume.get("train_seconds") or 0.0)
+            self.earlier_energy = resume.get("energy_joules") if parts.fit.state.epoch else 0.0
+            self.metrics["best_val_acc"] = self.previous.get("best_val_acc")
             parts.resumed_at = parts.fit.state.epoch
             parts.pretrained = resume.get("pretrained")  # the weights the run started from
         runtime, data = parts.runtime, parts.data
@@ -168,6 +173,7 @@ class TrainingRun:
         self.write_metrics(**{k: v for k, v in known.items() if v is not None},
                            params=parts.params, device=runtime.device_name, amp=runtime.amp_name,
                            cpu_threads=runtime.threads, world_size=self.dist.world_size,
+                           distributed=distributed_block(self.dist, self.run_dir),
                            sync_batchnorm=parts.sync_batchnorm, train_size=len(data.train),
                            val_size=len(data.val) if data.val else 0, test_size=len(data.test),
                            classes=data.classes, compile_seconds=parts.compile_seconds,
@@ -183,7 +189,8 @@ class TrainingRun:
     def train(self, parts: Parts) -> float:
         """The epochs, with curves, checkpoints and metrics written as each one ends."""
         s, fit = self.settings, parts.fit
-        print_start(self.console, self.options, parts, self.run_dir, s)
+        print_start(self.console, self.options, parts, self.run_dir, s,
+                    job_words(self.metrics.get("distributed")))
         self.tb, history = open_sinks(self.run_dir, OmegaConf.to_yaml(self.cfg), parts.resumed_at,
                                       self.dist.is_main, self.trackers.tensorboard)
         ckpt_dir = self.run_dir / rundir.CHECKPOINT_DIR
@@ -289,11 +296,3 @@ class TrainingRun:
             save_checkpoint(path, payload)
         if path == rundir.last_checkpoint(self.run_dir):
             self.kept_epoch = fit.state.epoch
-
-    # -- resume --------------------------------------------------------------------------------
-    def restore(self, ckpt: dict[str, Any], fit: Fit, scaler) -> None:
-        """Put the run back exactly where the checkpoint left it."""
-        restore_fit(ckpt, fit, scaler, self.run_dir, self.settings)
-        self.earlier_train_seconds = float(ckpt.get("train_seconds") or 0.0)
-        self.earlier_energy = ckpt.get("energy_joules") if fit.state.epoch else 0.0
-        self.metrics["best_val_acc"] = self.previous.get("best_val_acc")

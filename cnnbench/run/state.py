@@ -11,11 +11,12 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from cnnbench import rundir
-from cnnbench.engine.distributed import unwrap
+from cnnbench.engine.distributed import DistInfo, unwrap
 from cnnbench.engine.ema import averaged_weights
 from cnnbench.engine.loop import Fit
 from cnnbench.errors import UserError
 from cnnbench.run.checkpoint import load_checkpoint, restore_rng_states, rng_states
+from cnnbench.run.job import reseed_resumed
 from cnnbench.settings.trainer import TrainerSettings
 
 
@@ -46,9 +47,11 @@ def check_compatible(ckpt: dict[str, Any], options: Mapping[str, Any], resume: s
 
 
 def restore_fit(ckpt: dict[str, Any], fit: Fit, scaler, run_dir: Path,
-                settings: TrainerSettings) -> None:
+                settings: TrainerSettings, dist: DistInfo | None = None) -> None:
     """The fit as the checkpoint left it: weights, optimizer, schedule, scaler, counters, the best
-    epoch's weights (from best.pt), data order, EMA, RNG and the target's progress."""
+    epoch's weights (from best.pt), data order, EMA, RNG and the target's progress. Every
+    process of a torchrun job restores rank 0's; ranks other than 0 then draw random numbers
+    of their own again (`job.reseed_resumed`)."""
     try:
         unwrap(fit.model).load_state_dict(ckpt["model"])
         fit.optimizer.load_state_dict(ckpt["optimizer"])
@@ -73,6 +76,8 @@ def restore_fit(ckpt: dict[str, Any], fit: Fit, scaler, run_dir: Path,
     if fit.ema is not None and ckpt.get("ema"):
         fit.ema.load_state_dict(ckpt["ema"])
     restore_rng_states(ckpt["rng"])
+    if dist is not None:
+        reseed_resumed(dist, settings.seed, state.epoch, fit.train_loader)
     state.timed_seconds = float(ckpt.get("timed_seconds") or 0.0)
     if fit.target is not None:
         fit.target.load_state_dict(ckpt.get("target"), settings.epochs)

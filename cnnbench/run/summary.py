@@ -17,16 +17,18 @@ from cnnbench.settings.trainer import TrainerSettings
 
 
 def print_start(console: Console, options: Mapping[str, Any], parts: Parts, run_dir: Path,
-                settings: TrainerSettings) -> None:
-    """The run's first line (model, data, device with its CPU threads, AMP, directory) and, for
-    a resumed run, the epoch and checkpoint it continues from."""
+                settings: TrainerSettings, job: str = "") -> None:
+    """The run's first line (model, data, device with its CPU threads, AMP, directory, and the
+    torchrun `job` with where its run directory is) and, for a resumed run, the epoch and
+    checkpoint it continues from."""
     runtime = parts.runtime
     threads = f" ({runtime.threads} thread{'s' if runtime.threads != 1 else ''})" \
         if runtime.device.type == "cpu" else ""
     console.print(
         f"[bold]cnnbench[/] {options['model']} on {options['dataset']} "
         f"({parts.params:,} parameters) | {runtime.device_name}{threads}, AMP "
-        f"{runtime.amp_name} | {escape(str(run_dir))}", soft_wrap=True)
+        f"{runtime.amp_name} | {escape(str(run_dir))}{' | ' + escape(job) if job else ''}",
+        soft_wrap=True)
     if parts.resumed_at is not None:
         console.print(f"resuming from epoch {parts.resumed_at} of {settings.epochs} (from "
                       f"{settings.resume})", markup=False, highlight=False, soft_wrap=True)

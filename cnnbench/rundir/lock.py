@@ -16,7 +16,7 @@ from cnnbench.rundir.layout import LOCK_FILE
 
 class RunLock:
     """<run>/.cnnbench.lock names the process that owns a run directory (its host, pid, start
-    time and command): two processes never write one run directory at once. It is created
+    time and command, and for a torchrun job its rendezvous, run id and size): two processes never write one run directory at once. It is created
     atomically, only if no live process holds it, before anything is written into the folder,
     and removed when its process is done. A lock is stale when its process is gone, or when its
     pid now belongs to another process (another start time: after a reboot, pid 1 is alive but
@@ -68,9 +68,9 @@ class RunLock:
         if owner is not None:
             raise UserError(
                 f"{self.path.parent} is being written by another cnnbench process (pid "
-                f"{owner['pid']} on {owner['host']}, since {owner.get('since', '?')}). Two "
-                f"processes must not write one run: wait for it to end, or stop it first. If no "
-                f"such process exists, delete {self.path}.")
+                f"{owner['pid']} on {owner['host']}, since {owner.get('since', '?')}"
+                f"{job_words(owner.get('job'))}). Two processes must not write one run: wait for "
+                f"it to end, or stop it first. If no such process exists, delete {self.path}.")
 
     def acquire(self) -> None:
         if self.mine():
@@ -80,7 +80,7 @@ class RunLock:
         folder.mkdir(parents=True, exist_ok=True)
         record = json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
                              "started": process_start_time(os.getpid()),
-                             "command": self.command,
+                             "command": self.command, "job": torchrun_job(),
                              "since": time.strftime("%Y-%m-%d %H:%M:%S")}).encode() + b"\n"
         with _guarded(folder):  # takers of a stale lock wait for one another
             for _ in range(2):
@@ -111,6 +111,30 @@ class RunLock:
 
     def __exit__(self, *exc: Any) -> None:
         self.release()
+
+
+def torchrun_job() -> dict[str, Any] | None:
+    """The torchrun job this process belongs to, from the environment torchrun sets: its
+    rendezvous (MASTER_ADDR:MASTER_PORT), run id (--rdzv-id) and size; None outside torchrun."""
+    env = os.environ
+    if "TORCHELASTIC_RUN_ID" not in env and "LOCAL_WORLD_SIZE" not in env:
+        return None
+    world, local = int(env.get("WORLD_SIZE", "1")), int(env.get("LOCAL_WORLD_SIZE", "1"))
+    host, port = env.get("MASTER_ADDR"), env.get("MASTER_PORT")
+    return {"launcher": "torchrun", "rendezvous": f"{host}:{port}" if host and port else None,
+            "run_id": env.get("TORCHELASTIC_RUN_ID"), "world_size": world,
+            "nodes": int(env.get("GROUP_WORLD_SIZE") or max(1, world // max(1, local)))}
+
+
+def job_words(job: Any) -> str:
+    """', torchrun job <id> at HOST:PORT, 2 processes on 2 nodes' ('' for no job)."""
+    if not isinstance(job, dict):
+        return ""
+    run_id = job.get("run_id")
+    named = f" {run_id}" if run_id and run_id != "none" else ""
+    at = f" at {job['rendezvous']}" if job.get("rendezvous") else ""
+    return (f", torchrun job{named}{at}, {job.get('world_size', '?')} processes on "
+            f"{job.get('nodes', '?')} node{'s' if job.get('nodes') != 1 else ''}")
 
 
 @contextlib.contextmanager

@@ -126,8 +126,8 @@ def check_not_in_a_sweep(args: list[str], resuming: bool) -> None:
 
 
 def with_distributed_run_dir(args: list[str]) -> list[str]:
-    """Under torchrun every process runs this command; they must share one run directory
-    (rank 0 picks it) and only rank 0 writes Hydra's files and log."""
+    """Under torchrun, rank 0's command line names the run directory every process of the job
+    uses (one it picks, unless hydra.run.dir gives it)."""
     from cnnbench.engine import distributed
     from cnnbench.errors import UserError
 
@@ -138,18 +138,11 @@ def with_distributed_run_dir(args: list[str]) -> list[str]:
         raise UserError("A sweep (-m) cannot run under torchrun: start one torchrun per run, or "
                         "run the sweep without torchrun (hydra/launcher=parallel runs jobs side "
                         "by side).")
-    distributed.init_process_group(info)
-    chosen = next((a.partition("=")[2] for a in args if a.startswith("hydra.run.dir=")), None)
-    if info.is_main and chosen is None:
-        from cnnbench.rundir.naming import stamped
+    if any(a.startswith("hydra.run.dir=") for a in args):
+        return args
+    from cnnbench.rundir.naming import stamped
 
-        chosen = f"outputs/runs/{stamped(f'ddp{info.world_size}')}"
-    run_dir = distributed.broadcast_string(chosen, info)
-    args = [a for a in args if not a.startswith("hydra.run.dir=")] + [f"hydra.run.dir={run_dir}"]
-    if not info.is_main:
-        args += ["hydra.output_subdir=null", "hydra/job_logging=disabled",
-                 "hydra/hydra_logging=disabled"]
-    return args
+    return [*args, f"hydra.run.dir=outputs/runs/{stamped(f'ddp{info.world_size}')}"]
 
 
 def hydra_mistake(err: BaseException) -> str | None:
@@ -169,7 +162,15 @@ def hydra_mistake(err: BaseException) -> str | None:
 def checked_train_args(args: list[str]) -> tuple[list[str], Path | None]:
     """`cnnbench train`'s arguments once every check before Hydra has passed, with a resume's
     stored overrides, a sweep's directory and a torchrun process's run directory added; and the
-    sweep directory (None for a single run, or one that Hydra will choose)."""
+    sweep directory (None for a single run, or one that Hydra will choose). Under torchrun,
+    rank 0 checks and every process takes its verdict (`torchrun_args.decided_by_rank0`)."""
+    from cnnbench.commands.train.torchrun_args import decided_by_rank0
+
+    return decided_by_rank0(args, checked_on_one_process)
+
+
+def checked_on_one_process(args: list[str]) -> tuple[list[str], Path | None]:
+    """`checked_train_args` for a single process (or torchrun's rank 0)."""
     from cnnbench.run.resume import resume_arguments, resume_value, run_dir_of
     from cnnbench.rundir import RunLock
     from cnnbench.settings.objective import check_sweep_objective
