@@ -37,6 +37,7 @@ from cnnbench.run.sinks import StepLoss, open_sinks
 from cnnbench.run.state import check_compatible, fit_payload, restore_fit
 from cnnbench.run.summary import print_start, print_summary
 from cnnbench.run.trackers import Trackers, open_trackers, require_packages
+from cnnbench.run.trial_report import trial_report_of
 from cnnbench.rundir import RunLock, RunRecord
 from cnnbench.settings.evaluation import EvaluationSettings
 from cnnbench.settings.trainer import TrainerSettings
@@ -117,6 +118,7 @@ class TrainingRun:
             self.trackers = open_trackers(self.cfg, self.options, self.metrics, self.run_dir,
                                           self.console, self.dist.is_main)
             parts = self.parts = self.build()
+            self.trial = trial_report_of(self.cfg, self.run_dir, self.dist.is_main)
             train_seconds = self.train(parts)
             self.test(parts, train_seconds)
         except BaseException as err:
@@ -154,7 +156,7 @@ class TrainingRun:
         s = self.settings
         resume = load_checkpoint(Path(s.resume)) if s.resume else None
         if resume is not None:
-            self.check_compatible(resume)
+            check_compatible(resume, self.options, s.resume)
         self.record.phase("setup")
         parts = assemble(self.cfg, s, self.dist, model_name=self.options["model"],
                          note=self.note, phase=self.record.phase, resuming=resume is not None)
@@ -223,6 +225,7 @@ class TrainingRun:
                                    last_epoch_metrics=row, **target_metrics(fit.target))
                 if fit.target is not None and fit.target.epochs_to_target == row["epoch"]:
                     self.console.print(f"[bold green]target:[/] {fit.target.reason()}")
+                self.trial.epoch(row)  # a search's pruner may stop the run here (RunPruned)
 
             try:
                 fit.run(on_epoch_end,
@@ -289,9 +292,6 @@ class TrainingRun:
             self.kept_epoch = fit.state.epoch
 
     # -- resume --------------------------------------------------------------------------------
-    def check_compatible(self, ckpt: dict[str, Any]) -> None:
-        check_compatible(ckpt, self.options, self.settings.resume)
-
     def restore(self, ckpt: dict[str, Any], fit: Fit, scaler) -> None:
         """Put the run back exactly where the checkpoint left it."""
         restore_fit(ckpt, fit, scaler, self.run_dir, self.settings)
