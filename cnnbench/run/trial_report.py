@@ -52,16 +52,19 @@ class NoTrial:
 
 
 class TrialReport:
-    def __init__(self, trial: Any, metric: str, pruner: str, study_name: str) -> None:
+    def __init__(self, trial: Any, metric: str, pruner: str, study_name: str,
+                 last_epoch: int) -> None:
         self.trial, self.metric, self.pruner, self.study_name = trial, metric, pruner, study_name
+        self.last_epoch = last_epoch
 
     def epoch(self, row: Mapping[str, Any]) -> None:
-        """Report the epoch's metric; raise RunPruned when the pruner says stop."""
+        """Report the epoch's metric; raise RunPruned when the pruner says stop (never after
+        the last epoch: the trial has had every epoch, and its test costs less than another's)."""
         value, epoch = row.get(self.metric), int(row["epoch"])
         if not isinstance(value, (int, float)) or not math.isfinite(value):
             return
         self.trial.report(float(value), epoch)
-        if self.trial.should_prune():
+        if epoch < self.last_epoch and self.trial.should_prune():
             raise RunPruned(f"pruned by the search's {self.pruner} pruner after epoch {epoch} "
                             f"({self.metric} {value:.4f}): trial {self.trial.number} of study "
                             f"{self.study_name} did worse than the other trials at that epoch.")
@@ -86,4 +89,5 @@ def trial_report_of(cfg: DictConfig, run_dir: Path, is_main: bool) -> TrialRepor
     trial = optuna.trial.Trial(study, trial_id)
     trial.set_user_attr(RUN_DIR_ATTR, str(Path(run_dir).resolve()))
     name = str(cfg.get("optimized_metric", "val/acc"))
-    return TrialReport(trial, EPOCH_METRICS.get(name, name), spec.get("name", "none"), study_name)
+    return TrialReport(trial, EPOCH_METRICS.get(name, name), spec.get("name", "none"), study_name,
+                       int(cfg.trainer.epochs))
