@@ -39,6 +39,16 @@ def stamp_schema(url: str) -> None:
         engine.dispose()
 
 
+def shown_url(url: str) -> str:
+    """`url` as it may be printed or written to a file: its password, if any, hidden."""
+    import sqlalchemy
+
+    try:
+        return sqlalchemy.engine.make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 (not a URL SQLAlchemy reads: Optuna will say so)
+        return url
+
+
 def open_storage(url: str) -> Any:
     """Optuna's RDB storage at `url`, its schema created and stamped when new."""
     import optuna

@@ -13,6 +13,7 @@ from omegaconf import OmegaConf
 from optuna.trial import TrialState
 
 from cnnbench import rundir
+from cnnbench.run.study_storage import shown_url
 from cnnbench.run.trial_report import RUN_DIR_ATTR
 from cnnbench.settings.objective import Objective
 
@@ -68,7 +69,7 @@ def results(study: Any, storage: str) -> dict[str, Any]:
     trials = counted(study)
     states = Counter(t.state.name.lower() for t in trials)
     out: dict[str, Any] = {"name": "cnnbench_optuna", "study_name": study.study_name,
-                           "storage": storage, "direction": study.direction.name.lower(),
+                           "storage": shown_url(storage), "direction": study.direction.name.lower(),
                            "n_trials": len(trials), "completed": states.get("complete", 0),
                            "pruned": states.get("pruned", 0), "failed": states.get("fail", 0)}
     if any(t.state == TrialState.COMPLETE for t in trials):

@@ -91,6 +91,7 @@ class OptunaSearch(Sweeper):
         return spec
 
     def sweep(self, arguments: list[str]) -> None:
+        from cnnbench.run.study_storage import shown_url
         from cnnbench.run.trial_report import STORAGE_ENV, STUDY_ENV
         from cnnbench.settings.objective import objective_of
 
@@ -105,7 +106,7 @@ class OptunaSearch(Sweeper):
         study = open_study(self.study_name, url, self.direction or objective.direction,
                            self.pruner_spec())
         space, fixed = search_space(self.params, arguments)
-        log.info(f"Study {self.study_name} in {url}: {self.n_trials} trials, pruner "
+        log.info(f"Study {self.study_name} in {shown_url(url)}: {self.n_trials} trials, pruner "
                  f"{study.user_attrs.get('cnnbench.pruner', {}).get('name', 'none')}")
         previous = {k: os.environ.get(k) for k in (STUDY_ENV, STORAGE_ENV)}
         os.environ.update({STUDY_ENV: self.study_name, STORAGE_ENV: url})  # for the jobs
