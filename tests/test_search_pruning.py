@@ -2,8 +2,10 @@
 one study shared by workers started side by side, and pruned runs that stay done."""
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -152,3 +154,33 @@ def test_the_pruned_preset_composes_with_cnnbench_s_sweeper_and_its_pruner():
     assert (sweeper.pruner.name, sweeper.pruner.max_resource, sweeper.n_trials) == (
         "hyperband", None, 20)  # None: the search gives hyperband trainer.epochs
     assert cfg.hydra.runtime.choices.model == "lenet" and "optimizer.lr" in sweeper.params
+
+
+def test_a_trial_stopped_by_ctrl_c_does_not_count_and_the_search_runs_another(tmp_path):
+    from helpers import stop_signals_as_in_a_terminal
+
+    search = ["train", "-m", "hydra/sweeper=cnnbench_optuna", *TINY,
+              "optimizer.lr=choice(0.001,0.003)", "hydra.sweeper.n_trials=2",
+              "hydra.sweeper.pruner.name=none", "hydra.sweeper.study_name=stopped",
+              "hydra.sweep.dir=search"]
+    proc = subprocess.Popen([sys.executable, "-m", "cnnbench", *search, "dataset.train_size=3000",
+                             "trainer.epochs=5000"], cwd=tmp_path, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            preexec_fn=stop_signals_as_in_a_terminal)
+    deadline = time.time() + 300
+    while not any((d / rundir.HISTORY_FILE).is_file()
+                  for d in rundir.find_run_dirs(tmp_path / "search")):
+        assert proc.poll() is None, proc.communicate()[0]
+        assert time.time() < deadline, "no epoch finished in time"
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and "Traceback" not in out, out
+    study = load_study(tmp_path / "search" / "optuna.db", "stopped")
+    assert [(t.state.name, bool(t.user_attrs.get("cnnbench.not_run"))) for t in study.trials] \
+        == [("FAIL", True)]
+    again = run_cli(*search, "trainer.epochs=1", cwd=tmp_path, timeout=300)
+    assert again.returncode == 0, again.stdout + again.stderr
+    states = [t.state.name for t in load_study(tmp_path / "search" / "optuna.db",
+                                               "stopped").trials]
+    assert states == ["FAIL", "COMPLETE", "COMPLETE"]  # two trials that count, as asked
