@@ -184,3 +184,20 @@ def test_a_trial_stopped_by_ctrl_c_does_not_count_and_the_search_runs_another(tm
     states = [t.state.name for t in load_study(tmp_path / "search" / "optuna.db",
                                                "stopped").trials]
     assert states == ["FAIL", "COMPLETE", "COMPLETE"]  # two trials that count, as asked
+
+
+def test_the_sweep_summary_counts_pruned_jobs_without_their_reasons():
+    from cnnbench.sweep.outcome import sweep_summary
+
+    text = sweep_summary([("pruned", "pruned after epoch 1 (trial 3)"), ("completed", None),
+                          ("pruned", "pruned after epoch 2 (trial 5)")], Path("sw"))
+    assert text == "sweep: 3 jobs in sw: 1 completed, 2 pruned"
+
+
+def test_the_sweeper_is_a_package_of_the_distribution_in_hydra_s_namespace():
+    import tomllib
+    from conftest import REPO
+
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())
+    assert "hydra_plugins.cnnbench_search" in project["tool"]["setuptools"]["packages"]
+    assert not (REPO / "hydra_plugins" / "__init__.py").exists()  # Hydra scans the namespace
