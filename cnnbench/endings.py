@@ -5,7 +5,8 @@ are raised as `Stopped`, a KeyboardInterrupt like Ctrl-C, so every ending unwind
 same code: the run saves what it has, `ending_of` names the status, the command exits with the
 code a shell expects (128 + signal number for a signal). A fault of the machine (a full disk, a
 read-only file system, memory that ran out: `cnnbench.faults`) ends `failed` with its paragraph
-as the reason.
+as the reason. A search's trial that its pruner stopped ends `pruned` with exit code 0: stopping
+a hopeless trial early is what the search asked for.
 """
 from __future__ import annotations
 
@@ -13,9 +14,9 @@ import signal
 from dataclasses import dataclass
 from typing import Callable
 
-from cnnbench.errors import RunDiverged, UserError
+from cnnbench.errors import RunDiverged, RunPruned, UserError
 from cnnbench.faults import Hints, fault_of
-from cnnbench.rundir import COMPLETED, DIVERGED, FAILED, INTERRUPTED
+from cnnbench.rundir import COMPLETED, DIVERGED, FAILED, INTERRUPTED, PRUNED
 
 STOP_SIGNALS = {"SIGTERM": "stopped by SIGTERM (kill, or a job scheduler)",
                 "SIGHUP": "stopped by SIGHUP (the terminal was closed)"}
@@ -53,6 +54,8 @@ def ending_of(err: BaseException | None, hints: Hints | None = None) -> Ending:
         return Ending(INTERRUPTED, 130, "stopped by the user (Ctrl-C)")
     if isinstance(err, RunDiverged):
         return Ending(DIVERGED, 1, str(err))
+    if isinstance(err, RunPruned):  # a search stopped a hopeless trial: it did what was asked
+        return Ending(PRUNED, 0, str(err))
     if isinstance(err, UserError):
         return Ending(FAILED, 2, str(err))
     if isinstance(err, SystemExit):

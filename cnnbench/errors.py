@@ -13,6 +13,11 @@ class RunDiverged(UserError):
     """The training loss became NaN or infinite; the message suggests the likely cause."""
 
 
+class RunPruned(Exception):
+    """A search's pruner stopped the run at an epoch's end: a normal outcome of a search, not a
+    mistake; the message says at which epoch and with what value."""
+
+
 def printable(text: str) -> str:
     """`text` safe to print and to write as UTF-8: the bytes of a file name that is not valid
     UTF-8 (which Python keeps as surrogate escapes) shown as \\xNN."""

@@ -39,6 +39,7 @@ from cnnbench.run.sinks import StepLoss, open_sinks
 from cnnbench.run.state import check_compatible, fit_payload, restore_fit
 from cnnbench.run.summary import print_start, print_summary
 from cnnbench.run.trackers import Trackers, open_trackers, require_packages
+from cnnbench.run.trial_report import trial_report_of
 from cnnbench.rundir import RunLock, RunRecord
 from cnnbench.settings.evaluation import EvaluationSettings
 from cnnbench.settings.trainer import TrainerSettings
@@ -118,6 +119,7 @@ class TrainingRun:
                 self.trackers = open_trackers(self.cfg, self.options, self.metrics, self.run_dir,
                                               self.console, self.dist.is_main)
                 parts = self.parts = self.build()
+                self.trial = trial_report_of(self.cfg, self.run_dir, self.dist.is_main)
                 parts.fit.train_loader = stops.checked(parts.fit.train_loader)
                 train_seconds = self.train(parts)
                 stops.check()
@@ -232,11 +234,10 @@ class TrainingRun:
                                    last_epoch_metrics=row, **target_metrics(fit.target))
                 if fit.target is not None and fit.target.epochs_to_target == row["epoch"]:
                     self.console.print(f"[bold green]target:[/] {fit.target.reason()}")
+                self.trial.epoch(row)  # a search's pruner may stop the run here (RunPruned)
 
             try:
-                fit.run(on_epoch_end,
-                        on_progress=on_progress,
-                        on_epoch_start=on_epoch_start)
+                fit.run(on_epoch_end, on_progress=on_progress, on_epoch_start=on_epoch_start)
             except NotFinite as err:
                 raise self.diverged(err, f"in epoch {fit.state.epoch + 1}") from None
         self.earlier_train_seconds, self.train_start = self.train_seconds(), None

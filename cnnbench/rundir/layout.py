@@ -52,7 +52,10 @@ FAILED, INTERRUPTED, DIVERGED = "failed", "interrupted", "diverged"
 NOT_STARTED = "not started"  # a sweep job the sweep was stopped before it started
 
 
-FINAL_STATUSES = (COMPLETED, FAILED, INTERRUPTED, DIVERGED, NOT_STARTED)
+PRUNED = "pruned"  # a search's trial stopped at an epoch's end: its pruner judged it hopeless
+
+
+FINAL_STATUSES = (COMPLETED, FAILED, INTERRUPTED, DIVERGED, NOT_STARTED, PRUNED)
 
 
 def metrics_file(run_dir: Path) -> Path:

@@ -47,7 +47,7 @@ def interrupted_advice(run_dirs: list[Path], sweep_dir: Path | None,
     each run that has a last.pt on its own."""
     from cnnbench.run.resume import resume_command
     from cnnbench.run.unresumable import nothing_to_resume
-    from cnnbench.rundir import last_checkpoint
+    from cnnbench.rundir import PRUNED, last_checkpoint, read_metrics
     from cnnbench.sweep.manifest import job_dirs
 
     text = "[bold yellow]interrupted:[/] "
@@ -64,7 +64,8 @@ def interrupted_advice(run_dirs: list[Path], sweep_dir: Path | None,
                        f"metrics.json (status: interrupted). ")
     else:
         return text + "stopped before a run directory was made; nothing was written."
-    resumable = [d for d in run_dirs if last_checkpoint(d).is_file()]
+    resumable = [d for d in run_dirs if last_checkpoint(d).is_file()  # a pruned trial is done
+                 and read_metrics(d).get("status") != PRUNED]
     if not resumable:
         return text + escape(nothing_to_resume(run_dirs, sweep_dir))
     commands = "\n  ".join(escape(resume_command(d)) for d in resumable)

@@ -94,12 +94,13 @@ def earlier_jobs_line(sweep_dir: Path) -> str | None:
 
 
 def sweep_summary(outcomes: list[tuple[str, str | None]], sweep_dir: Path) -> str:
-    """E.g. 'sweep: 4 jobs in DIR: 3 completed, 1 failed (killed by signal 9 (SIGKILL; ...))'."""
+    """E.g. 'sweep: 4 jobs in DIR: 3 completed, 1 failed (killed by signal 9 (SIGKILL; ...))';
+    a search's trials that its pruner stopped are counted as `pruned`."""
     reasons: dict[str, list[str]] = {}
     for status, reason in sorted(outcomes, key=lambda o: o[0] != rundir.COMPLETED):
         reasons.setdefault(status, [])
-        if reason and reason not in reasons[status] and status not in (rundir.COMPLETED,
-                                                                        rundir.NOT_STARTED):
+        if reason and reason not in reasons[status] and status not in (
+                rundir.COMPLETED, rundir.NOT_STARTED, rundir.PRUNED):  # pruned: one reason each
             reasons[status].append(reason if len(reason) <= 120 else reason[:117] + "...")
     parts = []
     for status, texts in reasons.items():

@@ -3,7 +3,8 @@ earlier attempt left there, found by the job's identity (settings.identity) amon
 the sweep's manifest (sweep.manifest), not by its number nor by what its directory says of it
 (a job resumed by hand with more epochs is still that job).
 
-- completed: skipped, its directory left as it is;
+- completed, or pruned (a search's pruner stopped it on purpose): skipped, its directory left
+  as it is;
 - interrupted, failed, or crashed (its process died without a final status), with a last.pt that
   holds at least one finished epoch: resumed from it, in its directory. A resume is exact (the
   checkpoint is the snapshot of a finished epoch, RNG and loader state included), so this ends as
@@ -50,7 +51,7 @@ def decide(run_dir: Path) -> Decision:
     if not run_dir.is_dir():  # planned, but the sweep stopped before it made the directory
         return Decision(RESTART, run_dir, rundir.NOT_STARTED)
     metrics, status, _ = rundir.load_metrics(run_dir)
-    if status == rundir.COMPLETED:
+    if status in (rundir.COMPLETED, rundir.PRUNED):  # a pruned trial is done, not failed
         return Decision(SKIP, run_dir, status)
     if rundir.RunLock(run_dir).owner() is not None:
         return Decision(BUSY, run_dir, status)

@@ -24,7 +24,7 @@ from cnnbench.commands.compare.runs import RunRecord, load_runs
 from cnnbench.commands.compare.table import rich_table, sort_runs, write_csv
 from cnnbench.errors import UserError
 from cnnbench.faults import shown_path
-from cnnbench.rundir import begins_with, claim_outputs, write_with
+from cnnbench.rundir import PRUNED, begins_with, claim_outputs, write_with
 from cnnbench.settings.options import flag, normalized
 
 FILES = ("comparison.csv", "comparison_runs.csv", "comparison.md", "comparison.png",
@@ -121,7 +121,13 @@ def _count(n: int, what: str) -> str:
 def left_out_lines(runs: Sequence[RunRecord]) -> list[str]:
     """How many runs the statistics leave out, and why (each run named with its status)."""
     lines = []
-    unfinished = [r for r in runs if r.status != "completed"]
+    pruned = [r for r in runs if r.status == PRUNED]
+    if pruned:  # a search stopped them early on purpose: apart from the runs that went wrong
+        lines.append(f"{_count(len(pruned), 'run')} pruned by a search (stopped early, after "
+                     f"fewer epochs than the others: unranked and left out of the statistics): "
+                     + "; ".join(f"{r.short or r.name} after epoch "
+                                 f"{r.metrics.get('epochs_run', '?')}" for r in pruned))
+    unfinished = [r for r in runs if r.status not in ("completed", PRUNED)]
     if unfinished:
         lines.append(f"{len(unfinished)} of {len(runs)} runs did not complete and are left out "
                      f"of the statistics: "

@@ -106,7 +106,8 @@ def rich_table(runs: Sequence[RunRecord], title: str, width: int = 200) -> Group
     for i, (run, cells) in enumerate(zip(runs, rows)):
         table.add_row(*cells, style="bold green" if i == best else _style(run))
     return Group(table, wrapped(caption + "."),
-                 ColourNote("Bold green: the best run; yellow: not finished; red: failed."))
+                 ColourNote("Bold green: the best run; yellow: not finished; dim: pruned by a "
+                            "search; red: failed."))
 
 
 UNFINISHED = ("interrupted", "running", "starting", "not started")
@@ -117,6 +118,8 @@ def _style(run: RunRecord) -> str | None:
     or diverged or holds a metric that is not finite."""
     if run.status == "completed" and not run.not_finite:
         return None
+    if run.status == "pruned":  # a search stopped it early on purpose: not a failure
+        return "dim"
     return "yellow" if run.status in UNFINISHED else "red"
 
 

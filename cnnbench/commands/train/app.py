@@ -18,7 +18,7 @@ from cnnbench.endings import Ending, ending_of
 from cnnbench.engine.distributed import from_environment
 from cnnbench.errors import UserError, print_user_error
 from cnnbench.run.jobclock import JobClock
-from cnnbench.rundir import RunLock, discard_unstarted, job_starts, record_outcome
+from cnnbench.rundir import PRUNED, RunLock, discard_unstarted, job_starts, record_outcome
 from cnnbench.rundir.naming import job_dirname, new_run_id
 from cnnbench.settings.config_files import hydra_config_path
 from cnnbench.settings.identity import config_hash
@@ -123,6 +123,9 @@ def make_train_app(outcomes: list[Outcome], debug: bool = False) -> Callable[[],
                 record_outcome(run_dir, ending.status, ending.reason or "")
                 if isinstance(err, UserError) and not sweeping:
                     discard_unstarted(run_dir)  # a mistyped command leaves no run behind
+            if ending.status == PRUNED:  # a search stopped a hopeless trial: not a failure
+                console.print(f"pruned: {ending.reason}", markup=False, highlight=False)
+                return None
             if ending.interrupted or not (sweeping or isinstance(err, UserError)):
                 raise  # Ctrl-C stops a sweep too; a bug in a single run shows its traceback
             if debug or not isinstance(err, UserError):

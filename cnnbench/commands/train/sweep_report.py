@@ -33,11 +33,11 @@ def report_failed_jobs(console: Console, sweep_dir: Path, command: str | None = 
     `command` that runs the sweep again for them."""
     print_sweep_table(console, sweep_dir)
     statuses = [status for status, _ in report_sweep(console, sweep_dir)]
-    failed = sum(s != rundir.COMPLETED for s in statuses)
+    failed = sum(s not in (rundir.COMPLETED, rundir.PRUNED) for s in statuses)  # pruned: by design
     if failed:
         console.print(f"[bold red]{failed} of {len(statuses)} jobs did not complete[/]; "
                       f"see their {rundir.METRICS_FILE}.")
-        if command is not None and any(s not in (rundir.COMPLETED, rundir.DIVERGED)
+        if command is not None and any(s not in (rundir.COMPLETED, rundir.DIVERGED, rundir.PRUNED)
                                        for s in statuses):  # the same settings diverge again
             console.print("Run the sweep again for them (the completed jobs are skipped, the "
                           "others resume from their last.pt or start again):", highlight=False)

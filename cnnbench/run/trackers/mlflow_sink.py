@@ -9,11 +9,11 @@ import urllib.request
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
-from cnnbench.rundir import COMPLETED, INTERRUPTED
+from cnnbench.rundir import COMPLETED, INTERRUPTED, PRUNED
 
 HEALTH_SECONDS = 5.0
 SWEEP_TAG, PARENT_TAG = "sweep", "cnnbench.sweep_parent"
-RUN_STATES = {COMPLETED: "FINISHED", INTERRUPTED: "KILLED"}  # other endings: FAILED
+RUN_STATES = {COMPLETED: "FINISHED", PRUNED: "FINISHED", INTERRUPTED: "KILLED"}  # others: FAILED
 
 
 def _quick_failures() -> None:

@@ -1,0 +1,57 @@
+"""A search's study storage: Optuna's RDB storage at a SQLAlchemy URL (an SQLite file for one
+machine or a shared disk, a database server such as postgresql://... for several machines).
+
+Optuna 2.10 (what hydra-optuna-sweeper allows) stamps a new database's schema version on a
+connection it never commits, which SQLAlchemy 2 rolls back: the next check then finds no version
+and the uncommitted write keeps an SQLite file locked. The version is stamped here first, on a
+connection that commits, so that Optuna finds a database it knows.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+
+def engine_options(url: str) -> dict[str, Any]:
+    """An SQLite file waits up to a minute for a lock (several workers and their jobs write it
+    at once) instead of failing at once."""
+    return {"connect_args": {"timeout": 60}} if url.startswith("sqlite:") else {}
+
+
+def stamp_schema(url: str) -> None:
+    """Create Optuna's tables at `url` and record their schema version, committed, when the
+    database has none yet."""
+    import alembic.migration
+    import sqlalchemy
+    from optuna.storages._rdb import models
+    from optuna.storages._rdb.storage import _VersionManager
+
+    engine = sqlalchemy.create_engine(url, **engine_options(url))
+    try:
+        models.BaseModel.metadata.create_all(engine)
+        with engine.begin() as connection:
+            context = alembic.migration.MigrationContext.configure(connection)
+            if context.get_current_revision() is None:
+                manager = _VersionManager.__new__(_VersionManager)
+                manager.url = url
+                script = manager._create_alembic_script()
+                context.stamp(script, script.get_current_head())
+    finally:
+        engine.dispose()
+
+
+def shown_url(url: str) -> str:
+    """`url` as it may be printed or written to a file: its password, if any, hidden."""
+    import sqlalchemy
+
+    try:
+        return sqlalchemy.engine.make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 (not a URL SQLAlchemy reads: Optuna will say so)
+        return url
+
+
+def open_storage(url: str) -> Any:
+    """Optuna's RDB storage at `url`, its schema created and stamped when new."""
+    import optuna
+
+    stamp_schema(url)
+    return optuna.storages.RDBStorage(url, engine_kwargs=engine_options(url))

@@ -1,0 +1,107 @@
+"""The study a search shares: created or loaded from its storage, its trials counted across every
+worker that uses it, new trials asked only while the study has fewer than n_trials, and each new
+trial's parameters drawn by a TPE sampler seeded with the trial's number (the same seed gives the
+same search, and two workers never draw the same startup trials)."""
+from __future__ import annotations
+
+import contextlib
+import fcntl
+from pathlib import Path
+from typing import Any, Iterator, Mapping, Sequence
+
+import optuna
+from optuna.trial import TrialState
+
+from cnnbench.run.study_storage import open_storage
+from cnnbench.run.trial_report import PRUNER_ATTR, make_pruner
+
+NOT_RUN_ATTR = "cnnbench.not_run"  # a trial that does not count: never run, or stopped mid-way
+TRIAL_OVERRIDE = "+search.trial"   # how a job learns which trial it is
+
+
+def open_study(name: str, url: str, direction: str, pruner: Mapping[str, Any]) -> Any:
+    """The study `name` in the storage at `url`, created when it does not exist yet; the pruner
+    settings are stored with it the first time, so every worker and job prunes alike."""
+    study = optuna.create_study(study_name=name, storage=open_storage(url), direction=direction,
+                                load_if_exists=True)
+    if study.direction.name.lower() != direction:
+        from cnnbench.settings.objective import SweepError
+
+        raise SweepError(f"The study {name!r} in {url} was made to {study.direction.name.lower()}"
+                         f", and this search would {direction} its value: give the search "
+                         f"another hydra.sweeper.study_name (or the matching optimized_metric).")
+    if PRUNER_ATTR not in study.user_attrs:
+        study.set_user_attr(PRUNER_ATTR, dict(pruner))
+    study.pruner = make_pruner(study.user_attrs[PRUNER_ATTR])
+    return study
+
+
+def counted(study: Any) -> list[Any]:
+    """The trials that count towards n_trials: finished, running or waiting, except those that
+    were stopped before they ended (an interrupted worker) or never run."""
+    return [t for t in study.get_trials(deepcopy=False) if not t.user_attrs.get(NOT_RUN_ATTR)]
+
+
+@contextlib.contextmanager
+def storage_lock(url: str) -> Iterator[None]:
+    """Workers that share an SQLite file take turns to count and ask (no study gets more than
+    n_trials); other storages count again after asking instead (see `ask_trials`)."""
+    if not url.startswith("sqlite:///"):
+        yield
+        return
+    path = Path(url[len("sqlite:///"):] + ".lock")
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def not_run(study: Any, trial: Any, why: str) -> None:
+    """Close a trial that will not count (it shows as failed in the study, marked why)."""
+    trial.set_user_attr(NOT_RUN_ATTR, why)
+    study.tell(trial, state=TrialState.FAIL)
+
+
+def ask_trials(study: Any, url: str, n_trials: int, batch: int) -> list[Any]:
+    """Up to `batch` new trials, as long as the study has fewer than n_trials that count."""
+    with storage_lock(url):
+        wanted = min(batch, n_trials - len(counted(study)))
+        trials = [study.ask() for _ in range(max(wanted, 0))]
+    kept = []
+    for trial in trials:  # another machine may have asked at the same moment
+        ahead = [t for t in counted(study) if t.number <= trial.number]
+        if len(ahead) > n_trials:
+            not_run(study, trial, "surplus: the study had its n_trials already")
+        else:
+            kept.append(trial)
+    return kept
+
+
+def suggest(study: Any, trial: Any, space: Mapping[str, Any], seed: int,
+            startup: int) -> None:
+    """The trial's parameters, drawn by a TPE sampler seeded with seed + its number."""
+    study.sampler = optuna.samplers.TPESampler(seed=seed + trial.number,
+                                               n_startup_trials=startup)
+    for name, distribution in space.items():
+        trial._suggest(name, distribution)
+
+
+def trial_overrides(trial: Any, fixed: Mapping[str, Any]) -> list[str]:
+    """The job's overrides: the trial's parameters, the fixed ones, and its number."""
+    values = {**trial.params, **fixed}
+    return [*(f"{name}={value}" for name, value in values.items()),
+            f"{TRIAL_OVERRIDE}={trial.number}"]
+
+
+def search_space(params: Mapping[str, Any] | None,
+                 arguments: Sequence[str]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(distributions, fixed values) from hydra.sweeper.params and the command line, in the
+    stock Optuna sweeper's syntax: choice(...), interval(a, b), tag(log, interval(a, b)),
+    range(...); a plain value is passed to every trial as it is."""
+    from hydra_plugins.hydra_optuna_sweeper._impl import create_params_from_overrides
+
+    lines = [f"{k}={v}" for k, v in (params or {}).items()] + list(arguments)
+    distributions, fixed = create_params_from_overrides(lines)
+    return distributions, {k: v for k, v in fixed.items() if k not in distributions}

@@ -1,0 +1,203 @@
+"""hydra/sweeper=cnnbench_optuna: trials that report every epoch and stop when the pruner says so,
+one study shared by workers started side by side, and pruned runs that stay done."""
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import run_cli
+
+from cnnbench import rundir
+
+pytestmark = pytest.mark.slow
+
+TINY = ["dataset=synthetic", "dataset.train_size=256", "dataset.test_size=128", "model=mlp",
+        "optimizer=adam", "trainer.batch_size=64", "trainer.device=cpu",
+        "trainer.progress=false", "evaluation.plots=false"]
+# trial 0 draws a learning rate that learns, trial 1 one that cannot (seed 1): with one trial
+# completed, the median pruner stops trial 1 after its first epoch
+PRUNING = ["-m", "hydra/sweeper=cnnbench_optuna", *TINY, "trainer.epochs=3",
+           "optimizer.lr=choice(0.000001,0.003)", "hydra.sweeper.seed=1",
+           "hydra.sweeper.n_trials=4", "hydra.sweeper.n_startup_trials=3",
+           "hydra.sweeper.pruner.name=median", "hydra.sweeper.pruner.n_startup_trials=1",
+           "hydra.sweeper.study_name=pruning", "hydra.sweep.dir=search"]
+
+
+def load_study(storage: Path, name: str):
+    import optuna
+
+    from cnnbench.run.study_storage import open_storage
+
+    return optuna.load_study(study_name=name, storage=open_storage(f"sqlite:///{storage}"))
+
+
+@pytest.fixture(scope="module")
+def pruned_search(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
+    cwd = tmp_path_factory.mktemp("pruned_search")
+    proc = run_cli("train", *PRUNING, cwd=cwd, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return cwd / "search", proc
+
+
+def statuses(sweep_dir: Path) -> dict[Path, dict]:
+    return {d: rundir.read_metrics(d) for d in rundir.find_run_dirs(sweep_dir)}
+
+
+def test_a_search_prunes_hopeless_trials_at_an_epoch_boundary(pruned_search):
+    sweep_dir, proc = pruned_search
+    runs = statuses(sweep_dir)
+    pruned = {d: m for d, m in runs.items() if m["status"] == rundir.PRUNED}
+    completed = {d: m for d, m in runs.items() if m["status"] == rundir.COMPLETED}
+    assert len(runs) == 4 and pruned and completed
+    for run, metrics in pruned.items():
+        assert metrics["epochs_run"] < 3 and "median pruner" in metrics["reason"]
+        history = (run / rundir.HISTORY_FILE).read_text().strip().splitlines()
+        assert len(history) - 1 == metrics["epochs_run"]  # the epochs it ran, no more
+        assert rundir.last_checkpoint(run).is_file() and (run / ".hydra" / "config.yaml").is_file()
+        assert metrics["lr"] == 1e-06
+    for metrics in completed.values():
+        assert metrics["epochs_run"] == 3
+    summary = next(line for line in proc.stdout.splitlines() if line.startswith("sweep: "))
+    assert f"{len(completed)} completed" in summary and f"{len(pruned)} pruned" in summary
+    assert "did not complete" not in proc.stdout
+    study = load_study(sweep_dir / "optuna.db", "pruning")
+    assert sorted(t.state.name for t in study.trials) == sorted(
+        ["PRUNED"] * len(pruned) + ["COMPLETE"] * len(completed))
+
+
+def test_the_search_names_its_best_trial_and_its_run_directory(pruned_search):
+    sweep_dir, proc = pruned_search
+    results = yaml.safe_load((sweep_dir / "optimization_results.yaml").read_text())
+    best = Path(results["best_run_dir"])
+    assert rundir.read_metrics(best)["status"] == rundir.COMPLETED
+    assert results["best_params"] == {"optimizer.lr": 0.003} and results["pruned"] >= 1
+    assert f"best run: {best}" in proc.stdout
+
+
+def test_compare_lists_pruned_runs_apart_from_the_ranked_ones(pruned_search):
+    sweep_dir, _ = pruned_search
+    pruned = [d for d, m in statuses(sweep_dir).items() if m["status"] == rundir.PRUNED]
+    out = sweep_dir.parent / "compared"
+    proc = run_cli("compare", str(sweep_dir), "--runs", f"out={out}", cwd=sweep_dir.parent,
+                   check=True)
+    line = next(line for line in proc.stdout.splitlines() if "pruned by a search" in line)
+    assert line.startswith(f"{len(pruned)} run") and "unranked" in line
+    assert all(f"{d.name} after epoch 1" in line for d in pruned)
+    assert "did not complete and are left out" not in proc.stdout  # not counted as failures
+    rows = (out / "comparison_runs.csv").read_text().splitlines()
+    assert sum(",pruned," in row for row in rows) == len(pruned)
+
+
+def test_running_the_search_again_does_not_run_its_pruned_trials_again(pruned_search):
+    from cnnbench.sweep.plan import SKIP, decide
+
+    sweep_dir, _ = pruned_search
+    before = statuses(sweep_dir)
+    pruned = next(d for d, m in before.items() if m["status"] == rundir.PRUNED)
+    assert decide(pruned).action == SKIP  # a sweep run again in its directory skips it
+    stamp = rundir.metrics_file(pruned).stat().st_mtime_ns
+    proc = run_cli("train", *PRUNING, cwd=sweep_dir.parent, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "Launching" not in proc.stdout + proc.stderr  # the study has its trials already
+    assert rundir.metrics_file(pruned).stat().st_mtime_ns == stamp
+    assert statuses(sweep_dir) == before
+    assert len(load_study(sweep_dir / "optuna.db", "pruning").trials) == 4
+
+
+def test_two_workers_started_together_share_one_study(tmp_path):
+    storage = tmp_path / "shared.db"
+    args = ["train", "-m", "hydra/sweeper=cnnbench_optuna", *TINY, "trainer.epochs=1",
+            "optimizer.lr=tag(log,interval(0.0001,0.01))", "hydra.sweeper.n_trials=4",
+            "hydra.sweeper.pruner.name=none", "hydra.sweeper.study_name=shared",
+            f"hydra.sweeper.storage=sqlite:///{storage}"]
+    workers = [subprocess.Popen([sys.executable, "-m", "cnnbench", *args,
+                                 f"hydra.sweep.dir=worker{i}"], cwd=tmp_path, text=True,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+               for i in (1, 2)]
+    outputs = [w.communicate(timeout=300)[0] for w in workers]
+    assert [w.returncode for w in workers] == [0, 0], "\n".join(outputs)
+    study = load_study(storage, "shared")
+    assert len(study.trials) == 4 and sorted(t.number for t in study.trials) == [0, 1, 2, 3]
+    assert all(t.state.name == "COMPLETE" for t in study.trials)
+    run_dirs = [Path(t.user_attrs["run_dir"]) for t in study.trials]
+    assert len(set(run_dirs)) == 4 and all(rundir.is_run_dir(d) for d in run_dirs)
+    found = [d.resolve() for i in (1, 2) for d in rundir.find_run_dirs(tmp_path / f"worker{i}")]
+    assert sorted(found) == sorted(run_dirs)  # each trial ran once, in one worker
+    for i in (1, 2):
+        results = yaml.safe_load((tmp_path / f"worker{i}" / "optimization_results.yaml")
+                                 .read_text())
+        assert Path(results["best_run_dir"]) in run_dirs and results["n_trials"] == 4
+    assert any(f"best run: {study.best_trial.user_attrs['run_dir']}" in out for out in outputs)
+
+
+def test_a_pruned_run_ends_with_exit_code_zero_and_its_status():
+    from cnnbench.endings import ending_of
+    from cnnbench.errors import RunPruned
+
+    ending = ending_of(RunPruned("pruned after epoch 1"))
+    assert (ending.status, ending.exit_code) == (rundir.PRUNED, 0)
+    assert rundir.PRUNED in rundir.FINAL_STATUSES
+
+
+def test_the_pruned_preset_composes_with_cnnbench_s_sweeper_and_its_pruner():
+    from cnnbench.settings.config_files import compose_config
+
+    cfg = compose_config(["hparams_search=lenet_mnist_pruned", "hydra.sweeper.pruner.name="
+                          "hyperband"], return_hydra_config=True)
+    sweeper = cfg.hydra.sweeper
+    assert sweeper._target_.endswith("cnnbench_search.optuna_search.OptunaSearch")
+    assert (sweeper.pruner.name, sweeper.pruner.max_resource, sweeper.n_trials) == (
+        "hyperband", None, 20)  # None: the search gives hyperband trainer.epochs
+    assert cfg.hydra.runtime.choices.model == "lenet" and "optimizer.lr" in sweeper.params
+
+
+def test_a_trial_stopped_by_ctrl_c_does_not_count_and_the_search_runs_another(tmp_path):
+    from helpers import stop_signals_as_in_a_terminal
+
+    search = ["train", "-m", "hydra/sweeper=cnnbench_optuna", *TINY,
+              "optimizer.lr=choice(0.001,0.003)", "hydra.sweeper.n_trials=2",
+              "hydra.sweeper.pruner.name=none", "hydra.sweeper.study_name=stopped",
+              "hydra.sweep.dir=search"]
+    proc = subprocess.Popen([sys.executable, "-m", "cnnbench", *search, "dataset.train_size=3000",
+                             "trainer.epochs=5000"], cwd=tmp_path, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            preexec_fn=stop_signals_as_in_a_terminal)
+    deadline = time.time() + 300
+    while not any((d / rundir.HISTORY_FILE).is_file()
+                  for d in rundir.find_run_dirs(tmp_path / "search")):
+        assert proc.poll() is None, proc.communicate()[0]
+        assert time.time() < deadline, "no epoch finished in time"
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and "Traceback" not in out, out
+    study = load_study(tmp_path / "search" / "optuna.db", "stopped")
+    assert [(t.state.name, bool(t.user_attrs.get("cnnbench.not_run"))) for t in study.trials] \
+        == [("FAIL", True)]
+    again = run_cli(*search, "trainer.epochs=1", cwd=tmp_path, timeout=300)
+    assert again.returncode == 0, again.stdout + again.stderr
+    states = [t.state.name for t in load_study(tmp_path / "search" / "optuna.db",
+                                               "stopped").trials]
+    assert states == ["FAIL", "COMPLETE", "COMPLETE"]  # two trials that count, as asked
+
+
+def test_the_sweep_summary_counts_pruned_jobs_without_their_reasons():
+    from cnnbench.sweep.outcome import sweep_summary
+
+    text = sweep_summary([("pruned", "pruned after epoch 1 (trial 3)"), ("completed", None),
+                          ("pruned", "pruned after epoch 2 (trial 5)")], Path("sw"))
+    assert text == "sweep: 3 jobs in sw: 1 completed, 2 pruned"
+
+
+def test_the_sweeper_is_a_package_of_the_distribution_in_hydra_s_namespace():
+    import tomllib
+    from conftest import REPO
+
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())
+    assert "hydra_plugins.cnnbench_search" in project["tool"]["setuptools"]["packages"]
+    assert not (REPO / "hydra_plugins" / "__init__.py").exists()  # Hydra scans the namespace
