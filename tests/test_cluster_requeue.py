@@ -125,3 +125,13 @@ def test_a_job_signalled_mid_run_is_requeued_and_ends_as_an_uninterrupted_run(tm
     assert metrics(job)["test/loss"] == pytest.approx(metrics(expected)["test/loss"], rel=1e-6)
     assert metrics(job)["test/acc"] == metrics(expected)["test/acc"]
     assert losses(job) == pytest.approx(losses(expected), rel=1e-6)
+
+
+def test_a_slurm_sweep_off_a_cluster_is_refused_in_one_paragraph(tmp_path, cli):
+    proc = cli("train", "-m", "hydra/launcher=slurm", *TINY, "trainer.seed=1,2", cwd=tmp_path,
+               env={"PATH": str(Path(sys.executable).parent)})  # no srun, as off a cluster
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stdout + proc.stderr
+    assert ("hydra/launcher=slurm submits the sweep's jobs to a Slurm cluster, and this machine "
+            "is not part of one") in " ".join(proc.stderr.split() + proc.stdout.split())
+    assert not list(tmp_path.glob("outputs/multirun/*/*/metrics.json"))  # no job was planned

@@ -16,6 +16,8 @@ from hydra.core.singleton import Singleton
 from hydra.core.utils import JobReturn, configure_log, setup_globals
 from omegaconf import OmegaConf
 
+from cnnbench.errors import UserError
+
 from ._planning import PlannedJob, earlier_return, job_return, plan_jobs
 
 log = logging.getLogger(__name__)
@@ -37,8 +39,14 @@ def executor_of(launcher) -> Any:
         executor = submitit.LocalExecutor(folder=folder, **init)
         executor.parameters.update(params)
         return executor
-    executor = submitit.AutoExecutor(cluster=cluster, folder=folder,
-                                     **{f"{cluster}_{k}": v for k, v in init.items()})
+    try:
+        executor = submitit.AutoExecutor(cluster=cluster, folder=folder,
+                                         **{f"{cluster}_{k}": v for k, v in init.items()})
+    except RuntimeError as err:  # no srun here
+        raise UserError(f"hydra/launcher={cluster} submits the sweep's jobs to a Slurm cluster, "
+                        f"and this machine is not part of one ({err}). Run the command on a "
+                        f"login node of the cluster, or use hydra/launcher=slurm_local to run "
+                        f"the same jobs on this machine.") from None
     common = set(OmegaConf.structured(BaseQueueConf).keys())
     executor.update_parameters(**{k if k in common else f"{cluster}_{k}": v
                                   for k, v in params.items()})
@@ -54,6 +62,7 @@ def launch(launcher, job_overrides: Sequence[Sequence[str]]) -> list[JobReturn]:
     sweep_dir = Path(str(launcher.config.hydra.sweep.dir))
     sweep_dir.mkdir(parents=True, exist_ok=True)
     log.info(f"Submitit '{launcher._EXECUTOR}' sweep output dir: {sweep_dir}")
+    executor = executor_of(launcher)  # before anything is written: is there a cluster?
     planned = plan_jobs(launcher, job_overrides)
     runs = [p for p in planned if p.runs]
     for job in runs:
@@ -61,8 +70,7 @@ def launch(launcher, job_overrides: Sequence[Sequence[str]]) -> list[JobReturn]:
     submitted = []
     if runs:
         state = Singleton.get_state()
-        submitted = executor_of(launcher).map_array(launcher, [p.config for p in runs],
-                                                    [state] * len(runs))
+        submitted = executor.map_array(launcher, [p.config for p in runs], [state] * len(runs))
     try:
         results = {id(p): result_of(p, job) for p, job in zip(runs, submitted)}
     except KeyboardInterrupt:
