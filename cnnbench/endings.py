@@ -32,6 +32,18 @@ class Stopped(KeyboardInterrupt):
         super().__init__(f"{said} {where}" if where else said)
 
 
+class Requeued(Stopped):
+    """The cluster's scheduler asks a sweep job to make way (it is preempted, or its time limit
+    is near: Slurm's --signal, SIGUSR2 from submitit): the run saves and stops like for SIGTERM,
+    and its launcher submits it again, to resume from its last.pt."""
+
+    def __init__(self, signum: int) -> None:
+        self.signum = signum
+        KeyboardInterrupt.__init__(self, f"stopped by {signal.Signals(signum).name} (the cluster "
+                                         f"preempted the job, or its time limit is near): "
+                                         f"requeued, to resume from its last.pt")
+
+
 @dataclass(frozen=True)
 class Ending:
     status: str

@@ -155,4 +155,6 @@ def test_which_sweeps_continue():
     assert sweep_continues(["-m", "model=mlp,lenet"])
     assert sweep_continues(["-m", "hydra/launcher=parallel", "x=1,2"])
     assert not sweep_continues(["hparams_search=lenet_mnist"])
-    assert not sweep_continues(["-m", "hydra/launcher=slurm"])
+    assert sweep_continues(["-m", "hydra/launcher=slurm"])
+    assert sweep_continues(["-m", "hydra/launcher=slurm_local"])
+    assert not sweep_continues(["-m", "hydra/launcher=submitit_slurm"])  # Hydra's own

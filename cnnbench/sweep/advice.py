@@ -11,8 +11,10 @@ from rich.markup import escape
 from cnnbench.settings.overrides import hydra_quote, override_key
 
 # the launchers that run a sweep again in its directory by each job's identity (the default one,
-# cnnbench_sequential, and hydra/launcher=parallel); Optuna searches and other launchers do not
-RESUMING_LAUNCHERS = ("parallel", "cnnbench_parallel", "cnnbench_sequential")
+# cnnbench_sequential, hydra/launcher=parallel and the submitit ones, slurm and slurm_local);
+# Optuna searches and other launchers do not
+RESUMING_LAUNCHERS = ("parallel", "cnnbench_parallel", "cnnbench_sequential", "slurm",
+                      "slurm_local", "cnnbench_submitit_slurm", "cnnbench_submitit_local")
 
 
 def sweep_continues(args: list[str]) -> bool:

@@ -132,23 +132,30 @@ def place(book: SweepBook, overrides: list[str], config: DictConfig, digest: str
         config.hydra.job.num = idx
         if old is not None:
             config.hydra.sweep.subdir = omegaconf_literal(os.path.relpath(old, book.sweep_dir))
-        if decision.action == RESUME:
-            config.trainer.resume = omegaconf_literal(str(rundir.last_checkpoint(old)))
     directory = job_dir(config)
     while old is None and (directory in book.claimed or rundir.is_run_dir(directory)):
         directory = directory.with_name(directory.name + "~")  # a subdir pattern without num
         with read_write(config.hydra), open_dict(config):
             config.hydra.sweep.subdir = omegaconf_literal(os.path.relpath(directory,
                                                                           book.sweep_dir))
-    if decision.action == RESTART and decision.earlier != rundir.NOT_STARTED:
-        moved = rundir.set_aside(directory)
-        rundir.record_outcome(directory, rundir.NOT_STARTED, f"to be run again from the start; "
-                              f"its earlier attempt ({decision.earlier}) is in {moved}")
+    prepare(config, directory, decision)
     book.note(decision, directory, digest, overrides)
     note = ("had not started" if decision.earlier == rundir.NOT_STARTED else
             NOTES[decision.action].format(earlier=decision.earlier))
     log.info(f"\t#{idx} : {' '.join(filter_overrides(overrides))}" + (f"  [{note}]" if note else ""))
     return PlannedJob(idx, overrides, config, directory, digest, decision.action)
+
+
+def prepare(config: DictConfig, directory: Path, decision: Decision) -> None:
+    """Ready the job's directory for what `decision` does with it: a job resumed is pointed at
+    its last.pt; one run again from the start has its earlier attempt's files set aside."""
+    if decision.action == RESUME:
+        with read_write(config), open_dict(config):
+            config.trainer.resume = omegaconf_literal(str(rundir.last_checkpoint(directory)))
+    if decision.action == RESTART and decision.earlier != rundir.NOT_STARTED:
+        moved = rundir.set_aside(directory)
+        rundir.record_outcome(directory, rundir.NOT_STARTED, f"to be run again from the start; "
+                              f"its earlier attempt ({decision.earlier}) is in {moved}")
 
 
 def job_return(job: Any, value: Any) -> JobReturn:

@@ -30,13 +30,14 @@ from hydra.core.utils import (
     filter_overrides,
     setup_globals,
 )
-from omegaconf import DictConfig, OmegaConf, open_dict, read_write
+from omegaconf import DictConfig, OmegaConf
 
 from cnnbench.rundir import write_config_hash
 
 from ._child import INTERRUPTED, STOP_SIGNALS, record_interrupted, run_in_child
 from ._gpus import cuda_initialised, gives_its_own_gpu, pick_gpu, visible_gpus
-from ._planning import earlier_return, job_return, plan_jobs, task_config
+from ._planning import earlier_return, job_return, plan_jobs
+from ._stopping import failure_stops, mark_not_started
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +74,11 @@ def launch(launcher, job_overrides: Sequence[Sequence[str]], initial_job_idx: in
              f"process; sweep output dir: {sweep_dir}")
     planned = plan_jobs(launcher, job_overrides)
     jobs = {id(p): Job(p.idx, p.overrides, p.config, p.dir, p.digest) for p in planned if p.runs}
-    run_all(launcher, list(jobs.values()), n_jobs)
+    if launcher.stopped_by is None:
+        run_all(launcher, list(jobs.values()), n_jobs)
+    else:  # an earlier batch of the sweep failed, and fail_fast stopped it
+        for job in jobs.values():
+            mark_not_started(job, launcher.stopped_by)
     results = []
     for p in planned:
         job = jobs.get(id(p))
@@ -106,9 +111,16 @@ def run_all(launcher, jobs: list[Job], n_jobs: int) -> None:
                     job.gpu = pick_gpu(gpus, [other.gpu for other in running])
                 running.append(job)
                 start(context, launcher, job)
-            for job in wait_for_any(running):
+            ended = wait_for_any(running)
+            for job in ended:
                 running.remove(job)
                 finish(job)
+            failure = next(filter(None, (failure_stops(launcher, job) for job in ended)), None)
+            if failure is not None:  # fail_fast: the others are stopped, or never start
+                stop(running, launcher.stop_timeout_s, failure)
+                for job in pending:
+                    mark_not_started(job, failure)
+                return
     except KeyboardInterrupt as err:
         reason = str(err) or "stopped by the user (Ctrl-C)"
         log.warning(f"sweep stopped ({reason}): stopping {len(running)} running jobs; "
@@ -222,25 +234,3 @@ def send_signal(job: Job, signum: int) -> None:
         os.kill(job.process.pid, signum)
     except ProcessLookupError:
         pass
-
-
-def mark_not_started(job: Job, reason: str) -> None:
-    """A job the sweep never started: its directory keeps its config (to run it later) and a
-    metrics.json that says so, which `cnnbench compare` and the sweep summary show; running the
-    sweep again runs it there. An earlier attempt's files in its directory are left as they are."""
-    from cnnbench.rundir import NOT_STARTED, record_outcome
-    from cnnbench.rundir.writer import write_with
-
-    with read_write(job.config.hydra.runtime), open_dict(job.config.hydra.runtime):
-        job.config.hydra.runtime.output_dir = str(job.dir)
-    write_config_hash(job.dir, job.digest)
-    hydra_dir = job.dir / str(job.config.hydra.output_subdir)
-    if job.config.hydra.output_subdir is not None and not (hydra_dir / "config.yaml").exists():
-        hydra_dir.mkdir(parents=True, exist_ok=True)
-        for name, part in (("config.yaml", task_config(job.config)),
-                           ("hydra.yaml", OmegaConf.masked_copy(job.config, "hydra")),
-                           ("overrides.yaml", job.config.hydra.overrides.task)):
-            write_with(hydra_dir / name, lambda tmp, part=part: OmegaConf.save(part, tmp))
-    record_outcome(job.dir, NOT_STARTED,
-                   f"the sweep was stopped before this job started ({reason})",
-                   {"overrides": list(job.overrides), "run_dir": str(job.dir)})

@@ -14,6 +14,8 @@ class LauncherState:
         self.task_function: TaskFunction | None = None
         self.hydra_context: HydraContext | None = None
         self.sweep_book: Any = None  # cnnbench.sweep.plan.SweepBook, once jobs are planned
+        self.fail_fast = False      # stop the sweep at its first failed job (`_stopping`)
+        self.stopped_by: str | None = None  # why fail_fast stopped the sweep (no batch runs then)
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction,
               config: DictConfig) -> None:

@@ -3,7 +3,8 @@
 Unlike a worker pool, one job's process dying (the out-of-memory killer's SIGKILL, a crash in
 native code) costs only that job: it is recorded as failed in its metrics.json and the sweep
 goes on. SIGTERM or Ctrl-C to the sweep stops the running jobs cleanly (each saves its last
-checkpoint and says `interrupted`) and marks the jobs that never started as `not started`.
+checkpoint and says `interrupted`) and marks the jobs that never started as `not started`; so
+does a failed job with hydra.launcher.fail_fast=true (`_stopping`).
 On a machine with GPUs each job sees one of them, the jobs spread over all (`_gpus`); a sweep run
 again in its directory runs only the jobs that did not complete (`_planning`).
 """
@@ -29,6 +30,8 @@ class ParallelLauncherConf:
     n_jobs: int = -1
     # seconds the running jobs get to save and stop after SIGTERM / Ctrl-C before SIGKILL
     stop_timeout_s: float = 300.0
+    # stop the sweep at its first failed job (the running ones are stopped, the rest not started)
+    fail_fast: bool = False
 
 
 ConfigStore.instance().store(group="hydra/launcher", name="cnnbench_parallel",
@@ -36,10 +39,12 @@ ConfigStore.instance().store(group="hydra/launcher", name="cnnbench_parallel",
 
 
 class ParallelLauncher(LauncherState, Launcher):
-    def __init__(self, n_jobs: int = -1, stop_timeout_s: float = 300.0) -> None:
+    def __init__(self, n_jobs: int = -1, stop_timeout_s: float = 300.0,
+                 fail_fast: bool = False) -> None:
         super().__init__()
         self.n_jobs = n_jobs
         self.stop_timeout_s = stop_timeout_s
+        self.fail_fast = fail_fast
 
     def launch(self, job_overrides: Sequence[Sequence[str]],
                initial_job_idx: int) -> Sequence[JobReturn]:
