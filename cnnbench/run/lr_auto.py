@@ -64,7 +64,7 @@ def auto_lr(cfg: DictConfig, make_optimizer: OptimizerFactory, model: nn.Module,
                         f"{START_LR:g} to {END_LR:g} the smoothed loss never fell. Give "
                         f"optimizer.lr=<value>, or look at the curve `cnnbench lr-find` draws "
                         f"with the same overrides.")
-    note(f"optimizer.lr=auto chose {found.lr:.3g} (steepest descent; minimum/10: "
-         f"{found.minimum_over_10:.3g}).")
+    note(f"optimizer.lr=auto chose {found.lr:.3g} (a tenth of the lr of the lowest loss; "
+         f"steepest descent: {found.steepest_lr:.3g}).")
     return with_lr(cfg, found.lr), lr_find_record(found.lr, found.method, NUM_STEPS,
                                                    test.steps)

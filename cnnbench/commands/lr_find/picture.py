@@ -31,7 +31,8 @@ def _finite(values: Sequence[float]) -> list[float]:
 
 def lr_find_png(test: RangeTest, found: Suggestion | None, title: str) -> bytes:
     """The picture as PNG bytes: each step's loss (light), the smoothed loss, the suggested lr
-    (a red dot and dashed line) and the minimum/10 rule (a grey dotted line)."""
+    (minimum/10: a red dashed line; the lowest smoothed loss: a red dot) and the steepest
+    descent (a grey dotted line)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -40,11 +41,12 @@ def lr_find_png(test: RangeTest, found: Suggestion | None, title: str) -> bytes:
     ax.plot(test.lrs, _finite(test.losses), color=RAW, lw=0.9, label="loss of each step")
     ax.plot(test.lrs, _finite(test.smoothed), color=SMOOTH, lw=2, label="smoothed loss")
     if found is not None:
-        ax.axvline(found.lr, color=MARK, ls="--", lw=1)
-        ax.plot([found.lr], [test.smoothed[found.index]], "o", color=MARK, ms=8,
-                label=f"suggested lr {found.lr:.2g} (steepest descent)")
-        ax.axvline(found.minimum_over_10, color=RULE, ls=":", lw=1.5,
-                   label=f"minimum/10 {found.minimum_over_10:.2g}")
+        ax.axvline(found.lr, color=MARK, ls="--", lw=1.2,
+                   label=f"suggested lr {found.lr:.2g} (minimum/10)")
+        ax.plot([found.minimum_lr], [test.smoothed[found.minimum_index]], "o", color=MARK, ms=7,
+                label=f"lowest smoothed loss, lr {found.minimum_lr:.2g}")
+        ax.axvline(found.steepest_lr, color=RULE, ls=":", lw=1.5,
+                   label=f"steepest descent {found.steepest_lr:.2g} (too high to train at)")
     span = loss_range(test)
     if span is not None:
         ax.set_ylim(*span)

@@ -34,9 +34,9 @@ def report(console: Console, opts: Any, probe: Any, test: RangeTest,
         _say(console, "no suggestion: the smoothed loss never fell. Try a lower start_lr, more")
         _say(console, "num_steps, or look at the picture.")
     else:
-        _say(console, f"suggested lr: {found.lr:.3g}  (steepest descent of the smoothed loss)")
-        _say(console, f"minimum/10:   {found.minimum_over_10:.3g}  (a tenth of the lr of the "
-                      f"lowest loss)")
+        _say(console, f"suggested lr: {found.lr:.3g}  (a tenth of the lr of the lowest loss)")
+        _say(console, f"steepest:     {found.steepest_lr:.3g}  (where the loss falls fastest: "
+                      f"an upper bound)")
         _say(console, f"train with:   optimizer.lr={found.lr:.3g}  (or optimizer.lr=auto)")
     _say(console, f"picture: {folder / 'lr_find.png'}")
     _say(console, f"curve:   {folder / 'lr_find.csv'}")
