@@ -48,6 +48,8 @@ def test_parallel_launcher_runs_jobs_side_by_side(tmp_path, cli):
 
 
 def test_parallel_launcher_default_jobs():
+    import cnnbench.commands.train.app  # noqa: F401  (registers the launcher's resolvers)
+
     cfg = compose_config(["hydra/launcher=parallel"], return_hydra_config=True)
     n_jobs = cfg.hydra.launcher.n_jobs
     assert 1 <= n_jobs <= min(4, os.cpu_count() or 1)
