@@ -140,3 +140,20 @@ def stop_signals_as_in_a_terminal() -> None:
     for signum in stops:
         signal.signal(signum, signal.SIG_DFL)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, stops)
+
+
+def ctrl_c_in_epoch(monkeypatch, epoch: int):
+    """Make the training loop raise KeyboardInterrupt as epoch `epoch` (1-based) starts, as
+    Ctrl-C there would; returns the function that puts the real loop back."""
+    import cnnbench.engine.loop as loop
+
+    real, calls = loop.train_one_epoch, []
+
+    def interrupted(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == epoch:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(loop, "train_one_epoch", interrupted)
+    return lambda: monkeypatch.setattr(loop, "train_one_epoch", real)

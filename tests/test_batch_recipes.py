@@ -7,13 +7,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 import torchvision.transforms.v2.functional as TF
+from helpers import ctrl_c_in_epoch
 from rich.console import Console
 from torch import nn
 
 from cnnbench.data.image_data import Split
 from cnnbench.data.loader import DeviceLoader, StreamingLoader
 from cnnbench.engine import auto_augment as auto
-from cnnbench.engine import loop as train_module
 from cnnbench.engine import mix as mix_module
 from cnnbench.engine.augment import BatchAugment
 from cnnbench.engine.graphs import loss_and_count
@@ -222,19 +222,10 @@ def test_a_resumed_run_with_mixup_and_randaugment_equals_an_uninterrupted_one(
     common = ["trainer.epochs=3", "augmentation=randaugment", "+augmentation.mixup=0.8",
               "+augmentation.cutmix=1.0"]
     straight = run(compose, tmp_path / "straight", *common)
-    real = train_module.train_one_epoch
-    calls = []
-
-    def interrupted(*args, **kwargs):
-        calls.append(1)
-        if len(calls) == 3:
-            raise KeyboardInterrupt
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(train_module, "train_one_epoch", interrupted)
+    restore = ctrl_c_in_epoch(monkeypatch, 3)
     with pytest.raises(KeyboardInterrupt):
         run(compose, tmp_path / "broken", *common)
-    monkeypatch.setattr(train_module, "train_one_epoch", real)
+    restore()
     resumed = run(compose, tmp_path / "broken", *common, f"trainer.resume={tmp_path / 'broken'}")
     assert resumed["resumed_from_epoch"] == 2
     assert resumed["test/loss"] == straight["test/loss"]

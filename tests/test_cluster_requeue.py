@@ -4,9 +4,9 @@ the scheduler's signal mid-run (SIGUSR2: preempted, or its time limit is near) s
 requeued and resumes from its own last.pt, and ends as an uninterrupted run of it ends; the
 sweep's manifest and summary count it as one job.
 
-The signal is sent by the test, as Slurm sends it, rather than by the local executor's timer:
-that timer counts from the job's start, startup included, which on a busy machine can use up a
-short time limit before the first epoch ends."""
+The signal comes either from the test, as Slurm sends it when it preempts a job, or from the
+local executor's own time limit (90 s, signalled 30 s before: long enough for a busy machine to
+start the job and finish its first epoch, where each job then waits for the signal)."""
 from __future__ import annotations
 
 import csv
@@ -28,6 +28,9 @@ TINY = ["dataset=synthetic", "dataset.train_size=128", "dataset.test_size=64",
 # a time limit the jobs never reach: the signal comes from the test, as Slurm sends it
 CLUSTER = ["-m", "hydra/launcher=slurm_local", "hydra.launcher.timeout_min=5",
            "hydra.launcher.max_num_timeout=3"]
+# a time limit the jobs reach while they wait in their second epoch: the executor signals them
+TIME_LIMIT = ["-m", "hydra/launcher=slurm_local", "hydra.launcher.timeout_min=1.5",
+              "hydra.launcher.signal_delay_s=30", "hydra.launcher.max_num_timeout=3"]
 
 # A sitecustomize.py for the jobs: a job's first attempt trains one epoch, then, in its second,
 # writes its pid to <FIRST_ATTEMPTS>/<job id>.pid and waits (up to two minutes) for the signal
@@ -95,14 +98,19 @@ def hook(tmp_path: Path) -> Path:
     return folder
 
 
-def test_a_job_signalled_mid_run_is_requeued_and_ends_as_an_uninterrupted_run(tmp_path, hook):
+@pytest.mark.parametrize("signalled_by", ["the cluster", "its time limit"])
+def test_a_job_signalled_mid_run_is_requeued_and_ends_as_an_uninterrupted_run(tmp_path, hook,
+                                                                             signalled_by):
     sweep_dir = tmp_path / "sweep"
     reference = start(tmp_path, *TINY, "trainer.seed=1", "hydra.run.dir=reference")  # meanwhile
-    sweep = start(tmp_path, *CLUSTER, *TINY, "trainer.seed=1,2", f"hydra.sweep.dir={sweep_dir}",
+    launcher = CLUSTER if signalled_by == "the cluster" else TIME_LIMIT
+    sweep = start(tmp_path, *launcher, *TINY, "trainer.seed=1,2", f"hydra.sweep.dir={sweep_dir}",
                   env={"PYTHONPATH": os.pathsep.join([str(hook), os.environ.get("PYTHONPATH", "")]),
                        "FIRST_ATTEMPTS": str(hook)})
-    for pid in waiting_jobs(hook, 2, sweep):  # as Slurm signals a job it preempts
-        os.kill(pid, signal.SIGUSR2)
+    waiting = waiting_jobs(hook, 2, sweep)
+    if signalled_by == "the cluster":  # as Slurm signals a job it preempts
+        for pid in waiting:
+            os.kill(pid, signal.SIGUSR2)
     out, _ = sweep.communicate(timeout=300)
     assert sweep.returncode == 0, out
     assert f"sweep: 2 jobs in {sweep_dir}: 2 completed" in " ".join(out.split()), out

@@ -5,6 +5,7 @@ import io
 
 import pytest
 import torch
+from helpers import ctrl_c_in_epoch
 from rich.console import Console
 from torch import nn
 
@@ -115,20 +116,10 @@ def test_resumed_run_with_average_equals_uninterrupted(compose, tmp_path, monkey
     common = ["trainer.epochs=3", "trainer.ema_decay=0.8", "trainer.ema_every=2",
               "augmentation=flip_crop"]
     straight = run(compose, tmp_path / "straight", *common)
-
-    real = train_module.train_one_epoch
-    calls = []
-
-    def interrupted(*args, **kwargs):
-        calls.append(1)
-        if len(calls) == 3:
-            raise KeyboardInterrupt
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(train_module, "train_one_epoch", interrupted)
+    restore = ctrl_c_in_epoch(monkeypatch, 3)
     with pytest.raises(KeyboardInterrupt):
         run(compose, tmp_path / "broken", *common)
-    monkeypatch.setattr(train_module, "train_one_epoch", real)
+    restore()
     resumed = run(compose, tmp_path / "broken", *common,
                   f"trainer.resume={tmp_path / 'broken'}")
     assert resumed["resumed_from_epoch"] == 2

@@ -9,6 +9,7 @@ import sys
 
 import pytest
 import torch
+from helpers import ctrl_c_in_epoch
 from omegaconf import OmegaConf
 from torch import nn
 
@@ -210,7 +211,6 @@ def test_freezing_every_epoch_says_the_backbone_never_trains():
 
 
 def test_interrupted_and_resumed_equals_uninterrupted(compose, tmp_path, monkeypatch):
-    import cnnbench.engine.loop as train_module
     from cnnbench.run.lifecycle import TrainingRun
 
     options = [*TINY, "model=lenet", "scheduler=onecycle", "trainer.epochs=2",
@@ -218,19 +218,11 @@ def test_interrupted_and_resumed_equals_uninterrupted(compose, tmp_path, monkeyp
     choices = {"model": "lenet", "dataset": "synthetic"}
     straight = TrainingRun(compose(options), tmp_path / "straight", choices).execute()
 
-    real, calls = train_module.train_one_epoch, []
-
-    def interrupted_in_epoch_2(*args, **kwargs):
-        calls.append(1)
-        if len(calls) == 2:
-            raise KeyboardInterrupt
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(train_module, "train_one_epoch", interrupted_in_epoch_2)
+    restore = ctrl_c_in_epoch(monkeypatch, 2)
     run = tmp_path / "broken"
     with pytest.raises(KeyboardInterrupt):
         TrainingRun(compose(options), run, choices).execute()
-    monkeypatch.setattr(train_module, "train_one_epoch", real)
+    restore()
     last = run / "checkpoints" / "last.pt"
     assert torch.load(last, weights_only=True)["epoch"] == 1
     resumed = TrainingRun(compose([*options, f"trainer.resume={last}"]), run, choices).execute()
