@@ -118,7 +118,17 @@ def interrupt_after_first_epoch(run_dir: Path) -> threading.Thread:
     return thread
 
 
-def test_ctrl_c_leaves_an_interrupted_run_that_the_next_call_completes(tmp_path, monkeypatch):
+@pytest.fixture
+def ctrl_c_as_in_a_terminal():
+    """SIGINT raises KeyboardInterrupt in this process, as in a terminal or a notebook, even when
+    the tests were started where it is ignored (nohup, a background job, a CI runner)."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+def test_ctrl_c_leaves_an_interrupted_run_that_the_next_call_completes(tmp_path, monkeypatch,
+                                                                      ctrl_c_as_in_a_terminal):
     monkeypatch.chdir(tmp_path)
     interrupt_after_first_epoch(tmp_path / "run")
     with pytest.raises(KeyboardInterrupt) as caught:
