@@ -88,6 +88,7 @@ def plain_text(*objects: Any, **kwargs: Any) -> str:
     """`objects` as console.print would draw them, without colour, `LOG_WIDTH` wide."""
     buffer = io.StringIO()
     plain = Console(file=buffer, width=LOG_WIDTH, color_system=None, force_terminal=False,
+                    force_jupyter=False,  # in a notebook: into the buffer, not the cell
                     soft_wrap=True)
     keep = {k: v for k, v in kwargs.items() if k in ("sep", "end", "markup", "emoji")}
     plain.print(*objects, **keep)

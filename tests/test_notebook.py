@@ -24,4 +24,12 @@ def test_the_course_notebook_shows_the_table_and_the_curves_in_a_real_kernel(tmp
     pngs = [o for o in outputs if "image/png" in o.get("data", {})]
     assert len(pngs) >= 2  # the curves and the confusion matrix
     assert not [o for o in outputs if o.get("output_type") == "error"]
-    assert len(list((tmp_path / "outputs" / "multirun").iterdir())) == 1
+    sweeps = list((tmp_path / "outputs" / "multirun").iterdir())
+    assert len(sweeps) == 1
+    shown = [o["data"]["text/plain"] for o in outputs if "text/plain" in o.get("data", {})]
+    shown += [o["text"] for o in outputs if o.get("output_type") == "stream"]
+    ended = [ln for text in shown for ln in text.splitlines() if "completed, test accuracy" in ln]
+    assert ended and len(ended) == len(set(ended)), ended  # each job's last line, once
+    logs = [job / "train.log" for job in sweeps[0].iterdir() if (job / "train.log").is_file()]
+    assert len(logs) == len(ended)  # and each job's log has the lines the cell showed
+    assert all("completed, test accuracy" in log.read_text() for log in logs)
