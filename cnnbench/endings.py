@@ -38,10 +38,8 @@ class Requeued(Stopped):
     and its launcher submits it again, to resume from its last.pt."""
 
     def __init__(self, signum: int) -> None:
-        self.signum = signum
-        KeyboardInterrupt.__init__(self, f"stopped by {signal.Signals(signum).name} (the cluster "
-                                         f"preempted the job, or its time limit is near): "
-                                         f"requeued, to resume from its last.pt")
+        super().__init__(signum, "(the cluster preempted the job, or its time limit is near): "
+                                 "requeued, to resume from its last.pt")
 
 
 @dataclass(frozen=True)

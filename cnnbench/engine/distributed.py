@@ -141,15 +141,6 @@ def machine_first(info: DistInfo) -> Iterator[None]:
         barrier(info)
 
 
-def broadcast_string(value: str | None, info: DistInfo) -> str:
-    """Rank 0's value on every rank (e.g. the run directory all ranks share)."""
-    if not info.enabled:
-        return value or ""
-    holder = [value]
-    dist.broadcast_object_list(holder, src=0)
-    return holder[0]
-
-
 def all_reduce_sum(tensor: torch.Tensor) -> torch.Tensor:
     if dist.is_available() and dist.is_initialized():
         dist.all_reduce(tensor, op=dist.ReduceOp.SUM)

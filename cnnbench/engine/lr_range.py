@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from cnnbench.engine.epoch import optimizer_step
-from cnnbench.engine.graphs import loss_and_count
+from cnnbench.engine.graphs import loss_and_count, model_restored
 from cnnbench.engine.runtime import Runtime
 
 START_LR, END_LR, NUM_STEPS = 1e-7, 10.0, 100  # fastai's and Lightning's defaults
@@ -59,7 +59,6 @@ def state_restored(model: nn.Module, optimizer: torch.optim.Optimizer,
     """Train inside; afterwards the model (weights, buffers, gradients, mode), the optimizer
     (state and groups), the GradScaler, the loader's random streams and torch's generators are
     as before."""
-    weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
     grads = [None if p.grad is None else (p.grad, p.grad.detach().clone())
              for p in model.parameters()]
     optimizer_state = copy.deepcopy(optimizer.state_dict())
@@ -68,13 +67,11 @@ def state_restored(model: nn.Module, optimizer: torch.optim.Optimizer,
                     if hasattr(loader, "state_dict") else None)
     cpu_rng = torch.get_rng_state()
     cuda_rng = torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None
-    was_training = model.training
     try:
-        yield
+        with model_restored(model):  # weights, buffers and mode
+            yield
     finally:
-        model.load_state_dict(weights)
         _put_back_grads(model, grads)
-        model.train(was_training)
         optimizer.load_state_dict(optimizer_state)
         if scaler_state is not None:
             scaler.load_state_dict(scaler_state)
