@@ -2,12 +2,14 @@
 written by hand for `cnnbench compare`."""
 from __future__ import annotations
 
+import contextlib
 import copy
 import importlib.util
 import json
 import sys
 from pathlib import Path
 from types import ModuleType
+from typing import Iterator
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -142,9 +144,13 @@ def stop_signals_as_in_a_terminal() -> None:
     signal.pthread_sigmask(signal.SIG_UNBLOCK, stops)
 
 
-def ctrl_c_in_epoch(monkeypatch, epoch: int):
-    """Make the training loop raise KeyboardInterrupt as epoch `epoch` (1-based) starts, as
-    Ctrl-C there would; returns the function that puts the real loop back."""
+
+@contextlib.contextmanager
+def ctrl_c_in_epoch(monkeypatch, epoch: int) -> Iterator[None]:
+    """The training run inside is stopped as epoch `epoch` (1-based) starts, as Ctrl-C there
+    would stop it (the KeyboardInterrupt is expected and caught); the real loop afterwards."""
+    import pytest
+
     import cnnbench.engine.loop as loop
 
     real, calls = loop.train_one_epoch, []
@@ -156,4 +162,8 @@ def ctrl_c_in_epoch(monkeypatch, epoch: int):
         return real(*args, **kwargs)
 
     monkeypatch.setattr(loop, "train_one_epoch", interrupted)
-    return lambda: monkeypatch.setattr(loop, "train_one_epoch", real)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            yield
+    finally:
+        monkeypatch.setattr(loop, "train_one_epoch", real)

@@ -116,10 +116,8 @@ def test_resumed_run_with_average_equals_uninterrupted(compose, tmp_path, monkey
     common = ["trainer.epochs=3", "trainer.ema_decay=0.8", "trainer.ema_every=2",
               "augmentation=flip_crop"]
     straight = run(compose, tmp_path / "straight", *common)
-    restore = ctrl_c_in_epoch(monkeypatch, 3)
-    with pytest.raises(KeyboardInterrupt):
+    with ctrl_c_in_epoch(monkeypatch, 3):
         run(compose, tmp_path / "broken", *common)
-    restore()
     resumed = run(compose, tmp_path / "broken", *common,
                   f"trainer.resume={tmp_path / 'broken'}")
     assert resumed["resumed_from_epoch"] == 2
