@@ -19,7 +19,7 @@ from cnnbench.commands.train.prechecks import (
 from cnnbench.commands.train.sweep_report import report_failed_jobs
 from cnnbench.faults import Hints
 from cnnbench.settings.config_files import config_options
-from cnnbench.sweep.advice import continue_command, interrupted_advice, sweep_continues
+from cnnbench.sweep.advice import continuation, continue_command, interrupted_advice
 from cnnbench.sweep.outcome import report_sweep
 from cnnbench.terminal import RunConsole, append_to_log
 
@@ -91,11 +91,13 @@ def run_train(args: list[str], console: Console, debug: bool = False,
         console.print(str(done), highlight=False, soft_wrap=True, markup=False)
         return 0
     except KeyboardInterrupt as err:
-        command = None
+        command, how = None, None
         if sweep_dir is not None:
             report_sweep(console, sweep_dir)
-            command = continue_command(typed, sweep_dir) if sweep_continues(typed) else None
-        advice = interrupted_advice([o.run_dir for o in outcomes], sweep_dir, command)
+            how = continuation(typed, sweep_dir)
+            command = continue_command(typed, sweep_dir) if how else None
+        advice = interrupted_advice([o.run_dir for o in outcomes], sweep_dir, command,
+                                    search=how == "search")
         main = from_environment().is_main  # under torchrun, rank 0 speaks for the job
         if main:
             say(console, advice)
@@ -117,8 +119,9 @@ def run_train(args: list[str], console: Console, debug: bool = False,
 
         destroy()
     if sweep_dir is not None:  # jobs may have run in other processes: read what they wrote
-        command = continue_command(typed, sweep_dir) if sweep_continues(typed) else None
-        return 1 if report_failed_jobs(console, sweep_dir, command) else 0
+        how = continuation(typed, sweep_dir)
+        command = continue_command(typed, sweep_dir) if how else None
+        return 1 if report_failed_jobs(console, sweep_dir, command, search=how == "search") else 0
     return max((o.ending.exit_code for o in outcomes), default=0)  # a mistake 2, a crash 1
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import signal
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
 from cnnbench.errors import RunDiverged, RunPruned, UserError
 from cnnbench.faults import Hints, fault_of
@@ -115,7 +115,7 @@ def hold_stop_signals(on_signal: Callable[[int], None]) -> Callable[[], None]:
     return _set_handlers(lambda signum: lambda got, frame: on_signal(got))
 
 
-def _let_pass(signum, frame) -> None:
+def let_pass(signum: int, frame: Any) -> None:
     """A stop signal that comes while a process already stops: nothing more to do."""
 
 
@@ -126,4 +126,4 @@ def quiet_stop_signals() -> Callable[[], None]:
     A Python handler that does nothing, not SIG_IGN: a signal that arrived just before (held by
     the interpreter until its next instruction) would otherwise find no handler and be printed
     as "OSError: Signal 15 ignored due to race condition"."""
-    return _set_handlers(lambda signum: _let_pass)
+    return _set_handlers(lambda signum: let_pass)

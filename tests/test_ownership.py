@@ -162,3 +162,17 @@ def test_a_new_run_refused_by_a_live_lock_leaves_its_folder_as_it_was(tmp_path, 
         proc.returncode, proc.stdout + proc.stderr)
     assert sorted(p.name for p in folder.iterdir()) == [LOCK_FILE]
     assert json.loads((folder / LOCK_FILE).read_text()) == lock
+
+
+def test_a_named_process_is_gone_when_it_ended_or_its_pid_has_another_start_time():
+    from cnnbench.rundir.lock import process_gone, this_process
+
+    me = this_process()
+    assert not process_gone(me)
+    if me["started"] is not None:  # a pid that now belongs to another process
+        assert process_gone({**me, "started": me["started"] + 1})
+    ended = subprocess.Popen([sys.executable, "-c", "pass"])
+    ended.wait()
+    assert process_gone({"pid": ended.pid, "host": me["host"], "started": None})
+    # another machine's process cannot be seen from here: it is taken to be alive
+    assert not process_gone({"pid": ended.pid, "host": me["host"] + "-elsewhere"})

@@ -2,6 +2,7 @@
 one study shared by workers started side by side, and pruned runs that stay done."""
 from __future__ import annotations
 
+import shlex
 import signal
 import subprocess
 import sys
@@ -68,6 +69,14 @@ def test_a_search_prunes_hopeless_trials_at_an_epoch_boundary(pruned_search):
     study = load_study(sweep_dir / "optuna.db", "pruning")
     assert sorted(t.state.name for t in study.trials) == sorted(
         ["PRUNED"] * len(pruned) + ["COMPLETE"] * len(completed))
+
+
+def test_a_search_prints_its_own_lines_and_not_its_libraries_log(pruned_search):
+    _, proc = pruned_search
+    out = proc.stdout + proc.stderr
+    assert "Study pruning in sqlite:///" in out
+    for library_line in ("setup plugin alembic", "Context impl", "A new study created"):
+        assert library_line not in out, out
 
 
 def test_the_search_names_its_best_trial_and_its_run_directory(pruned_search):
@@ -156,34 +165,82 @@ def test_the_pruned_preset_composes_with_cnnbench_s_sweeper_and_its_pruner():
     assert cfg.hydra.runtime.choices.model == "lenet" and "optimizer.lr" in sweeper.params
 
 
-def test_a_trial_stopped_by_ctrl_c_does_not_count_and_the_search_runs_another(tmp_path):
+# a search of two trials whose jobs train long enough to be stopped in the middle
+STOPPABLE = ["train", "-m", "hydra/sweeper=cnnbench_optuna", *TINY, "dataset.train_size=3000",
+             "trainer.epochs=60", "optimizer.lr=choice(0.001,0.003)", "hydra.sweeper.n_trials=2",
+             "hydra.sweeper.pruner.name=none", "hydra.sweeper.study_name=stopped",
+             "hydra.sweep.dir=search"]
+
+
+def saved_an_epoch(run: Path) -> bool:
+    """The run's last.pt holds a finished epoch: a run killed now resumes from it."""
+    return (rundir.last_checkpoint(run).is_file()
+            and rundir.read_metrics(run).get("epochs_run", 0) >= 1)
+
+
+def start_and_wait_for_an_epoch(cwd: Path, *extra: str) -> subprocess.Popen:
     from helpers import stop_signals_as_in_a_terminal
 
-    search = ["train", "-m", "hydra/sweeper=cnnbench_optuna", *TINY,
-              "optimizer.lr=choice(0.001,0.003)", "hydra.sweeper.n_trials=2",
-              "hydra.sweeper.pruner.name=none", "hydra.sweeper.study_name=stopped",
-              "hydra.sweep.dir=search"]
-    proc = subprocess.Popen([sys.executable, "-m", "cnnbench", *search, "dataset.train_size=3000",
-                             "trainer.epochs=5000"], cwd=tmp_path, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    proc = subprocess.Popen([sys.executable, "-m", "cnnbench", *STOPPABLE, *extra], cwd=cwd,
+                            text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             preexec_fn=stop_signals_as_in_a_terminal)
     deadline = time.time() + 300
-    while not any((d / rundir.HISTORY_FILE).is_file()
-                  for d in rundir.find_run_dirs(tmp_path / "search")):
+    while not any(saved_an_epoch(d) for d in rundir.find_run_dirs(cwd / "search")):
         assert proc.poll() is None, proc.communicate()[0]
         assert time.time() < deadline, "no epoch finished in time"
-        time.sleep(0.1)
+        time.sleep(0.05)
+    return proc
+
+
+def trials_of(cwd: Path) -> list[tuple[str, int]]:
+    """Each trial's state and how many epochs it reported."""
+    study = load_study(cwd / "search" / "optuna.db", "stopped")
+    return [(t.state.name, len(t.intermediate_values)) for t in study.trials]
+
+
+def assert_resumed_and_finished(cwd: Path, again: subprocess.CompletedProcess) -> None:
+    out = again.stdout + again.stderr
+    assert again.returncode == 0, out
+    assert "resumed 1 job from its last.pt" in out, out
+    assert "search: study stopped has 2 trials: 2 completed" in out, out
+    assert [state for state, _ in trials_of(cwd)] == ["COMPLETE", "COMPLETE"]  # none replaced
+    first = min(rundir.find_run_dirs(cwd / "search"), key=lambda d: d.name)
+    assert rundir.read_metrics(first)["epochs_run"] == 60
+    assert rundir.read_metrics(first)["resumed_from_epoch"] >= 1, rundir.read_metrics(first)
+    assert "sweep: 2 jobs in search: 2 completed" in " ".join(out.split())
+
+
+def test_a_search_stopped_by_ctrl_c_resumes_its_trial_with_the_printed_command(tmp_path):
+    proc = start_and_wait_for_an_epoch(tmp_path)
     proc.send_signal(signal.SIGINT)
     out, _ = proc.communicate(timeout=120)
     assert proc.returncode == 130 and "Traceback" not in out, out
-    study = load_study(tmp_path / "search" / "optuna.db", "stopped")
-    assert [(t.state.name, bool(t.user_attrs.get("cnnbench.not_run"))) for t in study.trials] \
-        == [("FAIL", True)]
-    again = run_cli(*search, "trainer.epochs=1", cwd=tmp_path, timeout=300)
-    assert again.returncode == 0, again.stdout + again.stderr
-    states = [t.state.name for t in load_study(tmp_path / "search" / "optuna.db",
-                                               "stopped").trials]
-    assert states == ["FAIL", "COMPLETE", "COMPLETE"]  # two trials that count, as asked
+    assert [state for state, _ in trials_of(tmp_path)] == ["RUNNING"]  # stopped, not ended
+    assert "unfinished: 1" in (tmp_path / "search" / "optimization_results.yaml").read_text()
+    lines = out.splitlines()
+    at = next(i for i, line in enumerate(lines) if "Continue the search with" in line)
+    words = shlex.split(lines[at + 1])
+    assert words[:2] == ["cnnbench", "train"], lines[at + 1]
+    again = run_cli(*words[1:], cwd=tmp_path, timeout=300)  # the advice, run as printed
+    assert_resumed_and_finished(tmp_path, again)
+
+
+@pytest.mark.parametrize("launcher", [[], ["hydra/launcher=parallel", "hydra.launcher.n_jobs=1"]],
+                         ids=["in-process", "parallel"])
+def test_a_search_killed_hard_resumes_its_trial_when_run_again(tmp_path, launcher):
+    """SIGKILL to the search's process: nothing could tell the study how the trial ended. The
+    same command, run again, takes the trial over and resumes its job from its last.pt, instead
+    of leaving it running for ever (and short of a trial)."""
+    proc = start_and_wait_for_an_epoch(tmp_path, *launcher)
+    proc.kill()
+    proc.communicate(timeout=120)
+    assert [state for state, _ in trials_of(tmp_path)] == ["RUNNING"]
+    deadline = time.time() + 120  # a parallel job saves its last.pt when its parent dies
+    while any(rundir.RunLock(d).owner() for d in rundir.find_run_dirs(tmp_path / "search")):
+        assert time.time() < deadline, "the orphaned job did not stop"
+        time.sleep(0.1)
+    again = run_cli(*STOPPABLE, *launcher, cwd=tmp_path, timeout=300)
+    assert_resumed_and_finished(tmp_path, again)
 
 
 def test_the_sweep_summary_counts_pruned_jobs_without_their_reasons():

@@ -209,3 +209,18 @@ def test_the_advice_after_ctrl_c_resumes_only_the_latest_plans_jobs(tmp_path):
     advice = interrupted_advice([], tmp_path)
     assert advice.count("trainer.resume=") == 1 and "0_x=1" in advice
     assert "1_x=2" not in advice and ".earlier" not in advice
+
+
+def test_a_search_s_jobs_are_every_trial_of_every_run_of_its_command(tmp_path):
+    from cnnbench.sweep.manifest import Job, Manifest, write_manifest
+
+    jobs = [Job("a" * 8, "0_+search.trial=0", ["+search.trial=0"], 1),
+            Job("b" * 8, "0_+search.trial=1", ["+search.trial=1"], 2)]
+    write_manifest(Manifest(tmp_path, 2, None, jobs, search=True))
+    search = read_manifest(tmp_path)
+    assert search.search and [j.dir for j in search.current()] == [j.dir for j in jobs]
+    assert search.earlier() == []
+    write_manifest(Manifest(tmp_path, 2, None, jobs))  # a sweep: the latest plan's jobs only
+    sweep = read_manifest(tmp_path)
+    assert not sweep.search and [j.dir for j in sweep.current()] == ["0_+search.trial=1"]
+    assert [j.dir for j in sweep.earlier()] == ["0_+search.trial=0"]

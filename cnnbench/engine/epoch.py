@@ -62,15 +62,9 @@ def train_one_epoch(model: nn.Module, loader: DeviceLoader, optimizer: torch.opt
             optimizer_step(optimizer, scaler, frozen)
             stepped(step, y.shape[0])
             continue
-        if runtime.cuda_graphs:  # a new iteration: the graphs may reuse the last step's outputs
-            torch.compiler.cudagraph_mark_step_begin()
-        with runtime.autocast():
-            logits = model(x)
-        loss = count(logits, y, loss_fn, loss_sum, correct)
         # with a captured step, gradients stay where the graph writes them: zeroed, not dropped
-        optimizer.zero_grad(set_to_none=graph is None)
-        (scaler.scale(loss) if scaler is not None else loss).backward()
-        optimizer_step(optimizer, scaler, frozen)
+        eager_step(model, optimizer, loss_fn, runtime, scaler, count, x, y, (loss_sum, correct),
+                   frozen, keep_grads=graph is not None)
         stepped(step, y.shape[0])
     totals = reduce(torch.stack([loss_sum.float(), correct.float(),
                                  torch.tensor(float(seen), device=runtime.device)]))
@@ -80,6 +74,25 @@ def train_one_epoch(model: nn.Module, loader: DeviceLoader, optimizer: torch.opt
     require_finite({"training loss": mean_loss})
     return {"loss": mean_loss, "acc": correct_total / max(seen, 1), "images": int(seen),
             "seconds": seconds, "last_batch": x}
+
+
+def eager_step(model: nn.Module, optimizer: torch.optim.Optimizer, loss_fn: nn.Module,
+               runtime: Runtime, scaler: torch.amp.GradScaler | None, count: Callable[..., torch.Tensor],
+               x: torch.Tensor, y: torch.Tensor, totals: tuple[torch.Tensor, torch.Tensor],
+               frozen: Sequence[nn.Parameter] = (), keep_grads: bool = False) -> torch.Tensor:
+    """One training step as Python runs it (no captured graph): the forward pass under autocast,
+    the loss (added to `totals`, the loss sum and the correct count), zero_grad (gradients zeroed
+    in place with `keep_grads`, else dropped), backward (scaled with fp16) and the optimizer's
+    step. Returns the batch's loss."""
+    if runtime.cuda_graphs:  # a new iteration: the graphs may reuse the last step's outputs
+        torch.compiler.cudagraph_mark_step_begin()
+    with runtime.autocast():
+        logits = model(x)
+    loss = count(logits, y, loss_fn, *totals)
+    optimizer.zero_grad(set_to_none=not keep_grads)
+    (scaler.scale(loss) if scaler is not None else loss).backward()
+    optimizer_step(optimizer, scaler, frozen)
+    return loss
 
 
 def optimizer_step(optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler | None,

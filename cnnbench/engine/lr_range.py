@@ -19,7 +19,7 @@ from typing import Any, Callable, Iterable, Iterator
 import torch
 from torch import nn
 
-from cnnbench.engine.epoch import optimizer_step
+from cnnbench.engine.epoch import eager_step
 from cnnbench.engine.graphs import loss_and_count, model_restored
 from cnnbench.engine.runtime import Runtime
 
@@ -142,13 +142,6 @@ def _step(model: nn.Module, optimizer: torch.optim.Optimizer, loss_fn: nn.Module
           runtime: Runtime, scaler: Any | None, count: Callable[..., torch.Tensor],
           x: torch.Tensor, y: torch.Tensor) -> float:
     """One training step, as an epoch takes it; the batch's loss (before the step)."""
-    if runtime.cuda_graphs:
-        torch.compiler.cudagraph_mark_step_begin()
-    with runtime.autocast():
-        logits = model(x)
     totals = torch.zeros((), device=x.device), torch.zeros((), device=x.device, dtype=torch.long)
-    loss = count(logits, y, loss_fn, *totals)
-    optimizer.zero_grad(set_to_none=True)
-    (scaler.scale(loss) if scaler is not None else loss).backward()
-    optimizer_step(optimizer, scaler)
+    loss = eager_step(model, optimizer, loss_fn, runtime, scaler, count, x, y, totals)
     return float(loss.detach())

@@ -8,7 +8,27 @@ connection that commits, so that Optuna finds a database it knows.
 """
 from __future__ import annotations
 
-from typing import Any
+import contextlib
+import logging
+from typing import Any, Iterator
+
+# the libraries' INFO lines (Alembic's plugin set-up and dialect, Optuna's "A new study created")
+# are not news to the user: the search prints its own line about the study
+LIBRARY_LOGGERS = ("alembic", "optuna")
+
+
+@contextlib.contextmanager
+def quiet_libraries() -> Iterator[None]:
+    """Alembic's and Optuna's loggers at WARNING for the duration, as they were afterwards."""
+    loggers = [logging.getLogger(name) for name in LIBRARY_LOGGERS]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels):
+            logger.setLevel(level)
 
 
 def engine_options(url: str) -> dict[str, Any]:
@@ -53,5 +73,6 @@ def open_storage(url: str) -> Any:
     """Optuna's RDB storage at `url`, its schema created and stamped when new."""
     import optuna
 
-    stamp_schema(url)
-    return optuna.storages.RDBStorage(url, engine_kwargs=engine_options(url))
+    with quiet_libraries():
+        stamp_schema(url)
+        return optuna.storages.RDBStorage(url, engine_kwargs=engine_options(url))

@@ -17,7 +17,7 @@ from typing import Any, Mapping
 from omegaconf import DictConfig
 
 from cnnbench.errors import RunPruned
-from cnnbench.run.study_storage import open_storage
+from cnnbench.run.study_storage import open_storage, quiet_libraries
 
 STUDY_ENV, STORAGE_ENV = "CNNBENCH_SEARCH_STUDY", "CNNBENCH_SEARCH_STORAGE"
 PRUNER_ATTR = "cnnbench.pruner"  # the study's user attribute that holds its pruner's settings
@@ -78,7 +78,8 @@ def trial_report_of(cfg: DictConfig, run_dir: Path, is_main: bool) -> TrialRepor
     study_name, url = os.environ.get(STUDY_ENV), os.environ.get(STORAGE_ENV)
     if number is None or not (study_name and url and is_main):
         return NoTrial()
-    import optuna
+    with quiet_libraries():  # importing Optuna logs the set-up of Alembic's plugins
+        import optuna
 
     study = optuna.load_study(study_name=study_name, storage=open_storage(url))
     spec = study.user_attrs.get(PRUNER_ATTR) or {}

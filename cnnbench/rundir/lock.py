@@ -7,7 +7,7 @@ import os
 import socket
 import time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Mapping
 
 from cnnbench.errors import UserError
 from cnnbench.rundir.files import create_exclusive
@@ -43,16 +43,10 @@ class RunLock:
         """The live process, other than this one, that holds the lock; None when no lock, a
         stale one, or this process's own."""
         owner = self.read()
-        if owner is None:
+        if owner is None or process_gone(owner):
             return None
-        pid, host = int(owner["pid"]), str(owner["host"])
-        if host != socket.gethostname():
-            return owner  # another machine's process: assume it is alive
-        if pid == os.getpid() or not _alive(pid):
+        if owner["host"] == socket.gethostname() and int(owner["pid"]) == os.getpid():
             return None
-        started = owner.get("started")
-        if started is not None and process_start_time(pid) not in (None, started):
-            return None  # the pid was reused by another process
         return owner
 
     def mine(self) -> bool:
@@ -78,9 +72,7 @@ class RunLock:
         folder = self.path.parent
         self.made_folder = not folder.exists()
         folder.mkdir(parents=True, exist_ok=True)
-        record = json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
-                             "started": process_start_time(os.getpid()),
-                             "command": self.command, "job": torchrun_job(),
+        record = json.dumps({**this_process(), "command": self.command, "job": torchrun_job(),
                              "since": time.strftime("%Y-%m-%d %H:%M:%S")}).encode() + b"\n"
         with _guarded(folder):  # takers of a stale lock wait for one another
             for _ in range(2):
@@ -153,6 +145,26 @@ def _guarded(folder: Path) -> Iterator[None]:
         yield
     finally:
         os.close(fd)  # closing the descriptor releases the flock
+
+
+def this_process() -> dict[str, Any]:
+    """This process as a lock or a search's trial names its owner: host, pid and start time."""
+    pid = os.getpid()
+    return {"pid": pid, "host": socket.gethostname(), "started": process_start_time(pid)}
+
+
+def process_gone(owner: Mapping[str, Any]) -> bool:
+    """Whether the process that `owner` names (see `this_process`) has ended: it is not running,
+    or its pid now belongs to another process (another start time: after a reboot, pid 1 is
+    alive but is not the process that was named). Another machine's process is taken to be
+    alive: only its own machine can tell."""
+    pid, host = int(owner["pid"]), str(owner["host"])
+    if host != socket.gethostname():
+        return False
+    if not _alive(pid):
+        return True
+    started = owner.get("started")
+    return started is not None and process_start_time(pid) not in (None, started)
 
 
 def process_start_time(pid: int) -> int | None:

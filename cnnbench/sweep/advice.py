@@ -30,6 +30,25 @@ def sweep_continues(args: list[str]) -> bool:
     return True
 
 
+def search_continues(sweep_dir: Path) -> bool:
+    """Whether `sweep_dir` holds a cnnbench_optuna search, whose study running the command again
+    continues (the stock Optuna sweeper and Hydra's basic sweeper start a search over)."""
+    from cnnbench.sweep.manifest import read_manifest
+
+    manifest = read_manifest(Path(sweep_dir))
+    return manifest is not None and manifest.search
+
+
+def continuation(args: list[str], sweep_dir: Path) -> str | None:
+    """What running the sweep's command again does: `sweep` (cnnbench's launchers with Hydra's
+    basic sweeper: completed jobs are skipped, the others resume or run again), `search` (a
+    cnnbench_optuna search: its stopped trials resume, and its study goes on until it has
+    n_trials; failed trials are not run again), or None (it starts over)."""
+    if search_continues(sweep_dir):
+        return "search"
+    return "sweep" if sweep_continues(args) else None
+
+
 def continue_command(args: list[str], sweep_dir: Path) -> str:
     """The sweep's own command line, run again in `sweep_dir`: completed jobs are skipped,
     interrupted ones resume and failed ones run again."""
@@ -43,10 +62,17 @@ def continue_command(args: list[str], sweep_dir: Path) -> str:
                                              f"hydra.sweep.dir={value}"])
 
 
+SEARCH_CONTINUES = ("Continue the search with the command below: its study keeps the trials "
+                    "that ended, the stopped ones resume from their last.pt, and it runs new "
+                    "trials until the study has its n_trials:")
+SWEEP_CONTINUES = ("Continue the sweep with the command below: it skips the jobs that completed, "
+                   "resumes the interrupted ones from their last.pt and runs the rest:")
+
+
 def interrupted_advice(run_dirs: list[Path], sweep_dir: Path | None,
-                       sweep_command: str | None = None) -> str:
-    """What the user can do next after Ctrl-C: continue the sweep with `sweep_command`, or resume
-    each run that has a last.pt on its own."""
+                       sweep_command: str | None = None, search: bool = False) -> str:
+    """What the user can do next after Ctrl-C: continue the sweep (or the `search`) with
+    `sweep_command`, or resume each run that has a last.pt on its own."""
     from cnnbench.run.resume import resume_command
     from cnnbench.run.unresumable import nothing_to_resume
     from cnnbench.rundir import PRUNED, last_checkpoint, read_metrics
@@ -58,9 +84,8 @@ def interrupted_advice(run_dirs: list[Path], sweep_dir: Path | None,
         text += escape(f"the sweep directory {sweep_dir} keeps every job's config, curves and "
                        f"metrics.json. ")
         if sweep_command is not None:
-            return text + ("Continue the sweep with the command below: it skips the jobs that "
-                           "completed, resumes the interrupted ones from their last.pt and runs "
-                           f"the rest:\n  {escape(sweep_command)}")
+            how = SEARCH_CONTINUES if search else SWEEP_CONTINUES
+            return text + f"{how}\n  {escape(sweep_command)}"
     elif run_dirs:
         text += escape(f"the run directory {run_dirs[-1]} keeps its config, curves and "
                        f"metrics.json (status: interrupted). ")

@@ -4,7 +4,8 @@ For each job: its identity (the hash of its config, `settings.identity.config_ha
 directory (relative to the sweep directory), its overrides, the plan it last belonged to, what
 that plan did with it and its latest attempt's outcome. A plan is one run of the sweep's command
 (every batch its launcher planned); the jobs of the latest plan are the sweep: its outcome, its
-summary, its advice and `cnnbench compare` read them. A job of an earlier plan that the latest
+summary, its advice and `cnnbench compare` read them. A search (`search: true`) is the exception:
+each run of its command adds trials to one study, so every job of every plan is one of its jobs. A job of an earlier plan that the latest
 one no longer has (the command line changed) is listed apart, and a run directory below the
 sweep that is not one of its jobs does not count.
 
@@ -44,17 +45,19 @@ class Manifest:
     plan: int = 0               # the latest plan's number
     pid: int | None = None      # the process that made it
     jobs: list[Job] = field(default_factory=list)
+    search: bool = False        # a search (cnnbench_optuna): every plan adds trials to one study
 
     def path_of(self, job: Job) -> Path:
         return self.sweep_dir / job.dir
 
     def current(self) -> list[Job]:
-        """The jobs of the latest plan: the sweep."""
-        return [job for job in self.jobs if job.plan == self.plan]
+        """The sweep's jobs: the latest plan's; for a search, every trial any plan ran (each
+        run of the command adds trials to the same study)."""
+        return [job for job in self.jobs if self.search or job.plan == self.plan]
 
     def earlier(self) -> list[Job]:
-        """Jobs of earlier plans that the latest one no longer has."""
-        return [job for job in self.jobs if job.plan != self.plan]
+        """Jobs of earlier plans that the latest one no longer has (a search has none)."""
+        return [job for job in self.jobs if not self.search and job.plan != self.plan]
 
     def find(self, directory: Path) -> Job | None:
         rel = os.path.relpath(directory, self.sweep_dir)
@@ -66,7 +69,7 @@ class Manifest:
         return sorted(p for p in map(self.path_of, self.current()) if rundir.is_run_dir(p))
 
     def as_json(self) -> dict[str, Any]:
-        return {"version": VERSION, "plan": self.plan, "pid": self.pid,
+        return {"version": VERSION, "plan": self.plan, "pid": self.pid, "search": self.search,
                 "jobs": [{"hash": job.digest, **{k: v for k, v in asdict(job).items()
                                                   if k != "digest"}} for job in self.jobs]}
 
@@ -101,7 +104,7 @@ def read_manifest(sweep_dir: Path) -> Manifest | None:
         return None
     pid = data.get("pid") if isinstance(data.get("pid"), int) else None
     jobs = [job for job in map(job_of, data["jobs"]) if job is not None]
-    return Manifest(Path(sweep_dir), data["plan"], pid, jobs)
+    return Manifest(Path(sweep_dir), data["plan"], pid, jobs, data.get("search") is True)
 
 
 def write_manifest(manifest: Manifest) -> None:

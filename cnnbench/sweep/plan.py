@@ -111,6 +111,7 @@ class SweepBook:
     claimed: set[Path] = field(default_factory=set)
     next_free: int | None = None
     manifest: Manifest | None = None
+    search: bool = False  # the jobs are a search's trials (see Manifest.search)
 
     def open(self) -> Manifest:
         """The sweep's manifest with this run's plan begun (the first time: read, or made from
@@ -119,6 +120,7 @@ class SweepBook:
             self.manifest = read_manifest(self.sweep_dir) or found_jobs(self.sweep_dir)
             self.manifest.plan += 1
             self.manifest.pid = os.getpid()
+            self.manifest.search = self.manifest.search or self.search
         return self.manifest
 
     def place(self, digests: list[str]) -> list[Decision]:

@@ -34,13 +34,13 @@ def stop_on_requeue_signal() -> Iterator[Callable[[int], None]]:
     """While the job runs, the scheduler's signal stops the run (`cnnbench.endings.Requeued`);
     yields what hands the stop to submitit's own handler, which checkpoints and requeues the
     job (and exits the process)."""
-    from cnnbench.endings import Requeued
+    from cnnbench.endings import Requeued, let_pass
 
     signum = scheduler_signal()
     submitits = signal.getsignal(signum)
 
     def stop(signum: int, frame: Any) -> None:
-        signal.signal(signum, lambda *_: None)  # a second one does not cut the saving short
+        signal.signal(signum, let_pass)  # a second one does not cut the saving short
         raise Requeued(signum)
 
     def requeue(signum: int) -> None:

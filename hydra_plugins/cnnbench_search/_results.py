@@ -17,7 +17,7 @@ from cnnbench.run.study_storage import shown_url
 from cnnbench.run.trial_report import RUN_DIR_ATTR
 from cnnbench.settings.objective import Objective
 
-from ._study import counted, not_run
+from ._study import counted
 
 RESULTS_FILE = "optimization_results.yaml"
 
@@ -36,8 +36,9 @@ def run_dir_of(frozen: Any, ret: Any) -> Path | None:
 
 def tell_outcomes(study: Any, trials: Sequence[Any], returns: Sequence[Any],
                   objective: Objective) -> None:
-    """Tell the study how each trial's job ended: completed with its value, pruned, stopped
-    (it does not count: running the search again runs another trial), or failed."""
+    """Tell the study how each trial's job ended: completed with its value, pruned or failed.
+    A job that was stopped (or never started) leaves its trial running: the next run of the
+    search takes it over and resumes it."""
     for trial, ret in zip(trials, returns):
         frozen = study._storage.get_trial(trial._trial_id)
         if frozen.state.is_finished():
@@ -52,16 +53,9 @@ def tell_outcomes(study: Any, trials: Sequence[Any], returns: Sequence[Any],
         elif status == rundir.COMPLETED and value is not None and math.isfinite(value):
             study.tell(trial, value)
         elif status in (rundir.INTERRUPTED, rundir.NOT_STARTED):
-            not_run(study, trial, f"its job ended {status}")
+            continue
         else:
             study.tell(trial, state=TrialState.FAIL)
-
-
-def stop_unfinished(study: Any, trials: Sequence[Any]) -> None:
-    """The search was stopped: its trials still running do not count (run it again for them)."""
-    for trial in trials:
-        if not study._storage.get_trial(trial._trial_id).state.is_finished():
-            not_run(study, trial, "the search was stopped while it ran")
 
 
 def results(study: Any, storage: str) -> dict[str, Any]:
@@ -71,7 +65,8 @@ def results(study: Any, storage: str) -> dict[str, Any]:
     out: dict[str, Any] = {"name": "cnnbench_optuna", "study_name": study.study_name,
                            "storage": shown_url(storage), "direction": study.direction.name.lower(),
                            "n_trials": len(trials), "completed": states.get("complete", 0),
-                           "pruned": states.get("pruned", 0), "failed": states.get("fail", 0)}
+                           "pruned": states.get("pruned", 0), "failed": states.get("fail", 0),
+                           "unfinished": states.get("running", 0)}
     if any(t.state == TrialState.COMPLETE for t in trials):
         best = study.best_trial
         out.update(best_value=best.value, best_params=dict(best.params), best_trial=best.number,
@@ -79,20 +74,28 @@ def results(study: Any, storage: str) -> dict[str, Any]:
     return out
 
 
+def save_results(study: Any, storage: str, sweep_dir: Path) -> dict[str, Any]:
+    """Write the study so far to <sweep dir>/optimization_results.yaml (at the start, after each
+    batch and at the end: a search stopped or killed leaves what it had)."""
+    found = results(study, storage)
+    OmegaConf.save(OmegaConf.create(found), Path(sweep_dir) / RESULTS_FILE)
+    return found
+
+
 def report_results(study: Any, storage: str, sweep_dir: Path) -> dict[str, Any]:
     """Print the study's best trial and write it to <sweep dir>/optimization_results.yaml."""
-    found = results(study, storage)
-    path = Path(sweep_dir) / RESULTS_FILE
-    OmegaConf.save(OmegaConf.create(found), path)
+    found = save_results(study, storage, sweep_dir)
+    unfinished = (f", {found['unfinished']} unfinished (running elsewhere, or stopped: the "
+                  f"next run of the command resumes them)" if found["unfinished"] else "")
     lines = [f"search: study {found['study_name']} has {found['n_trials']} trials: "
              f"{found['completed']} completed, {found['pruned']} pruned, "
-             f"{found['failed']} failed"]
+             f"{found['failed']} failed{unfinished}"]
     if "best_value" in found:
         lines += [f"best value: {found['best_value']:.6g} (trial {found['best_trial']})",
                   f"best params: {found['best_params']}",
                   f"best run: {found['best_run_dir']}"]
     else:
         lines.append("no trial completed yet: no best value")
-    lines.append(f"written to {path}")
+    lines.append(f"written to {Path(sweep_dir) / RESULTS_FILE}")
     print("\n".join(lines), flush=True)
     return found

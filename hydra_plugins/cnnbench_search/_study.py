@@ -1,7 +1,9 @@
 """The study a search shares: created or loaded from its storage, its trials counted across every
 worker that uses it, new trials asked only while the study has fewer than n_trials, and each new
 trial's parameters drawn by a TPE sampler seeded with the trial's number (the same seed gives the
-same search, and two workers never draw the same startup trials)."""
+same search, and two workers never draw the same startup trials). A trial whose search process
+is gone before it could tell the study how the trial ended (stopped, or killed) is taken over by
+the next run of the command on that machine, and its job resumes from its last.pt."""
 from __future__ import annotations
 
 import contextlib
@@ -12,18 +14,22 @@ from typing import Any, Iterator, Mapping, Sequence
 import optuna
 from optuna.trial import TrialState
 
-from cnnbench.run.study_storage import open_storage
+from cnnbench.run.study_storage import open_storage, quiet_libraries
 from cnnbench.run.trial_report import PRUNER_ATTR, make_pruner
+from cnnbench.rundir.lock import process_gone, this_process
 
-NOT_RUN_ATTR = "cnnbench.not_run"  # a trial that does not count: never run, or stopped mid-way
+NOT_RUN_ATTR = "cnnbench.not_run"  # a trial that does not count: asked, but never run
+WORKER_ATTR = "cnnbench.worker"    # the search process that runs the trial and will tell it
 TRIAL_OVERRIDE = "+search.trial"   # how a job learns which trial it is
 
 
 def open_study(name: str, url: str, direction: str, pruner: Mapping[str, Any]) -> Any:
     """The study `name` in the storage at `url`, created when it does not exist yet; the pruner
     settings are stored with it the first time, so every worker and job prunes alike."""
-    study = optuna.create_study(study_name=name, storage=open_storage(url), direction=direction,
-                                load_if_exists=True)
+    storage = open_storage(url)
+    with quiet_libraries():
+        study = optuna.create_study(study_name=name, storage=storage, direction=direction,
+                                    load_if_exists=True)
     if study.direction.name.lower() != direction:
         from cnnbench.settings.objective import SweepError
 
@@ -37,8 +43,8 @@ def open_study(name: str, url: str, direction: str, pruner: Mapping[str, Any]) -
 
 
 def counted(study: Any) -> list[Any]:
-    """The trials that count towards n_trials: finished, running or waiting, except those that
-    were stopped before they ended (an interrupted worker) or never run."""
+    """The trials that count towards n_trials: finished, running or stopped (to be resumed),
+    except those asked but never run."""
     return [t for t in study.get_trials(deepcopy=False) if not t.user_attrs.get(NOT_RUN_ATTR)]
 
 
@@ -64,11 +70,31 @@ def not_run(study: Any, trial: Any, why: str) -> None:
     study.tell(trial, state=TrialState.FAIL)
 
 
+def adopt_orphans(study: Any, most: int) -> list[Any]:
+    """Up to `most` running trials whose search process is gone (stopped by Ctrl-C or a signal,
+    or killed): this process takes them over and runs their jobs again, which resume from
+    their last.pt. Only trials asked on this machine can be known to be orphans."""
+    adopted = []
+    for frozen in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        if len(adopted) >= most:
+            break
+        worker = frozen.user_attrs.get(WORKER_ATTR)
+        if worker and process_gone(worker):
+            trial = optuna.trial.Trial(study, frozen._trial_id)
+            trial.set_user_attr(WORKER_ATTR, this_process())
+            adopted.append(trial)
+    return adopted
+
+
 def ask_trials(study: Any, url: str, n_trials: int, batch: int) -> list[Any]:
-    """Up to `batch` new trials, as long as the study has fewer than n_trials that count."""
+    """Up to `batch` trials to run: first the study's orphans (see `adopt_orphans`), then new
+    ones, as long as the study has fewer than n_trials that count."""
     with storage_lock(url):
-        wanted = min(batch, n_trials - len(counted(study)))
+        orphans = adopt_orphans(study, batch)
+        wanted = min(batch - len(orphans), n_trials - len(counted(study)))
         trials = [study.ask() for _ in range(max(wanted, 0))]
+        for trial in trials:
+            trial.set_user_attr(WORKER_ATTR, this_process())
     kept = []
     for trial in trials:  # another machine may have asked at the same moment
         ahead = [t for t in counted(study) if t.number <= trial.number]
@@ -76,7 +102,7 @@ def ask_trials(study: Any, url: str, n_trials: int, batch: int) -> list[Any]:
             not_run(study, trial, "surplus: the study had its n_trials already")
         else:
             kept.append(trial)
-    return kept
+    return orphans + kept
 
 
 def suggest(study: Any, trial: Any, space: Mapping[str, Any], seed: int,

@@ -91,12 +91,13 @@ class OptunaSearch(Sweeper):
         return spec
 
     def sweep(self, arguments: list[str]) -> None:
-        from cnnbench.run.study_storage import shown_url
+        from cnnbench.run.study_storage import quiet_libraries, shown_url
         from cnnbench.run.trial_report import STORAGE_ENV, STUDY_ENV
         from cnnbench.settings.objective import objective_of
 
-        from ._results import report_results, stop_unfinished, tell_outcomes
-        from ._study import ask_trials, open_study, search_space, suggest, trial_overrides
+        with quiet_libraries():  # importing Optuna logs the set-up of Alembic's plugins
+            from ._results import report_results, save_results, tell_outcomes
+            from ._study import ask_trials, open_study, search_space, suggest, trial_overrides
 
         assert self.config is not None and self.launcher is not None
         sweep_dir = Path(str(self.config.hydra.sweep.dir))
@@ -110,6 +111,7 @@ class OptunaSearch(Sweeper):
                  f"{study.user_attrs.get('cnnbench.pruner', {}).get('name', 'none')}")
         previous = {k: os.environ.get(k) for k in (STUDY_ENV, STORAGE_ENV)}
         os.environ.update({STUDY_ENV: self.study_name, STORAGE_ENV: url})  # for the jobs
+        save_results(study, url, sweep_dir)  # also marks the sweep directory as a search's
         try:
             while trials := ask_trials(study, url, self.n_trials, self.batch_size()):
                 for trial in trials:
@@ -117,11 +119,12 @@ class OptunaSearch(Sweeper):
                 try:
                     returns = self.launcher.launch([trial_overrides(t, fixed) for t in trials],
                                                    initial_job_idx=self.job_idx)
-                except BaseException:
-                    stop_unfinished(study, trials)
+                except BaseException:  # stopped: its trials stay running, to be resumed
+                    save_results(study, url, sweep_dir)
                     raise
                 self.job_idx += len(returns)
                 tell_outcomes(study, trials, returns, objective)
+                save_results(study, url, sweep_dir)
         finally:
             for key, value in previous.items():
                 os.environ.pop(key) if value is None else os.environ.update({key: value})

@@ -28,18 +28,27 @@ def print_sweep_table(console: Console, sweep_dir: Path) -> None:
                       markup=False, highlight=False, soft_wrap=True)
 
 
-def report_failed_jobs(console: Console, sweep_dir: Path, command: str | None = None) -> int:
+SWEEP_AGAIN = ("Run the sweep again for them (the completed jobs are skipped, the others resume "
+               "from their last.pt or start again):")
+SEARCH_AGAIN = ("Run the search again to resume its stopped trials (its study keeps the others "
+                "as they ended):")
+
+
+def report_failed_jobs(console: Console, sweep_dir: Path, command: str | None = None,
+                       search: bool = False) -> int:
     """Print the sweep's summary and, when jobs did not complete, how many (that number) and the
-    `command` that runs the sweep again for them."""
+    `command` that runs the sweep again for those it would run again: for a sweep, every one
+    but the diverged (the same settings diverge again); for a search, the stopped ones only
+    (its failed trials are ended in its study)."""
     print_sweep_table(console, sweep_dir)
     statuses = [status for status, _ in report_sweep(console, sweep_dir)]
     failed = sum(s not in (rundir.COMPLETED, rundir.PRUNED) for s in statuses)  # pruned: by design
     if failed:
         console.print(f"[bold red]{failed} of {len(statuses)} jobs did not complete[/]; "
                       f"see their {rundir.METRICS_FILE}.")
-        if command is not None and any(s not in (rundir.COMPLETED, rundir.DIVERGED, rundir.PRUNED)
-                                       for s in statuses):  # the same settings diverge again
-            console.print("Run the sweep again for them (the completed jobs are skipped, the "
-                          "others resume from their last.pt or start again):", highlight=False)
+        ended = (rundir.COMPLETED, rundir.PRUNED, rundir.DIVERGED)
+        ended += (rundir.FAILED,) if search else ()
+        if command is not None and any(s not in ended for s in statuses):
+            console.print(SEARCH_AGAIN if search else SWEEP_AGAIN, highlight=False)
             console.print(f"  {command}", markup=False, highlight=False, soft_wrap=True)
     return failed
