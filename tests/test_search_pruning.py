@@ -144,6 +144,33 @@ def test_two_workers_started_together_share_one_study(tmp_path):
     assert any(f"best run: {study.best_trial.user_attrs['run_dir']}" in out for out in outputs)
 
 
+def open_study_at(url: str, start: float) -> str:
+    """In a process of its own: wait for `start`, then open (or create) the study at `url`."""
+    import optuna
+
+    from cnnbench.run.study_storage import open_storage
+
+    while time.time() < start:
+        pass
+    try:
+        optuna.create_study(study_name="s", storage=open_storage(url), load_if_exists=True)
+    except Exception as err:  # the test reports any error of any process
+        return f"{type(err).__name__}: {err}"
+    return "ok"
+
+
+def test_workers_that_open_a_new_sqlite_study_at_the_same_moment_all_succeed(tmp_path):
+    """Four processes that create one new SQLite study at once: none finds a table or a schema
+    version another one made a moment earlier (they take turns)."""
+    import multiprocessing
+
+    with multiprocessing.get_context("spawn").Pool(4) as pool:
+        for attempt in range(3):
+            url = f"sqlite:///{tmp_path / f'study{attempt}.db'}"
+            start = time.time() + 4  # every process imported and waiting
+            assert pool.starmap(open_study_at, [(url, start)] * 4) == ["ok"] * 4
+
+
 def test_a_pruned_run_ends_with_exit_code_zero_and_its_status():
     from cnnbench.endings import ending_of
     from cnnbench.errors import RunPruned

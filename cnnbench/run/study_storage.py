@@ -9,7 +9,9 @@ connection that commits, so that Optuna finds a database it knows.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import logging
+from pathlib import Path
 from typing import Any, Iterator
 
 # the libraries' INFO lines (Alembic's plugin set-up and dialect, Optuna's "A new study created")
@@ -39,7 +41,19 @@ def engine_options(url: str) -> dict[str, Any]:
 
 def stamp_schema(url: str) -> None:
     """Create Optuna's tables at `url` and record their schema version, committed, when the
-    database has none yet."""
+    database has none yet. Workers that start together take turns (an SQLite file's lock); on a
+    database server, one that lost the race to create the tables finds them made and checks
+    again."""
+    import sqlalchemy
+
+    with storage_lock(url):
+        try:
+            _stamp(url)
+        except sqlalchemy.exc.DatabaseError:  # another worker created them in the meantime
+            _stamp(url)
+
+
+def _stamp(url: str) -> None:
     import alembic.migration
     import sqlalchemy
     from optuna.storages._rdb import models
@@ -57,6 +71,27 @@ def stamp_schema(url: str) -> None:
                 context.stamp(script, script.get_current_head())
     finally:
         engine.dispose()
+
+
+@contextlib.contextmanager
+def storage_lock(url: str) -> Iterator[None]:
+    """Processes that share an SQLite file take turns while this is held (an exclusive flock on
+    `<file>.lock`); other storages have their own locking, and this does nothing. Not
+    re-entrant: a process must not take it while it holds it."""
+    if not url.startswith("sqlite:///"):
+        yield
+        return
+    try:
+        handle = open(Path(url[len("sqlite:///"):] + ".lock"), "a")
+    except OSError:  # no such folder: opening the database will say so
+        yield
+        return
+    with handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def shown_url(url: str) -> str:

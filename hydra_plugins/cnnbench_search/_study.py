@@ -6,15 +6,12 @@ is gone before it could tell the study how the trial ended (stopped, or killed) 
 the next run of the command on that machine, and its job resumes from its last.pt."""
 from __future__ import annotations
 
-import contextlib
-import fcntl
-from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import optuna
 from optuna.trial import TrialState
 
-from cnnbench.run.study_storage import open_storage, quiet_libraries
+from cnnbench.run.study_storage import open_storage, quiet_libraries, storage_lock
 from cnnbench.run.trial_report import PRUNER_ATTR, make_pruner
 from cnnbench.rundir.lock import process_gone, this_process
 
@@ -46,22 +43,6 @@ def counted(study: Any) -> list[Any]:
     """The trials that count towards n_trials: finished, running or stopped (to be resumed),
     except those asked but never run."""
     return [t for t in study.get_trials(deepcopy=False) if not t.user_attrs.get(NOT_RUN_ATTR)]
-
-
-@contextlib.contextmanager
-def storage_lock(url: str) -> Iterator[None]:
-    """Workers that share an SQLite file take turns to count and ask (no study gets more than
-    n_trials); other storages count again after asking instead (see `ask_trials`)."""
-    if not url.startswith("sqlite:///"):
-        yield
-        return
-    path = Path(url[len("sqlite:///"):] + ".lock")
-    with open(path, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def not_run(study: Any, trial: Any, why: str) -> None:
