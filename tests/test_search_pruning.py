@@ -144,6 +144,26 @@ def test_two_workers_started_together_share_one_study(tmp_path):
     assert any(f"best run: {study.best_trial.user_attrs['run_dir']}" in out for out in outputs)
 
 
+def test_a_trial_whose_job_alone_was_stopped_is_resumed_by_the_printed_command(tmp_path):
+    """SIGTERM to one job of a search (a process of the parallel launcher): the search goes on
+    with its other trials, then ends with that trial unfinished, exit code 1 and the command
+    that resumes it; that command, run as printed, finishes the study."""
+    import os
+
+    proc = start_and_wait_for_an_epoch(tmp_path, "hydra/launcher=parallel",
+                                       "hydra.launcher.n_jobs=1")
+    (job,) = [d for d in rundir.find_run_dirs(tmp_path / "search") if saved_an_epoch(d)]
+    os.kill(rundir.read_metrics(job)["pid"], signal.SIGTERM)
+    out, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 1 and "Traceback" not in out, out
+    assert "1 completed, 0 pruned, 0 failed, 1 unfinished" in out, out
+    lines = out.splitlines()
+    at = next(i for i, line in enumerate(lines) if "Run the search again to resume" in line)
+    words = shlex.split(lines[at + 1])
+    again = run_cli(*words[1:], cwd=tmp_path, timeout=300)  # the advice, run as printed
+    assert_resumed_and_finished(tmp_path, again)
+
+
 def open_study_at(url: str, start: float) -> str:
     """In a process of its own: wait for `start`, then open (or create) the study at `url`."""
     import optuna

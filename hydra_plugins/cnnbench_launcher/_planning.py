@@ -165,11 +165,16 @@ def prepare(config: DictConfig, directory: Path, decision: Decision) -> None:
 def job_return(job: Any, value: Any) -> JobReturn:
     """A JobReturn for a job that the launcher did not run to its end (or at all). Like the task
     function does for a job that failed, it holds a value rather than a raised error: Hydra's
-    basic sweeper would otherwise abort the sweep at the first failure."""
+    basic sweeper would otherwise abort the sweep at the first failure. Its
+    hydra.runtime.output_dir names the job's directory, as a job Hydra ran says it (a search
+    reads how the job ended from there)."""
+    hydra_cfg = OmegaConf.masked_copy(job.config, "hydra")
+    with read_write(hydra_cfg.hydra.runtime), open_dict(hydra_cfg.hydra.runtime):
+        hydra_cfg.hydra.runtime.output_dir = str(job.dir)
     return JobReturn(overrides=list(job.overrides), cfg=task_config(job.config),
-                     hydra_cfg=OmegaConf.masked_copy(job.config, "hydra"),
-                     working_dir=os.getcwd(), task_name=str(job.config.hydra.job.name),
-                     status=JobStatus.COMPLETED, _return_value=value)
+                     hydra_cfg=hydra_cfg, working_dir=os.getcwd(),
+                     task_name=str(job.config.hydra.job.name), status=JobStatus.COMPLETED,
+                     _return_value=value)
 
 
 def earlier_return(job: PlannedJob) -> JobReturn:
