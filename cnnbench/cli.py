@@ -19,7 +19,7 @@ from cnnbench.commands.train.prechecks import (
 from cnnbench.commands.train.sweep_report import report_failed_jobs
 from cnnbench.faults import Hints
 from cnnbench.settings.config_files import config_options
-from cnnbench.sweep.advice import continuation, continue_command, interrupted_advice
+from cnnbench.sweep.advice import interrupted_advice, next_run
 from cnnbench.sweep.outcome import report_sweep
 from cnnbench.terminal import RunConsole, append_to_log
 
@@ -91,13 +91,11 @@ def run_train(args: list[str], console: Console, debug: bool = False,
         console.print(str(done), highlight=False, soft_wrap=True, markup=False)
         return 0
     except KeyboardInterrupt as err:
-        command, how = None, None
+        command, search = None, False
         if sweep_dir is not None:
             report_sweep(console, sweep_dir)
-            how = continuation(typed, sweep_dir)
-            command = continue_command(typed, sweep_dir) if how else None
-        advice = interrupted_advice([o.run_dir for o in outcomes], sweep_dir, command,
-                                    search=how == "search")
+            command, search = next_run(typed, sweep_dir)
+        advice = interrupted_advice([o.run_dir for o in outcomes], sweep_dir, command, search)
         main = from_environment().is_main  # under torchrun, rank 0 speaks for the job
         if main:
             say(console, advice)
@@ -119,9 +117,8 @@ def run_train(args: list[str], console: Console, debug: bool = False,
 
         destroy()
     if sweep_dir is not None:  # jobs may have run in other processes: read what they wrote
-        how = continuation(typed, sweep_dir)
-        command = continue_command(typed, sweep_dir) if how else None
-        return 1 if report_failed_jobs(console, sweep_dir, command, search=how == "search") else 0
+        command, search = next_run(typed, sweep_dir)
+        return 1 if report_failed_jobs(console, sweep_dir, command, search) else 0
     return max((o.ending.exit_code for o in outcomes), default=0)  # a mistake 2, a crash 1
 
 

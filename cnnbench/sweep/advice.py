@@ -39,14 +39,15 @@ def search_continues(sweep_dir: Path) -> bool:
     return manifest is not None and manifest.search
 
 
-def continuation(args: list[str], sweep_dir: Path) -> str | None:
-    """What running the sweep's command again does: `sweep` (cnnbench's launchers with Hydra's
-    basic sweeper: completed jobs are skipped, the others resume or run again), `search` (a
-    cnnbench_optuna search: its stopped trials resume, and its study goes on until it has
-    n_trials; failed trials are not run again), or None (it starts over)."""
+def next_run(args: list[str], sweep_dir: Path) -> tuple[str | None, bool]:
+    """What running the sweep's command again does, as (that command, whether it continues a
+    search): with cnnbench's launchers and Hydra's basic sweeper it skips the completed jobs and
+    resumes or runs again the others; a cnnbench_optuna search resumes its stopped trials and
+    goes on until its study has n_trials (its failed trials are not run again). (None, False)
+    where running it again would start over."""
     if search_continues(sweep_dir):
-        return "search"
-    return "sweep" if sweep_continues(args) else None
+        return continue_command(args, sweep_dir), True
+    return (continue_command(args, sweep_dir) if sweep_continues(args) else None), False
 
 
 def continue_command(args: list[str], sweep_dir: Path) -> str:

@@ -4,10 +4,10 @@ For each job: its identity (the hash of its config, `settings.identity.config_ha
 directory (relative to the sweep directory), its overrides, the plan it last belonged to, what
 that plan did with it and its latest attempt's outcome. A plan is one run of the sweep's command
 (every batch its launcher planned); the jobs of the latest plan are the sweep: its outcome, its
-summary, its advice and `cnnbench compare` read them. A search (`search: true`) is the exception:
-each run of its command adds trials to one study, so every job of every plan is one of its jobs. A job of an earlier plan that the latest
+summary, its advice and `cnnbench compare` read them. A job of an earlier plan that the latest
 one no longer has (the command line changed) is listed apart, and a run directory below the
-sweep that is not one of its jobs does not count.
+sweep that is not one of its jobs does not count. A search (`search: true`) is the exception:
+each run of its command adds trials to one study, so every job of every plan is one of its jobs.
 
 cnnbench's launchers write it (hydra_plugins/cnnbench_launcher/_planning.py) when they plan a
 batch and when the batch ends. A sweep directory without one (made before the manifest, or by

@@ -40,9 +40,6 @@ from cnnbench.sweep.plan import (
 
 log = logging.getLogger(__name__)
 
-# cnnbench's search: its trials, from every run of its command, are the sweep's jobs
-SEARCH_TARGET = "hydra_plugins.cnnbench_search.optuna_search.OptunaSearch"
-
 NOTES = {SKIP: "completed earlier: skipped", BUSY: "left alone: another process is writing it",
          RESUME: "resumed from its last.pt ({earlier})",
          RESTART: "run again from the start ({earlier})", NEW: ""}
@@ -91,8 +88,11 @@ def sweep_book(launcher) -> SweepBook:
     """The launcher's book of this sweep (one per sweep directory, kept across batches)."""
     sweep_dir = absolute(str(launcher.config.hydra.sweep.dir))
     if launcher.sweep_book is None or launcher.sweep_book.sweep_dir != sweep_dir:
-        sweeper = str(OmegaConf.select(launcher.config, "hydra.sweeper._target_", default=""))
-        launcher.sweep_book = SweepBook(sweep_dir, search=sweeper == SEARCH_TARGET)
+        from hydra_plugins.cnnbench_search.optuna_search import OptunaSearchConf
+
+        # cnnbench's search: its trials, from every run of its command, are the sweep's jobs
+        sweeper = OmegaConf.select(launcher.config, "hydra.sweeper._target_", default=None)
+        launcher.sweep_book = SweepBook(sweep_dir, search=sweeper == OptunaSearchConf._target_)
     return launcher.sweep_book
 
 

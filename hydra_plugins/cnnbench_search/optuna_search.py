@@ -111,7 +111,7 @@ class OptunaSearch(Sweeper):
                  f"{study.user_attrs.get('cnnbench.pruner', {}).get('name', 'none')}")
         previous = {k: os.environ.get(k) for k in (STUDY_ENV, STORAGE_ENV)}
         os.environ.update({STUDY_ENV: self.study_name, STORAGE_ENV: url})  # for the jobs
-        save_results(study, url, sweep_dir)  # also marks the sweep directory as a search's
+        save_results(study, url, sweep_dir)  # from the start: a search killed leaves it
         try:
             while trials := ask_trials(study, url, self.n_trials, self.batch_size()):
                 for trial in trials:
