@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import errno
 import io
+import math
 import os
 import shutil
+import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 
@@ -69,6 +71,8 @@ def require_resumable(payload: dict[str, Any], path: Path) -> int:
 
 
 def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """The payload of a cnnbench checkpoint, loaded without running code, its every known entry
+    of the type the schema (ENTRIES) gives it; anything else is one UserError paragraph."""
     path = Path(path)
     if path.is_dir():
         path = last_checkpoint(path)
@@ -77,16 +81,111 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
                         f"best.pt/last.pt file or of a run directory that has checkpoints/last.pt.")
     if path.stat().st_size == 0:
         raise UserError(f"{path} is empty (0 bytes): the checkpoint was never written whole, "
-                        f"so it cannot be loaded. Use another checkpoint of the run (best.pt) "
-                        f"or start a new run.")
+                        f"so it cannot be loaded. {other_checkpoint(path)}")
     try:
-        payload = torch.load(path, map_location=map_location, weights_only=True)
+        with warnings.catch_warnings():  # torch's own hints (pickle protocol, ...) are not ours
+            warnings.simplefilter("ignore")
+            payload = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as err:  # noqa: BLE001 (pickle errors, truncated files, foreign objects)
-        raise UserError(f"{path} is not a cnnbench checkpoint that can be loaded safely "
-                        f"({type(err).__name__}: {str(err).splitlines()[0][:200]}).") from None
+        raise UserError(unloadable_message(path, err)) from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise UserError(f"{path} is not a cnnbench checkpoint (no '{FORMAT}' tag inside).")
+        raise UserError(f"{path} is not a cnnbench checkpoint (no '{FORMAT}' tag inside): give "
+                        f"a best.pt or last.pt that cnnbench train wrote.")
+    check_entries(payload, path)
     return payload
+
+
+def _count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _seconds(value: Any) -> bool:
+    return value is None or (isinstance(value, (int, float)) and not isinstance(value, bool)
+                             and math.isfinite(value) and value >= 0)
+
+
+def _score(value: Any) -> bool:  # the best score so far starts at an infinity
+    return value is None or (isinstance(value, (int, float)) and not isinstance(value, bool)
+                             and not math.isnan(value))
+
+
+def _mapping(value: Any) -> bool:
+    return isinstance(value, dict)
+
+
+def _optional_mapping(value: Any) -> bool:
+    return value is None or isinstance(value, dict)
+
+
+def _optional_text(value: Any) -> bool:
+    return value is None or isinstance(value, str)
+
+
+# The checkpoint schema: each entry a checkpoint may hold, and what it must be when present.
+ENTRIES: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "epoch": (_count, "a whole number of epochs, 0 or more"),
+    "best_epoch": (lambda v: v is None or _count(v), "a whole number of epochs or null"),
+    "bad_epochs": (_count, "a whole number of epochs, 0 or more"),
+    "best_score": (_score, "a number"),
+    "timed_seconds": (_seconds, "seconds, a finite number 0 or more"),
+    "train_seconds": (_seconds, "seconds, a finite number 0 or more"),
+    "energy_joules": (_seconds, "joules, a finite number 0 or more"),
+    "config": (lambda v: isinstance(v, str), "the run's config as YAML text"),
+    "options": (_mapping, "a mapping of the run's choices"),
+    "model": (_mapping, "a mapping of weights"),
+    "optimizer": (_mapping, "the optimizer's state, a mapping"),
+    "scheduler": (_mapping, "the scheduler's state, a mapping"),
+    "scaler": (_mapping, "the gradient scaler's state, a mapping"),
+    "rng": (_mapping, "the random generators' states, a mapping"),
+    "loader": (_mapping, "the loader's state, a mapping"),
+    "ema": (_optional_mapping, "the weight average, a mapping or null"),
+    "target": (_optional_mapping, "the target stop's state, a mapping or null"),
+    "data": (_optional_mapping, "the classes and normalization, a mapping or null"),
+    "pretrained": (_optional_text, "a path or null"),
+}
+
+
+def check_entries(payload: dict[str, Any], path: Path) -> None:
+    bad = [(key, what) for key, (fits, what) in ENTRIES.items()
+           if key in payload and not fits(payload[key])]
+    if bad:
+        found = "; ".join(f"'{key}' holds {short(payload[key])} where {what} belongs"
+                          for key, what in bad)
+        raise UserError(f"{path} is a damaged or edited cnnbench checkpoint: {found}. "
+                        f"{other_checkpoint(path)}")
+
+
+def short(value: Any) -> str:
+    text = repr(value) if isinstance(value, (str, int, float, bool, type(None))) \
+        else f"a {type(value).__name__}"
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def other_checkpoint(path: Path) -> str:
+    """Where to turn when `path` cannot be used: the run's other checkpoint, if it has one."""
+    for name in ("best.pt", "last.pt"):
+        sibling = path.with_name(name)
+        if sibling != path and sibling.is_file() and sibling.stat().st_size > 0:
+            return f"Use the run's other checkpoint, {sibling}, or start a new run."
+    return "Use another checkpoint, or start a new run."
+
+
+def unloadable_message(path: Path, err: Exception) -> str:
+    """Why torch could not load `path` safely, in cnnbench's words (torch's own message
+    suggests switching the safe loading off, which cnnbench never does)."""
+    with path.open("rb") as f:
+        zipped = f.read(4) == b"PK\x03\x04"  # how every file torch.save writes begins
+    if zipped:
+        return (f"{path} is not a cnnbench checkpoint that can be loaded: it is cut short or "
+                f"damaged ({path.stat().st_size:,} bytes that begin as a saved file does but do "
+                f"not end as one: a copy or a write that stopped part way). "
+                f"{other_checkpoint(path)}")
+    objects = ("it holds Python objects besides tensors, numbers and text"
+               if "Unsupported global" in str(err) else
+               "it is not a file torch.save wrote, or it holds more than tensors, numbers and "
+               f"text ({type(err).__name__})")
+    return (f"{path} is not a cnnbench checkpoint: {objects}, and cnnbench loads no such file "
+            f"(loading it could run code). Give a best.pt or last.pt that cnnbench train wrote.")
 
 
 def rng_states() -> dict[str, Any]:
