@@ -58,6 +58,7 @@ from cnnbench.errors import UserError
 from cnnbench.models import count_parameters
 from cnnbench.run.lr_auto import auto_lr
 from cnnbench.settings.learning_rate import check_lr, is_auto
+from cnnbench.settings.numbers import check_numbers
 from cnnbench.settings.plain import as_plain
 from cnnbench.settings.trainer import TrainerSettings
 
@@ -100,10 +101,14 @@ def pretrained_note(origin: dict) -> str:
 
 
 def validate_lr(cfg: DictConfig) -> None:
-    """optimizer.lr (a number or `auto`) and optimizer.backbone_lr_scale, checked before
-    anything is built."""
+    """optimizer.lr (a number or `auto`), optimizer.backbone_lr_scale and every other number of
+    optimizer.* and scheduler.* (settings.numbers), checked before anything is built."""
     check_lr(cfg.optimizer.get("lr"))
     backbone_lr_scale(cfg.optimizer)
+    for group in ("optimizer", "scheduler"):
+        if cfg.get(group) is not None:
+            options = OmegaConf.to_container(cfg[group], resolve=True)
+            check_numbers(group, {k: v for k, v in options.items() if k != "lr"})
 
 
 def build_optimizer(cfg: DictConfig, model: nn.Module) -> torch.optim.Optimizer:

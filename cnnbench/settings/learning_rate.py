@@ -6,6 +6,7 @@ a resumed auto run takes the rate it recorded rather than testing again.
 """
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from cnnbench.errors import UserError
@@ -23,9 +24,9 @@ def check_lr(lr: Any) -> None:
     0 or `auto`."""
     if lr is None or is_auto(lr):
         return
-    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not lr > 0:
-        raise UserError(f"optimizer.lr={lr!r} is not valid: the learning rate must be a number "
-                        f"above 0, e.g. optimizer.lr=0.001, or optimizer.lr=auto to have the "
+    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not 0 < lr < math.inf:
+        raise UserError(f"optimizer.lr={lr!r} is not valid: the learning rate must be a finite "
+                        f"number above 0, e.g. optimizer.lr=0.001, or optimizer.lr=auto to have the "
                         f"run choose it with a range test first (as `cnnbench lr-find` does).")
 
 
