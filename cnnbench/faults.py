@@ -55,6 +55,7 @@ OS_FAULTS: dict[int, tuple[str, str]] = {
     errno.ENOENT: ("{where} does not exist", "check the path (a folder on the way may be "
                    "missing or was removed while the command ran)"),
     errno.ENOTDIR: ("a part of {where} is a file where a folder must be", "check the path"),
+    errno.EEXIST: ("{where} already exists and is not a folder", "give another path"),
     errno.EISDIR: ("{where} is a folder where a file must be", "give a file's path"),
     errno.EPIPE: ("{where} was closed by its reader (a pipe whose reader went away)",
                   "keep the reader open until the command ends"),
@@ -71,10 +72,12 @@ def os_fault(err: OSError, hints: Hints) -> Fault | None:
         return None
     where = err.filename if err.filename is not None else err.filename2
     what, todo = OS_FAULTS[err.errno]
-    what = what.format(where=shown_path(where) if where is not None else "the output")
+    shown = shown_path(where) if where is not None else "the output"
+    what = what.format(where=shown)
     todo = todo.format(elsewhere=hints.elsewhere)
     reason = err.strerror or os.strerror(err.errno)
-    return Fault(f"{what[0].upper()}{what[1:]} ({reason}, {errno.errorcode[err.errno]}): "
+    what = what if what.startswith(shown) else what[0].upper() + what[1:]  # a path as is
+    return Fault(f"{what} ({reason}, {errno.errorcode[err.errno]}): "
                  f"{todo}.", 2)
 
 

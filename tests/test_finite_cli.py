@@ -164,3 +164,29 @@ def test_no_command_writes_or_prints_nan_as_a_result(command, diverged, nan_run,
         proc = run_cli(command, *args[command], cwd=work)
         assert proc.returncode == (0 if command == "compare" else 2), proc.stdout + proc.stderr
     assert_no_nan_result(proc, work)
+
+
+def test_lr_find_writes_an_overflowed_loss_as_an_empty_cell(tmp_path):
+    proc = run_cli("lr-find", "dataset=synthetic", "dataset.train_size=256", "model=mlp",
+                   "trainer.device=cpu", "start_lr=1e30", "end_lr=1e38", "num_steps=10",
+                   "out=lrf", cwd=tmp_path)
+    assert proc.returncode in (0, 2), proc.stdout + proc.stderr
+    rows = list(csv.reader((tmp_path / "lrf" / "lr_find.csv").open()))
+    assert rows[0] == ["lr", "loss", "smoothed_loss"] and len(rows) > 2
+    assert any(row[1] == "" for row in rows[1:]), rows  # the overflow happened and is empty
+    assert_no_nan_result(proc, tmp_path / "lrf")
+
+
+def test_eval_of_finite_weights_that_overflow_without_amp_does_not_advise_amp_off(
+        tmp_path_factory, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(trained_run(tmp_path_factory, TINY), run)
+    last = run / "checkpoints" / "last.pt"
+    payload = torch.load(last, weights_only=True)
+    for weight in [k for k in payload["model"] if k.endswith("weight")][-2:]:
+        payload["model"][weight] *= 1e30  # finite weights, logits beyond float32
+        assert torch.isfinite(payload["model"][weight]).all()
+    torch.save(payload, last)
+    proc = run_cli("eval", f"checkpoint={last}", "trainer.device=cpu", "out=ev", cwd=tmp_path)
+    text = one_paragraph_error(proc, "cannot be evaluated", "evaluate an earlier checkpoint")
+    assert "amp=off" not in text

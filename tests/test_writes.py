@@ -187,3 +187,38 @@ def test_a_writer_never_writes_outside_its_folders(tmp_path):
     assert list(elsewhere.iterdir()) == [] and sorted(p.name for p in tmp_path.iterdir()) == [
         "elsewhere", "out"]
     assert write_text(out / "fine.csv", "x", writer).read_text() == "x"
+
+
+OUT_ARGS = {  # command -> its arguments but out=
+    "eval": ["checkpoint=run"],
+    "predict": ["checkpoint=run", "inputs=pics"],
+    "export": ["checkpoint=run", "format=torchscript"],
+    "data": ["dataset=synthetic"],
+    "lr-find": ["dataset=synthetic", "dataset.train_size=128", "trainer.device=cpu",
+                "num_steps=10"],
+    "compare": ["run"],
+}
+
+
+@pytest.mark.parametrize("under", [False, True], ids=["the file itself", "a path under it"])
+@pytest.mark.parametrize("command", list(OUT_ARGS))
+def test_every_command_refuses_an_out_path_that_is_a_file_before_any_work(world, command,
+                                                                           under):
+    notes = world / "work" / "notes.txt"
+    notes.write_text("mine\n")
+    out = "notes.txt/sub" if under else "notes.txt"
+    if command == "export":
+        out += "/model.pt"
+    before = files(world)
+    line = the_paragraph(cnnbench(world, command, *OUT_ARGS[command], f"out={out}"))
+    assert "notes.txt" in line and "not a folder" in line, line
+    assert notes.read_text() == "mine\n"
+    assert [p for p, stamp in files(world).items() if before.get(p) != stamp] == []
+
+
+def test_train_refuses_a_run_directory_that_is_a_file(world):
+    (world / "work" / "notes.txt").write_text("mine\n")
+    line = the_paragraph(cnnbench(world, "train", "dataset=synthetic", "dataset.train_size=64",
+                                  "trainer.epochs=1", "trainer.device=cpu",
+                                  "hydra.run.dir=notes.txt"))
+    assert "notes.txt" in line and "not a folder" in line, line

@@ -174,9 +174,12 @@ def run(job: Job, run_dir: Path, console: Console) -> dict[str, Any]:
                                    tb=tb, step=int(job.payload.get("epoch") or 0),
                                    console=console, title=job.title)
     except NotFinite as err:
+        amp_on = job.runtime.amp_dtype is not None
+        todo = ("; try trainer.amp=off" if amp_on else
+                ": its weights, though finite, are too large for this data, a sign of a "
+                "training that was diverging; evaluate an earlier checkpoint of the run")
         raise UserError(f"{job.checkpoint} cannot be evaluated: {err}, so it has no test "
-                        f"result (its computation overflows on this data; try "
-                        f"trainer.amp=off).") from None
+                        f"result (its computation overflows on this data{todo}).") from None
     tb.close()
     return report.metrics
 

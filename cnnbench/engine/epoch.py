@@ -110,5 +110,5 @@ def optimizer_step(optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScale
 def _report(step: int, loss_sum: torch.Tensor, correct: torch.Tensor, seen: int, start: float,
             on_progress: Callable[..., None]) -> None:
     mean_loss = loss_sum.item() / seen
-    require_finite({"training loss": mean_loss}, f"at batch {step}")
+    require_finite({"training loss": mean_loss}, f"by batch {step}")  # checked every few batches
     on_progress(step, mean_loss, correct.item() / seen, seen / (time.perf_counter() - start))

@@ -10,9 +10,11 @@ is a file of the run directory it is in, written by the process that owns that r
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
+from cnnbench.errors import UserError
 from cnnbench.rundir.files import append, replace_with, write_all
 from cnnbench.rundir.policy import Writer
 from cnnbench.rundir.strict_json import strict
@@ -73,10 +75,22 @@ def claim_outputs(folder: Path, command: str, names: Sequence[str],
     `names` is replaced only where `earlier(folder)` recognises the folder as an earlier output
     of the same command."""
     folder = Path(folder)
+    require_folder(folder, command)
     writer = Writer(command, (folder,), names if folder.is_dir() and earlier(folder) else ())
     for name in names:
         writer.check(folder / name)
     return writer
+
+
+def require_folder(folder: Path, command: str) -> None:
+    """Refuse, before any work, an out= path that is (or lies under) something not a folder."""
+    for place in (folder, *folder.parents):
+        if os.path.lexists(place):
+            if place.is_dir():
+                return
+            raise UserError(f"{place} is a file, not a folder, so cnnbench {command} cannot "
+                            f"write its files into {folder}. Give out= a folder's path (a "
+                            f"missing folder is made), or leave out= off.")
 
 
 def begins_with(path: Path, prefix: bytes) -> bool:

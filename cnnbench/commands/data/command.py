@@ -87,9 +87,11 @@ def out_dir(out: str | None, dataset: str) -> Path:
     """The folder the files go to, made now (an unwritable place is an OSError naming it, which
     the CLI's error boundary shows as one paragraph)."""
     from cnnbench.run.stored_config import safe_name
+    from cnnbench.rundir import require_folder
     from cnnbench.rundir.naming import stamped
 
     folder = Path(out).expanduser() if out else Path("outputs") / "data" / stamped(safe_name(dataset))
+    require_folder(folder, "data")
     folder.mkdir(parents=True, exist_ok=True)
     if not os.access(folder, os.W_OK | os.X_OK):
         raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(folder))

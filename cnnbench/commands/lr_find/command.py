@@ -7,6 +7,7 @@ Builds the run `cnnbench train` would start with the same overrides (run/build.p
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import time
 from dataclasses import dataclass
@@ -113,8 +114,11 @@ def claim(folder: Path) -> Any:
 
 
 def csv_text(test: Any) -> str:
+    def cell(x: float) -> str:  # an overflowed loss: an empty cell, as in compare's CSV
+        return repr(x) if math.isfinite(x) else ""
+
     rows = ["lr,loss,smoothed_loss"]
-    rows += [f"{lr!r},{loss!r},{smooth!r}"
+    rows += [f"{lr!r},{cell(loss)},{cell(smooth)}"
              for lr, loss, smooth in zip(test.lrs, test.losses, test.smoothed)]
     return "\n".join(rows) + "\n"
 
