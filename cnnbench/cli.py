@@ -180,22 +180,43 @@ def export(args: list[str], console: Console, scope: Scope, debug: bool) -> int:
     return export_main(args, console)
 
 
-SMALLER_DATA = "use smaller or fewer images (dataset.image_size, dataset.train_size"
+SMALLER_DATA = "{smaller data}"  # filled in by `data_hints`, for the dataset at hand
 # each subcommand, and what its user can change when the machine runs out of room
 COMMANDS: dict[str, tuple[Callable[[list[str], Console, Scope, bool], int], Hints]] = {
     "train": (train, Hints("write the run elsewhere with hydra.run.dir=DIR (a sweep: "
-                           "hydra.sweep.dir=DIR)", f"{SMALLER_DATA}) or a smaller "
+                           "hydra.sweep.dir=DIR)", f"{SMALLER_DATA} or a smaller "
                            f"trainer.batch_size")),
     "models": (models, Hints(smaller="use a smaller dataset.image_size")),
-    "data": (data, Hints("write elsewhere with out=DIR", f"{SMALLER_DATA}, dataset.test_size)")),
+    "data": (data, Hints("write elsewhere with out=DIR", SMALLER_DATA)),
     "compare": (compare, Hints("write elsewhere with out=DIR", "compare fewer runs at once")),
     "eval": (evaluate, Hints("write elsewhere with out=DIR", "use a smaller "
                                                               "trainer.eval_batch_size")),
     "predict": (predict, Hints("write elsewhere with out=DIR", "use a smaller batch_size=N")),
     "export": (export, Hints("write elsewhere with out=FILE")),
-    "lr-find": (lr_find, Hints("write elsewhere with out=DIR", f"{SMALLER_DATA}) or a smaller "
+    "lr-find": (lr_find, Hints("write elsewhere with out=DIR", f"{SMALLER_DATA} or a smaller "
                                f"trainer.batch_size")),
 }
+
+
+def smaller_data(args: list[str]) -> str:
+    """How to load less data, naming only keys the chosen dataset has: every dataset takes
+    dataset.image_size; only dataset=synthetic has a number of images (the others refuse
+    dataset.train_size, and would ignore +dataset.train_size)."""
+    from cnnbench.settings.overrides import hydra_unquote
+
+    chosen = [hydra_unquote(arg.partition("=")[2]) for arg in args
+              if arg.partition("=")[0].lstrip("+") == "dataset" and "=" in arg]
+    if chosen and chosen[-1] == "synthetic":
+        return ("use smaller or fewer images (dataset.image_size, dataset.train_size, "
+                "dataset.test_size)")
+    return "use smaller images (dataset.image_size)"
+
+
+def data_hints(hints: Hints, args: list[str]) -> Hints:
+    """`hints` with SMALLER_DATA spelt out for the dataset `args` choose."""
+    if SMALLER_DATA not in hints.smaller:
+        return hints
+    return Hints(hints.elsewhere, hints.smaller.replace(SMALLER_DATA, smaller_data(args)))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -224,6 +245,7 @@ def dispatch(argv: list[str]) -> int:
                       highlight=False)
         return 2
     action, hints = COMMANDS[command]
+    hints = data_hints(hints, rest)
     # SIGTERM and SIGHUP end every command as Ctrl-C does; every ending is shown one way
     return run_command(lambda scope: action(rest, console, scope, debug), console, debug, hints)
 

@@ -86,6 +86,46 @@ def _listing(names: Names, own: Sequence[str]) -> str:
             f"{', '.join(settings)}; Hydra's own: hydra.*{mine}")
 
 
+def _has(data: Any, path: Sequence[str]) -> bool:
+    for name in path:
+        if not isinstance(data, dict) or name not in data:
+            return False
+        data = data[name]
+    return True
+
+
+def _configs(names: Names) -> tuple[Any, dict[str, list[Any]], list[Any]]:
+    """(train.yaml, each group's options, the presets that set keys anywhere), as loaded."""
+    root = config_dir()
+    options: dict[str, list[Any]] = {}
+    presets: list[Any] = []
+    for group, choices in names.groups.items():
+        for option in choices:
+            text = (root / group / f"{option}.yaml").read_text()
+            data = yaml.safe_load(text) or {}
+            if "@package _global_" in text.split("\n", 1)[0]:
+                presets.append(data)
+            else:
+                options.setdefault(group, []).append(data)
+    return yaml.safe_load((root / "train.yaml").read_text()) or {}, options, presets
+
+
+def _adding(prefix: str, path: list[str], names: Names) -> str:
+    """The prefix a suggested key takes in place of the user's `+`/`++`: none when the config
+    has the key whatever options are chosen (a setting of train.yaml, or a key every option of
+    its group has: Hydra refuses to add it again with `+`); `++` (add, or set when there) when
+    only some options or presets have it; the user's own when no config file has it."""
+    train, options, presets = _configs(names)
+    grouped = path[0] in options
+    shipped = options[path[0]] if grouped else [train]
+    found = [_has(data, path[1:] if grouped else path) for data in shipped]
+    if all(found):
+        return ""
+    if any(found) or any(_has(data, path) for data in presets):
+        return "++"
+    return prefix
+
+
 def _unknown_top(arg: str, prefix: str, path: list[str], names: Names, command: str,
                  own: Sequence[str]) -> UserError:
     top, key, (_, sep, value) = path[0], ".".join(path), arg.partition("=")
@@ -93,6 +133,8 @@ def _unknown_top(arg: str, prefix: str, path: list[str], names: Names, command: 
     hint = ""
     if match is not None:
         again = "" if (match in names.groups and len(path) == 1) or match in own else prefix
+        if "+" in prefix and match not in own:
+            again = _adding(prefix, [match, *path[1:]], names)
         hint = f" (did you mean {again}{match}{key[len(top):]}{sep}{value}?)"
     added = (f" A + adds a key to the config, and nothing in cnnbench reads '{top}': the run "
              f"would ignore it." if "+" in prefix else "")

@@ -25,8 +25,13 @@ def open_study(name: str, url: str, direction: str, pruner: Mapping[str, Any]) -
     settings are stored with it the first time, so every worker and job prunes alike."""
     storage = open_storage(url)
     with quiet_libraries():
-        study = optuna.create_study(study_name=name, storage=storage, direction=direction,
-                                    load_if_exists=True)
+        try:
+            study = optuna.create_study(study_name=name, storage=storage, direction=direction,
+                                        load_if_exists=True)
+        except ValueError:  # it exists, made to go the other way, which Optuna will not change
+            study = optuna.load_study(study_name=name, storage=storage)
+            if study.direction.name.lower() == direction:
+                raise
     if study.direction.name.lower() != direction:
         from cnnbench.settings.objective import SweepError
 

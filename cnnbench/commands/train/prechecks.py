@@ -23,7 +23,8 @@ def check_single_config(args: list[str]) -> None:
     if shows and any(a in ("-m", "--multirun") for a in args):
         raise UserError(f"{shows[0]} prints the config of one run, and -m makes a sweep of "
                         f"several: drop -m and give one value per option to see a job's config "
-                        f"(e.g. cnnbench train model=mlp {shows[0]} job).")
+                        f"(e.g. cnnbench train model=mlp {shows[0]} "
+                        f"{'job' if shows[0] in ('--cfg', '-c') else 'config'}).")
 
 
 def check_override_syntax(args: list[str]) -> None:
