@@ -95,7 +95,8 @@ def run_train(args: list[str], console: Console, debug: bool = False,
         if sweep_dir is not None:
             report_sweep(console, sweep_dir)
             command, search = next_run(typed, sweep_dir)
-        advice = interrupted_advice([o.run_dir for o in outcomes], sweep_dir, command, search)
+        advice = interrupted_advice([o.run_dir for o in outcomes], sweep_dir, command, search,
+                                    typed)
         main = from_environment().is_main  # under torchrun, rank 0 speaks for the job
         if main:
             say(console, advice)

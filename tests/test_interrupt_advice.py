@@ -89,3 +89,55 @@ def test_a_sweep_without_last_checkpoints_is_judged_by_its_runs(tmp_path):
     fake_run(tmp_path / "sweep", save_last=False, epochs=1)
     text = nothing_to_resume([], tmp_path / "sweep")
     assert text.startswith("1 epoch had finished") and "save_last=false" in text
+
+
+def printed_start_again(out: str) -> list[str]:
+    """The arguments of the command the advice prints after `start it again with:`."""
+    import shlex
+
+    lines = out.splitlines()
+    at = next(i for i, line in enumerate(lines) if line.rstrip().endswith("start it again with:"))
+    words = shlex.split(lines[at + 1])
+    assert words[:2] == ["cnnbench", "train"], lines[at + 1]
+    return words[2:]
+
+
+def test_a_run_with_nothing_to_resume_starts_again_with_the_printed_command(tmp_path):
+    args = ["dataset=synthetic", "dataset.train_size=3000", "dataset.test_size=64",
+            "trainer.batch_size=64", "trainer.device=cpu", "trainer.epochs=3",
+            "trainer.progress=false", "evaluation.plots=false", "hydra.run.dir=run",
+            "trainer.checkpoint.save_last=false"]
+    proc = subprocess.Popen([sys.executable, "-m", "cnnbench", "train", *args], cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env={**os.environ, "COLUMNS": "400"},
+                            preexec_fn=_ctrl_c_reaches_the_child)
+    run, deadline = tmp_path / "run", time.time() + 300
+    while history_rows(run) < 1:
+        assert proc.poll() is None, proc.communicate()[0]
+        assert time.time() < deadline, "no epoch finished in time"
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 130, out
+    kept = (run / "metrics.json").read_bytes(), (run / "history.csv").read_bytes()
+    again = printed_start_again(out)
+    assert "trainer.checkpoint.save_last=true" in again and "hydra.run.dir=run" not in again
+    done = subprocess.run([sys.executable, "-m", "cnnbench", "train", *again], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    (new,) = [p for p in tmp_path.iterdir() if p.name.startswith("run_")]
+    assert json.loads((new / "metrics.json").read_text())["status"] == "completed"
+    assert (new / "checkpoints" / "last.pt").is_file()
+    assert ((run / "metrics.json").read_bytes(), (run / "history.csv").read_bytes()) == kept
+
+
+def test_the_same_command_again_on_a_run_with_nothing_to_resume_names_a_free_folder(tmp_path):
+    run = fake_run(tmp_path, save_last=False, epochs=1, best=True)
+    proc = subprocess.run([sys.executable, "-m", "cnnbench", "train", "dataset=synthetic",
+                           "dataset.train_size=64", "trainer.device=cpu", "trainer.epochs=1",
+                           f"hydra.run.dir={run}"], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 2 and "Traceback" not in proc.stdout + proc.stderr
+    text = " ".join(proc.stdout.split())
+    assert "cannot be resumed" in text and f"hydra.run.dir={run}_2" in text, text
+    assert "trainer.resume" not in text

@@ -18,7 +18,8 @@ from cnnbench.rundir import (
     read_metrics,
 )
 
-SAVE_LAST_OFF = "trainer.checkpoint.save_last=false"
+SAVE_LAST_KEY = "trainer.checkpoint.save_last"
+SAVE_LAST_OFF = f"{SAVE_LAST_KEY}=false"
 
 
 def epochs_finished(run_dir: Path) -> int:
@@ -49,29 +50,56 @@ def _epochs(n: int) -> str:
     return "1 epoch" if n == 1 else f"{n} epochs"
 
 
-def nothing_to_resume(run_dirs: Sequence[Path], sweep_dir: Path | None = None) -> str:
+def start_again_command(args: Sequence[str], run_dir: Path) -> str:
+    """The command that starts a run with nothing to resume again, from the arguments it was
+    started with (`args`): in a new folder beside `run_dir` where they chose hydra.run.dir (the
+    old one keeps its curves and best.pt), with a last.pt kept where its config kept none."""
+    from cnnbench.rundir.naming import free_sibling
+    from cnnbench.settings.overrides import hydra_value, override_key
+
+    drop = {"hydra.run.dir"} | ({SAVE_LAST_KEY} if keeps_last(run_dir) is False else set())
+    words = [a for a in args if override_key(a) not in drop]
+    if any(override_key(a) == "hydra.run.dir" for a in args):
+        words.append(f"hydra.run.dir={hydra_value(str(free_sibling(run_dir)))}")
+    if keeps_last(run_dir) is False:
+        words.append(f"{SAVE_LAST_KEY}=true")
+    return " ".join(shlex.quote(w) for w in ["cnnbench", "train", *words])
+
+
+def nothing_to_resume(run_dirs: Sequence[Path], sweep_dir: Path | None = None,
+                      again: str | None = None) -> str:
     """What to tell the user when none of `run_dirs` (empty: the runs in `sweep_dir`) has a
-    last.pt: why, and what to do."""
+    last.pt: why, and what to do (`again`: the command that starts the run again, from
+    start_again_command)."""
     if not run_dirs and sweep_dir is not None:
         run_dirs = find_run_dirs(Path(sweep_dir))
     finished = max((epochs_finished(d) for d in run_dirs), default=0)
-    again = "there is nothing to resume: start it again with the same command"
     if not any(keeps_last(d) is False for d in run_dirs):
         if finished:
-            return (f"{_epochs(finished)} had finished, but checkpoints/last.pt could not be "
-                    f"written (a full disk, or a folder that cannot be written), so {again} "
-                    f"once that is fixed.")
-        return f"No epoch had finished and no checkpoint was written, so {again}."
-    if finished:
+            text = (f"{_epochs(finished)} had finished, but checkpoints/last.pt could not be "
+                    f"written (a full disk, or a folder that cannot be written), so there is "
+                    f"nothing to resume: once that is fixed, start it again")
+        else:
+            text = ("No epoch had finished and no checkpoint was written, so there is nothing "
+                    "to resume: start it again")
+    elif finished:
         text = (f"{_epochs(finished)} had finished, but no checkpoint to resume from was kept: "
-                f"{SAVE_LAST_OFF} keeps no checkpoints/last.pt, so {again}")
+                f"{SAVE_LAST_OFF} keeps no checkpoints/last.pt, so there is nothing to resume: "
+                f"start it again")
     else:
-        text = f"No epoch had finished, and {SAVE_LAST_OFF} keeps no checkpoints/last.pt, so {again}"
-    text += (", adding trainer.checkpoint.save_last=true to be able to resume it after an "
-             "interruption.")
+        text = (f"No epoch had finished, and {SAVE_LAST_OFF} keeps no checkpoints/last.pt, so "
+                f"there is nothing to resume: start it again")
+    if again is not None:
+        text += f" with:\n  {again}"
+    else:
+        text += " with the same command"
+        if any(keeps_last(d) is False for d in run_dirs):
+            text += (", adding trainer.checkpoint.save_last=true to be able to resume it after "
+                     "an interruption")
+        text += "."
     best = [best_checkpoint(d) for d in run_dirs if best_checkpoint(d).is_file()]
     if best:
-        text += (f" The best epoch's weights are kept in {best[-1]}: evaluate them with cnnbench "
-                 f"eval checkpoint={shlex.quote(str(best[-1]))}, or classify pictures with "
-                 f"cnnbench predict.")
+        text += (f"\nThe best epoch's weights are kept in {best[-1]}: evaluate them with "
+                 f"cnnbench eval checkpoint={shlex.quote(str(best[-1]))}, or classify pictures "
+                 f"with cnnbench predict.")
     return text

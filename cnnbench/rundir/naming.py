@@ -6,6 +6,7 @@ import hashlib
 import re
 import secrets
 import time
+from pathlib import Path
 from typing import Any
 
 
@@ -18,6 +19,16 @@ def new_run_id() -> str:
 def stamped(*parts: str) -> str:
     """A directory name that sorts by start time and never collides: time, parts, random tag."""
     return "_".join([time.strftime("%Y-%m-%d_%H-%M-%S"), *parts, new_run_id()])
+
+
+def free_sibling(folder: Path) -> Path:
+    """The first of `folder`_2, `folder`_3, ... that does not exist: a new run's own folder
+    beside one that is taken."""
+    folder = Path(folder)
+    n = 2
+    while Path(f"{folder}_{n}").exists():
+        n += 1
+    return Path(f"{folder}_{n}")
 
 
 # Characters a directory name cannot hold on common filesystems (Linux, macOS, Windows, SMB)

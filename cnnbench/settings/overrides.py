@@ -29,6 +29,12 @@ def hydra_quote(text: str) -> str:
     return f"'{body}'"
 
 
+def hydra_value(text: str) -> str:
+    """`text` as it can stand in an override: as it is where Hydra reads it unchanged (a plain
+    path), else quoted (hydra_quote)."""
+    return text if re.fullmatch(r"[\w./@~+-]+", text) else hydra_quote(text)
+
+
 def hydra_unquote(value: str) -> str:
     """The inverse of `hydra_quote` (also for double quotes); other values come back as given."""
     if len(value) < 2 or value[0] not in "'\"" or value[-1] != value[0]:

@@ -71,11 +71,13 @@ SWEEP_CONTINUES = ("Continue the sweep with the command below: it skips the jobs
 
 
 def interrupted_advice(run_dirs: list[Path], sweep_dir: Path | None,
-                       sweep_command: str | None = None, search: bool = False) -> str:
+                       sweep_command: str | None = None, search: bool = False,
+                       args: list[str] | None = None) -> str:
     """What the user can do next after Ctrl-C: continue the sweep (or the `search`) with
-    `sweep_command`, or resume each run that has a last.pt on its own."""
+    `sweep_command`, resume each run that has a last.pt on its own, or start a single run that
+    has none again (from the arguments it was started with, `args`)."""
     from cnnbench.run.resume import resume_command
-    from cnnbench.run.unresumable import nothing_to_resume
+    from cnnbench.run.unresumable import nothing_to_resume, start_again_command
     from cnnbench.rundir import PRUNED, last_checkpoint, read_metrics
     from cnnbench.sweep.manifest import job_dirs
 
@@ -95,6 +97,8 @@ def interrupted_advice(run_dirs: list[Path], sweep_dir: Path | None,
     resumable = [d for d in run_dirs if last_checkpoint(d).is_file()  # a pruned trial is done
                  and read_metrics(d).get("status") != PRUNED]
     if not resumable:
-        return text + escape(nothing_to_resume(run_dirs, sweep_dir))
+        again = (start_again_command(args, run_dirs[-1])
+                 if sweep_dir is None and args is not None else None)
+        return text + escape(nothing_to_resume(run_dirs, sweep_dir, again))
     commands = "\n  ".join(escape(resume_command(d)) for d in resumable)
     return text + f"Continue with:\n  {commands}"

@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 
 from cnnbench.settings.names import check_override_names, plain_group_choices
-from cnnbench.settings.overrides import hydra_unquote, override_key
+from cnnbench.settings.overrides import hydra_unquote, hydra_value, override_key
 from cnnbench.sweep.outcome import is_sweep, with_sweep_dir
 
 INFO_FLAGS = ("--help", "-h", "--hydra-help", "--info", "-i", "--cfg", "-c")  # print, write nothing
@@ -65,7 +65,12 @@ def check_output_dir(args: list[str]) -> None:
     existing = target
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent
-    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+    if not existing.is_dir():
+        key = "hydra.sweep.dir" if "-m" in args or "--multirun" in args else "hydra.run.dir"
+        raise UserError(f"{existing} is a file, not a folder, so no run can be written into "
+                        f"{target}. Give {key}= a folder's path (a missing folder is made), or "
+                        f"leave it off for a new one under outputs/.")
+    if not os.access(existing, os.W_OK | os.X_OK):
         raise UserError(f"Cannot write run outputs to {target.resolve()}: {existing.resolve()} "
                         f"is not writable. Run from a folder you can write to, or choose another "
                         f"place with hydra.run.dir=... (single runs) / hydra.sweep.dir=... (sweeps).")
@@ -77,18 +82,25 @@ def check_run_dir_free(args: list[str], resuming: bool) -> None:
     was checked before the command line was rewritten)."""
     from cnnbench.errors import UserError
     from cnnbench.run.resume import resume_command
-    from cnnbench.rundir import RunLock, holds_run
+    from cnnbench.rundir import RunLock, holds_run, last_checkpoint
+    from cnnbench.rundir.naming import free_sibling
 
     chosen = [a.partition("=")[2] for a in args if override_key(a) == "hydra.run.dir"]
     if not chosen or resuming or is_sweep(args):
         return
     run_dir = Path(hydra_unquote(chosen[-1]))
     RunLock(run_dir).refuse_if_held()
-    if holds_run(run_dir):
+    if holds_run(run_dir) and last_checkpoint(run_dir).is_file():
         raise UserError(f"{run_dir} already holds a run, and a new run would mix its history "
                         f"and checkpoints with that one's. Continue that run with: "
                         f"{resume_command(run_dir)} ; or give a new run its own folder "
                         f"(leave hydra.run.dir out, or choose another one).")
+    if holds_run(run_dir):
+        raise UserError(f"{run_dir} already holds a run that cannot be resumed (it has no "
+                        f"checkpoints/last.pt), and a new run there would mix its history with "
+                        f"that one's. Start the new run in a folder of its own, e.g. "
+                        f"hydra.run.dir={hydra_value(str(free_sibling(run_dir)))}, or leave "
+                        f"hydra.run.dir out.")
 
 
 def check_not_in_a_sweep(args: list[str], resuming: bool) -> None:
