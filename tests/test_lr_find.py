@@ -316,3 +316,23 @@ def test_the_suggestion_stays_below_rates_measured_to_stall_lenet(curve, too_hig
     found = suggest([float(r["lr"]) for r in rows], [float(r["smoothed_loss"]) for r in rows])
     assert found is not None and found.steepest_lr == pytest.approx(too_high, rel=0.01)
     assert found.lr < too_high / 5
+
+
+def test_an_auto_run_whose_record_is_lost_resumes_with_the_rate_the_advice_asks_for(tmp_path):
+    from conftest import run_cli
+
+    args = ["model=mlp", "dataset=synthetic", "dataset.train_size=256", "dataset.test_size=32",
+            "trainer.device=cpu", "trainer.epochs=1", "trainer.progress=false",
+            "evaluation.plots=false", "optimizer=sgd", "optimizer.lr=auto", "hydra.run.dir=run"]
+    run_cli("train", *args, cwd=tmp_path, check=True)
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    del metrics["lr_find"]
+    (tmp_path / "run" / "metrics.json").write_text(json.dumps(metrics))
+    refused = run_cli("train", "trainer.resume=run", "trainer.epochs=2", cwd=tmp_path)
+    text = " ".join(refused.stdout.split())
+    assert refused.returncode == 2 and "the same command plus optimizer.lr=<value>" in text, text
+    done = run_cli("train", "trainer.resume=run", "trainer.epochs=2", "optimizer.lr=0.01",
+                   cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    after = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert after["status"] == "completed" and after["epochs_run"] == 2, after

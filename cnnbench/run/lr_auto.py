@@ -48,8 +48,9 @@ def auto_lr(cfg: DictConfig, make_optimizer: OptimizerFactory, model: nn.Module,
         lr = recorded_lr({"lr_find": recorded})
         if lr is None:
             raise UserError("This optimizer.lr=auto run's metrics.json has no usable lr_find "
-                            "record to resume with. Resume with the rate as a number "
-                            "(optimizer.lr=<value>) or start a new run.")
+                            "record to resume with. Resume it with the rate as a number, the "
+                            "same command plus optimizer.lr=<value> (e.g. the rate its "
+                            "console log or TensorBoard shows), or start a new run.")
         note(f"optimizer.lr=auto: resuming at the rate this run found, {lr:.3g}.")
         return with_lr(cfg, lr), dict(recorded)
     if dist.enabled:

@@ -102,6 +102,11 @@ def run_value(key: str, stored: list[str], run: Path) -> Any:
     return node
 
 
+def _rate(text: str) -> bool:
+    value = _value(text)
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value < 1e308
+
+
 def changeable(key: str) -> bool:
     def under(prefixes):
         return any(key == p or key.startswith((p + ".", p + "/")) for p in prefixes)
@@ -119,6 +124,8 @@ def check_user_overrides(user: list[str], stored: list[str], run: Path) -> None:
         theirs = run_value(key, stored, run)
         if "=" in arg and theirs is not Ellipsis and _value(arg.split("=", 1)[1]) == theirs:
             continue
+        if key == "optimizer.lr" and theirs == "auto" and _rate(arg.split("=", 1)[1]):
+            continue  # the number `auto` stands for, where the run's record of it is lost
         refused.append(arg + ("" if theirs is Ellipsis else f" (the run has {theirs!r})"))
     if refused:
         raise UserError(
