@@ -139,7 +139,7 @@ def test_failing_sweep_job_does_not_stop_the_others(tmp_path, cli):
      "nowhere/FashionMNIST/raw"),
     (["dataset.image_size=8"], "cannot take 1x8x8 images"),
     (["trainer.resume=missing/last.pt"], "no such file or directory"),
-    (["hydra.run.dir=/proc/version/run"], "Cannot write run outputs"),
+    (["hydra.run.dir=/proc/version/run"], "/proc/version is a file, not a folder"),
     (["trainer.label_smoothing=abc"], "trainer.label_smoothing='abc' is not valid: it must be a number"),
     (["trainer.early_stopping=5"], "trainer.early_stopping=5 is not valid"),
     ([f"trainer.seed={2**64}"], f"trainer.seed={2**64} is not valid"),

@@ -320,5 +320,5 @@ def test_compare_to_an_unwritable_folder_is_one_paragraph(cli, tmp_path):
     text = proc.stdout + proc.stderr
     assert proc.returncode != 0 and "Traceback" not in text, text
     (line,) = [l for l in text.splitlines() if l.startswith("error:")]
-    assert f"The comparison files could not be written to {blocker / 'out'}" in line, text
-    assert "Give a folder you can write to with out=DIR" in text
+    assert f"{blocker} is a file, not a folder, so cnnbench compare cannot write" in line, text
+    assert "Give out= a folder's path" in text

@@ -9,6 +9,7 @@ import errno
 import io
 import math
 import os
+import shlex
 import shutil
 import warnings
 from pathlib import Path
@@ -17,7 +18,7 @@ from typing import Any, Callable
 import torch
 
 from cnnbench.errors import UserError
-from cnnbench.rundir import CHECKPOINT_DIR, Writer, last_checkpoint, write_bytes
+from cnnbench.rundir import CHECKPOINT_DIR, Writer, last_checkpoint, runs_inside, write_bytes
 
 FORMAT = "cnnbench-checkpoint-v1"
 
@@ -75,6 +76,12 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
     of the type the schema (ENTRIES) gives it; anything else is one UserError paragraph."""
     path = Path(path)
     if path.is_dir():
+        several = runs_inside(path)
+        if several:
+            what, example = several
+            raise UserError(f"{what}, not one run: a checkpoint is one run's best.pt or last.pt "
+                            f"(or the run's directory), e.g. "
+                            f"checkpoint={shlex.quote(str(example))}")
         path = last_checkpoint(path)
     if not path.is_file():
         raise UserError(f"No checkpoint at {path}: the file does not exist. Give the path of a "

@@ -32,8 +32,9 @@ from cnnbench.rundir import (
     HYDRA_DIR,
     last_checkpoint,
     run_status,
+    runs_inside,
 )
-from cnnbench.settings.overrides import hydra_quote, hydra_unquote, override_key
+from cnnbench.settings.overrides import hydra_quote, hydra_unquote, hydra_value, override_key
 from cnnbench.settings.resume_policy import RESUME_KEY
 
 
@@ -59,6 +60,22 @@ def resume_value(args: list[str]) -> str | None:
     return value
 
 
+def start_again_advice(run: Path) -> str:
+    """Why a run that has no last.pt has nothing to resume, and the command that starts it
+    again beside it, from its own overrides (when they can be read and trusted)."""
+    from cnnbench.run.unresumable import nothing_to_resume, start_again_command
+    from cnnbench.rundir import holds_run
+    from cnnbench.settings.resume_policy import stored_overrides
+
+    if not holds_run(run):
+        return "It is not a cnnbench run directory; give one that has checkpoints/last.pt."
+    try:
+        again = start_again_command([*stored_overrides(run), f"hydra.run.dir={run}"], run)
+    except UserError:
+        again = None
+    return nothing_to_resume([run], again=again)
+
+
 def run_dir_of(path: str) -> Path:
     """The run directory of a checkpoint file or run directory `path`."""
     p = Path(path).expanduser()
@@ -66,9 +83,16 @@ def run_dir_of(path: str) -> Path:
         raise UserError(f"trainer.resume={path}: no such file or directory. Give the path of a "
                         f"run directory (outputs/runs/...) or of its checkpoints/last.pt.")
     if p.is_dir():
+        several = runs_inside(p)
+        if several:
+            what, example = several
+            raise UserError(f"trainer.resume={path}: {what}, and trainer.resume continues one "
+                            f"run, e.g. {resume_command(example)} ; to continue a whole sweep, "
+                            f"run the sweep's command again with "
+                            f"hydra.sweep.dir={hydra_value(str(p))}.")
         if not last_checkpoint(p).is_file():
-            raise UserError(f"trainer.resume={path}: {p} has no checkpoints/last.pt, so it is not "
-                            f"a cnnbench run directory that can be resumed.")
+            raise UserError(f"trainer.resume={path}: {p} has no checkpoints/last.pt, so it "
+                            f"cannot be resumed. {start_again_advice(p)}")
         return p.resolve()
     run = p.resolve().parent.parent
     if not (run / HYDRA_DIR).is_dir() or p.resolve().parent.name != CHECKPOINT_DIR:

@@ -58,6 +58,7 @@ from cnnbench.rundir.layout import (
     is_run_dir,
     last_checkpoint,
     metrics_file,
+    runs_inside,
 )
 from cnnbench.rundir.lock import (
     RunLock,
@@ -135,6 +136,7 @@ __all__ = [
     "record_outcome",
     "require_folder",
     "run_status",
+    "runs_inside",
     "set_aside",
     "write_bytes",
     "write_config_hash",

@@ -80,6 +80,22 @@ def is_run_dir(path: Path) -> bool:
             or (path / HYDRA_DIR / "config.yaml").is_file())
 
 
+def runs_inside(folder: Path) -> tuple[str, Path] | None:
+    """Where `folder` is not a run but holds runs (a sweep, or a folder of runs): a phrase that
+    says so, and one of its runs (one with a last.pt where there is one) for an example; None
+    otherwise."""
+    folder = Path(folder)
+    if not folder.is_dir() or is_run_dir(folder):
+        return None
+    runs = find_run_dirs(folder)
+    if not runs:
+        return None
+    example = next((r for r in runs if last_checkpoint(r).is_file()), runs[0])
+    swept = any((folder / name).exists() for name in (SWEEP_RECORD_FILE, "multirun.yaml"))
+    kind = "a sweep directory" if swept else "a folder"
+    return f"{folder} is {kind} that holds {len(runs)} run{'s' * (len(runs) != 1)}", example
+
+
 def find_run_dirs(root: Path) -> list[Path]:
     """Every run directory at or below `root`, in sorted order (runs hold no nested runs)."""
     if is_run_dir(root):
