@@ -87,6 +87,9 @@ def run_train(args: list[str], console: Console, debug: bool = False,
                 if folder is not None:
                     owned.enter_context(RunLock(folder))
             make_train_app(outcomes, debug=debug)()
+        crash = next((o.error for o in outcomes if o.error is not None), None)
+        if crash is not None:  # a single run's crash: its fault's paragraph, or its traceback
+            raise crash
     except NothingToResume as done:
         console.print(str(done), highlight=False, soft_wrap=True, markup=False)
         return 0

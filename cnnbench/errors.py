@@ -18,6 +18,18 @@ class RunPruned(Exception):
     mistake; the message says at which epoch and with what value."""
 
 
+MEMORY_WORDS = ("not enough memory", "DefaultCPUAllocator", "out of memory",
+                "Cannot allocate memory")
+
+
+def is_out_of_memory(err: BaseException) -> bool:
+    """Whether `err` says memory ran out (MemoryError, ENOMEM, torch's allocators): a fault of
+    the machine's size, which the error boundary explains, never a mistake in a config."""
+    if isinstance(err, MemoryError) or (isinstance(err, OSError) and err.errno == 12):
+        return True
+    return any(word in str(err) for word in MEMORY_WORDS)
+
+
 def printable(text: str) -> str:
     """`text` safe to print and to write as UTF-8: the bytes of a file name that is not valid
     UTF-8 (which Python keeps as surrogate escapes) shown as \\xNN."""

@@ -8,7 +8,7 @@ import os
 import re
 from dataclasses import dataclass
 
-from cnnbench.errors import printable
+from cnnbench.errors import is_out_of_memory, printable
 
 LONGEST_SHOWN = 160  # characters of a path shown; a longer one is cut in the middle
 
@@ -81,14 +81,10 @@ def os_fault(err: OSError, hints: Hints) -> Fault | None:
                  f"{todo}.", 2)
 
 
-MEMORY_WORDS = ("not enough memory", "DefaultCPUAllocator", "out of memory",
-                "Cannot allocate memory")
-
-
 def memory_fault(err: BaseException, hints: Hints) -> Fault | None:
     """Memory that ran out (MemoryError, torch's allocators, ENOMEM) as one paragraph."""
     text = str(err)
-    if not isinstance(err, (MemoryError, OSError)) and not any(w in text for w in MEMORY_WORDS):
+    if not isinstance(err, (MemoryError, OSError)) and not is_out_of_memory(err):
         return None
     asked = re.search(r"allocate (\d+) bytes", text)
     detail = (f"{int(asked.group(1)) / 1e9:,.1f} GB were asked for at once" if asked else

@@ -70,6 +70,7 @@ def test_running_out_of_memory_on_mnist_does_name_only_keys_mnist_takes(tmp_path
                    cwd=tmp_path)
     line = error_line(proc)
     assert proc.returncode == 1 and "Out of memory" in line, line
+    assert "Error executing job" not in proc.stdout + proc.stderr  # no Hydra line before it
     keys = advised_keys(line)
     assert keys == ["dataset.image_size", "trainer.batch_size"], line  # no dataset.train_size
     smaller = {"dataset.image_size": "14", "trainer.batch_size": "16"}

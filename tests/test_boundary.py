@@ -132,6 +132,7 @@ def test_a_full_disk_is_one_paragraph_for_every_command_that_writes(run, tmp_pat
     assert code == 2, out
     line = error_line(out)
     assert "No space left on device" in line and str(tmp_path / "out") in line, line
+    assert "Error executing job" not in out, out  # no line of Hydra's before the paragraph
     assert "running" not in statuses(tmp_path / "out").values()
     if name == "eval":  # its record began, and ends failed with the reason
         (record,) = statuses(tmp_path / "out").values()

@@ -15,7 +15,7 @@ from typing import Any, Callable, Mapping, Sequence
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
-from cnnbench.errors import UserError
+from cnnbench.errors import UserError, is_out_of_memory
 from cnnbench.models.alexnet import AlexNetCIFAR, AlexNetSmall
 from cnnbench.models.common import InputTooSmall
 from cnnbench.models.lenet import LeNet5
@@ -116,7 +116,9 @@ def build_model(model_cfg: DictConfig | Mapping[str, Any], *, in_channels: int,
         raise (err.renamed(name) if name else err) from None
     except UserError:
         raise
-    except Exception as err:  # noqa: BLE001 (a value the class cannot use, e.g. a bad activation)
+    except Exception as err:  # a value the class cannot use, e.g. a bad activation
+        if is_out_of_memory(err):
+            raise  # the machine's size, not the config: the error boundary's paragraph
         raise UserError(f"The model config{f' {name!r}' if name else ''} could not be built: "
                         f"{err}. Check the model.* options (`cnnbench train --cfg job` shows "
                         f"them).") from None

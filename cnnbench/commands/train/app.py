@@ -61,6 +61,7 @@ class Outcome:
 
     run_dir: Path
     ending: Ending
+    error: BaseException | None = None  # a single run's crash, raised again once Hydra is done
 
 
 def config_error(err: Exception) -> UserError:
@@ -118,7 +119,8 @@ def make_train_app(outcomes: list[Outcome], debug: bool = False) -> Callable[[],
                                 brief=sweeping, started=clock.job_started()).execute()
         except BaseException as err:
             ending = ending_of(err)
-            outcomes.append(Outcome(run_dir, ending))
+            crashed = not (ending.interrupted or sweeping or isinstance(err, UserError))
+            outcomes.append(Outcome(run_dir, ending, err if crashed else None))
             if main and lock.mine():  # a run that failed before it began says so too
                 record_outcome(run_dir, ending.status, ending.reason or "")
                 if isinstance(err, UserError) and not sweeping:
@@ -126,8 +128,10 @@ def make_train_app(outcomes: list[Outcome], debug: bool = False) -> Callable[[],
             if ending.status == PRUNED:  # a search stopped a hopeless trial: not a failure
                 console.print(f"pruned: {ending.reason}", markup=False, highlight=False)
                 return None
-            if ending.interrupted or not (sweeping or isinstance(err, UserError)):
-                raise  # Ctrl-C stops a sweep too; a bug in a single run shows its traceback
+            if ending.interrupted:
+                raise  # Ctrl-C stops a sweep too
+            if crashed:  # the CLI raises it again after Hydra (whose own line would come first)
+                return None
             if debug or not isinstance(err, UserError):
                 log.error("job failed:\n%s", traceback.format_exc())
             print_user_error(console, err if isinstance(err, UserError) else
