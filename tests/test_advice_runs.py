@@ -39,9 +39,10 @@ def suggestion(line: str) -> str:
 
 # -- train -m with a flag that prints one config --------------------------------------------
 
-@pytest.mark.parametrize("flag", ["--info", "-i", "--cfg", "-c"])
-def test_a_config_flag_given_to_a_sweep_does_suggest_a_command_that_runs(tmp_path, flag):
-    proc = run_cli("train", "-m", "model=mlp,lenet", flag, cwd=tmp_path)
+@pytest.mark.parametrize("given", ["--info", "-i", "--cfg", "-c", "--cfg=job", "--info=config"])
+def test_a_config_flag_given_to_a_sweep_does_suggest_a_command_that_runs(tmp_path, given):
+    flag = given.partition("=")[0]
+    proc = run_cli("train", "-m", "model=mlp,lenet", given, cwd=tmp_path)
     line = error_line(proc)
     assert proc.returncode == 2, line
     example = re.search(r"\(e\.g\. cnnbench (train [^)]*)\)", line)

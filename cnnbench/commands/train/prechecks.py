@@ -19,7 +19,8 @@ def check_single_config(args: list[str]) -> None:
     instead of Hydra's traceback."""
     from cnnbench.errors import UserError
 
-    shows = [a for a in args if a in ("--cfg", "-c", "--info", "-i")]
+    shows = [a.partition("=")[0] for a in args
+             if a.partition("=")[0] in ("--cfg", "-c", "--info", "-i")]  # --cfg=job too
     if shows and any(a in ("-m", "--multirun") for a in args):
         raise UserError(f"{shows[0]} prints the config of one run, and -m makes a sweep of "
                         f"several: drop -m and give one value per option to see a job's config "
