@@ -46,7 +46,7 @@ def test_resuming_a_sweep_directory_names_a_run_and_that_resume_runs(sweep):
     assert proc.returncode == 2
     line = error_line(proc.stdout + proc.stderr)
     assert "hydra.sweep.dir=sw" in line, line
-    done = run_cli("train", *printed_args(line, "train"), "trainer.epochs=2", cwd=sweep)
+    done = run_cli("train", *printed_args(line, "train"), cwd=sweep)
     assert done.returncode == 0, done.stdout + done.stderr
 
 

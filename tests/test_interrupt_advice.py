@@ -35,20 +35,27 @@ def history_rows(run: Path) -> int:
         return 0
 
 
-def test_ctrl_c_after_an_epoch_with_save_last_off_says_an_epoch_finished(tmp_path):
-    proc = subprocess.Popen([sys.executable, "-m", "cnnbench", "train", *SLOW,
-                             "trainer.checkpoint.save_last=false"], cwd=tmp_path,
+def ctrl_c_after_an_epoch(cwd: Path, args: list[str]) -> str:
+    """The output of `cnnbench train ARGS` (run directory `run`) stopped by Ctrl-C once its
+    first epoch is in history.csv; it exited 130."""
+    proc = subprocess.Popen([sys.executable, "-m", "cnnbench", "train", *args], cwd=cwd,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             env={**os.environ, "COLUMNS": "400"},
                             preexec_fn=_ctrl_c_reaches_the_child)
-    run, deadline = tmp_path / "run", time.time() + 300
-    while history_rows(run) < 1:
+    deadline = time.time() + 300
+    while history_rows(cwd / "run") < 1:
         assert proc.poll() is None, proc.communicate()[0]
         assert time.time() < deadline, "no epoch finished in time"
         time.sleep(0.05)
     proc.send_signal(signal.SIGINT)
     out, _ = proc.communicate(timeout=120)
     assert proc.returncode == 130, out
+    return out
+
+
+def test_ctrl_c_after_an_epoch_with_save_last_off_says_an_epoch_finished(tmp_path):
+    out = ctrl_c_after_an_epoch(tmp_path, [*SLOW, "trainer.checkpoint.save_last=false"])
+    run = tmp_path / "run"
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["status"] == "interrupted" and metrics["epochs_run"] >= 1, metrics
     assert not (run / "checkpoints" / "last.pt").exists()
@@ -107,18 +114,8 @@ def test_a_run_with_nothing_to_resume_starts_again_with_the_printed_command(tmp_
             "trainer.batch_size=64", "trainer.device=cpu", "trainer.epochs=3",
             "trainer.progress=false", "evaluation.plots=false", "hydra.run.dir=run",
             "trainer.checkpoint.save_last=false"]
-    proc = subprocess.Popen([sys.executable, "-m", "cnnbench", "train", *args], cwd=tmp_path,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env={**os.environ, "COLUMNS": "400"},
-                            preexec_fn=_ctrl_c_reaches_the_child)
-    run, deadline = tmp_path / "run", time.time() + 300
-    while history_rows(run) < 1:
-        assert proc.poll() is None, proc.communicate()[0]
-        assert time.time() < deadline, "no epoch finished in time"
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGINT)
-    out, _ = proc.communicate(timeout=120)
-    assert proc.returncode == 130, out
+    out = ctrl_c_after_an_epoch(tmp_path, args)
+    run = tmp_path / "run"
     kept = (run / "metrics.json").read_bytes(), (run / "history.csv").read_bytes()
     again = printed_start_again(out)
     assert "trainer.checkpoint.save_last=true" in again and "hydra.run.dir=run" not in again
