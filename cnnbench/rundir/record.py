@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import time
+import unicodedata
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -15,6 +16,7 @@ from cnnbench.rundir.layout import (
     FINAL_STATUSES,
     METRICS_FILE,
     NOT_STARTED,
+    RUNNING,
     STARTING,
     metrics_file,
 )
@@ -22,12 +24,48 @@ from cnnbench.rundir.policy import Writer
 from cnnbench.rundir.writer import write_json_atomic, write_text
 
 NO_METRICS, UNREADABLE = f"no {METRICS_FILE}", "unreadable"  # statuses of runs that lack one
+KNOWN_STATUSES = (STARTING, RUNNING, *FINAL_STATUSES)  # every status cnnbench writes
+# characters that never reach a terminal or a file from a run's files: controls (C0, DEL, C1),
+# format characters (bidi overrides, zero-width ones), line and paragraph separators, surrogates
+_HIDDEN = frozenset(("Cc", "Cf", "Cs", "Zl", "Zp"))
+_SPACES = "\t\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029"  # line breaks and tabs: a space
+
+
+def shown_text(value: object, limit: int | None = None) -> str:
+    """Text read from a run directory (a status, reason, name, option, note), made safe to show
+    and to write: line breaks and tabs (newline, U+2028, ...) become a space, every other control,
+    format or separator character '?', so nothing in it can move the cursor, hide or reorder
+    text, end a Markdown row or a CSV line, or render as a missing glyph. `limit`: at most that
+    many characters, '…' in place of the rest. Not a str: its str()."""
+    text = value if isinstance(value, str) else str(value)
+    if not text.isprintable():  # the fast path: printable text has none of them
+        text = "".join(" " if c in _SPACES else "?" if unicodedata.category(c) in _HIDDEN
+                       else c for c in text)
+    if limit is not None and len(text) > limit:
+        text = text[:limit - 1] + "…"
+    return text
+
+
+def _checked_status(data: dict[str, Any]) -> tuple[str, str | None]:
+    """(status, reason) of a metrics.json as shown: a status cnnbench writes, else UNREADABLE
+    with the reason; the reason as safe text (None when it is not text)."""
+    status, reason = data.get("status"), data.get("reason")
+    reason = shown_text(reason) if isinstance(reason, str) and reason else None
+    if status in KNOWN_STATUSES:
+        return status, reason
+    if "status" not in data or status is None:
+        return UNREADABLE, f"{METRICS_FILE} gives no status"
+    said = f"'{shown_text(status, 40)}'" if isinstance(status, str) else \
+        shown_text(json.dumps(status), 40)
+    return UNREADABLE, f"status {said} is not one cnnbench writes"
 
 
 def load_metrics(run_dir: Path) -> tuple[dict[str, Any], str, str | None]:
     """(metrics, status, reason) as the run's metrics.json says; a run without the file is
-    NO_METRICS and one whose file cannot be read (or is not a JSON object) UNREADABLE, with the
-    reason. Never raises: a run directory is someone else's files."""
+    NO_METRICS and one whose file cannot be read (or is not a JSON object, or whose status is
+    not one cnnbench writes: KNOWN_STATUSES) UNREADABLE, with the reason. The status and reason
+    are safe to show (`shown_text`); the other values are the file's own, to be checked by
+    whoever shows them. Never raises: a run directory is someone else's files."""
     path = metrics_file(run_dir)
     if not path.is_file():
         return {}, NO_METRICS, f"the run wrote no {METRICS_FILE} (it may not have started)"
@@ -35,9 +73,9 @@ def load_metrics(run_dir: Path) -> tuple[dict[str, Any], str, str | None]:
         data = json.loads(path.read_text())
         if not isinstance(data, dict):
             raise ValueError("not a JSON object")
-    except (OSError, ValueError) as err:
-        return {}, UNREADABLE, f"{METRICS_FILE}: {err}"
-    return data, str(data.get("status", "unknown")), data.get("reason")
+    except (OSError, ValueError, RecursionError) as err:  # RecursionError: nested too deep
+        return {}, UNREADABLE, f"{METRICS_FILE}: {shown_text(err, 200)}"
+    return data, *_checked_status(data)
 
 
 def read_metrics(run_dir: Path) -> dict[str, Any]:
@@ -46,8 +84,9 @@ def read_metrics(run_dir: Path) -> dict[str, Any]:
 
 
 def run_status(run_dir: Path) -> str | None:
-    status = read_metrics(run_dir).get("status")
-    return status if isinstance(status, str) else None
+    """The run's status, one of KNOWN_STATUSES; None when it has none of them."""
+    _, status, _ = load_metrics(run_dir)
+    return status if status in KNOWN_STATUSES else None
 
 
 class RunRecord:

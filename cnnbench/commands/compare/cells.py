@@ -119,10 +119,11 @@ def energy(stats: GroupStats) -> tuple[str, str]:
 
 def left_out(runs: Sequence[RunRecord]) -> str:
     """'failed (seed 4), running (seed 5)'; 'completed, no test acc' for a run without one,
-    'completed, test/loss not finite' for one with a metric that is NaN or infinite."""
+    'completed, test/loss not finite' for one with a metric that is NaN or infinite,
+    'completed, test/acc out of range' for one outside its range."""
     parts = []
     for r in runs:
-        why = r.shown_status if r.status != "completed" or r.not_finite else \
+        why = r.shown_status if r.status != "completed" or r.invalid else \
             "completed, no test acc"
         seed = r.options.get("seed")
         parts.append(f"{why} (seed {seed})" if seed is not None else why)

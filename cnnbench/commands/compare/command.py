@@ -24,7 +24,7 @@ from cnnbench.commands.compare.runs import RunRecord, load_runs
 from cnnbench.commands.compare.table import rich_table, sort_runs, write_csv
 from cnnbench.errors import UserError
 from cnnbench.faults import shown_path
-from cnnbench.rundir import PRUNED, begins_with, claim_outputs, write_with
+from cnnbench.rundir import PRUNED, UNREADABLE, begins_with, claim_outputs, write_with
 from cnnbench.settings.options import flag, normalized
 
 FILES = ("comparison.csv", "comparison_runs.csv", "comparison.md", "comparison.png",
@@ -131,8 +131,10 @@ def left_out_lines(runs: Sequence[RunRecord]) -> list[str]:
     if unfinished:
         lines.append(f"{len(unfinished)} of {len(runs)} runs did not complete and are left out "
                      f"of the statistics: "
-                     + "; ".join(f"{r.short or r.name}: {r.status}" for r in unfinished))
-    no_acc = [r for r in runs if r.status == "completed" and r.acc is None and not r.not_finite]
+                     + "; ".join(f"{r.short or r.name}: {r.status}"
+                                 + (f" ({r.reason})" if r.status == UNREADABLE and r.reason
+                                    else "") for r in unfinished))
+    no_acc = [r for r in runs if r.status == "completed" and r.acc is None and not r.invalid]
     if no_acc:
         lines.append(f"{_count(len(no_acc), 'completed run')} without a test accuracy "
                      f"(left out of the statistics): "
@@ -143,6 +145,12 @@ def left_out_lines(runs: Sequence[RunRecord]) -> list[str]:
                      f"infinite (left out of the statistics and unranked): "
                      + "; ".join(f"{r.short or r.name}: {', '.join(r.not_finite)}"
                                  for r in unfinite))
+    impossible = [r for r in runs if r.status == "completed" and r.out_of_range]
+    if impossible:
+        lines.append(f"{_count(len(impossible), 'completed run')} with metrics outside their "
+                     f"range (left out of the statistics and unranked): "
+                     + "; ".join(f"{r.short or r.name}: {', '.join(r.out_of_range.values())}"
+                                 for r in impossible))
     return lines
 
 
@@ -204,12 +212,12 @@ def main(args: Sequence[str], console: Console) -> int:
     if result.evaluations:
         console.print(evaluation_table(result.evaluations, runs, console.width))
         console.print(wrapped(NOTE))
-    for line in left_out_lines(runs):
-        console.print(line, highlight=False)
+    for line in left_out_lines(runs):  # names and reasons from the runs' files: Text, no markup
+        console.print(wrapped(line))
     wrote = f"wrote {', '.join(p.name for p in result.written)} to {result.out_dir}"
     # wrapped between words, unless the folder's path alone is wider than the terminal
     console.print(wrapped(wrote) if len(str(result.out_dir)) < console.width else wrote,
-                  highlight=False)
+                  highlight=False, markup=False)
     for note in result.skipped:
         console.print(f"skipped {note}", highlight=False)
     return 0

@@ -109,5 +109,5 @@ def evaluation_table(evaluations: Sequence[RunRecord], runs: Sequence[RunRecord]
     for c in columns:
         table.add_column(c, justify="right" if c == "test acc" else "left", no_wrap=True)
     for row in rows:
-        table.add_row(*row)
+        table.add_row(*map(Text, row))  # Text, not markup: names and paths from the runs' files
     return table

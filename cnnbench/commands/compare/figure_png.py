@@ -6,6 +6,7 @@ The figure is drawn once by the Agg canvas: the pixels are cropped to the drawn 
 from __future__ import annotations
 
 import io
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -48,5 +49,8 @@ def _render_tight(fig: Figure, dpi: int) -> np.ndarray:
 
 def save_png(fig: Figure, path: Path, dpi: int = DPI) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(png_bytes(render(fig, dpi)))
+    with warnings.catch_warnings():  # a name in a script the font lacks is drawn as a box
+        warnings.filterwarnings("ignore", message=r"Glyph \d+ .*missing from", category=UserWarning)
+        pixels = render(fig, dpi)
+    path.write_bytes(png_bytes(pixels))
     return path

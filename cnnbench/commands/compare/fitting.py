@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Sequence
 
+from rich.cells import cell_len
+
 
 def fit_columns(columns: list[str], rows: list[list[str]], width: int,
                 drop_order: Sequence[str]) -> tuple[list[int], list[str]]:
@@ -25,8 +27,9 @@ def fit_columns(columns: list[str], rows: list[list[str]], width: int,
 def table_width(columns: Sequence[str], rows: Sequence[Sequence[str]],
                 keep: Sequence[int]) -> int:
     """The characters a SIMPLE_HEAD table without edge padding takes for the columns `keep`:
-    each column as wide as its widest cell, one space either side, one between columns."""
-    widths = [max(len(columns[i]), *(len(r[i]) for r in rows)) for i in keep]
+    each column as wide as its widest cell (in terminal cells: a wide character takes two),
+    one space either side, one between columns."""
+    widths = [max(cell_len(columns[i]), *(cell_len(r[i]) for r in rows)) for i in keep]
     return sum(widths) + 3 * len(widths) - 1
 
 

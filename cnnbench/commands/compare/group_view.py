@@ -65,10 +65,12 @@ def _table(groups: Sequence[Group], view: Layout, title: str) -> Table:
     table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
     for i in view.keep:
         right = view.headers[i] in NUMERIC or view.headers[i].startswith("acc ")
-        table.add_column(view.headers[i], justify="right" if right else "left", no_wrap=True)
+        table.add_column(Text(view.headers[i]), justify="right" if right else "left",
+                         no_wrap=True)
     for g, cells in zip(groups, view.rows):
         style = "bold green" if g.stats.best else None if g.stats.acc.n else "yellow"
-        table.add_row(*[cells[i] for i in view.keep], style=style)
+        # Text, not markup: the settings and notes come from the runs' files
+        table.add_row(*[Text(cells[i]) for i in view.keep], style=style)
     return table
 
 

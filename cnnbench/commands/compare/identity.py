@@ -16,6 +16,7 @@ import json
 from types import MappingProxyType
 from typing import Any, Mapping
 
+from cnnbench.rundir.record import shown_text
 from cnnbench.settings.run_options import (
     ADDED_KEYS,
     KEY_OF_VALUE_OPTION,
@@ -68,7 +69,7 @@ def identity(config: Any, choices: Any, options: Mapping[str, Any],
              kind: Any = None) -> dict[str, str]:
     """The identity of one run (display name -> value text), from whatever of its stored
     config (a mapping or None), config-group choices (a mapping or None) and recorded options
-    could be read."""
+    could be read, as safe text (`shown_text`)."""
     ident: dict[str, str] = {}
     if isinstance(config, Mapping):
         for key, value in flatten(config).items():
@@ -83,7 +84,8 @@ def identity(config: Any, choices: Any, options: Mapping[str, Any],
             ident[key] = text(value)
     if isinstance(kind, str) and kind != "train":
         ident["kind"] = kind
-    return ident
+    # a run's files are someone else's text: keys and values are shown, never control characters
+    return {shown_text(k): shown_text(v) for k, v in ident.items()}
 
 
 def key(ident: Mapping[str, str]) -> str:

@@ -24,10 +24,16 @@ def colors(n: int) -> list:
 LABEL_WIDTH = 48  # characters per line of a label in a picture's legend
 
 
+def literal(text: str) -> str:
+    """Text from the runs' files drawn as it is: a '$' is a dollar sign, never the start of
+    matplotlib's math (where `$\\frac{$` would stop the drawing)."""
+    return text.replace("$", r"\$")
+
+
 def names_title(groups: Sequence[Group]) -> str | None:
     """The legend's title: what the short names stand for (None when none is short)."""
     names = legend(short_names(groups), setting_keys(groups))
-    return "\n".join(textwrap.wrap(names, 2 * LABEL_WIDTH)) if names else None
+    return literal("\n".join(textwrap.wrap(names, 2 * LABEL_WIDTH))) if names else None
 
 
 def picture_label(group: Group, short: Mapping[str, str]) -> str:
@@ -47,7 +53,7 @@ def group_legend(group: Group, runs: Sequence[RunRecord],
     """'model=lenet (n=3, seeds 1–3)'; 'model=lenet (1 run, seed 1)': the runs drawn."""
     seeds = seed_list([r.options.get("seed") for r in runs])
     what = f"n={len(runs)}, seeds {seeds}" if len(runs) > 1 else f"1 run, seed {seeds}"
-    return f"{picture_label(group, short or {})} ({what})"
+    return literal(f"{picture_label(group, short or {})} ({what})")
 
 
 def _timed(group: Group) -> list[RunRecord]:

@@ -6,6 +6,7 @@ wrong.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
@@ -14,7 +15,9 @@ import yaml
 
 from cnnbench import rundir
 from cnnbench.commands.compare.identity import identity
+from cnnbench.commands.compare.identity import text as identity_text
 from cnnbench.errors import UserError
+from cnnbench.rundir.record import shown_text
 from cnnbench.rundir.strict_json import NOT_FINITE_KEY
 from cnnbench.settings.run_options import KEY_OF_VALUE_OPTION, OPTION_NAMES
 from cnnbench.sweep.manifest import run_dirs_below
@@ -26,6 +29,13 @@ METRIC_KEYS = ("test/acc", "test/loss", "test/top5", "test/macro_f1", "params", 
 EXTRA_KEYS = ("published", "time_to_target_s", "epochs_to_target", "target_acc",
               "target_metric", "energy_joules", "energy_note", "device")
 TEXT_EXTRAS = ("target_metric", "energy_note", "device")
+SHIFT_KEY = re.compile(r"shift/\d{1,3}px")  # test accuracy with the images shifted (2px, 4px)
+FRACTION, AMOUNT = (0.0, 1.0), (0.0, math.inf)  # the ranges the known metrics lie in
+RANGES = {"test/acc": FRACTION, "test/top5": FRACTION, "test/macro_f1": FRACTION,
+          "test/macro_precision": FRACTION, "test/macro_recall": FRACTION,
+          "target_acc": FRACTION, "test/loss": AMOUNT, "params": AMOUNT,
+          "train_seconds": AMOUNT, "images_per_s": AMOUNT, "epochs_run": AMOUNT,
+          "time_to_target_s": AMOUNT, "epochs_to_target": AMOUNT, "energy_joules": AMOUNT}
 # config.yaml keys of the options that are values rather than config-group choices
 _CONFIG_KEYS = KEY_OF_VALUE_OPTION
 
@@ -43,6 +53,7 @@ class RunRecord:
     has_config: bool = False                    # its .hydra/config.yaml could be read
     extras: dict[str, Any] = field(default_factory=dict)    # published, time to target, energy
     not_finite: list[str] = field(default_factory=list)     # metrics stored as NaN or infinite
+    out_of_range: dict[str, str] = field(default_factory=dict)  # metric -> why it cannot be
     kind: str = "train"                         # "eval": a `cnnbench eval` of a checkpoint
     checkpoint: str | None = None               # the checkpoint an evaluation evaluated
     checkpoint_epoch: int | None = None
@@ -62,18 +73,46 @@ class RunRecord:
         return self.metrics.get("test/acc")
 
     @property
+    def invalid(self) -> bool:
+        """A metric it stored is NaN, infinite or outside its range (an accuracy of 5): the
+        run's numbers cannot be trusted."""
+        return bool(self.not_finite or self.out_of_range)
+
+    @property
     def in_statistics(self) -> bool:
-        """Only completed runs with a test accuracy and no metric that is NaN or infinite enter
-        the statistics of their group and are ranked."""
-        return self.status == rundir.COMPLETED and self.acc is not None and not self.not_finite
+        """Only completed runs with a test accuracy and no metric that is NaN, infinite or
+        outside its range enter the statistics of their group and are ranked."""
+        return self.status == rundir.COMPLETED and self.acc is not None and not self.invalid
 
     @property
     def shown_status(self) -> str:
-        """The status as the tables show it: a completed run with a metric that is not finite
-        says which."""
+        """The status as the tables show it: a run with a metric that is not finite or out of
+        its range says which."""
+        parts = [self.status]
         if self.not_finite:
-            return f"{self.status}, {', '.join(self.not_finite)} not finite"
-        return self.status
+            parts.append(f"{', '.join(self.not_finite)} not finite")
+        if self.out_of_range:
+            parts.append(f"{', '.join(self.out_of_range)} out of range")
+        return ", ".join(parts)
+
+    @property
+    def brief_status(self) -> str:
+        """The status as a narrow terminal column shows it: how many metrics are not finite or
+        out of range, not which (shown_status and `problems` say which)."""
+        parts = [self.status]
+        for count, what in ((len(self.not_finite), "not finite"),
+                            (len(self.out_of_range), "out of range")):
+            if count:
+                parts.append(f"{count} metric{'s' if count > 1 else ''} {what}")
+        return ", ".join(parts)
+
+    @property
+    def problems(self) -> str:
+        """What is wrong with its metrics, in words ('' when nothing is): 'test/loss,
+        train_seconds not finite; test/acc 5 is outside 0–1'."""
+        parts = [f"{', '.join(self.not_finite)} not finite"] if self.not_finite else []
+        parts += self.out_of_range.values()
+        return "; ".join(parts)
 
 
 def _read_yaml(path: Path) -> Any:
@@ -99,6 +138,14 @@ def _plain(value: Any) -> bool:
     if isinstance(value, str):
         return "${" not in value
     return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _option(value: Any) -> Any:
+    """A recorded option as compare shows it: a finite number or a bool as it is, None for
+    none, anything else as safe text (`shown_text`: no control characters)."""
+    if value is None or isinstance(value, bool) or _number(value) is not None:
+        return value
+    return shown_text(value if isinstance(value, str) else identity_text(value))
 
 
 def _hydra_files(run_dir: Path) -> tuple[Any, Any]:
@@ -129,7 +176,24 @@ def _number(value: Any) -> float | int | None:
 
 
 def _shown_metric(key: str) -> bool:
-    return key in METRIC_KEYS or key.startswith("shift/")
+    return key in METRIC_KEYS or bool(SHIFT_KEY.fullmatch(key))
+
+
+def value_range(key: str) -> tuple[float, float] | None:
+    """The range a known metric's values lie in (accuracies 0–1, losses, seconds, counts 0 and
+    up); None for a key compare knows no range of."""
+    return FRACTION if SHIFT_KEY.fullmatch(key) else RANGES.get(key)
+
+
+def outside(key: str, value: Any) -> str | None:
+    """Why a finite number of a known metric cannot be ('test/acc 5 is outside 0–1',
+    'test/loss -1 is below 0'); None when it can, or the key has no known range."""
+    bounds = value_range(key)
+    if bounds is None or _number(value) is None or bounds[0] <= value <= bounds[1]:
+        return None
+    low, high = bounds
+    where = f"outside {low:g}–{high:g}" if math.isfinite(high) else f"below {low:g}"
+    return f"{key} {value:g} is {where}"
 
 
 def _not_finite(data: dict[str, Any]) -> list[str]:
@@ -142,13 +206,17 @@ def _not_finite(data: dict[str, Any]) -> list[str]:
 
 
 def _published(value: Any) -> dict[str, Any] | None:
-    """{"value", "metric", "source"} with a numeric value, else None (absent, null or junk)."""
+    """{"value", "metric", "source"} with a numeric value within the metric's range, else None
+    (absent, null or junk); the texts safe to show."""
     if not isinstance(value, dict) or _number(value.get("value")) is None:
         return None
     metric = value.get("metric")
-    return {"value": value["value"],
-            "metric": metric if isinstance(metric, str) and metric else "test/acc",
-            "source": value.get("source") if isinstance(value.get("source"), str) else None}
+    metric = shown_text(metric, 60) if isinstance(metric, str) and metric else "test/acc"
+    if outside(metric, value["value"]):
+        return None
+    source = value.get("source")
+    return {"value": value["value"], "metric": metric,
+            "source": shown_text(source) if isinstance(source, str) else None}
 
 
 def _extra(key: str, value: Any) -> Any:
@@ -156,8 +224,9 @@ def _extra(key: str, value: Any) -> Any:
     if key == "published":
         return _published(value)
     if key in TEXT_EXTRAS:
-        return value if isinstance(value, str) else None
-    return _number(value)
+        return shown_text(value) if isinstance(value, str) else None
+    number = _number(value)
+    return None if outside(key, number) else number
 
 
 def _extras(data: dict[str, Any], config: Any) -> dict[str, Any]:
@@ -170,28 +239,43 @@ def _extras(data: dict[str, Any], config: Any) -> dict[str, Any]:
     return extras
 
 
+def _out_of_range(data: dict[str, Any], keys: Iterable[str]) -> dict[str, str]:
+    """Each of `keys` whose number in `data` lies outside its metric's range, and why."""
+    found = {key: outside(key, data.get(key)) for key in keys}
+    return {key: why for key, why in found.items() if why}
+
+
 def load_run(run_dir: Path, name: str) -> RunRecord:
+    """What compare shows of one run. Everything is read as untrusted input: the status and
+    reason through `rundir.load_metrics` (a status cnnbench writes, safe text), every other text
+    through `shown_text`, and a metric that is not finite or outside its range is left out of
+    the metrics, the run marked (`not_finite`, `out_of_range`) and left out of the statistics."""
     data, status, reason = rundir.load_metrics(run_dir)
-    record = RunRecord(run_dir, name, status=status, reason=reason)
+    record = RunRecord(run_dir, shown_text(name), status=status, reason=reason)
     config, choices = _hydra_files(run_dir)
     record.options = {k: data.get(k) for k in OPTION_KEYS}
     if any(v is None for v in record.options.values()):
         for key, value in _hydra_options(config, choices).items():
             if record.options.get(key) is None:
                 record.options[key] = value
-    record.metrics = {k: v for k, v in data.items()
-                      if _shown_metric(k) and _number(v) is not None}
+    record.options = {k: _option(v) for k, v in record.options.items()}
     record.not_finite = _not_finite(data)
     record.extras = _extras(data, config)
     published = record.extras.get("published")
-    if published and _number(data.get(published["metric"])) is not None:
-        record.metrics[published["metric"]] = data[published["metric"]]
-    record.identity = identity(config, choices, record.options, data.get("kind"))
+    shown = [k for k in data if _shown_metric(k)]
+    if published and published["metric"] in data and published["metric"] not in shown:
+        shown.append(published["metric"])
+    record.out_of_range = _out_of_range(data, [*shown, *(k for k in EXTRA_KEYS if k in data)])
+    record.metrics = {k: data[k] for k in shown
+                      if _number(data[k]) is not None and k not in record.out_of_range}
+    kind = data.get("kind")
+    record.identity = identity(config, choices, record.options,
+                               shown_text(kind, 40) if isinstance(kind, str) else None)
     record.has_config = isinstance(config, dict)
-    if isinstance(data.get("kind"), str):
-        record.kind = data["kind"]
+    if isinstance(kind, str):
+        record.kind = shown_text(kind, 40)
     if isinstance(data.get("checkpoint"), str):
-        record.checkpoint = data["checkpoint"]
+        record.checkpoint = shown_text(data["checkpoint"])
     epoch = data.get("checkpoint_epoch")
     record.checkpoint_epoch = epoch if isinstance(epoch, int) and not isinstance(epoch, bool) \
         else None
@@ -225,7 +309,7 @@ def load_runs(paths: Iterable[str | Path]) -> list[RunRecord]:
             seen.add(run_dir.resolve())
             name = run_dir.name if run_dir == root else str(run_dir.relative_to(root))
             record = load_run(run_dir, name)
-            record.short = short_name(run_dir, root)
+            record.short = shown_text(short_name(run_dir, root))
             records.append(record)
     if not records:
         raise UserError(

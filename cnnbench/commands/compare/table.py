@@ -7,13 +7,16 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from rich import box
+from rich.cells import cell_len
 from rich.console import Group
 from rich.table import Table
+from rich.text import Text
 
-from cnnbench.commands.compare.fitting import fit_columns
+from cnnbench.commands.compare.fitting import fit_columns, table_width
 from cnnbench.commands.compare.prose import ColourNote, wrapped
 from cnnbench.commands.compare.runs import EXTRA_KEYS, OPTION_KEYS, RunRecord
 from cnnbench.rundir.csv_cells import plain_row
+from cnnbench.rundir.record import shown_text
 
 FALLBACK_OPTIONS = ("model", "dataset")  # shown when no option differs between the runs
 
@@ -73,41 +76,75 @@ def display_rows(runs: Sequence[RunRecord],
 
 
 RUN_DROP_ORDER = ("img/s", "macro F1", "loss", "acc ", "params", "train s", "seed", "lr")
+OPTION_CELL = 24  # the most characters of an option's value the terminal table shows
+NUMERIC = {"test acc", "loss", "macro F1", "params", "train s", "img/s"}
+
+
+def terminal_rows(runs: Sequence[RunRecord]) -> tuple[list[str], list[list[str]], list[str]]:
+    """Column names, cells and run names of the terminal table: `display_rows` with each
+    option's value kept to OPTION_CELL characters and the status brief (how many metrics are
+    not finite or out of range, not which: the lines under the table name them), so that no
+    text cell can crowd out the numbers."""
+    columns, rows = display_rows(runs, full_names=False)
+    status = columns.index("status")
+    names = [shorten(cells[-1], 32) for cells in rows]
+    rows = [[shorten(c, OPTION_CELL) for c in cells[:status]] + [run.brief_status]
+            + cells[status + 1:-1] for run, cells in zip(runs, rows)]
+    return columns[:-1], rows, names
 
 
 def rich_table(runs: Sequence[RunRecord], title: str, width: int = 200) -> Group:
     """The terminal table and what it means: the run column when there is room, minor columns
-    left out (and named) when `width` has no room for them; a cell is never cropped."""
-
-    columns, rows = display_rows(runs, full_names=False)
-    names = [shorten(cells[-1], 32) for cells in rows]
-    columns, rows = columns[:-1], [cells[:-1] for cells in rows]
+    left out (and named) when `width` has no room for them; a cell is never cropped, a number
+    never cut: a terminal too narrow for the rest gets one paragraph per run."""
+    columns, rows, names = terminal_rows(runs)
     keep, dropped = fit_columns(columns, rows, width, RUN_DROP_ORDER) if rows else (
         list(range(len(columns))), [])
+    if rows and table_width(columns, rows, keep) > width:
+        return _paragraphs(runs, title, columns, rows, names)
     columns, rows = [columns[i] for i in keep], [[r[i] for i in keep] for r in rows]
-    needed = sum(max(len(c), *(len(r[i]) for r in rows)) + 3 for i, c in enumerate(columns))
+    needed = table_width(columns, rows, range(len(columns))) + 1
     caption = "sorted by test accuracy (runs that did not complete, or with a metric that is not "\
-              "finite, last: unranked)"
+              "finite or out of its range, last: unranked)"
     if any(c.startswith("acc ") for c in columns):
         caption += "; acc Npx: test accuracy with the images shifted N px right and down"
-    if needed + min(12, max(map(len, names))) + 3 <= width:
+    if any(r.invalid for r in runs):
+        caption += "; the metrics not finite or out of range are named below"
+    if needed + min(12, max(map(cell_len, names))) + 3 <= width:
         columns, rows = ["run", *columns], [[n, *cells] for n, cells in zip(names, rows)]
     else:
         caption += "; run directories: comparison.md (or a wider terminal)"
     if dropped:
         caption += f"; left out at {width} columns: {', '.join(dropped)} (comparison.md)"
     table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
-    numeric = {"test acc", "loss", "macro F1", "params", "train s", "img/s"}
     for col in columns:
-        right = col in numeric or col.startswith("acc ")
+        right = col in NUMERIC or col.startswith("acc ")
         table.add_column(col, justify="right" if right else "left", overflow="fold",
                          no_wrap=col != "run")
     best = next((i for i, r in enumerate(runs) if r.in_statistics), None)
     for i, (run, cells) in enumerate(zip(runs, rows)):
-        table.add_row(*cells, style="bold green" if i == best else _style(run))
+        # Text, not markup: names and options come from the runs' files
+        table.add_row(*map(Text, cells), style="bold green" if i == best else _style(run))
     return Group(table, wrapped(caption + "."),
                  ColourNote("Bold green: the best run; yellow: not finished; dim: pruned by a "
                             "search; red: failed."))
+
+
+def _paragraphs(runs: Sequence[RunRecord], title: str, columns: list[str],
+                rows: list[list[str]], names: list[str]) -> Group:
+    """One paragraph per run, for a terminal too narrow for the table: '1. job 3 (lr=0.1):
+    completed; test acc 97.40%, loss 0.0912, ...'."""
+    status = columns.index("status")
+    best = next((r for r in runs if r.in_statistics), None)
+    out: list = [Text(title, style="italic")]
+    for number, (run, name, cells) in enumerate(zip(runs, names, rows), 1):
+        options = ", ".join(f"{c}={v}" for c, v in zip(columns[:status], cells) if v)
+        numbers = ", ".join(f"{c} {v}" for c, v in zip(columns[status + 1:], cells[status + 1:])
+                            if v)
+        out.append(wrapped(f"{number}. {name}{f' ({options})' if options else ''}: "
+                           f"{cells[status]}{'; ' + numbers if numbers else ''}",
+                           "bold green" if run is best else _style(run)))
+    return Group(*out)
 
 
 UNFINISHED = ("interrupted", "running", "starting", "not started")
@@ -139,6 +176,11 @@ def run_markdown(runs: Sequence[RunRecord]) -> list[str]:
     if unfinite:
         lines += ["", "Runs left unranked, with metrics that are NaN or infinite:", ""]
         lines += [f"- `{r.name}`: {', '.join(r.not_finite)}" for r in unfinite]
+    impossible = [r for r in runs if r.status == "completed" and r.out_of_range]
+    if impossible:
+        lines += ["", "Runs left unranked, with metrics outside their range (left out):", ""]
+        lines += [f"- `{r.name}`: {esc(', '.join(r.out_of_range.values()))}"
+                  for r in impossible]
     return lines
 
 
@@ -170,8 +212,9 @@ def write_csv(runs: Sequence[RunRecord], path: Path,
         writer = csv.writer(f)
         writer.writerow(plain_row(columns))
         for r in runs:
-            writer.writerow(plain_row([r.name, str(r.path), (group_of or {}).get(r.path, ""),
+            writer.writerow(plain_row([r.name, shown_text(r.path), (group_of or {}).get(r.path, ""),
                                        r.status, *[r.options.get(k, "") for k in OPTION_KEYS],
                                        *[r.metrics.get(k, "") for k in metric_keys],
-                                       *_extra_cells(r, extras), r.reason or ""]))
+                                       *_extra_cells(r, extras),
+                                       "; ".join(t for t in (r.reason, r.problems) if t)]))
     return path

@@ -7,6 +7,7 @@ compares its outputs with the PyTorch model's.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -29,7 +30,11 @@ how to prepare its input (channels, size, mean/std) in the file's metadata.
 The input is `input`, float32 N x C x H x W (any N), normalized; the output is
 `logits`, N x classes. `cnnbench predict checkpoint=FILE.onnx` uses an ONNX file.
 """
-TOLERANCE = 1e-4
+# The file agrees with PyTorch where |file - PyTorch| <= ATOL + RTOL * scale, scale being the
+# largest |logit| of the sample (as torch.testing's and numpy's allclose, with the outputs'
+# magnitude for scale): float32 rounds relative to a value's size, so logits of 1e9 may differ
+# by 1e3 and still agree to 7 digits, while logits of 1 may differ by no more than 2e-4.
+ATOL, RTOL = 1e-4, 1e-4
 
 
 def parse_args(args: Sequence[str]) -> tuple[str, str, str | None]:
@@ -90,35 +95,79 @@ def reference_outputs(trained: Any) -> dict[int, Any]:
     return outputs
 
 
-def difference(got: Any, expected: Any) -> float:
-    """The largest |got - expected|; a NaN in either, or an infinity the other does not have,
-    is an infinite difference (a NaN is never equal to anything)."""
+def _gaps(got: Any, expected: Any) -> Any:
+    """|got - expected| element by element, in float64; a NaN in either, or an infinity the
+    other does not have, is an infinite gap (a NaN is never equal to anything)."""
     import torch
 
     gap = torch.where(got == expected, 0.0, (got.double() - expected.double()).abs())
-    return float(torch.nan_to_num(gap, nan=math.inf).max()) if gap.numel() else 0.0
+    return torch.nan_to_num(gap, nan=math.inf)
 
 
-def check(path: Path, fmt: str, trained: Any, expected: dict[int, Any]) -> float | None:
-    """The largest |difference| between the file's logits and the model's (`expected`), over
-    each check batch (None: not checked, onnxruntime missing)."""
+def difference(got: Any, expected: Any) -> float:
+    """The largest |got - expected| (see `_gaps`: NaN counts as an infinite difference)."""
+    gap = _gaps(got, expected)
+    return float(gap.max()) if gap.numel() else 0.0
+
+
+def allowed(expected: Any) -> Any:
+    """The largest |difference| each output may have: ATOL + RTOL x the largest finite |logit|
+    of its sample (the last dimension), broadcastable against `expected`."""
+    import torch
+
+    size = torch.nan_to_num(expected.double().abs(), nan=0.0, posinf=0.0)
+    scale = size.amax(dim=-1, keepdim=True) if size.dim() and size.shape[-1] else size
+    return ATOL + RTOL * scale
+
+
+def excess(got: Any, expected: Any) -> float:
+    """The largest |got - expected| as a multiple of what `allowed` allows there: above 1, the
+    file and the model disagree (an infinite gap is an infinite excess)."""
+    ratio = _gaps(got, expected) / allowed(expected)
+    return float(ratio.max()) if ratio.numel() else 0.0
+
+
+@dataclass(frozen=True)
+class Agreement:
+    """How the file's logits compare with the model's, worst over the check batches."""
+    difference: float   # the largest |difference|
+    excess: float       # the largest |difference| / what the tolerance allows there
+    scale: float        # the largest |logit| of the model's outputs
+
+    @property
+    def agrees(self) -> bool:
+        return self.excess <= 1.0
+
+
+def check(path: Path, fmt: str, trained: Any, expected: dict[int, Any]) -> Agreement | None:
+    """How the file's logits agree with the model's (`expected`) over each check batch (None:
+    not checked, onnxruntime missing)."""
     from cnnbench.commands.export.formats import example_batch, exported_outputs
 
-    worst = 0.0
+    worst, ratio, scale = 0.0, 0.0, 0.0
     for n in CHECK_BATCHES:
         got = exported_outputs(path, fmt, example_batch(trained, n))
         if got is None:
             return None
         worst = max(worst, difference(got, expected[n]))
-    return worst
+        ratio = max(ratio, excess(got, expected[n]))
+        scale = max(scale, float(expected[n].abs().max()) if expected[n].numel() else 0.0)
+    return Agreement(worst, ratio, scale)
 
 
-def difference_text(difference: float | None) -> str:
+def difference_text(difference: float | None, scale: float | None = None) -> str:
+    """'3.1e-06 vs PyTorch (batches of 1 and 3)', then ', logits up to 12' when `scale` (the
+    largest |logit|) is given."""
     if difference is None:
         return "not checked (onnxruntime is not installed)"
     if not math.isfinite(difference):
         return "not finite: the file's outputs are NaN or infinite (batches of 1 and 3)"
-    return f"{difference:.2g} vs PyTorch (batches of 1 and 3)"
+    size = f", logits up to {scale:.2g}" if scale is not None else ""
+    return f"{difference:.2g} vs PyTorch (batches of 1 and 3){size}"
+
+
+def tolerance_text() -> str:
+    return f"{ATOL:g} + {RTOL:g} x the sample's largest |logit|"
 
 
 def export(args: Sequence[str], console: Console) -> Path:
@@ -142,19 +191,21 @@ def export(args: Sequence[str], console: Console) -> Path:
     except OSError as err:
         raise UserError(f"Cannot write {path} ({err.strerror or err}): choose a file in a "
                         f"folder you can write to with out=FILE.") from None
-    difference = check(path, fmt, trained, expected)
+    agreement = check(path, fmt, trained, expected)
+    shown = difference_text(None) if agreement is None else \
+        difference_text(agreement.difference, agreement.scale)
     prep = trained.prep
     console.print(summary_table(escape(f"{trained.name} on {trained.dataset} as {fmt}"), {
         "input": f"{' x '.join(map(str, ['N', *prep.input_shape]))}, normalized",
         "classes": escape(f"{len(prep.classes)} ({', '.join(prep.classes[:5])}"
                           f"{', ...' if len(prep.classes) > 5 else ''})"),
         "size": f"{len(data) / 1e6:,.2f} MB",
-        "max |difference|": difference_text(difference),
+        "max |difference|": shown,
     }))
-    if difference is not None and not difference <= TOLERANCE:
+    if agreement is not None and not agreement.agrees:
         console.print(f"[yellow]warning:[/] the exported model's outputs differ from the "
-                      f"PyTorch model's: max |difference| {difference_text(difference)}, more "
-                      f"than {TOLERANCE:g}.", highlight=False)
+                      f"PyTorch model's: max |difference| {escape(shown)}, more than the "
+                      f"tolerance ({tolerance_text()}) allows.", highlight=False)
     print_paths(console, {"checkpoint": trained.checkpoint, "exported": path})
     return path
 
