@@ -24,7 +24,14 @@ from cnnbench.commands.compare.runs import RunRecord, load_runs
 from cnnbench.commands.compare.table import rich_table, sort_runs, write_csv
 from cnnbench.errors import UserError
 from cnnbench.faults import shown_path
-from cnnbench.rundir import PRUNED, UNREADABLE, begins_with, claim_outputs, write_with
+from cnnbench.rundir import (
+    PRUNED,
+    UNREADABLE,
+    begins_with,
+    claim_outputs,
+    require_folder,
+    write_with,
+)
 from cnnbench.settings.options import flag, normalized
 
 FILES = ("comparison.csv", "comparison_runs.csv", "comparison.md", "comparison.png",
@@ -70,6 +77,7 @@ def compare(paths: Sequence[str | Path], out_dir: str | Path | None = None) -> C
     roots = [Path(p) for p in paths]
     runs, evaluations = split_evaluations(sort_runs(load_runs(roots)))
     out = Path(out_dir) if out_dir is not None else default_out_dir(roots)
+    require_folder(out, "compare")
     try:
         return _write_files(runs, evaluations, roots, out)
     except OSError as err:
