@@ -93,7 +93,7 @@ def test_compare_lists_pruned_runs_apart_from_the_ranked_ones(pruned_search):
     pruned = [d for d, m in statuses(sweep_dir).items() if m["status"] == rundir.PRUNED]
     out = sweep_dir.parent / "compared"
     proc = run_cli("compare", str(sweep_dir), "--runs", f"out={out}", cwd=sweep_dir.parent,
-                   check=True)
+                   check=True, env={"COLUMNS": "2000"})  # a trial's long name on one line
     line = next(line for line in proc.stdout.splitlines() if "pruned by a search" in line)
     assert line.startswith(f"{len(pruned)} run") and "unranked" in line
     assert all(f"{d.name} after epoch 1" in line for d in pruned)
