@@ -63,6 +63,14 @@ def print_help(console: Console) -> None:
         "  tensorboard --logdir outputs\n", highlight=False)
 
 
+def raise_crash(outcomes: list) -> None:
+    """Raise again the crash of a single run, which its Hydra job returned instead (Hydra
+    would print its own line before the CLI's paragraph)."""
+    crash = next((o.error for o in outcomes if o.error is not None), None)
+    if crash is not None:
+        raise crash
+
+
 def run_train(args: list[str], console: Console, debug: bool = False,
               outcomes: list | None = None, reraise: bool = False) -> int:
     """`cnnbench train ARGS`' exit code; each job appends how it ended to `outcomes`. With
@@ -87,9 +95,7 @@ def run_train(args: list[str], console: Console, debug: bool = False,
                 if folder is not None:
                     owned.enter_context(RunLock(folder))
             make_train_app(outcomes, debug=debug)()
-        crash = next((o.error for o in outcomes if o.error is not None), None)
-        if crash is not None:  # a single run's crash: its fault's paragraph, or its traceback
-            raise crash
+        raise_crash(outcomes)  # a single run's crash: its fault's paragraph, or its traceback
     except NothingToResume as done:
         console.print(str(done), highlight=False, soft_wrap=True, markup=False)
         return 0

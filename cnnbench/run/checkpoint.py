@@ -124,10 +124,6 @@ def _optional_mapping(value: Any) -> bool:
     return value is None or isinstance(value, dict)
 
 
-def _optional_text(value: Any) -> bool:
-    return value is None or isinstance(value, str)
-
-
 # The checkpoint schema: each entry a checkpoint may hold, and what it must be when present.
 ENTRIES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "epoch": (_count, "a whole number of epochs, 0 or more"),
@@ -148,7 +144,7 @@ ENTRIES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "ema": (_optional_mapping, "the weight average, a mapping or null"),
     "target": (_optional_mapping, "the target stop's state, a mapping or null"),
     "data": (_optional_mapping, "the classes and normalization, a mapping or null"),
-    "pretrained": (_optional_text, "a path or null"),
+    "pretrained": (_optional_mapping, "where the starting weights came from, a mapping or null"),
 }
 
 

@@ -6,7 +6,6 @@ wrong.
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
@@ -16,6 +15,7 @@ import yaml
 from cnnbench import rundir
 from cnnbench.commands.compare.identity import identity
 from cnnbench.commands.compare.identity import text as identity_text
+from cnnbench.commands.compare.metric_values import SHIFT_KEY, finite_number, out_of_range, outside
 from cnnbench.errors import UserError
 from cnnbench.rundir.record import shown_text
 from cnnbench.rundir.strict_json import NOT_FINITE_KEY
@@ -29,13 +29,6 @@ METRIC_KEYS = ("test/acc", "test/loss", "test/top5", "test/macro_f1", "params", 
 EXTRA_KEYS = ("published", "time_to_target_s", "epochs_to_target", "target_acc",
               "target_metric", "energy_joules", "energy_note", "device")
 TEXT_EXTRAS = ("target_metric", "energy_note", "device")
-SHIFT_KEY = re.compile(r"shift/\d{1,3}px")  # test accuracy with the images shifted (2px, 4px)
-FRACTION, AMOUNT = (0.0, 1.0), (0.0, math.inf)  # the ranges the known metrics lie in
-RANGES = {"test/acc": FRACTION, "test/top5": FRACTION, "test/macro_f1": FRACTION,
-          "test/macro_precision": FRACTION, "test/macro_recall": FRACTION,
-          "target_acc": FRACTION, "test/loss": AMOUNT, "params": AMOUNT,
-          "train_seconds": AMOUNT, "images_per_s": AMOUNT, "epochs_run": AMOUNT,
-          "time_to_target_s": AMOUNT, "epochs_to_target": AMOUNT, "energy_joules": AMOUNT}
 # config.yaml keys of the options that are values rather than config-group choices
 _CONFIG_KEYS = KEY_OF_VALUE_OPTION
 
@@ -143,7 +136,7 @@ def _plain(value: Any) -> bool:
 def _option(value: Any) -> Any:
     """A recorded option as compare shows it: a finite number or a bool as it is, None for
     none, anything else as safe text (`shown_text`: no control characters)."""
-    if value is None or isinstance(value, bool) or _number(value) is not None:
+    if value is None or isinstance(value, bool) or finite_number(value) is not None:
         return value
     return shown_text(value if isinstance(value, str) else identity_text(value))
 
@@ -169,31 +162,8 @@ def _hydra_options(config: Any, choices: Any) -> dict[str, Any]:
     return options
 
 
-def _number(value: Any) -> float | int | None:
-    """A finite number, else None (NaN and infinities as an older metrics.json held them)."""
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    return value if ok else None
-
-
 def _shown_metric(key: str) -> bool:
     return key in METRIC_KEYS or bool(SHIFT_KEY.fullmatch(key))
-
-
-def value_range(key: str) -> tuple[float, float] | None:
-    """The range a known metric's values lie in (accuracies 0–1, losses, seconds, counts 0 and
-    up); None for a key compare knows no range of."""
-    return FRACTION if SHIFT_KEY.fullmatch(key) else RANGES.get(key)
-
-
-def outside(key: str, value: Any) -> str | None:
-    """Why a finite number of a known metric cannot be ('test/acc 5 is outside 0–1',
-    'test/loss -1 is below 0'); None when it can, or the key has no known range."""
-    bounds = value_range(key)
-    if bounds is None or _number(value) is None or bounds[0] <= value <= bounds[1]:
-        return None
-    low, high = bounds
-    where = f"outside {low:g}–{high:g}" if math.isfinite(high) else f"below {low:g}"
-    return f"{key} {value:g} is {where}"
 
 
 def _not_finite(data: dict[str, Any]) -> list[str]:
@@ -208,7 +178,7 @@ def _not_finite(data: dict[str, Any]) -> list[str]:
 def _published(value: Any) -> dict[str, Any] | None:
     """{"value", "metric", "source"} with a numeric value within the metric's range, else None
     (absent, null or junk); the texts safe to show."""
-    if not isinstance(value, dict) or _number(value.get("value")) is None:
+    if not isinstance(value, dict) or finite_number(value.get("value")) is None:
         return None
     metric = value.get("metric")
     metric = shown_text(metric, 60) if isinstance(metric, str) and metric else "test/acc"
@@ -225,7 +195,7 @@ def _extra(key: str, value: Any) -> Any:
         return _published(value)
     if key in TEXT_EXTRAS:
         return shown_text(value) if isinstance(value, str) else None
-    number = _number(value)
+    number = finite_number(value)
     return None if outside(key, number) else number
 
 
@@ -237,12 +207,6 @@ def _extras(data: dict[str, Any], config: Any) -> dict[str, Any]:
     if "published" not in extras and isinstance(config, dict) and config.get("published"):
         extras["published"] = _published(config.get("published"))
     return extras
-
-
-def _out_of_range(data: dict[str, Any], keys: Iterable[str]) -> dict[str, str]:
-    """Each of `keys` whose number in `data` lies outside its metric's range, and why."""
-    found = {key: outside(key, data.get(key)) for key in keys}
-    return {key: why for key, why in found.items() if why}
 
 
 def load_run(run_dir: Path, name: str) -> RunRecord:
@@ -265,9 +229,9 @@ def load_run(run_dir: Path, name: str) -> RunRecord:
     shown = [k for k in data if _shown_metric(k)]
     if published and published["metric"] in data and published["metric"] not in shown:
         shown.append(published["metric"])
-    record.out_of_range = _out_of_range(data, [*shown, *(k for k in EXTRA_KEYS if k in data)])
+    record.out_of_range = out_of_range(data, [*shown, *(k for k in EXTRA_KEYS if k in data)])
     record.metrics = {k: data[k] for k in shown
-                      if _number(data[k]) is not None and k not in record.out_of_range}
+                      if finite_number(data[k]) is not None and k not in record.out_of_range}
     kind = data.get("kind")
     record.identity = identity(config, choices, record.options,
                                shown_text(kind, 40) if isinstance(kind, str) else None)
