@@ -57,11 +57,12 @@ def start_again_command(args: Sequence[str], run_dir: Path) -> str:
     from cnnbench.rundir.naming import free_sibling
     from cnnbench.settings.overrides import hydra_value, override_key
 
-    drop = {"hydra.run.dir"} | ({SAVE_LAST_KEY} if keeps_last(run_dir) is False else set())
+    keep_none = keeps_last(run_dir) is False
+    drop = {"hydra.run.dir"} | ({SAVE_LAST_KEY} if keep_none else set())
     words = [a for a in args if override_key(a) not in drop]
     if any(override_key(a) == "hydra.run.dir" for a in args):
         words.append(f"hydra.run.dir={hydra_value(str(free_sibling(run_dir)))}")
-    if keeps_last(run_dir) is False:
+    if keep_none:
         words.append(f"{SAVE_LAST_KEY}=true")
     return " ".join(shlex.quote(w) for w in ["cnnbench", "train", *words])
 
@@ -74,7 +75,8 @@ def nothing_to_resume(run_dirs: Sequence[Path], sweep_dir: Path | None = None,
     if not run_dirs and sweep_dir is not None:
         run_dirs = find_run_dirs(Path(sweep_dir))
     finished = max((epochs_finished(d) for d in run_dirs), default=0)
-    if not any(keeps_last(d) is False for d in run_dirs):
+    save_last_off = any(keeps_last(d) is False for d in run_dirs)
+    if not save_last_off:
         if finished:
             text = (f"{_epochs(finished)} had finished, but checkpoints/last.pt could not be "
                     f"written (a full disk, or a folder that cannot be written), so there is "
@@ -93,7 +95,7 @@ def nothing_to_resume(run_dirs: Sequence[Path], sweep_dir: Path | None = None,
         text += f" with:\n  {again}"
     else:
         text += " with the same command"
-        if any(keeps_last(d) is False for d in run_dirs):
+        if save_last_off:
             text += (", adding trainer.checkpoint.save_last=true to be able to resume it after "
                      "an interruption")
         text += "."

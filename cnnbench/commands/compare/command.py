@@ -147,18 +147,14 @@ def left_out_lines(runs: Sequence[RunRecord]) -> list[str]:
         lines.append(f"{_count(len(no_acc), 'completed run')} without a test accuracy "
                      f"(left out of the statistics): "
                      + "; ".join(r.short or r.name for r in no_acc))
-    unfinite = [r for r in runs if r.status == "completed" and r.not_finite]
-    if unfinite:
-        lines.append(f"{_count(len(unfinite), 'completed run')} with metrics that are NaN or "
-                     f"infinite (left out of the statistics and unranked): "
-                     + "; ".join(f"{r.short or r.name}: {', '.join(r.not_finite)}"
-                                 for r in unfinite))
-    impossible = [r for r in runs if r.status == "completed" and r.out_of_range]
-    if impossible:
-        lines.append(f"{_count(len(impossible), 'completed run')} with metrics outside their "
-                     f"range (left out of the statistics and unranked): "
-                     + "; ".join(f"{r.short or r.name}: {', '.join(r.out_of_range.values())}"
-                                 for r in impossible))
+    for what, why in (("that are NaN or infinite", lambda r: r.not_finite),
+                      ("outside their range", lambda r: list(r.out_of_range.values()))):
+        flagged = [r for r in runs if r.status == "completed" and why(r)]
+        if flagged:
+            lines.append(f"{_count(len(flagged), 'completed run')} with metrics {what} (left "
+                         f"out of the statistics and unranked): "
+                         + "; ".join(f"{r.short or r.name}: {', '.join(why(r))}"
+                                     for r in flagged))
     return lines
 
 

@@ -91,17 +91,18 @@ def check_run_dir_free(args: list[str], resuming: bool) -> None:
         return
     run_dir = Path(hydra_unquote(chosen[-1]))
     RunLock(run_dir).refuse_if_held()
-    if holds_run(run_dir) and last_checkpoint(run_dir).is_file():
+    if not holds_run(run_dir):
+        return
+    if last_checkpoint(run_dir).is_file():
         raise UserError(f"{run_dir} already holds a run, and a new run would mix its history "
                         f"and checkpoints with that one's. Continue that run with: "
                         f"{resume_command(run_dir)} ; or give a new run its own folder "
                         f"(leave hydra.run.dir out, or choose another one).")
-    if holds_run(run_dir):
-        raise UserError(f"{run_dir} already holds a run that cannot be resumed (it has no "
-                        f"checkpoints/last.pt), and a new run there would mix its history with "
-                        f"that one's. Start the new run in a folder of its own, e.g. "
-                        f"hydra.run.dir={hydra_value(str(free_sibling(run_dir)))}, or leave "
-                        f"hydra.run.dir out.")
+    raise UserError(f"{run_dir} already holds a run that cannot be resumed (it has no "
+                    f"checkpoints/last.pt), and a new run there would mix its history with "
+                    f"that one's. Start the new run in a folder of its own, e.g. "
+                    f"hydra.run.dir={hydra_value(str(free_sibling(run_dir)))}, or leave "
+                    f"hydra.run.dir out.")
 
 
 def check_not_in_a_sweep(args: list[str], resuming: bool) -> None:
