@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from cnnbench.data import DeviceLoader, Split, StreamingLoader, make_loader
+from cnnbench.data import loader as loader_module
 from cnnbench.data.loader import data_fits_on_device, split_bytes
 from cnnbench.engine.augment import BatchAugment
 
@@ -171,3 +172,39 @@ def test_a_one_channel_batch_laid_out_otherwise_compiles_again():
     assert len(compiled) == 1
     f(torch.zeros(4, 1, 8, 8).contiguous(memory_format=torch.channels_last))  # other strides
     assert len(compiled) == 2
+
+
+def recipe(name: str):
+    """The augmentation `augmentation=<name>` trains with (its file in conf/augmentation/)."""
+    from hydra.utils import instantiate
+    from omegaconf import OmegaConf
+
+    from cnnbench.settings.config_files import config_dir
+
+    text = (config_dir() / "augmentation" / f"{name}.yaml").read_text()
+    return instantiate(OmegaConf.create(text))
+
+
+@pytest.mark.parametrize("world_size", [1, 2])
+@pytest.mark.parametrize("name", ["none", "flip_crop", "mixup", "cutmix", "mixup_cutmix"])
+def test_a_whole_epoch_s_memory_estimate_is_the_size_of_the_tensors_it_makes(name, world_size,
+                                                                              monkeypatch):
+    asked = []
+    monkeypatch.setattr(loader_module, "data_fits_on_device",
+                        lambda nbytes, device: asked.append(nbytes) or True)
+    split = make_split(n=40)
+    loader = DeviceLoader(split, 16, CPU, (0.5,) * 3, (0.5,) * 3, shuffle=True, seed=2,
+                          augment=recipe(name), num_classes=10, resize_to=(12, 12),
+                          rank=world_size - 1, world_size=world_size)
+    assert loader.whole_epoch and asked == [loader.epoch_bytes()]
+    epoch = list(loader)  # batches are views of the epoch's tensors: their storages are those
+    mine = sum(x.shape[0] for x, _ in epoch)  # the images this process prepares
+    x, y = epoch[0]
+    gathered = mine * (split.images[0].nbytes + split.labels[0].nbytes)  # images[order], labels
+    made = gathered + x.untyped_storage().nbytes()  # + the floats at the model's size
+    assert x.untyped_storage().nbytes() == mine * 3 * 12 * 12 * 4
+    if loader.soft_classes:  # mixup, CutMix: soft targets, N x classes floats
+        assert y.untyped_storage().nbytes() == mine * 10 * 4
+        made += y.untyped_storage().nbytes()
+    assert bool(loader.soft_classes) == ("mix" in name)
+    assert loader.epoch_bytes() == made == asked[0]

@@ -37,6 +37,7 @@ DEVICE_DATA_FRACTION = 0.5
 # when each batch is augmented on its own (StreamingLoader does that).
 EPOCH_COPY_LIMIT = 2 << 30
 EPOCH_CHUNK = 16384
+FLOAT_BYTES = torch.float32.itemsize  # a prepared image's values, a soft target's
 
 
 class DeviceLoader(BatchSource):
@@ -56,10 +57,18 @@ class DeviceLoader(BatchSource):
             images = images.contiguous(memory_format=torch.channels_last)
         self.images = images
         self.labels = split.labels.to(device, non_blocking=True)
-        # the gathered uint8 images and their floats at the model's size (CIFAR at 224: 49 times)
-        copy_bytes = images.numel() * images.element_size() + 4 * len(split) * math.prod(self.sample_shape)
-        copy_bytes //= world_size  # under DDP each process prepares its share of the epoch
+        copy_bytes = self.epoch_bytes()
         self.whole_epoch = copy_bytes <= EPOCH_COPY_LIMIT and data_fits_on_device(copy_bytes, device)
+
+    def epoch_bytes(self) -> int:
+        """Bytes of the tensors a whole epoch prepared at once makes on the device beside the
+        split: the gathered uint8 images and labels, the images as floats at the model's size
+        (CIFAR at 224: 49 times their uint8 bytes) and, when batches are mixed (mixup/CutMix),
+        the soft targets (N x classes floats). Under DDP each process makes its share."""
+        images, labels = self.images, self.labels
+        per_image = (math.prod(images.shape[1:]) * images.element_size() + labels.element_size()
+                     + FLOAT_BYTES * (math.prod(self.sample_shape) + self.soft_classes))
+        return self._n * per_image // self.world_size
 
     def warm_up(self) -> None:
         """Prepare one batch as an epoch does (gather, resize, augmentation, normalization), so the
@@ -115,7 +124,8 @@ class DeviceLoader(BatchSource):
         whole batches of about EPOCH_CHUNK images (the mixing's temporaries stay bounded)."""
         if not self.soft_classes:
             return prepared, labels
-        targets = torch.empty((prepared.shape[0], self.soft_classes), device=self.device)
+        targets = torch.empty((prepared.shape[0], self.soft_classes), device=self.device,
+                              dtype=torch.float32)
         first = 0
         while first < len(bounds):
             last = first + 1
