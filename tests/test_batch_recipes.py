@@ -249,4 +249,5 @@ def test_an_out_of_range_recipe_option_is_one_paragraph(cli, tmp_path):
                "augmentation.mix_prob=1.5", cwd=tmp_path)
     assert proc.returncode != 0
     assert "Traceback" not in proc.stderr + proc.stdout
-    assert "augmentation.mix_prob is a probability" in proc.stderr + proc.stdout
+    assert "augmentation.mix_prob=1.5 is not valid: it must be a number from 0 to 1" in \
+        proc.stderr + proc.stdout

@@ -58,6 +58,7 @@ from cnnbench.errors import UserError
 from cnnbench.models import count_parameters
 from cnnbench.run.lr_auto import auto_lr
 from cnnbench.settings.learning_rate import check_lr, is_auto
+from cnnbench.settings.numbers import GROUPS as NUMBER_GROUPS
 from cnnbench.settings.numbers import check_numbers
 from cnnbench.settings.plain import as_plain
 from cnnbench.settings.trainer import TrainerSettings
@@ -100,13 +101,14 @@ def pretrained_note(origin: dict) -> str:
             f"{origin['sha256'][:12]}...); the classifier head starts afresh for this dataset.")
 
 
-def validate_lr(cfg: DictConfig) -> None:
+def validate_numbers(cfg: DictConfig) -> None:
     """optimizer.lr (a number or `auto`), optimizer.backbone_lr_scale and every other number of
-    optimizer.* and scheduler.* (settings.numbers), checked before anything is built."""
+    the groups built into objects (settings.numbers: optimizer, scheduler, augmentation,
+    model), checked before anything is built."""
     check_lr(cfg.optimizer.get("lr"))
     backbone_lr_scale(cfg.optimizer)
-    for group in ("optimizer", "scheduler"):
-        if cfg.get(group) is not None:
+    for group in NUMBER_GROUPS:
+        if isinstance(cfg.get(group), DictConfig):
             options = OmegaConf.to_container(cfg[group], resolve=True)
             check_numbers(group, {k: v for k, v in options.items() if k != "lr"})
 
@@ -185,8 +187,9 @@ def build_augment(cfg: DictConfig) -> Any:
     try:
         return build_allowed(cfg.augmentation, "augmentation")
     except ValueError as err:
-        raise UserError(f"{err}. Fix it on the command line (e.g. +augmentation.mixup=0.2) or in "
-                        f"the option's file in conf/augmentation/.") from None
+        raise UserError(f"{err}. Fix it on the command line or in the option's file in "
+                        f"conf/augmentation/ (`cnnbench train --cfg job` shows the current "
+                        f"values).") from None
 
 
 def make_loaders(s: TrainerSettings, data: ImageData, runtime: Runtime, augment,

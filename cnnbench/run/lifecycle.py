@@ -27,11 +27,11 @@ from cnnbench.engine.stops import AgreedStops
 from cnnbench.engine.target import TEST_METRIC, target_metrics
 from cnnbench.errors import RunDiverged
 from cnnbench.evaluation.evaluate import evaluate_test_set
-from cnnbench.run.build import Parts, assemble, validate_lr
+from cnnbench.run.build import Parts, assemble, validate_numbers
 from cnnbench.run.checkpoint import load_checkpoint, save_checkpoint
 from cnnbench.run.divergence import divergence_advice, require_finite_checkpoint
 from cnnbench.run.energy import EnergyMeter, across_processes
-from cnnbench.run.hparams import log_hparams
+from cnnbench.run.hparams import end_tensorboard, log_hparams
 from cnnbench.run.job import distributed_block, job_words
 from cnnbench.run.provenance import NullSink, code_commit, library_versions, run_options
 from cnnbench.run.published import published_block
@@ -64,7 +64,7 @@ class TrainingRun:
         self.evaluation = EvaluationSettings.from_config(  # checked now, not after training
             OmegaConf.to_container(cfg.evaluation, resolve=True) if "evaluation" in cfg else None)
         self.evaluation = replace(self.evaluation, table=False) if brief else self.evaluation
-        validate_lr(cfg)
+        validate_numbers(cfg)
         # a resumed run's metrics.json as it was, read before this part's first write replaces it
         self.previous = rundir.read_metrics(self.run_dir) if self.settings.resume else {}
         self.record = RunRecord(self.run_dir, {
@@ -136,7 +136,7 @@ class TrainingRun:
         of the last finished epoch, so a resume is exact; before the first epoch ends, the model
         as it was then, marked epoch 0; a diverged run's last good one; none without a model)."""
         ending = ending_of(err)
-        self.tb.close()
+        end_tensorboard(self.tb, ending.status, self.options, self.run_dir)  # a pruned trial's row
         parts = self.parts
         extra: dict[str, Any] = {}
         if parts is not None:
@@ -151,7 +151,7 @@ class TrainingRun:
             # epoch's end and its last.pt must not claim that epoch
             kept = parts.fit.state.epoch if self.kept_epoch is None else self.kept_epoch
             extra = {"epochs_run": kept, "best_epoch": parts.fit.state.best_epoch}
-        self.record.finish(ending.status, ending.reason, **extra)
+        self.record.finish(ending.status, ending.reason, exit_code=ending.exit_code, **extra)
         self.trackers.finish(self.metrics, ending.status, self.run_dir)
 
     def build(self) -> Parts:

@@ -16,6 +16,7 @@ from typing import Any, Callable, Mapping
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from cnnbench.errors import UserError
+from cnnbench.settings.numbers import check_numbers
 
 _SCALARS = (bool, int, float, str, type(None))
 _SEQUENCES = (list, tuple, collections.abc.Sequence, collections.abc.Iterable)
@@ -105,6 +106,7 @@ def plain_options(target: Callable[..., Any], options: Mapping[str, Any], group:
             raise refuse(key, f"{value!r} is not of the type {name!r} takes "
                                f"({_hint_name(hints[name])})", data_only=False)
         checked[name] = list(value) if isinstance(value, tuple) else value
+    check_numbers(group, checked)
     return checked
 
 

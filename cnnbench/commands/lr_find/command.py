@@ -62,7 +62,7 @@ def checked(opts: LrFindOptions) -> Probe:
     """The run's config and settings, every value checked, before anything is built."""
     from omegaconf import OmegaConf
 
-    from cnnbench.run.build import validate_lr
+    from cnnbench.run.build import validate_numbers
     from cnnbench.run.lr_auto import with_lr
     from cnnbench.run.provenance import run_options
     from cnnbench.settings.trainer import TrainerSettings
@@ -70,7 +70,7 @@ def checked(opts: LrFindOptions) -> Probe:
     cfg, choices = composed(opts)
     with config_mistakes():
         settings = TrainerSettings.from_config(OmegaConf.to_container(cfg.trainer, resolve=True))
-        validate_lr(cfg)
+        validate_numbers(cfg)
         options = run_options(choices, cfg)
         probed = with_lr(cfg, opts.start_lr)  # the test sets the lr of every step itself
     return Probe(probed, settings, options)
