@@ -208,10 +208,12 @@ COMMANDS: dict[str, tuple[Callable[[list[str], Console, Scope, bool], int], Hint
 }
 
 
-def smaller_data(args: list[str]) -> str:
-    """How to load less data, naming only keys the chosen dataset has: every dataset takes
-    dataset.image_size; only dataset=synthetic has a number of images (the others refuse
-    dataset.train_size, and would ignore +dataset.train_size)."""
+def smaller_data(args: list[str], command: str = "train") -> str:
+    """How to load less data, naming only keys that shrink it for the chosen dataset: only
+    dataset=synthetic has a number of images (the others refuse dataset.train_size); a file
+    dataset (MNIST, CIFAR) is read whole at its stored size and `dataset.image_size` resizes its
+    batches on the device, so for `cnnbench data`, which reads the files, nothing smaller exists."""
+    from cnnbench.data.sources import RESIZED_ON_DEVICE
     from cnnbench.settings.overrides import hydra_unquote
 
     chosen = [hydra_unquote(arg.partition("=")[2]) for arg in args
@@ -219,14 +221,18 @@ def smaller_data(args: list[str]) -> str:
     if chosen and chosen[-1] == "synthetic":
         return ("use smaller or fewer images (dataset.image_size, dataset.train_size, "
                 "dataset.test_size)")
+    if command == "data" and (not chosen or chosen[-1] in RESIZED_ON_DEVICE):
+        return ("free memory for it (the dataset's files are read whole, at the size they are "
+                "stored)")
     return "use smaller images (dataset.image_size)"
 
 
-def data_hints(hints: Hints, args: list[str]) -> Hints:
+def data_hints(hints: Hints, args: list[str], command: str = "train") -> Hints:
     """`hints` with SMALLER_DATA spelt out for the dataset `args` choose."""
     if SMALLER_DATA not in hints.smaller:
         return hints
-    return Hints(hints.elsewhere, hints.smaller.replace(SMALLER_DATA, smaller_data(args)))
+    return Hints(hints.elsewhere, hints.smaller.replace(SMALLER_DATA,
+                                                        smaller_data(args, command)))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -255,7 +261,7 @@ def dispatch(argv: list[str]) -> int:
                       highlight=False)
         return 2
     action, hints = COMMANDS[command]
-    hints = data_hints(hints, rest)
+    hints = data_hints(hints, rest, command)
     # SIGTERM and SIGHUP end every command as Ctrl-C does; every ending is shown one way
     return run_command(lambda scope: action(rest, console, scope, debug), console, debug, hints)
 

@@ -87,7 +87,7 @@ def _preprocessing(payload: dict[str, Any], cfg: Any, file: Path) -> Preprocessi
 
     dataset = OmegaConf.to_container(cfg.dataset, resolve=True)
     try:
-        return Preprocessing.from_data(load_dataset(**dataset))
+        return Preprocessing.from_data(load_dataset(**dataset, strict=False))
     except UserError as err:
         raise UserError(f"{file} was written before checkpoints kept their classes and "
                         f"normalization, so they come from its dataset ({dataset.get('name')}), "

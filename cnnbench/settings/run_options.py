@@ -108,7 +108,7 @@ ROWS: tuple[RunOption, ...] = (
     RunOption("dataset.image_size", added_default=None),
     *_rows("dataset.name", "dataset.path", "dataset.channels", "dataset.num_classes",
            "dataset.train_size", "dataset.test_size", "dataset.test_split",
-           "dataset.split_seed"),
+           "dataset.split_seed", "dataset.seed"),
     RunOption("optimizer.backbone_lr_scale", added_default=1.0),
     RunOption("augmentation._target_", moved=(("cnnbench.engine.augment.BatchAugment",
                                                "cnnbench.augment.BatchAugment"),)),
