@@ -106,11 +106,31 @@ def plan_jobs(launcher, job_overrides: Sequence[Sequence[str]]) -> list[PlannedJ
     for config in configs:
         with hydra_config_of(config):
             digests.append(config_hash(task_config(config)))
+    repeated = repeated_jobs(job_overrides, digests)
+    if repeated and not book.search:  # a search may propose one point twice: its sampler's call
+        log.warning(repeated)
     decisions = book.place(digests)
     planned = [place(book, list(o), c, h, d)
                for o, c, h, d in zip(job_overrides, configs, digests, decisions)]
     book.save()
     return planned
+
+
+def repeated_jobs(job_overrides: Sequence[Sequence[str]], digests: Sequence[str]) -> str | None:
+    """A warning when jobs of the batch are one run (the same config and seed, as a list that
+    repeats a value gives): each still runs, but it is not another sample."""
+    first: dict[str, int] = {}
+    repeats = []
+    for i, digest in enumerate(digests):
+        if digest in first:
+            repeats.append(" ".join(job_overrides[i]) or "(no overrides)")
+        first.setdefault(digest, i)
+    if not repeats:
+        return None
+    return (f"{len(repeats)} job{'s' if len(repeats) > 1 else ''} of this sweep repeat"
+            f"{'' if len(repeats) > 1 else 's'} another job with the same config and seed ("
+            f"{'; '.join(repeats)}): each runs, and `cnnbench compare` counts such runs once, "
+            f"as one sample. To sample seeds, sweep trainer.seed, e.g. trainer.seed=0,1,2.")
 
 
 def record_outcomes(launcher) -> None:

@@ -123,8 +123,8 @@ def left_out(runs: Sequence[RunRecord]) -> str:
     'completed, test/acc out of range' for one outside its range."""
     parts = []
     for r in runs:
-        why = r.shown_status if r.status != "completed" or r.invalid else \
-            "completed, no test acc"
+        why = ("completed, repeated seed" if r.repeats else
+               r.shown_status if r.status != "completed" or r.invalid else "completed, no test acc")
         seed = r.options.get("seed")
         parts.append(f"{why} (seed {seed})" if seed is not None else why)
     return ", ".join(parts)

@@ -142,6 +142,14 @@ def left_out_lines(runs: Sequence[RunRecord]) -> list[str]:
                      + "; ".join(f"{r.short or r.name}: {r.status}"
                                  + (f" ({r.reason})" if r.status == UNREADABLE and r.reason
                                     else "") for r in unfinished))
+    repeated = [r for r in runs if r.repeats]
+    if repeated:
+        lines.append(f"{_count(len(repeated), 'completed run')} "
+                     f"{'repeats' if len(repeated) == 1 else 'repeat'} the seed of another run "
+                     f"of the same experiment (the same run again, not another sample: left out "
+                     f"of the statistics; sweep trainer.seed=0,1,2 for samples): "
+                     + "; ".join(f"{r.short or r.name} (seed {r.options.get('seed')}, as "
+                                 f"{r.repeats})" for r in repeated))
     no_acc = [r for r in runs if r.status == "completed" and r.acc is None and not r.invalid]
     if no_acc:
         lines.append(f"{_count(len(no_acc), 'completed run')} without a test accuracy "

@@ -82,7 +82,8 @@ def notes(groups: Sequence[Group], columns: Sequence[str]) -> list[str]:
     """What the columns mean, one sentence each (the table's caption, comparison.md's notes)."""
     std = "; std: their standard deviation (percentage points)" if "std" in columns else ""
     lines = ["One row per group of runs that differ only in trainer.seed, best mean test "
-             "accuracy first; only completed runs with a test accuracy enter the statistics.",
+             "accuracy first; only completed runs with a test accuracy enter the statistics, "
+             "one run per seed.",
              f"test acc: the mean over the group's runs{std}; CI95: the 95% confidence "
              "interval of the mean (Student t, percent); none for a single run.",
              f"vs best: Welch's t-test against the best group; 'within noise': p ≥ {NOISE_P} "

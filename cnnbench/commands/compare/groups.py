@@ -108,6 +108,21 @@ def _name(groups: Sequence[Group]) -> None:
             g.label += f" [{g.runs[0].name}]"
 
 
+def mark_repeats(runs: Sequence[RunRecord]) -> None:
+    """Of the runs of one group (in seed order) that would enter the statistics with the same
+    known seed, the first stays; the others repeat it: one experiment run again with the same
+    seed is not another sample, and counting it would narrow the interval it gets."""
+    first: dict[int, RunRecord] = {}
+    for run in runs:
+        seed = run.options.get("seed")
+        if not run.in_statistics or not isinstance(seed, int) or isinstance(seed, bool):
+            continue
+        if seed in first:
+            run.repeats = first[seed].short or first[seed].name
+        else:
+            first[seed] = run
+
+
 def group_runs(runs: Sequence[RunRecord]) -> list[Group]:
     """One group per identity, best mean test accuracy first (groups with no run in the
     statistics last); the runs of a group in seed order; each group with its numbers."""
@@ -117,6 +132,7 @@ def group_runs(runs: Sequence[RunRecord]) -> list[Group]:
     groups = list(by_key.values())
     for g in groups:
         g.runs.sort(key=_seed_order)
+        mark_repeats(g.runs)
         g.stats = describe(g.runs)
     against_best([g.stats for g in groups])
     groups.sort(key=lambda g: (g.stats.acc.mean is None, -(g.stats.acc.mean or 0.0)))

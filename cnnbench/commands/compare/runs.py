@@ -50,6 +50,7 @@ class RunRecord:
     kind: str = "train"                         # "eval": a `cnnbench eval` of a checkpoint
     checkpoint: str | None = None               # the checkpoint an evaluation evaluated
     checkpoint_epoch: int | None = None
+    repeats: str | None = None                  # the run of its group whose seed it repeats
 
     @property
     def history(self) -> Path | None:
@@ -74,8 +75,10 @@ class RunRecord:
     @property
     def in_statistics(self) -> bool:
         """Only completed runs with a test accuracy and no metric that is NaN, infinite or
-        outside its range enter the statistics of their group and are ranked."""
-        return self.status == rundir.COMPLETED and self.acc is not None and not self.invalid
+        outside its range enter the statistics of their group and are ranked; of runs that
+        repeat one seed of one experiment (the same run again, not another sample), one."""
+        return (self.status == rundir.COMPLETED and self.acc is not None and not self.invalid
+                and self.repeats is None)
 
     @property
     def shown_status(self) -> str:
@@ -86,6 +89,8 @@ class RunRecord:
             parts.append(f"{', '.join(self.not_finite)} not finite")
         if self.out_of_range:
             parts.append(f"{', '.join(self.out_of_range)} out of range")
+        if self.repeats:
+            parts.append(f"repeats seed {self.options.get('seed')}")
         return ", ".join(parts)
 
     @property
@@ -97,6 +102,8 @@ class RunRecord:
                             (len(self.out_of_range), "out of range")):
             if count:
                 parts.append(f"{count} metric{'s' if count > 1 else ''} {what}")
+        if self.repeats:
+            parts.append("repeated seed")
         return ", ".join(parts)
 
     @property
