@@ -108,3 +108,14 @@ def test_a_stored_config_with_a_number_out_of_range_is_refused_by_every_reader(
     assert proc.returncode == 2, proc.stdout + proc.stderr
     line = error_line(proc.stdout + proc.stderr)
     assert "model.hidden=[0, 150] is not valid: it must be a finite whole number" in line, line
+
+
+@pytest.mark.parametrize("group,key", [(group, key) for group in RANGES for key in RANGES[group]])
+def test_the_example_each_refusal_gives_is_a_value_its_key_accepts(group, key):
+    import yaml
+
+    value = yaml.safe_load(RANGES[group][key].example)
+    value = float(value) if isinstance(value, str) else value  # YAML reads 1e-8 as text
+    items = value if isinstance(value, list) else [value]
+    assert all(isinstance(v, (int, float)) for v in items), value
+    check_numbers(group, {key: value})

@@ -120,7 +120,8 @@ def energy(stats: GroupStats) -> tuple[str, str]:
 def left_out(runs: Sequence[RunRecord]) -> str:
     """'failed (seed 4), running (seed 5)'; 'completed, no test acc' for a run without one,
     'completed, test/loss not finite' for one with a metric that is NaN or infinite,
-    'completed, test/acc out of range' for one outside its range."""
+    'completed, test/acc out of range' for one outside its range, 'completed, repeated seed'
+    for one that repeats the seed of another run of its group."""
     parts = []
     for r in runs:
         why = ("completed, repeated seed" if r.repeats else
