@@ -102,6 +102,48 @@ def test_compare_lists_pruned_runs_apart_from_the_ranked_ones(pruned_search):
     assert sum(",pruned," in row for row in rows) == len(pruned)
 
 
+def hparams_of(run: Path) -> tuple[dict, dict]:
+    """What TensorBoard's HParams dashboard reads from a run's events: its experiment summary,
+    session start (options) and end (status), parsed; and the last value of each scalar."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboard.plugins.hparams import metadata
+
+    events = EventAccumulator(str(run / rundir.TB_DIR))
+    events.Reload()
+    content = events.PluginTagToContent(metadata.PLUGIN_NAME)
+    parsers = {metadata.EXPERIMENT_TAG: metadata.parse_experiment_plugin_data,
+               metadata.SESSION_START_INFO_TAG: metadata.parse_session_start_info_plugin_data,
+               metadata.SESSION_END_INFO_TAG: metadata.parse_session_end_info_plugin_data}
+    parsed = {tag: parsers[tag](data) for tag, data in content.items()}
+    scalars = {tag: events.Scalars(tag)[-1].value for tag in events.Tags()["scalars"]}
+    return parsed, scalars
+
+
+def test_pruned_trials_are_rows_of_tensorboard_s_hparams_with_their_metrics_and_status(
+        pruned_search):
+    from tensorboard.plugins.hparams import api_pb2, metadata
+
+    sweep_dir, _ = pruned_search
+    runs = statuses(sweep_dir)
+    columns = None
+    for run, metrics in runs.items():
+        parsed, scalars = hparams_of(run)
+        start = parsed[metadata.SESSION_START_INFO_TAG]
+        assert start.hparams["lr"].number_value == metrics["lr"]
+        status = parsed[metadata.SESSION_END_INFO_TAG].status
+        if metrics["status"] == rundir.COMPLETED:
+            assert status == api_pb2.STATUS_SUCCESS
+            columns = [m.name.tag for m in parsed[metadata.EXPERIMENT_TAG].metric_infos]
+            continue
+        assert metrics["status"] == rundir.PRUNED and status == api_pb2.STATUS_UNKNOWN
+        assert metadata.EXPERIMENT_TAG not in parsed  # the completed runs' table, one row more
+        assert scalars["val/acc"] == pytest.approx(metrics["last_epoch_metrics"]["val/acc"])
+        assert not any(tag.startswith("test/") for tag in scalars)  # never tested
+    assert columns[:2] == ["test/acc", "test/loss"]
+    assert {"val/acc", "val/loss", "train/acc", "train/loss"} <= set(columns)  # a pruned row's
+    assert sorted(m["status"] for m in runs.values()).count(rundir.PRUNED) >= 1
+
+
 def test_running_the_search_again_does_not_run_its_pruned_trials_again(pruned_search):
     from cnnbench.sweep.plan import SKIP, decide
 

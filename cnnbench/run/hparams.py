@@ -2,15 +2,25 @@
 and the metric columns, in the order the dashboard's first columns should have.
 
 TensorBoard's HParams page shows the first five options (those that differ first) and the
-first five metrics of the experiment by default. Every run writes the same experiment summary
-for its sweep, so whichever run TensorBoard reads it from, the table opens on the options the
-sweep varies and on test accuracy, test loss, macro F1 and the shift accuracies.
+first five metrics of the experiment by default. Every completed run writes the same experiment
+summary for its sweep, so whichever run TensorBoard reads it from, the table opens on the
+options the sweep varies and on test accuracy, test loss, macro F1 and the shift accuracies.
+
+A search's trial that its pruner stopped (`pruned`) is a row of that table too: its options and
+its status, with the metrics it has (its curves: val/acc, val/loss, train/acc, train/loss at the
+epoch it stopped; no test metrics). It writes no experiment summary of its own, whose columns
+would lack the test metrics were TensorBoard to read it first. TensorBoard has no status for a
+trial stopped on purpose: a pruned run's status is Unknown (its result was never measured), so
+the dashboard's status filter shows or hides pruned trials apart from completed ones (Success).
+Runs that end otherwise write no row: a failed or interrupted run is run again in its directory,
+and TensorBoard keeps the first status a run's events hold.
 """
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
+from cnnbench.rundir import COMPLETED, PRUNED
 from cnnbench.settings.run_options import ALWAYS_MARKED, OPTION_OF_KEY
 
 # Hydra override keys -> run options (cnnbench.run.provenance.run_options): the `option` column
@@ -22,6 +32,9 @@ FIRST_METRICS = ("test/acc", "test/loss", "test/macro_f1")
 # `hparams` column)
 ALWAYS_SHOWN = ALWAYS_MARKED
 TRAINING_METRICS = ("val/acc", "val/loss", "train/acc", "train/loss")
+# a run's final status -> the status of its session in the HParams dashboard (the runs whose
+# ending writes their row there)
+SESSION_STATUS = {COMPLETED: "STATUS_SUCCESS", PRUNED: "STATUS_UNKNOWN"}
 
 
 def metric_columns(test_metrics: Iterable[str]) -> list[str]:
@@ -70,7 +83,18 @@ def shown_options(options: Mapping[str, Any], run_dir: Path) -> tuple[dict[str, 
     return values, marked & set(options)
 
 
-def log_hparams(tb, options: Mapping[str, Any], run_dir: Path, test_metrics: Iterable[str]) -> None:
-    """Write the run's options and the sweep's experiment summary into the run's TensorBoard."""
+def log_hparams(tb, options: Mapping[str, Any], run_dir: Path, test_metrics: Iterable[str],
+                status: str = COMPLETED) -> None:
+    """Write the run's options and its `status` (a final status of SESSION_STATUS) into the
+    run's TensorBoard; a completed run's also the sweep's experiment summary."""
     values, marked = shown_options(options, run_dir)
-    tb.hparams(values, metric_columns(test_metrics), marked)
+    tb.hparams(values, metric_columns(test_metrics), marked, status=SESSION_STATUS[status],
+               experiment=status == COMPLETED)
+
+
+def end_tensorboard(tb, status: str, options: Mapping[str, Any], run_dir: Path) -> None:
+    """Close the TensorBoard of a run that ends with `status` other than completed (which writes
+    its row as it is tested); a pruned trial's row is written first."""
+    if status == PRUNED:
+        log_hparams(tb, options, run_dir, (), status)
+    tb.close()

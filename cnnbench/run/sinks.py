@@ -4,10 +4,11 @@ Each sink takes plain dicts of numbers; none of them knows about models or confi
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 from pathlib import Path
-from typing import Any, Collection, Mapping, Sequence
+from typing import Any, Collection, Iterator, Mapping, Sequence
 
 from rich.console import Console
 from rich.table import Table
@@ -86,8 +87,9 @@ class TensorBoardSink:
         self.writer.flush()
 
     def hparams(self, hparams: Mapping[str, Any], metric_tags: Sequence[str],
-                differs: Collection[str] = ()) -> None:
-        tensorboard_hparams(self.writer, hparams, metric_tags, differs)
+                differs: Collection[str] = (), status: str = "STATUS_SUCCESS",
+                experiment: bool = True) -> None:
+        tensorboard_hparams(self.writer, hparams, metric_tags, differs, status, experiment)
 
     def close(self) -> None:
         self.writer.flush()
@@ -136,30 +138,43 @@ def print_paths(console: Console, paths: Mapping[str, Any]) -> None:
 
 
 def tensorboard_hparams(writer, hparams: Mapping[str, Any], metric_tags: Sequence[str],
-                        differs: Collection[str] = ()) -> None:
+                        differs: Collection[str] = (), status: str = "STATUS_SUCCESS",
+                        experiment: bool = True) -> None:
     """Log a run's options for TensorBoard's HParams dashboard, in the run's own event file.
 
     `SummaryWriter.add_hparams` would open a nested run (a subdirectory named by the time);
     here the summaries go into the run itself, so a sweep is one HParams row per job, and the
     metric columns (`metric_tags`, in this order) read the run's own final scalars. `differs`
     names the options that vary between the runs compared: the dashboard shows those first.
+    `status` is the session's (a name of TensorBoard's hparams `Status`); without `experiment`
+    the run writes its session only, a row of the experiment another run describes.
     """
-    from tensorboard.plugins.hparams.plugin_data_pb2 import HParamsPluginData
+    from tensorboard.plugins.hparams.api_pb2 import Status
     from torch.utils.tensorboard.summary import hparams as hparams_summaries
 
     values = {k: v if isinstance(v, (bool, int, float, str)) else str(v)
               for k, v in hparams.items()}
-    experiment, session_start, session_end = hparams_summaries(
-        values, {tag: 0.0 for tag in metric_tags})
-    plugin_data = experiment.value[0].metadata.plugin_data
-    content = HParamsPluginData.FromString(plugin_data.content)
-    for info in content.experiment.hparam_infos:
-        info.differs = info.name in differs
-    plugin_data.content = content.SerializeToString()
+    summaries = hparams_summaries(values, {tag: 0.0 for tag in metric_tags})
+    with _plugin_content(summaries[0]) as content:
+        for info in content.experiment.hparam_infos:
+            info.differs = info.name in differs
+    with _plugin_content(summaries[2]) as content:
+        content.session_end_info.status = Status.Value(status)
     file_writer = writer._get_file_writer()  # what add_hparams writes to, minus the subdirectory
-    for summary in (experiment, session_start, session_end):
+    for summary in summaries if experiment else summaries[1:]:
         file_writer.add_summary(summary)
     writer.flush()
+
+
+@contextlib.contextmanager
+def _plugin_content(summary) -> Iterator[Any]:
+    """The HParams plugin data of `summary`, to change in place (written back at the end)."""
+    from tensorboard.plugins.hparams.plugin_data_pb2 import HParamsPluginData
+
+    plugin_data = summary.value[0].metadata.plugin_data
+    content = HParamsPluginData.FromString(plugin_data.content)
+    yield content
+    plugin_data.content = content.SerializeToString()
 
 
 def open_sinks(run_dir: Path, config_text: str, resumed_at: int | None,
