@@ -172,7 +172,7 @@ def test_a_sweep_directory_from_before_the_manifest_is_read_and_continued(tmp_pa
 
 
 def test_a_run_directory_inside_a_sweep_from_before_the_manifest_is_refused_too(tmp_path):
-    from cnnbench.commands.train.prechecks import check_not_in_a_sweep
+    from cnnbench.commands.train.placement import check_run_placement as check_not_in_a_sweep
     from cnnbench.errors import UserError
 
     (tmp_path / "old" / "0_x=1").mkdir(parents=True)

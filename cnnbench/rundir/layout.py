@@ -80,6 +80,14 @@ def is_run_dir(path: Path) -> bool:
             or (path / HYDRA_DIR / "config.yaml").is_file())
 
 
+def enclosing_run(path: Path) -> Path | None:
+    """The run directory that `path` lies inside (its nearest folder above that is a run); None
+    when none is. Runs hold no nested runs: everything that finds runs (compare, a sweep run
+    again, eval's checkpoint=) stops at the first run directory it meets."""
+    here = Path(os.path.abspath(path))
+    return next((folder for folder in here.parents if is_run_dir(folder)), None)
+
+
 def runs_inside(folder: Path) -> tuple[str, Path] | None:
     """Where `folder` is not a run but holds runs (a sweep, or a folder of runs): a phrase that
     says so, and one of its runs (one with a last.pt where there is one) for an example; None

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from cnnbench.commands.train.placement import check_run_placement, check_sweep_placement
 from cnnbench.settings.names import check_override_names, plain_group_choices
 from cnnbench.settings.overrides import hydra_unquote, hydra_value, override_key
 from cnnbench.sweep.outcome import is_sweep, with_sweep_dir
@@ -105,41 +106,6 @@ def check_run_dir_free(args: list[str], resuming: bool) -> None:
                     f"hydra.run.dir out.")
 
 
-def check_not_in_a_sweep(args: list[str], resuming: bool) -> None:
-    """A single run is never written into a sweep directory (hydra.run.dir at or below one):
-    it would not be one of the sweep's jobs, and everything that reads the sweep (its outcome,
-    `cnnbench compare`, the sweep run again) would find a run there that is not. A resume
-    continues a run where it is."""
-    import os
-
-    from cnnbench.errors import UserError
-    from cnnbench.settings.overrides import hydra_unquote, override_key
-    from cnnbench.sweep.manifest import sweep_holding
-
-    chosen = [a.partition("=")[2] for a in args if override_key(a) == "hydra.run.dir"]
-    if not chosen or resuming or is_sweep(args):
-        return
-    value = chosen[-1]
-    if "$" in value:  # a name with interpolations: the folder it goes in
-        head = value.partition("$")[0]
-        run_dir = Path(head if head.endswith("/") else os.path.dirname(head) or ".")
-    else:
-        run_dir = Path(hydra_unquote(value))
-    found = sweep_holding(run_dir)
-    if found is None:
-        return
-    sweep, marker = found
-    inside = "$" in value or Path(os.path.abspath(run_dir)) != sweep
-    where = "inside the" if inside else "the"
-    raise UserError(
-        f"hydra.run.dir={value} is {where} sweep directory {sweep} (it holds {marker}), and a "
-        f"single run written there would not be one of the sweep's jobs: the sweep's outcome, "
-        f"`cnnbench compare` and the sweep run again read that directory as the sweep's. Give "
-        f"the run a folder of its own (leave hydra.run.dir out, or choose one outside "
-        f"{sweep}); to add a job to the sweep, run the sweep's command again with "
-        f"hydra.sweep.dir={sweep} and the new value in its list.")
-
-
 def with_distributed_run_dir(args: list[str]) -> list[str]:
     """Under torchrun, rank 0's command line names the run directory every process of the job
     uses (one it picks, unless hydra.run.dir gives it)."""
@@ -203,10 +169,11 @@ def checked_on_one_process(args: list[str]) -> tuple[list[str], Path | None]:
     check_override_syntax(args)
     check_sweep_objective(args)
     check_run_dir_free(args, resume is not None)
-    check_not_in_a_sweep(args, resume is not None)
+    check_run_placement(args, resume is not None)
     sweep_dir = None
     if resume is None:  # a resumed sweep job runs alone, in its own directory
         args, sweep_dir = with_sweep_dir(args)
+        check_sweep_placement(sweep_dir)
     return with_distributed_run_dir(args), sweep_dir
 
 
