@@ -58,3 +58,22 @@ def test_a_run_or_sweep_inside_another_is_refused_and_the_folder_it_names_works(
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "hydra.sweep.dir" not in key or (root / free / ".cnnbench_sweep.json").is_file()
     assert "hydra.run.dir" not in key or (root / free / "metrics.json").is_file()
+
+
+def test_an_evaluation_inside_a_run_directory_is_refused_and_the_folder_it_names_works(
+        places, tmp_path):
+    import shutil
+
+    root = tmp_path / "copy"
+    shutil.copytree(places, root, symlinks=True)
+    proc = run_cli("eval", "checkpoint=run", "out=run/ev", "trainer.device=cpu", cwd=root)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    line = error_line(proc)
+    assert f"out=run/ev is inside the run directory {root / 'run'}" in line, line
+    assert not (root / "run" / "ev").exists()
+    free = advised(line, "out")
+    proc = run_cli("eval", "checkpoint=run", f"out={free}", "trainer.device=cpu", cwd=root)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    compared = run_cli("compare", str(root), f"out={tmp_path / 'cmp'}", cwd=root,
+                       env={"COLUMNS": "200"})
+    assert "ev" in compared.stdout and "evaluation" in compared.stdout, compared.stdout

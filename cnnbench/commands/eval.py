@@ -122,7 +122,7 @@ def prepare(checkpoint: Path, overrides: Sequence[str]) -> Job:
     from cnnbench.engine.runtime import make_runtime
     from cnnbench.run.build import build_model
     from cnnbench.run.checkpoint import load_checkpoint
-    from cnnbench.run.trained import require_finite_model
+    from cnnbench.run.trained import require_finite_model, weights_misfit
     from cnnbench.settings.evaluation import EvaluationSettings
     from cnnbench.settings.trainer import TrainerSettings
 
@@ -137,20 +137,30 @@ def prepare(checkpoint: Path, overrides: Sequence[str]) -> Job:
     options.setdefault("dataset", cfg.dataset.get("name"))
     runtime = make_runtime(settings.device, settings.amp, settings.channels_last)
     data = load_dataset(**OmegaConf.to_container(cfg.dataset, resolve=True))
+    weights = averaged_weights(payload)  # as training tested it
+    why = weights_misfit(cfg.model, weights, in_channels=data.channels,
+                         image_size=data.image_size, num_classes=data.num_classes)
+    if why:  # found before the model takes any memory
+        raise misfit(checkpoint, options, data, why)
     model = build_model(cfg, data, pretrained=False)  # the checkpoint's weights come next
     try:
-        model.load_state_dict(averaged_weights(payload))  # as training tested it
+        model.load_state_dict(weights)
     except RuntimeError as err:
-        raise UserError(
-            f"The weights in {checkpoint} do not fit a {options.get('model')} built for "
-            f"{options['dataset']} ({data.channels}x{data.image_size[0]}x{data.image_size[1]} "
-            f"images, {data.num_classes} classes): the dataset must have the image shape and "
-            f"class count the model was trained on. ({str(err).splitlines()[0]})") from None
+        raise misfit(checkpoint, options, data, str(err).splitlines()[0]) from None
     require_finite_model(model, checkpoint)
     model = model.to(runtime.device)
     if runtime.channels_last:
         model = model.to(memory_format=torch.channels_last)
     return Job(checkpoint, payload, cfg, options, settings, evaluation, runtime, data, model)
+
+
+def misfit(checkpoint: Path, options: dict[str, Any], data: Any, why: str) -> UserError:
+    """The checkpoint's weights do not fit its model built for the data (`why` says how)."""
+    return UserError(
+        f"The weights in {checkpoint} do not fit a {options.get('model')} built for "
+        f"{options['dataset']} ({data.channels}x{data.image_size[0]}x{data.image_size[1]} "
+        f"images, {data.num_classes} classes): the dataset must have the image shape and "
+        f"class count the model was trained on. ({why})")
 
 
 def run(job: Job, run_dir: Path, console: Console) -> dict[str, Any]:
@@ -189,14 +199,30 @@ EVAL_FILES = (METRICS_FILE, "eval_config.yaml", CONFUSION_PNG, MISCLASSIFIED_PNG
 
 def claim_run_dir(run_dir: Path) -> Writer:
     """The writer of eval's run directory, every file it writes there checked first: a new
-    folder, or one an earlier `cnnbench eval` wrote; never a training run's directory."""
-    from cnnbench.rundir import CHECKPOINT_DIR, HYDRA_DIR, claim_outputs, metrics_file
+    folder, or one an earlier `cnnbench eval` wrote; never a training run's directory, nor a
+    folder inside any run's (runs hold no nested runs: compare would not find it there)."""
+    from cnnbench.rundir import (
+        CHECKPOINT_DIR,
+        HYDRA_DIR,
+        claim_outputs,
+        enclosing_run,
+        metrics_file,
+    )
+    from cnnbench.rundir.naming import free_sibling
     from cnnbench.rundir.policy import is_training_record
 
     if (run_dir / CHECKPOINT_DIR).is_dir() or (run_dir / HYDRA_DIR).is_dir():
         raise UserError(f"{run_dir} holds a training run, and cnnbench eval never writes into "
                         f"another run's directory: give it a folder of its own with out=DIR (a "
                         f"new one, or an earlier output of cnnbench eval), or leave out= off.")
+    outer = enclosing_run(run_dir)
+    if outer is not None:
+        beside = outer.parent / run_dir.name
+        beside = free_sibling(beside) if beside.exists() else beside
+        raise UserError(f"out={run_dir} is inside the run directory {outer}, and runs hold no "
+                        f"nested runs: `cnnbench compare` reads {outer} as that one run and "
+                        f"would never find this evaluation. Give it a folder of its own, e.g. "
+                        f"out={beside} (or leave out= off).")
     return claim_outputs(run_dir, "eval", EVAL_FILES,
                          lambda folder: metrics_file(folder).is_file()
                          and not is_training_record(metrics_file(folder)))
