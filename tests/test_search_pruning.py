@@ -196,13 +196,16 @@ def test_a_trial_whose_job_alone_was_stopped_is_resumed_by_the_printed_command(t
                                        "hydra.launcher.n_jobs=1")
     (job,) = [d for d in rundir.find_run_dirs(tmp_path / "search") if saved_an_epoch(d)]
     os.kill(rundir.read_metrics(job)["pid"], signal.SIGTERM)
-    out, _ = proc.communicate(timeout=300)
+    wait_for(lambda: rundir.read_metrics(job).get("status") == rundir.INTERRUPTED,
+             "the job did not stop")
+    let_go(tmp_path)  # the search's other trial trains on
+    out, _ = proc.communicate(timeout=DEADLINE)
     assert proc.returncode == 1 and "Traceback" not in out, out
     assert "1 completed, 0 pruned, 0 failed, 1 unfinished" in out, out
     lines = out.splitlines()
     at = next(i for i, line in enumerate(lines) if "Run the search again to resume" in line)
     words = shlex.split(lines[at + 1])
-    again = run_cli(*words[1:], cwd=tmp_path, timeout=300)  # the advice, run as printed
+    again = run_cli(*words[1:], cwd=tmp_path, timeout=DEADLINE)  # the advice, run as printed
     assert_resumed_and_finished(tmp_path, again)
 
 
@@ -254,11 +257,35 @@ def test_the_pruned_preset_composes_with_cnnbench_s_sweeper_and_its_pruner():
     assert cfg.hydra.runtime.choices.model == "lenet" and "optimizer.lr" in sweeper.params
 
 
-# a search of two trials whose jobs train long enough to be stopped in the middle
-STOPPABLE = ["train", "-m", "hydra/sweeper=cnnbench_optuna", *TINY, "dataset.train_size=3000",
-             "trainer.epochs=60", "optimizer.lr=choice(0.001,0.003)", "hydra.sweeper.n_trials=2",
+# a search of two trials, stopped in its first one's second epoch (`start_and_wait_for_an_epoch`)
+EPOCHS = 3
+STOPPABLE = ["train", "-m", "hydra/sweeper=cnnbench_optuna", *TINY, f"trainer.epochs={EPOCHS}",
+             "optimizer.lr=choice(0.001,0.003)", "hydra.sweeper.n_trials=2",
              "hydra.sweeper.pruner.name=none", "hydra.sweeper.study_name=stopped",
              "hydra.sweep.dir=search"]
+# A sitecustomize.py for the search: while the file HOLD_MARKER names exists, a training run
+# holds at the start of its second epoch (its first one saved in last.pt), so that the test
+# stops it in the middle however slow a loaded machine is; deleting the file lets it go on.
+HOLD_AFTER_AN_EPOCH = """
+import os
+import time
+import cnnbench.engine.epoch as epoch
+real_epoch, started = epoch.train_one_epoch, []
+def held(*args, **kwargs):
+    while started and os.path.exists(os.environ["HOLD_MARKER"]):
+        time.sleep(0.05)
+    started.append(True)
+    return real_epoch(*args, **kwargs)
+epoch.train_one_epoch = held
+"""
+DEADLINE = 600  # seconds for what a loaded machine does in seconds when idle
+
+
+def wait_for(condition, failure: str) -> None:
+    deadline = time.time() + DEADLINE
+    while not condition():
+        assert time.time() < deadline, failure
+        time.sleep(0.05)
 
 
 def saved_an_epoch(run: Path) -> bool:
@@ -268,17 +295,32 @@ def saved_an_epoch(run: Path) -> bool:
 
 
 def start_and_wait_for_an_epoch(cwd: Path, *extra: str) -> subprocess.Popen:
+    """The search, started and held once its first run has saved an epoch (`let_go` ends the
+    hold: the search's runs then train on as usual)."""
+    import os
+
     from helpers import stop_signals_as_in_a_terminal
 
+    hook = cwd / "hold"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(HOLD_AFTER_AN_EPOCH)
+    (cwd / "held").touch()
+    env = {**os.environ, "HOLD_MARKER": str(cwd / "held"),
+           "PYTHONPATH": os.pathsep.join([str(hook), os.environ.get("PYTHONPATH", "")])}
     proc = subprocess.Popen([sys.executable, "-m", "cnnbench", *STOPPABLE, *extra], cwd=cwd,
                             text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            preexec_fn=stop_signals_as_in_a_terminal)
-    deadline = time.time() + 300
-    while not any(saved_an_epoch(d) for d in rundir.find_run_dirs(cwd / "search")):
+                            env=env, preexec_fn=stop_signals_as_in_a_terminal)
+
+    def saved() -> bool:
         assert proc.poll() is None, proc.communicate()[0]
-        assert time.time() < deadline, "no epoch finished in time"
-        time.sleep(0.05)
+        return any(saved_an_epoch(d) for d in rundir.find_run_dirs(cwd / "search"))
+
+    wait_for(saved, "no epoch finished in time")
     return proc
+
+
+def let_go(cwd: Path) -> None:
+    (cwd / "held").unlink()
 
 
 def trials_of(cwd: Path) -> list[tuple[str, int]]:
@@ -294,15 +336,16 @@ def assert_resumed_and_finished(cwd: Path, again: subprocess.CompletedProcess) -
     assert "search: study stopped has 2 trials: 2 completed" in out, out
     assert [state for state, _ in trials_of(cwd)] == ["COMPLETE", "COMPLETE"]  # none replaced
     first = min(rundir.find_run_dirs(cwd / "search"), key=lambda d: d.name)
-    assert rundir.read_metrics(first)["epochs_run"] == 60
-    assert rundir.read_metrics(first)["resumed_from_epoch"] >= 1, rundir.read_metrics(first)
+    assert rundir.read_metrics(first)["epochs_run"] == EPOCHS
+    assert rundir.read_metrics(first)["resumed_from_epoch"] == 1, rundir.read_metrics(first)
     assert "sweep: 2 jobs in search: 2 completed" in " ".join(out.split())
 
 
 def test_a_search_stopped_by_ctrl_c_resumes_its_trial_with_the_printed_command(tmp_path):
     proc = start_and_wait_for_an_epoch(tmp_path)
     proc.send_signal(signal.SIGINT)
-    out, _ = proc.communicate(timeout=120)
+    out, _ = proc.communicate(timeout=DEADLINE)
+    let_go(tmp_path)
     assert proc.returncode == 130 and "Traceback" not in out, out
     assert [state for state, _ in trials_of(tmp_path)] == ["RUNNING"]  # stopped, not ended
     assert "unfinished: 1" in (tmp_path / "search" / "optimization_results.yaml").read_text()
@@ -310,7 +353,7 @@ def test_a_search_stopped_by_ctrl_c_resumes_its_trial_with_the_printed_command(t
     at = next(i for i, line in enumerate(lines) if "Continue the search with" in line)
     words = shlex.split(lines[at + 1])
     assert words[:2] == ["cnnbench", "train"], lines[at + 1]
-    again = run_cli(*words[1:], cwd=tmp_path, timeout=300)  # the advice, run as printed
+    again = run_cli(*words[1:], cwd=tmp_path, timeout=DEADLINE)  # the advice, run as printed
     assert_resumed_and_finished(tmp_path, again)
 
 
@@ -322,13 +365,14 @@ def test_a_search_killed_hard_resumes_its_trial_when_run_again(tmp_path, launche
     of leaving it running for ever (and short of a trial)."""
     proc = start_and_wait_for_an_epoch(tmp_path, *launcher)
     proc.kill()
-    proc.communicate(timeout=120)
+    proc.communicate(timeout=DEADLINE)
     assert [state for state, _ in trials_of(tmp_path)] == ["RUNNING"]
-    deadline = time.time() + 120  # a parallel job saves its last.pt when its parent dies
-    while any(rundir.RunLock(d).owner() for d in rundir.find_run_dirs(tmp_path / "search")):
-        assert time.time() < deadline, "the orphaned job did not stop"
-        time.sleep(0.1)
-    again = run_cli(*STOPPABLE, *launcher, cwd=tmp_path, timeout=300)
+    # a job of the parallel launcher saves and stops when its parent dies
+    runs = lambda: rundir.find_run_dirs(tmp_path / "search")  # noqa: E731
+    wait_for(lambda: not any(rundir.RunLock(d).owner() for d in runs()),
+             "the orphaned job did not stop")
+    let_go(tmp_path)
+    again = run_cli(*STOPPABLE, *launcher, cwd=tmp_path, timeout=DEADLINE)
     assert_resumed_and_finished(tmp_path, again)
 
 
