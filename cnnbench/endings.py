@@ -7,12 +7,16 @@ code a shell expects (128 + signal number for a signal). A fault of the machine 
 read-only file system, memory that ran out: `cnnbench.faults`) ends `failed` with its paragraph
 as the reason. A search's trial that its pruner stopped ends `pruned` with exit code 0: stopping
 a hopeless trial early is what the search asked for.
+
+A sweep's job records its ending's exit code with its final status (`exit_code` in its
+metrics.json; a job process that died: 128 + the signal that killed it, as a shell says), and
+a sweep ends as the job that ended it would have ended alone (`sweep_exit_code`).
 """
 from __future__ import annotations
 
 import signal
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 from cnnbench.errors import RunDiverged, RunPruned, UserError
 from cnnbench.faults import Hints, fault_of
@@ -75,6 +79,37 @@ def ending_of(err: BaseException | None, hints: Hints | None = None) -> Ending:
     if fault is not None:
         return Ending(FAILED, fault.exit_code, fault.text)
     return Ending(FAILED, 1, f"{type(err).__name__}: {err}")
+
+
+def exit_code_of_process(exitcode: int | None) -> int:
+    """The exit code a shell shows for a process that ended with multiprocessing's `exitcode`
+    (minus the signal that killed it): 128 + that signal (137 for SIGKILL, which the
+    out-of-memory killer sends); a process that ended without one, 1."""
+    if exitcode is not None and exitcode < 0:
+        return 128 - exitcode
+    return exitcode or 1
+
+
+def recorded_exit_code(status: str, recorded: object) -> int:
+    """The exit code of a run that ended with `status`, as its metrics.json records it (written
+    with its final status); for a record without one, that of the status: 0 for a run that
+    completed or was pruned, 1 otherwise."""
+    if isinstance(recorded, int) and not isinstance(recorded, bool) and 0 <= recorded <= 255:
+        return recorded
+    return 0 if status in (COMPLETED, PRUNED) else 1
+
+
+def sweep_exit_code(statuses: Iterable[str], stopped_by: int | None = None) -> int:
+    """A sweep's exit code, from its jobs' statuses: when a job's ending stopped the sweep
+    (hydra.launcher.fail_fast=true stops it at its first failed job), that job's exit code, as
+    if it had run alone (2 for a mistake, 1 for a crash, 137 for a job killed with SIGKILL);
+    else 0 when every job completed (or was pruned), and 1 when any did not: a sweep that ran
+    to its end has no one ending, its jobs may each have ended their own way. (A sweep stopped
+    by a signal ends as that signal says, as any command does: `ending_of`.)"""
+    if stopped_by:  # (a job's ending that stops a sweep is never a success)
+        return stopped_by
+    done = (COMPLETED, PRUNED)
+    return 0 if all(status in done for status in statuses) else 1
 
 
 def _raise_stopped(signum, frame) -> None:

@@ -8,6 +8,8 @@ summary, its advice and `cnnbench compare` read them. A job of an earlier plan t
 one no longer has (the command line changed) is listed apart, and a run directory below the
 sweep that is not one of its jobs does not count. A search (`search: true`) is the exception:
 each run of its command adds trials to one study, so every job of every plan is one of its jobs.
+`stopped_by` names the job whose ending stopped the latest plan (hydra.launcher.fail_fast=true):
+the sweep's exit code is that job's (`endings.sweep_exit_code`).
 
 cnnbench's launchers write it (hydra_plugins/cnnbench_launcher/_planning.py) when they plan a
 batch and when the batch ends. A sweep directory without one (made before the manifest, or by
@@ -46,6 +48,8 @@ class Manifest:
     pid: int | None = None      # the process that made it
     jobs: list[Job] = field(default_factory=list)
     search: bool = False        # a search (cnnbench_optuna): every plan adds trials to one study
+    stopped_by: str | None = None  # the directory of the job whose ending stopped the latest
+    #                                plan (hydra.launcher.fail_fast), relative to the sweep's
 
     def path_of(self, job: Job) -> Path:
         return self.sweep_dir / job.dir
@@ -68,8 +72,13 @@ class Manifest:
         reached has none)."""
         return sorted(p for p in map(self.path_of, self.current()) if rundir.is_run_dir(p))
 
+    def stopper(self) -> Path | None:
+        """The directory of the job whose ending stopped the latest plan; None: none did."""
+        return None if self.stopped_by is None else self.sweep_dir / self.stopped_by
+
     def as_json(self) -> dict[str, Any]:
         return {"version": VERSION, "plan": self.plan, "pid": self.pid, "search": self.search,
+                "stopped_by": self.stopped_by,
                 "jobs": [{"hash": job.digest, **{k: v for k, v in asdict(job).items()
                                                   if k != "digest"}} for job in self.jobs]}
 
@@ -83,12 +92,18 @@ def job_of(entry: Any) -> Job | None:
     if not isinstance(entry, dict) or not isinstance(entry.get("hash"), str) \
             or not isinstance(entry.get("dir"), str) or not isinstance(entry.get("plan"), int):
         return None
-    if os.path.isabs(entry["dir"]) or ".." in Path(entry["dir"]).parts:
-        return None  # a job's directory is always inside its sweep's
+    if not inside(entry["dir"]):
+        return None
     overrides = entry.get("overrides")
     overrides = [str(o) for o in overrides] if isinstance(overrides, list) else []
     extra = {k: entry.get(k) if isinstance(entry.get(k), str) else None for k in JOB_KEYS}
     return Job(entry["hash"], entry["dir"], overrides, entry["plan"], **extra)
+
+
+def inside(relative: object) -> bool:
+    """Whether `relative` names a directory inside the sweep's, as a job's always is."""
+    return isinstance(relative, str) and not os.path.isabs(relative) \
+        and ".." not in Path(relative).parts
 
 
 def read_manifest(sweep_dir: Path) -> Manifest | None:
@@ -104,7 +119,9 @@ def read_manifest(sweep_dir: Path) -> Manifest | None:
         return None
     pid = data.get("pid") if isinstance(data.get("pid"), int) else None
     jobs = [job for job in map(job_of, data["jobs"]) if job is not None]
-    return Manifest(Path(sweep_dir), data["plan"], pid, jobs, data.get("search") is True)
+    stopped_by = data.get("stopped_by") if inside(data.get("stopped_by")) else None
+    return Manifest(Path(sweep_dir), data["plan"], pid, jobs, data.get("search") is True,
+                    stopped_by)
 
 
 def write_manifest(manifest: Manifest) -> None:

@@ -77,6 +77,19 @@ def sweep_outcomes(sweep_dir: Path) -> list[tuple[str, str | None]]:
     return [rundir.load_metrics(job)[1:] for job in rundir.find_run_dirs(sweep_dir)]
 
 
+def stopper_exit_code(sweep_dir: Path) -> int | None:
+    """The exit code of the job whose ending stopped the sweep (hydra.launcher.fail_fast), as
+    its metrics.json records it; None when no job's ending stopped it."""
+    from cnnbench.endings import recorded_exit_code
+
+    manifest = read_manifest(sweep_dir)
+    stopper = manifest.stopper() if manifest is not None else None
+    if stopper is None:
+        return None
+    metrics, status, _ = rundir.load_metrics(stopper)
+    return recorded_exit_code(status, metrics.get("exit_code"))
+
+
 def earlier_jobs_line(sweep_dir: Path) -> str | None:
     """E.g. '2 earlier jobs are no longer part of this sweep (1 completed, 1 failed): ...';
     None when every job of the manifest is one of the latest plan's."""

@@ -120,6 +120,7 @@ class SweepBook:
             self.manifest = read_manifest(self.sweep_dir) or found_jobs(self.sweep_dir)
             self.manifest.plan += 1
             self.manifest.pid = os.getpid()
+            self.manifest.stopped_by = None
             self.manifest.search = self.manifest.search or self.search
         return self.manifest
 
@@ -158,6 +159,10 @@ class SweepBook:
         job.digest, job.overrides, job.plan = digest, list(overrides), manifest.plan
         job.action, job.earlier = decision.action, decision.earlier
         job.status, job.reason = latest_outcome(job_dir)
+
+    def stopped_at(self, job_dir: Path) -> None:
+        """The ending of the job in `job_dir` stopped this plan (saved with `save`)."""
+        self.open().stopped_by = os.path.relpath(job_dir, self.sweep_dir)
 
     def save(self, refresh: bool = False) -> None:
         """Write the manifest; with `refresh`, each job of this plan's latest outcome first."""

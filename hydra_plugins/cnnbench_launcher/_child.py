@@ -38,10 +38,12 @@ def run_in_child(conn: Connection, launcher, job) -> None:
                          job_dir_key="hydra.sweep.dir", job_subdir_key="hydra.sweep.subdir")
     except KeyboardInterrupt as err:
         ignore_stop_signals()
-        record_interrupted(job.dir, str(err) or "stopped by the user (Ctrl-C)")
+        ending = ending_of(err)
+        record_interrupted(job.dir, str(err) or "stopped by the user (Ctrl-C)",
+                           ending.exit_code)
         with contextlib.suppress(BrokenPipeError):  # the sweep's process may be gone
             conn.send(INTERRUPTED)
-        sys.exit(ending_of(err).exit_code)
+        sys.exit(ending.exit_code)
     ignore_stop_signals()
     try:
         conn.send(result)
@@ -88,8 +90,10 @@ def ignore_stop_signals() -> None:
     quiet_stop_signals()
 
 
-def record_interrupted(job_dir: Path, reason: str) -> None:
-    """The job's metrics.json says `interrupted` (unless it already says how it ended)."""
+def record_interrupted(job_dir: Path, reason: str, exit_code: int | None = None) -> None:
+    """The job's metrics.json says `interrupted` (unless it already says how it ended), with
+    the exit code of its ending when it is known."""
     from cnnbench.rundir import record_outcome
 
-    record_outcome(job_dir, INTERRUPTED, reason)
+    record_outcome(job_dir, INTERRUPTED, reason,
+                   {"exit_code": exit_code} if exit_code is not None else None)

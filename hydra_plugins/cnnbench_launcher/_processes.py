@@ -177,9 +177,11 @@ def finish(job: Job) -> None:
         log.warning(f"job #{job.idx} was interrupted (see its metrics.json); the other jobs go on.")
         return
     reason = death_reason(job.process.exitcode)
+    from cnnbench.endings import exit_code_of_process
     from cnnbench.rundir import FAILED, record_outcome
 
-    record_outcome(job.dir, FAILED, reason)
+    record_outcome(job.dir, FAILED, reason,
+                   {"exit_code": exit_code_of_process(job.process.exitcode)})
     log.error(f"job #{job.idx} ({' '.join(filter_overrides(job.overrides))}) failed: {reason}. "
               f"The other jobs go on.")
 

@@ -6,8 +6,9 @@ Fail fast stops at a job that `failed` (an error, a fault, a process that died):
 `diverged` (a result: its settings make training blow up, and the other jobs' say something of
 their own), nor at one interrupted on its own. The jobs still running are stopped as Ctrl-C
 stops them (they save and say `interrupted`), those not started yet are marked `not started`,
-and the sweep ends as a sweep with a failed job ends: exit code 1, and the command that runs it
-again for the jobs that did not complete.
+and the sweep ends as that job ended: with its exit code (`endings.sweep_exit_code`: 2 for a
+mistake, 1 for a crash, ...), and the command that runs it again for the jobs that did not
+complete.
 """
 from __future__ import annotations
 
@@ -36,6 +37,9 @@ def failure_stops(launcher, job: Any) -> str | None:
         return None
     launcher.stopped_by = (f"job #{job.idx} failed, and hydra.launcher.fail_fast=true stops the "
                            f"sweep at its first failure")
+    book = getattr(launcher, "sweep_book", None)
+    if book is not None:  # the sweep ends as this job did, with its exit code
+        book.stopped_at(job.dir)
     log.error(f"job #{job.idx} ({' '.join(filter_overrides(job.overrides))}) failed: "
               f"{str(reason).rstrip('.')}. "
               f"fail_fast: the sweep stops; its other jobs are stopped or not started.")

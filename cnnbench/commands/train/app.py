@@ -17,6 +17,7 @@ from rich.console import Console
 from cnnbench.endings import Ending, ending_of
 from cnnbench.engine.distributed import from_environment
 from cnnbench.errors import UserError, print_user_error
+from cnnbench.faults import fault_of
 from cnnbench.run.jobclock import JobClock
 from cnnbench.rundir import PRUNED, RunLock, discard_unstarted, job_starts, record_outcome
 from cnnbench.rundir.naming import job_dirname, new_run_id
@@ -92,6 +93,19 @@ def start_run(cfg: DictConfig, run_dir: Path, choices: dict, console: Console,
         raise config_error(err) from None
 
 
+def show_failed_job(console: Console, err: BaseException, run_dir: Path, debug: bool) -> None:
+    """How a sweep's job that failed is shown, as a single run's ending is: a mistake, or a
+    fault of the machine (a full disk, memory that ran out), as its paragraph; anything else (a
+    bug) with its traceback, which --debug shows for every one."""
+    fault = fault_of(err)
+    shown = str(err) if isinstance(err, UserError) else (fault.text if fault else None)
+    if debug or shown is None:
+        log.error("job failed:\n%s", traceback.format_exc())
+    print_user_error(console, shown if shown is not None else
+                     f"this job failed with {type(err).__name__}: {err} (the full traceback is "
+                     f"in {run_dir / 'train.log'}).")
+
+
 def make_train_app(outcomes: list[Outcome], debug: bool = False) -> Callable[[], None]:
     """The `@hydra.main` task; each job appends how it ended to `outcomes`.
 
@@ -122,7 +136,8 @@ def make_train_app(outcomes: list[Outcome], debug: bool = False) -> Callable[[],
             crashed = not (ending.interrupted or sweeping or isinstance(err, UserError))
             outcomes.append(Outcome(run_dir, ending, err if crashed else None))
             if main and lock.mine():  # a run that failed before it began says so too
-                record_outcome(run_dir, ending.status, ending.reason or "")
+                record_outcome(run_dir, ending.status, ending.reason or "",
+                               {"exit_code": ending.exit_code})
                 if isinstance(err, UserError) and not sweeping:
                     discard_unstarted(run_dir)  # a mistyped command leaves no run behind
             if ending.status == PRUNED:  # a search stopped a hopeless trial: not a failure
@@ -132,11 +147,7 @@ def make_train_app(outcomes: list[Outcome], debug: bool = False) -> Callable[[],
                 raise  # Ctrl-C stops a sweep too
             if crashed:  # the CLI raises it again after Hydra (whose own line would come first)
                 return None
-            if debug or not isinstance(err, UserError):
-                log.error("job failed:\n%s", traceback.format_exc())
-            print_user_error(console, err if isinstance(err, UserError) else
-                             f"this job failed with {type(err).__name__}: {err} (the full "
-                             f"traceback is in {run_dir / 'train.log'}).")
+            show_failed_job(console, err, run_dir, debug)
             return None
         finally:
             lock.release()

@@ -9,7 +9,8 @@ from pathlib import Path
 from rich.console import Console
 
 from cnnbench import rundir
-from cnnbench.sweep.outcome import report_sweep
+from cnnbench.endings import sweep_exit_code
+from cnnbench.sweep.outcome import report_sweep, stopper_exit_code
 
 
 def print_sweep_table(console: Console, sweep_dir: Path) -> None:
@@ -36,10 +37,11 @@ SEARCH_AGAIN = ("Run the search again to resume its stopped trials (its study ke
 
 def report_failed_jobs(console: Console, sweep_dir: Path, command: str | None = None,
                        search: bool = False) -> int:
-    """Print the sweep's summary and, when jobs did not complete, how many (that number) and the
-    `command` that runs the sweep again for those it would run again: for a sweep, every one
-    but the diverged (the same settings diverge again); for a search, the stopped ones only
-    (its failed trials are ended in its study)."""
+    """Print the sweep's summary and, when jobs did not complete, how many and the `command`
+    that runs the sweep again for those it would run again: for a sweep, every one but the
+    diverged (the same settings diverge again); for a search, the stopped ones only (its failed
+    trials are ended in its study). Returns the sweep's exit code (`endings.sweep_exit_code`):
+    not 0 exactly when jobs did not complete."""
     print_sweep_table(console, sweep_dir)
     statuses = [status for status, _ in report_sweep(console, sweep_dir)]
     failed = sum(s not in (rundir.COMPLETED, rundir.PRUNED) for s in statuses)  # pruned: by design
@@ -51,4 +53,4 @@ def report_failed_jobs(console: Console, sweep_dir: Path, command: str | None = 
         if command is not None and any(s not in ended for s in statuses):
             console.print(SEARCH_AGAIN if search else SWEEP_AGAIN, highlight=False)
             console.print(f"  {command}", markup=False, highlight=False, soft_wrap=True)
-    return failed
+    return sweep_exit_code(statuses, stopper_exit_code(sweep_dir))
