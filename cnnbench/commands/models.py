@@ -10,11 +10,12 @@ Models are built on PyTorch's "meta" device, so even a 300-million-parameter Ale
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict, dataclass
 
 import torch
 from omegaconf import DictConfig
-from rich.console import Console
+from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
@@ -32,10 +33,23 @@ from cnnbench.settings.names import check_override_names, plain_group_choices
 from cnnbench.settings.options import flag, normalized
 
 USAGE = ("Usage: cnnbench models dataset=NAME, optionally with dataset.KEY=VALUE overrides, "
-         "--timm PATTERN (timm's models whose names match, e.g. 'resnet*') and json=true, e.g. "
-         "`cnnbench models dataset=cifar100`, `cnnbench models --timm 'convnext*' "
-         "dataset=cifar10` or `cnnbench models dataset=synthetic dataset.image_size=64 "
-         "dataset.channels=3 json=true`.")
+         "--timm PATTERN (timm's models whose names match, e.g. 'resnet*') and json=true; "
+         "`cnnbench models --help` explains each.")
+HELP = """\
+usage: cnnbench models dataset=NAME [dataset.KEY=VALUE ...] [--timm PATTERN]
+
+Lists every model of conf/model/ sized for a dataset: its parameters and output
+for the dataset's channels, image size and classes (no file is read, no model is
+trained), or why it cannot take that input.
+  dataset=NAME, dataset.KEY=VALUE  as for cnnbench train
+  --timm PATTERN   timm's models whose names match instead, e.g. 'resnet*'
+  json=true        the list as JSON on stdout, no table
+Examples:
+  cnnbench models dataset=cifar100
+  cnnbench models --timm 'convnext*' dataset=cifar10
+  cnnbench models dataset=synthetic dataset.image_size=64 dataset.channels=3
+"""
+SOURCES = "source 000-004: the course material a model follows; docs/models.md lists them."
 TIMM_LIMIT = 300  # models listed for one pattern (timm has well over a thousand)
 ERROR_CHARS = 120  # an error's reason, as a row of the listing keeps it
 
@@ -142,7 +156,7 @@ def compose_dataset(overrides: list[str]) -> DictConfig:
 
 def run_models(args: list[str], console: Console) -> int:
     if any(a in ("-h", "--help") for a in args):
-        console.print(USAGE, highlight=False)
+        console.print(HELP, highlight=False, markup=False)
         return 0
     args = normalized(args, flags=("json",), valued=("timm",))
     as_json = any(flag(a.partition("=")[2], "json") for a in args if a.startswith("json="))
@@ -169,6 +183,8 @@ def run_models(args: list[str], console: Console) -> int:
                            **asdict(r)} for r in rows], indent=2))
     else:
         console.print(table(rows, dataset.name, shape))
+        if any(re.search(r"\bsources? 00\d", r.summary) for r in rows if not r.error):
+            console.print(Group(Text(SOURCES, no_wrap=False, overflow="fold")))
         for line in refusals(rows, shape):
             console.print(line, highlight=False)
     return 0

@@ -20,9 +20,10 @@ from cnnbench.engine.runtime import Runtime
 from cnnbench.evaluation.metrics import classification_metrics, worst_mistakes
 from cnnbench.evaluation.pictures import write_pictures
 from cnnbench.evaluation.predict import loss_and_accuracy, predict
-from cnnbench.evaluation.report import per_class_table
+from cnnbench.evaluation.report import per_class_table, shift_lines
 from cnnbench.evaluation.shift import shift_accuracy
 from cnnbench.settings.evaluation import EvaluationSettings
+from cnnbench.terminal import line_width
 
 
 @dataclass
@@ -86,8 +87,7 @@ def report(console: Console | None, settings: EvaluationSettings, metrics: dict[
     if console is not None and settings.table:
         console.print(per_class_table(metrics["per_class"], settings.worst_classes))
     if console is not None and settings.table and settings.shifts:
-        acc = metrics["test/acc"]
-        parts = [f"0 px {100 * acc:.2f}%"] + [f"{k} px {100 * metrics[f'shift/{k}px']:.2f}%"
-                                              for k in settings.shifts]
-        console.print("shift robustness (test images moved right and down): " + " | ".join(parts),
-                      highlight=False)
+        accuracies = [(0, metrics["test/acc"])] + [(k, metrics[f"shift/{k}px"])
+                                                   for k in settings.shifts]
+        for line in shift_lines(accuracies, line_width(console)):
+            console.print(line, markup=False, highlight=False, soft_wrap=True)

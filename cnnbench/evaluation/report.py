@@ -36,9 +36,9 @@ def per_class_table(per_class: Sequence[dict[str, Any]], highlight: int = 3,
         caption = (f"the {len(shown)} classes with the lowest F1 of {n}, worst first "
                    f"(all of them are in metrics.json); *: the {len(worst)} worst")
     table = Table(title=title, title_justify="left", caption=caption, caption_justify="left")
-    table.add_column("class", style="bold")
+    table.add_column("class", style="bold", overflow="fold")  # a long name wraps, never cut
     for column in ("precision", "recall", "F1", "support"):
-        table.add_column(column, justify="right")
+        table.add_column(column, justify="right", no_wrap=True)
     for i in shown:
         row = per_class[i]
         table.add_row(f"{row['class']} *" if i in worst else row["class"],
@@ -46,3 +46,24 @@ def per_class_table(per_class: Sequence[dict[str, Any]], highlight: int = 3,
                       f"{row['f1']:.3f}", f"{row['support']:,}",
                       style="bold red" if i in worst else None)
     return table
+
+
+SHIFT_HEAD = "shift robustness (test images moved right and down):"
+
+
+def shift_lines(accuracies: Sequence[tuple[int, float]], width: int) -> list[str]:
+    """The test accuracy at each shift ('0 px 98.10% | 2 px 60.45% | ...') after `SHIFT_HEAD`:
+    on one line where it fits `width`, else the accuracies on indented lines under it, each
+    'N px acc%' whole (a shift is never parted from its accuracy)."""
+    parts = [f"{k} px {100 * acc:.2f}%" for k, acc in accuracies]
+    one = f"{SHIFT_HEAD} {' | '.join(parts)}"
+    if len(one) <= width:
+        return [one]
+    lines, line = [SHIFT_HEAD], ""
+    for part in parts:
+        if line and len(f"  {line} | {part}") > width:
+            lines.append(f"  {line} |")
+            line = part
+        else:
+            line = f"{line} | {part}" if line else part
+    return [*lines, f"  {line}"]

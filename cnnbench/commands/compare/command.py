@@ -166,15 +166,16 @@ def left_out_lines(runs: Sequence[RunRecord]) -> list[str]:
     return lines
 
 
-USAGE = """cnnbench compare PATH... [out=DIR] [runs=true]
+USAGE = """usage: cnnbench compare PATH... [out=DIR] [runs=true]
 
-Compare runs: runs that differ only in trainer.seed are one row (n, mean, std and 95%
-confidence interval of the test accuracy, Welch's t-test against the best row), best first.
-Writes comparison.csv (one row per group), comparison_runs.csv (one row per run),
-comparison.md, comparison.png (accuracy vs training time, with error bars) and curves.png
-(validation curves, mean per group). PATHs are run directories, sweep directories
-(outputs/multirun/<sweep>) or outputs/ itself. Outputs of `cnnbench eval` are listed apart,
-as evaluations (the checkpoint and its accuracy), never as runs.
+Compares runs: runs that differ only in trainer.seed are one row (n, mean, std
+and 95% confidence interval of the test accuracy, Welch's t-test against the
+best row), best first. Writes comparison.csv (one row per group),
+comparison_runs.csv (one row per run), comparison.md, comparison.png (accuracy
+vs training time, with error bars) and curves.png (validation curves, mean per
+group). PATHs are run directories, sweep directories (outputs/multirun/<sweep>)
+or outputs/ itself. Outputs of `cnnbench eval` are listed apart, as evaluations
+(the checkpoint and its accuracy), never as runs.
   out=DIR      where to write the files (default: the one directory given, else
                outputs/comparisons/<time>)
   runs=true    also print one row per run (comparison.md always has them)"""

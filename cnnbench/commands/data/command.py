@@ -27,15 +27,17 @@ val and test splits (the run's split), the image shape, the class names and the
 images per class in each split, the mean and std per channel, and for
 dataset=imagefolder the files the loader skips and the sizes of the originals.
 Options:
-  dataset=NAME, dataset.KEY=VALUE  as for cnnbench train, e.g. dataset.root=/data,
-                                   or dataset=imagefolder dataset.path=~/photos
-  trainer.val_split=F, trainer.seed=N  the validation split the run would hold out
-                                   (defaults: those of cnnbench train)
-  samples=N                        images per class in samples.png (default 8;
-                                   at most 20 classes are drawn)
-  out=DIR                          where data.json, class_counts.png and samples.png
-                                   go (default: outputs/data/<time>_<dataset>_<id>)
-  json=true                        the summary as JSON on stdout, no tables
+  dataset=NAME, dataset.KEY=VALUE
+                   as for cnnbench train, e.g. dataset.root=/data, or
+                   dataset=imagefolder dataset.path=~/photos
+  trainer.val_split=F, trainer.seed=N
+                   the validation split the run would hold out (defaults: those
+                   of cnnbench train)
+  samples=N        images per class in samples.png (default 8; at most 20
+                   classes are drawn)
+  out=DIR          where data.json, class_counts.png and samples.png go
+                   (default: outputs/data/<time>_<dataset>_<id>)
+  json=true        the summary as JSON on stdout, no tables
 """
 SHORT_USAGE = "`cnnbench data --help` lists its options."
 TRAINER_KEYS = ("trainer.val_split", "trainer.seed")

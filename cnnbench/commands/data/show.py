@@ -1,24 +1,35 @@
-"""`cnnbench data` on the terminal: the summary as a few tables."""
+"""`cnnbench data` on the terminal: the summary as a few tables. A table's title is short (a
+title wider than its table is squeezed into the table's columns); what qualifies it is a note
+under the table, wrapped at the terminal's width at spaces, piped or not."""
 from __future__ import annotations
 
-from rich.console import Console
+from rich.console import Console, Group
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 SHOWN_SKIPPED = 20  # skipped files listed on the terminal (data.json holds more)
+FILE_NAMES = {"data": "summary", "class_counts": "class counts", "samples": "samples"}
 
 
 def _table(title: str) -> Table:
     return Table(title=title, title_justify="left", title_style="bold", highlight=False)
 
 
-def headline(s: dict) -> str:
+def note(text: str, style: str = "") -> Group:
+    """Plain text wrapped at the console's width, at spaces, even where the console does not
+    wrap (piped output). (In a Group: console.print joins bare Text objects into one.)"""
+    return Group(Text(text, style=style, no_wrap=False, overflow="fold"))
+
+
+def headline(s: dict) -> list:
+    """The dataset, its image shape and classes; its options; where its images came from."""
     c, h, w = s["image_shape"]
     options = " ".join(f"{k}={v}" for k, v in s["options"].items()
                        if k != "name" and v is not None)
-    return (f"[bold]{escape(s['dataset'])}[/]: {c}x{h}x{w} images (channels x height x width), "
-            f"{s['num_classes']} classes\n[dim]dataset options: {escape(options)}[/]\n"
-            f"{escape(source_line(s.get('read_from')))}")
+    return [f"[bold]{escape(s['dataset'])}[/]: {c}x{h}x{w} images (channels x height x width), "
+            f"{s['num_classes']} classes", note(f"dataset options: {options}", "dim"),
+            escape(source_line(s.get("read_from")))]
 
 
 def source_line(read_from: dict | None) -> str:
@@ -30,12 +41,15 @@ def source_line(read_from: dict | None) -> str:
     return f"read from {read_from['path']}"
 
 
-def split_table(s: dict) -> Table:
+def split_note(s: dict) -> str:
     val_split, seed = s["split"]["val_split"], s["split"]["seed"]
-    held = (f"trainer.val_split={val_split:g} of the training set held out for validation, "
-            f"seeded by trainer.seed={seed}" if val_split else
-            "trainer.val_split=0: no validation split")
-    t = _table(f"Splits, as a run uses them ({held})")
+    return (f"trainer.val_split={val_split:g} of the training set is held out for validation, "
+            f"drawn with trainer.seed={seed}." if val_split else
+            "trainer.val_split=0: no validation split.")
+
+
+def split_table(s: dict) -> Table:
+    t = _table("Splits, as a run uses them")
     t.add_column("split")
     t.add_column("images", justify="right")
     t.add_column("share", justify="right")
@@ -49,11 +63,9 @@ def split_table(s: dict) -> Table:
 def class_table(s: dict) -> Table:
     counts = s["class_counts"]
     t = _table("Images per class")
-    t.add_column("class")
-    for name in counts:
-        t.add_column(name, justify="right")
-    t.add_column("total", justify="right")
-    t.add_column("share", justify="right")
+    t.add_column("class", overflow="fold")  # a long class name wraps, it is never cut short
+    for name in [*counts, "total", "share"]:
+        t.add_column(name, justify="right", no_wrap=True)
     grand = max(s["sizes"]["total"], 1)
     for k, cls in enumerate(s["classes"]):
         row = [counts[name][k] for name in counts]
@@ -62,11 +74,15 @@ def class_table(s: dict) -> Table:
     return t
 
 
+def normalization_note(s: dict) -> str:
+    used, measured = s["normalization"]["used"], s["normalization"]["measured"]
+    return (f"run: what a run normalizes with, {used['about']}; measured: over the run's train "
+            f"split ({measured['images']:,} images).")
+
+
 def normalization_table(s: dict) -> Table:
     used, measured = s["normalization"]["used"], s["normalization"]["measured"]
-    t = _table(f"Normalization per channel (pixel values in [0, 1]): the run uses "
-               f"{used['about']}; measured: over the run's train split "
-               f"({measured['images']:,} images)")
+    t = _table("Normalization per channel (pixel values in [0, 1])")
     t.add_column("channel")
     for head in ("mean (run)", "std (run)", "mean (measured)", "std (measured)"):
         t.add_column(head, justify="right")
@@ -77,11 +93,15 @@ def normalization_table(s: dict) -> Table:
     return t
 
 
+def sizes_note(folder: dict) -> str:
+    h, w = folder["resized_to"]
+    return (f"{folder['original_sizes']['images']:,} images; a run resizes each to {w}x{h} "
+            f"(width x height), aspect ratio not kept.")
+
+
 def sizes_table(folder: dict) -> Table:
     sizes = folder["original_sizes"]
-    h, w = folder["resized_to"]
-    t = _table(f"Original image sizes ({sizes['images']:,} images; a run resizes each to "
-               f"{w}x{h}, width x height, aspect ratio not kept)")
+    t = _table("Original image sizes")
     t.add_column("")
     t.add_column("min", justify="right")
     t.add_column("median", justify="right")
@@ -102,11 +122,15 @@ def sizes_lines(folder: dict) -> str:
             f"distinct\nPillow colour modes: {modes}")
 
 
-def skipped_table(folder: dict) -> Table:
+def skipped_note(folder: dict) -> str:
     count = folder["skipped_count"]
-    more = f", the first {SHOWN_SKIPPED} here" if count > SHOWN_SKIPPED else ""
-    t = _table(f"Files the loader skips ({count:,}{more}; data.json lists them)")
-    t.add_column("file")
+    more = f", the first {SHOWN_SKIPPED} above" if count > SHOWN_SKIPPED else ""
+    return f"{count:,} file{'s' * (count != 1)} skipped{more}; data.json lists them."
+
+
+def skipped_table(folder: dict) -> Table:
+    t = _table("Files the loader skips")
+    t.add_column("file", overflow="fold")
     t.add_column("reason")
     for item in folder["skipped"][:SHOWN_SKIPPED]:
         style = "red" if item["stops_run"] else ""
@@ -120,24 +144,33 @@ def show_folder(console: Console, folder: dict) -> None:
                   highlight=False)
     if folder["original_sizes"]["images"]:
         console.print(sizes_table(folder))
-        console.print(escape(sizes_lines(folder)), highlight=False)
+        console.print(note(sizes_note(folder)))
+        for line in sizes_lines(folder).splitlines():
+            console.print(note(line))
     if folder["skipped_count"]:
         console.print(skipped_table(folder))
+        console.print(note(skipped_note(folder)))
     else:
         console.print("No file in the folder is skipped.")
     bad = folder["unreadable_count"]
     if bad:
         them = "them" if bad != 1 else "it"
-        console.print(f"[bold yellow]warning:[/] {bad} file{'s' * (bad != 1)} could not be read "
-                      f"as an image, and a training run stops on {them}: remove or replace "
-                      f"{them}. Everything above describes the folder without {them}.",
-                      highlight=False)
+        warning = Text.assemble(("warning:", "bold yellow"), (
+            f" {bad} file{'s' * (bad != 1)} could not be read as an image, and a training run "
+            f"stops on {them}: remove or replace {them}. Everything above describes the folder "
+            f"without {them}."))
+        warning.no_wrap, warning.overflow = False, "fold"
+        console.print(Group(warning))
 
 
 def show(console: Console, s: dict) -> None:
-    console.print(headline(s), highlight=False)
-    for table in (split_table(s), class_table(s), normalization_table(s)):
+    for line in headline(s):
+        console.print(line, highlight=False)
+    for table, below in ((split_table(s), split_note(s)), (class_table(s), None),
+                         (normalization_table(s), normalization_note(s))):
         console.print(table)
+        if below:
+            console.print(note(below))
     if "imagefolder" in s:
         show_folder(console, s["imagefolder"])
     samples = s.get("samples")
@@ -145,7 +178,6 @@ def show(console: Console, s: dict) -> None:
         console.print(f"samples.png shows {samples['per_class']} images of each of the first "
                       f"{len(samples['classes_shown'])} of the {s['num_classes']} classes.",
                       highlight=False)
-    files = s.get("files", {})
-    if files:
-        console.print("Written: " + ", ".join(escape(str(p)) for p in files.values()),
-                      highlight=False)
+    for key, path in s.get("files", {}).items():  # one whole path a line, as every command
+        console.print(f"{FILE_NAMES.get(key, key)}: {path}", markup=False, highlight=False,
+                      soft_wrap=True)

@@ -28,7 +28,7 @@ how to prepare its input (channels, size, mean/std) in the file's metadata.
   out=FILE          the file to write (a folder: the default name inside it);
                     default: <run>/export/<checkpoint>.onnx (or .torchscript.pt)
 The input is `input`, float32 N x C x H x W (any N), normalized; the output is
-`logits`, N x classes. `cnnbench predict checkpoint=FILE.onnx` uses an ONNX file.
+`logits`, N x classes. `cnnbench predict checkpoint=FILE.onnx` runs the file.
 """
 # The file agrees with PyTorch where |file - PyTorch| <= ATOL + RTOL * scale, scale being the
 # largest |logit| of the sample (as torch.testing's and numpy's allclose, with the outputs'

@@ -169,7 +169,7 @@ def run(request: Request, console: Console) -> Outcome:
         raise UserError(f"None of the {len(files)} file(s) could be read as a picture: {shown}. "
                         f"Give PNG, JPEG, BMP or WebP files (or any format Pillow reads).")
     title = f"{source.name[:60]} on {source.prep.dataset or 'its dataset'}, {source.device_name}"
-    console.print(table(outcome.predictions, f"Predictions of {title}"))
+    console.print(table(outcome.predictions, f"Predictions of {title}", width=console.width))
     if len(outcome.predictions) > TABLE_ROWS:
         console.print(f"... and {len(outcome.predictions) - TABLE_ROWS} more in {CSV_FILE}.")
     for file, why in outcome.skipped:
@@ -194,8 +194,8 @@ def _summary(console: Console, source, request: Request, topk: int, outcome: Out
     note = f" (topk={request.topk} is more than its {topk} classes)" if topk < request.topk else ""
     console.print(f"{n} picture{'s' if n != 1 else ''} predicted"
                   f"{f', {len(outcome.skipped)} skipped' if outcome.skipped else ''}: top {topk}"
-                  f"{note}; input {prep.describe()}.", markup=False, highlight=False,
-                  soft_wrap=True)
+                  f" classes each{note}", markup=False, highlight=False, soft_wrap=True)
+    console.print(f"input: {prep.describe()}", markup=False, highlight=False, soft_wrap=True)
     print_paths(console, {"model": source.described, "predictions": out / "predictions.csv",
                           "pictures": out / "predictions.png"})
 

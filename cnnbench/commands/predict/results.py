@@ -62,22 +62,29 @@ def write_csv(path: Path, predictions: Sequence[Prediction], skipped: Sequence[t
     write_text(path, buffer.getvalue(), by)
 
 
-def table(predictions: Sequence[Prediction], title: str, limit: int = TABLE_ROWS):
-    """A rich Table of the first `limit` predictions (names as plain text, never markup)."""
+def table(predictions: Sequence[Prediction], title: str, limit: int = TABLE_ROWS,
+          width: int = 200):
+    """A rich Table of the first `limit` predictions (names as plain text, never markup), within
+    `width` columns. The next most probable classes share one line per picture where every
+    row's fits, else each has its own line: a class is never parted from its probability."""
     from rich.table import Table
     from rich.text import Text
 
-    topk = max(len(p.ranked) for p in predictions)
+    shown = predictions[:limit]
+    topk = max(len(p.ranked) for p in shown)
+    others = [[f"{name} {100 * prob:.1f}%" for name, prob in p.ranked[1:]] for p in shown]
+    one_line = [", ".join(o) for o in others]
+    cells = [[p.file, p.label, f"{100 * p.probability:.1f}%"] for p in shown]
+    heads = ["file", "predicted", "probability", f"next {topk - 1}"]
+    natural = sum(max(len(heads[i]), *(len(c[i]) for c in cells)) + 3 for i in range(3)) \
+        + max(len(heads[3]), *map(len, one_line)) + 4
     grid = Table(title=Text(title), title_justify="left")
     grid.add_column("file", overflow="fold")
-    grid.add_column("predicted", style="bold")
-    grid.add_column("probability", justify="right")
+    grid.add_column("predicted", style="bold", overflow="fold")
+    grid.add_column("probability", justify="right", no_wrap=True)
     if topk > 1:
-        grid.add_column(f"next {topk - 1}", overflow="fold")
-    for p in predictions[:limit]:
-        cells = [Text(p.file), Text(p.label), f"{100 * p.probability:.1f}%"]
-        if topk > 1:
-            others = (f"{name} {100 * prob:.1f}%" for name, prob in p.ranked[1:])
-            cells.append(Text(", ".join(others)))
-        grid.add_row(*cells)
+        grid.add_column(heads[3], overflow="fold")
+    for row, listed, joined in zip(cells, others, one_line):
+        rest = [Text(joined if natural <= width else "\n".join(listed))] if topk > 1 else []
+        grid.add_row(Text(row[0]), Text(row[1]), row[2], *rest)
     return grid
