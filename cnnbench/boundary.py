@@ -114,9 +114,10 @@ def ended(err: BaseException, scope: Scope, console: Console, debug: bool, hints
 
 
 def say(console: Console, text: str) -> None:
-    """Print one line, even when the terminal is gone (SIGHUP): the records already say it."""
+    """Print one paragraph (wrapped between words on a terminal, one line through a pipe), even
+    when the terminal is gone (SIGHUP): the records already say it."""
     try:
-        console.print(text, highlight=False, soft_wrap=True)
+        console.print(text, highlight=False, soft_wrap=not console.is_terminal)
     except OSError:
         pass
 

@@ -41,6 +41,7 @@ def printable(text: str) -> str:
 
 
 def print_user_error(console: Console, err: BaseException | str) -> None:
-    """The one way a mistake is shown: `error:` and its paragraph, never a traceback."""
+    """The one way a mistake is shown: `error:` and its paragraph, never a traceback; wrapped
+    between words on a terminal, one line through a pipe (the reader's viewer wraps it)."""
     console.print(f"[bold red]error:[/] {escape(printable(str(err)))}", highlight=False,
-                  soft_wrap=True)
+                  soft_wrap=not console.is_terminal)
