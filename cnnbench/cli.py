@@ -147,7 +147,7 @@ def run_train(args: list[str], console: Console, debug: bool = False,
         destroy()
     if sweep_dir is not None:  # jobs may have run in other processes: read what they wrote
         command, search = next_run(typed, sweep_dir)
-        return 1 if report_failed_jobs(console, sweep_dir, command, search) else 0
+        return report_failed_jobs(console, sweep_dir, command, search)  # endings' sweep code
     return max((o.ending.exit_code for o in outcomes), default=0)  # a mistake 2, a crash 1
 
 

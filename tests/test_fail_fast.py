@@ -1,7 +1,8 @@
 """hydra.launcher.fail_fast=true stops a sweep at its first failed job, with both of cnnbench's
 own launchers: the jobs still running are stopped (they save and say `interrupted`), the others
-are marked `not started`, the sweep exits 1 like any sweep with a failed job, and the command it
-prints runs the sweep again to its end once the fault is gone. A diverged job does not stop it."""
+are marked `not started`, the sweep exits as the failed job would have alone (1: a crash; see
+tests/test_sweep_exit_codes.py), and the command it prints runs the sweep again to its end once
+the fault is gone. A diverged job does not stop it."""
 from __future__ import annotations
 
 import json

@@ -78,7 +78,7 @@ def assert_stopped_by(sweep_dir: Path, job_words: str, exit_code: int, reason: s
 
 def test_a_fail_fast_sweep_stopped_by_a_mistake_exits_with_a_mistake_s_code(tmp_path):
     proc = sweep(tmp_path, "optimizer.lr=0.01,-1,0.02", "hydra.launcher.fail_fast=true")
-    assert proc.returncode != 0 and "Traceback" not in proc.stdout, proc.stdout
+    assert proc.returncode == 2 and "Traceback" not in proc.stdout, proc.stdout
     assert_stopped_by(tmp_path / "sweep", "optimizer.lr=-1", 2, "optimizer.lr=-1 is not valid")
     statuses = [rundir.read_metrics(d).get("status", rundir.NOT_STARTED)
                 for d in sorted((tmp_path / "sweep").glob("[0-9]_*"))]
@@ -92,7 +92,7 @@ def test_a_fail_fast_parallel_sweep_exits_with_the_code_of_the_job_that_stopped_
         tmp_path, fault, exit_code, reason):
     proc = sweep(tmp_path, "hydra/launcher=parallel", "hydra.launcher.n_jobs=2",
                  "trainer.seed=1,2,3", "hydra.launcher.fail_fast=true", fault=fault)
-    assert proc.returncode != 0 and "Traceback" not in proc.stdout, proc.stdout
+    assert proc.returncode == exit_code and "Traceback" not in proc.stdout, proc.stdout
     assert "fail_fast: the sweep stops" in proc.stdout
     assert_stopped_by(tmp_path / "sweep", "trainer.seed=2", exit_code, reason)
 
@@ -100,7 +100,7 @@ def test_a_fail_fast_parallel_sweep_exits_with_the_code_of_the_job_that_stopped_
 def test_a_fail_fast_sequential_sweep_exits_with_a_full_disk_s_code(tmp_path):
     proc = sweep(tmp_path, "trainer.seed=1,2,3", "hydra.launcher.fail_fast=true",
                  fault="disk_full")
-    assert proc.returncode != 0 and "Traceback" not in proc.stdout, proc.stdout
+    assert proc.returncode == 2 and "Traceback" not in proc.stdout, proc.stdout
     assert_stopped_by(tmp_path / "sweep", "trainer.seed=2", 2, "No space left on device")
 
 
