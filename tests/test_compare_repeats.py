@@ -62,6 +62,7 @@ def test_a_sweep_that_repeats_a_job_warns_and_its_advice_gives_samples_that_all_
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out
     assert "1 job of this sweep repeats another job with the same config and seed" in out, out
+    assert "1 completed run repeats the seed of another run" in out, out  # under its table
     compared = cli("compare", "twice", cwd=tmp_path)
     assert "1 completed run repeats the seed of another run" in compared.stdout, compared.stdout
     with open(tmp_path / "twice" / "comparison.csv", newline="") as f:

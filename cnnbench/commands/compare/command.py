@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Sequence
 
 from rich.console import Console
+from rich.console import Group as RichGroup
 
 from cnnbench.commands.compare.evaluations import (
     NOTE,
@@ -67,8 +68,10 @@ def sweep_table(sweep_dir: Path, width: int):
     groups = [g for g in group_runs(runs) if g.stats.acc.mean is not None]
     if not groups:
         return None
-    return group_report(groups, f"{_count(len(runs), 'job')} in {_count(len(groups), 'group')}",
-                        width)
+    table = group_report(groups, f"{_count(len(runs), 'job')} in {_count(len(groups), 'group')}",
+                         width)
+    repeats = repeated_line(runs)
+    return RichGroup(table, wrapped(repeats)) if repeats else table
 
 
 def compare(paths: Sequence[str | Path], out_dir: str | Path | None = None) -> Comparison:
@@ -126,6 +129,19 @@ def _count(n: int, what: str) -> str:
     return f"{n} {what}{'s' if n != 1 else ''}"
 
 
+def repeated_line(runs: Sequence[RunRecord]) -> str | None:
+    """The runs left out because they repeat the seed of another run of their experiment."""
+    repeated = [r for r in runs if r.repeats]
+    if not repeated:
+        return None
+    return (f"{_count(len(repeated), 'completed run')} "
+            f"{'repeats' if len(repeated) == 1 else 'repeat'} the seed of another run of the "
+            f"same experiment (the same run again, not another sample: left out of the "
+            f"statistics; sweep trainer.seed=0,1,2 for samples): "
+            + "; ".join(f"{r.short or r.name} (seed {r.options.get('seed')}, as {r.repeats})"
+                        for r in repeated))
+
+
 def left_out_lines(runs: Sequence[RunRecord]) -> list[str]:
     """How many runs the statistics leave out, and why (each run named with its status)."""
     lines = []
@@ -142,14 +158,9 @@ def left_out_lines(runs: Sequence[RunRecord]) -> list[str]:
                      + "; ".join(f"{r.short or r.name}: {r.status}"
                                  + (f" ({r.reason})" if r.status == UNREADABLE and r.reason
                                     else "") for r in unfinished))
-    repeated = [r for r in runs if r.repeats]
-    if repeated:
-        lines.append(f"{_count(len(repeated), 'completed run')} "
-                     f"{'repeats' if len(repeated) == 1 else 'repeat'} the seed of another run "
-                     f"of the same experiment (the same run again, not another sample: left out "
-                     f"of the statistics; sweep trainer.seed=0,1,2 for samples): "
-                     + "; ".join(f"{r.short or r.name} (seed {r.options.get('seed')}, as "
-                                 f"{r.repeats})" for r in repeated))
+    repeats = repeated_line(runs)
+    if repeats:
+        lines.append(repeats)
     no_acc = [r for r in runs if r.status == "completed" and r.acc is None and not r.invalid]
     if no_acc:
         lines.append(f"{_count(len(no_acc), 'completed run')} without a test accuracy "
