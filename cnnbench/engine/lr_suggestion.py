@@ -1,12 +1,12 @@
 """The learning rate a range test suggests (plain numbers in, no torch).
 
-The suggestion is `minimum/10`, fastai's `lr_min` rule: a tenth of the lr of the lowest
-smoothed loss. `steepest`, Lightning's rule (Tuner.lr_find's suggestion: the lr where the
-smoothed loss falls fastest against log(lr), the first SKIP_START steps left out where enough
-remain, and only up to the lowest smoothed loss), is kept beside it as an upper bound, not as
-the suggestion: for LeNet-5 on MNIST with SGD (momentum 0.9) it chose 0.115, and with mixup and
-CutMix 0.509, and both runs stayed at chance level (11.35% test accuracy after 2 epochs), where
-minimum/10 (0.0138 and 0.0614) trained (92.6% with mixup and CutMix).
+The suggestion is `minimum/10`, fastai's `lr_min` rule: a tenth of the lr of the lowest smoothed
+loss. `steepest`, Lightning's rule (Tuner.lr_find's suggestion: the lr where the smoothed loss
+falls fastest against log(lr), the first SKIP_START steps left out where enough remain, and only
+up to the lowest smoothed loss), is kept beside it for reference, not as the suggestion (it may
+lie above or below it): for LeNet-5 on MNIST with SGD (momentum 0.9) it chose 0.115, and with
+mixup and CutMix 0.509, and both runs stayed at chance level (11.35% test accuracy after 2
+epochs), where minimum/10 (0.0138 and 0.0614) trained (92.6% with mixup and CutMix).
 """
 from __future__ import annotations
 
