@@ -124,6 +124,43 @@ def _optional_mapping(value: Any) -> bool:
     return value is None or isinstance(value, dict)
 
 
+def _weights(value: Any) -> bool:  # a state dict: names to tensors
+    return isinstance(value, dict) and all(isinstance(k, str) and isinstance(v, torch.Tensor)
+                                           for k, v in value.items())
+
+
+def _generator(value: Any) -> bool:  # torch.Generator.get_state(): a 1-D uint8 tensor
+    return isinstance(value, torch.Tensor) and value.dtype == torch.uint8 and value.dim() == 1
+
+
+def _rng(value: Any) -> bool:
+    cuda = value.get("cuda", []) if isinstance(value, dict) else None
+    return isinstance(value, dict) and _generator(value.get("torch")) \
+        and isinstance(cuda, (list, tuple)) and all(_generator(s) for s in cuda)
+
+
+def _optimizer(value: Any) -> bool:
+    groups = value.get("param_groups") if isinstance(value, dict) else None
+    return isinstance(value, dict) and isinstance(value.get("state"), dict) \
+        and isinstance(groups, list) and all(
+            isinstance(g, dict) and isinstance(g.get("params"), list)
+            and all(_count(i) for i in g["params"])
+            and all(isinstance(g.get(k), (int, float, torch.Tensor)) for k in ("lr",) if k in g)
+            for g in groups)
+
+
+def _ema(value: Any) -> bool:
+    return value is None or (isinstance(value, dict) and _weights(value.get("shadow"))
+                             and _count(value.get("steps")) and _count(value.get("updates")))
+
+
+def _target(value: Any) -> bool:
+    return value is None or (isinstance(value, dict) and all(
+        value.get(k) is None or fits(value[k])
+        for k, fits in (("epochs_to_target", _count), ("planned_epochs", _count),
+                        ("time_to_target_s", _seconds))))
+
+
 # The checkpoint schema: each entry a checkpoint may hold, and what it must be when present.
 ENTRIES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "epoch": (_count, "a whole number of epochs, 0 or more"),
@@ -135,14 +172,15 @@ ENTRIES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "energy_joules": (_seconds, "joules, a finite number 0 or more"),
     "config": (lambda v: isinstance(v, str), "the run's config as YAML text"),
     "options": (_mapping, "a mapping of the run's choices"),
-    "model": (_mapping, "a mapping of weights"),
-    "optimizer": (_mapping, "the optimizer's state, a mapping"),
+    "model": (_weights, "a mapping of weight names to tensors"),
+    "optimizer": (_optimizer, "the optimizer's state (its state and param_groups)"),
     "scheduler": (_mapping, "the scheduler's state, a mapping"),
     "scaler": (_mapping, "the gradient scaler's state, a mapping"),
-    "rng": (_mapping, "the random generators' states, a mapping"),
-    "loader": (_mapping, "the loader's state, a mapping"),
-    "ema": (_optional_mapping, "the weight average, a mapping or null"),
-    "target": (_optional_mapping, "the target stop's state, a mapping or null"),
+    "rng": (_rng, "the random generators' states (uint8 tensors)"),
+    "loader": (lambda v: isinstance(v, dict) and all(_generator(s) for s in v.values()),
+               "the loader's generator states (uint8 tensors)"),
+    "ema": (_ema, "the weight average (its steps, updates and weights) or null"),
+    "target": (_target, "the target stop's epochs and seconds, or null"),
     "data": (_optional_mapping, "the classes and normalization, a mapping or null"),
     "pretrained": (_optional_mapping, "where the starting weights came from, a mapping or null"),
 }
@@ -178,13 +216,14 @@ def unloadable_message(path: Path, err: Exception) -> str:
     suggests switching the safe loading off, which cnnbench never does)."""
     with path.open("rb") as f:
         zipped = f.read(4) == b"PK\x03\x04"  # how every file torch.save writes begins
-    if zipped:
+    foreign = any(words in str(err) for words in ("Unsupported global", "Weights only load"))
+    if zipped and not foreign:
         return (f"{path} is not a cnnbench checkpoint that can be loaded: it is cut short or "
                 f"damaged ({path.stat().st_size:,} bytes that begin as a saved file does but do "
                 f"not end as one: a copy or a write that stopped part way). "
                 f"{other_checkpoint(path)}")
     objects = ("it holds Python objects besides tensors, numbers and text"
-               if "Unsupported global" in str(err) else
+               if foreign else
                "it is not a file torch.save wrote, or it holds more than tensors, numbers and "
                f"text ({type(err).__name__})")
     return (f"{path} is not a cnnbench checkpoint: {objects}, and cnnbench loads no such file "

@@ -158,7 +158,7 @@ class TrainingRun:
         s = self.settings
         resume = load_checkpoint(Path(s.resume)) if s.resume else None
         if resume is not None:
-            check_compatible(resume, self.options, s.resume)
+            check_compatible(resume, self.options, s.resume, self.cfg.model)
         self.record.phase("setup")
         parts = assemble(self.cfg, s, self.dist, model_name=self.options["model"],
                          note=self.note, phase=self.record.phase, resuming=resume is not None,

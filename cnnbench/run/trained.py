@@ -94,19 +94,57 @@ def _preprocessing(payload: dict[str, Any], cfg: Any, file: Path) -> Preprocessi
                         f"which cannot be loaded here: {err}") from None
 
 
+def weights_misfit(model_cfg: Any, weights: dict[str, Any], **shape: Any) -> str | None:
+    """What keeps `weights` (a checkpoint's state dict) from fitting the model `model_cfg`
+    describes for data of `shape` (in_channels, image_size, num_classes), found by building it
+    on the meta device: no memory is taken before the weights are known to fit, so a stored
+    config that asks for a model of many GB is refused at once. None when they fit, or when
+    the model cannot be built on the meta device (loading the weights then tells)."""
+    import torch
+
+    from cnnbench.engine.finite import listed
+    from cnnbench.models import build_model
+
+    try:
+        with torch.device("meta"):
+            wanted = build_model(model_cfg, pretrained=False, **shape).state_dict()
+    except Exception:  # noqa: BLE001 (the real build, which comes next, says what is wrong)
+        return None
+    missing = [k for k in wanted if k not in weights]
+    extra = [k for k in weights if k not in wanted]
+    wrong = [f"{k} is {_shape(weights[k])} where the model has {_shape(wanted[k])}"
+             for k in wanted if k in weights and weights[k].shape != wanted[k].shape]
+    found = ([f"it lacks {listed(missing)}"] if missing else []) + \
+        ([f"it has {listed(extra)}, which the model has not"] if extra else []) + wrong[:3]
+    return "; ".join(found) or None
+
+
+def _shape(tensor: Any) -> str:
+    return "x".join(map(str, tensor.shape)) or "a single number"
+
+
 def _model(cfg: Any, prep: Preprocessing, payload: dict[str, Any], file: Path, name: str) -> Any:
     """The model of the stored config, shaped by `prep`, with the checkpoint's weights (the
     weight average where training kept one, as `eval` tests it), fp32."""
     from cnnbench.engine.ema import averaged_weights
     from cnnbench.models import build_model
 
-    model = build_model(cfg.model, in_channels=prep.channels, image_size=(prep.height, prep.width),
-                        num_classes=len(prep.classes), name=name, pretrained=False)
-    try:
-        model.load_state_dict(averaged_weights(payload))
-    except (RuntimeError, KeyError, TypeError, AttributeError, ValueError) as err:
-        raise UserError(
+    weights = averaged_weights(payload)
+    shape = dict(in_channels=prep.channels, image_size=(prep.height, prep.width),
+                 num_classes=len(prep.classes))
+
+    def misfit(why: str) -> UserError:
+        return UserError(
             f"The weights in {file} do not fit a {name} for {prep.channels}x{prep.height}x"
             f"{prep.width} images and {len(prep.classes)} classes: the checkpoint is damaged or "
-            f"was edited. ({type(err).__name__}: {str(err).splitlines()[0][:200]})") from None
+            f"was edited. ({why})")
+
+    why = weights_misfit(cfg.model, weights, **shape)
+    if why:
+        raise misfit(why)
+    model = build_model(cfg.model, name=name, pretrained=False, **shape)
+    try:
+        model.load_state_dict(weights)
+    except (RuntimeError, KeyError, TypeError, AttributeError, ValueError) as err:
+        raise misfit(f"{type(err).__name__}: {str(err).splitlines()[0][:200]}") from None
     return model.float()
