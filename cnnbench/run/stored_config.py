@@ -1,7 +1,8 @@
 """The config stored in a checkpoint, read as data: nothing in it chooses what runs or where
 files go.
 
-The text is read with `yaml.safe_load` (no tags). An interpolation that only refers to another
+The text is read as bounded plain YAML (`rundir.stored_text.stored_yaml`: no tags, no anchors
+or aliases, no deep nesting, a few MB at most). An interpolation that only refers to another
 key (`${optimizer.lr}`) is kept; one that would call a resolver (`${oc.env:...}`, `${now:...}`)
 is refused, except for `dataset.root`, which falls back to the root cnnbench's own dataset
 config gives (the checkpoint's own root is kept when it is a plain path). `dataset.download` is
@@ -19,10 +20,8 @@ import yaml
 from omegaconf import DictConfig, OmegaConf
 
 from cnnbench.errors import UserError
+from cnnbench.rundir.stored_text import StoredTextError, resolvers, stored_yaml
 from cnnbench.settings.config_files import config_dir, group_options
-
-# ${a.b.c}: a reference to another key of the same config, no resolver involved
-_REFERENCE = re.compile(r"\$\{[A-Za-z_][\w-]*(\.[A-Za-z_][\w-]*)*\}")
 
 
 def _untrusted(source: Path | str, why: str) -> UserError:
@@ -40,15 +39,9 @@ def _shipped_root(dataset: Any) -> Any:
     return yaml.safe_load((config_dir() / "dataset" / f"{name}.yaml").read_text()).get("root")
 
 
-def _check_interpolations(node: Any, key: str, source: Path | str) -> None:
-    if isinstance(node, dict):
-        for k, v in node.items():
-            _check_interpolations(v, f"{key}.{k}" if key else str(k), source)
-    elif isinstance(node, list):
-        for i, v in enumerate(node):
-            _check_interpolations(v, f"{key}[{i}]", source)
-    elif isinstance(node, str) and "${" in node and not _REFERENCE.fullmatch(node):
-        raise _untrusted(source, f"{key}={node!r} is an interpolation that would run a resolver "
+def _check_interpolations(node: Any, source: Path | str) -> None:
+    for key, text in resolvers(node):
+        raise _untrusted(source, f"{key}={text!r} is an interpolation that would run a resolver "
                                  f"(environment variables, the time, ...), and resolvers are "
                                  f"never run on stored text")
 
@@ -56,16 +49,16 @@ def _check_interpolations(node: Any, key: str, source: Path | str) -> None:
 def stored_config(text: str, source: Path | str) -> DictConfig:
     """The checkpoint's config as a DictConfig of plain values (see the module docstring)."""
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        raise _untrusted(source, f"its config is not plain YAML ({str(err).splitlines()[0]})") from None
+        data = stored_yaml(text)
+    except StoredTextError as err:
+        raise _untrusted(source, f"its config cannot be read as data: {err}") from None
     if not isinstance(data, dict) or not isinstance(data.get("dataset"), dict):
         raise _untrusted(source, "its config is not a mapping with a dataset section")
     dataset = data["dataset"]
     shipped_root = isinstance(dataset.get("root"), str) and "${" in dataset["root"]
     if shipped_root:
         dataset["root"] = None
-    _check_interpolations(data, "", source)
+    _check_interpolations(data, source)
     try:  # references resolved now, within the stored config: what is left is plain values
         cfg = OmegaConf.create(OmegaConf.to_container(OmegaConf.create(data), resolve=True))
     except Exception as err:  # noqa: BLE001 (a reference to a missing key, odd keys)

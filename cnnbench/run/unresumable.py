@@ -8,8 +8,6 @@ import shlex
 from pathlib import Path
 from typing import Sequence
 
-import yaml
-
 from cnnbench.rundir import (
     HISTORY_FILE,
     HYDRA_DIR,
@@ -38,10 +36,12 @@ def epochs_finished(run_dir: Path) -> int:
 def keeps_last(run_dir: Path) -> bool | None:
     """The run's `trainer.checkpoint.save_last` as its .hydra/config.yaml stores it (None when
     the file or the key cannot be read)."""
+    from cnnbench.rundir.stored_text import read_stored_yaml
+
     try:
-        config = yaml.safe_load((Path(run_dir) / HYDRA_DIR / "config.yaml").read_text())
+        config = read_stored_yaml(Path(run_dir) / HYDRA_DIR / "config.yaml")
         value = config["trainer"]["checkpoint"]["save_last"]
-    except (OSError, yaml.YAMLError, KeyError, TypeError):
+    except (OSError, ValueError, KeyError, TypeError):  # ValueError: StoredTextError
         return None
     return value if isinstance(value, bool) else None
 

@@ -11,7 +11,8 @@ from typing import Any, Iterator, Mapping
 
 from cnnbench.errors import UserError
 from cnnbench.rundir.files import create_exclusive
-from cnnbench.rundir.layout import LOCK_FILE
+from cnnbench.rundir.layout import CHECKPOINT_DIR, HYDRA_DIR, LOCK_FILE, LOG_FILE
+from cnnbench.rundir.stored_text import read_stored
 
 
 class RunLock:
@@ -32,11 +33,14 @@ class RunLock:
         self.made_folder = False   # ... and the folder it is in
 
     def read(self) -> dict[str, Any] | None:
-        try:
-            owner = json.loads(self.path.read_text())
-            int(owner["pid"]), str(owner["host"])
-        except (OSError, ValueError, KeyError, TypeError):
+        try:  # someone else's file: bounded, and any JSON at all
+            owner = json.loads(read_stored(self.path))
+            pid, host = owner["pid"], owner["host"]
+        except (OSError, ValueError, KeyError, TypeError, RecursionError):
             return None
+        if isinstance(pid, bool) or not isinstance(pid, int) or not 0 < pid < 2**31 \
+                or not isinstance(host, str):
+            return None  # not a process this machine could have: no lock
         return owner
 
     def owner(self) -> dict[str, Any] | None:
@@ -70,6 +74,7 @@ class RunLock:
         if self.mine():
             return
         folder = self.path.parent
+        refuse_planted_links(folder, self.command)
         self.made_folder = not folder.exists()
         folder.mkdir(parents=True, exist_ok=True)
         record = json.dumps({**this_process(), "command": self.command, "job": torchrun_job(),
@@ -127,6 +132,28 @@ def job_words(job: Any) -> str:
     at = f" at {job['rendezvous']}" if job.get("rendezvous") else ""
     return (f", torchrun job{named}{at}, {job.get('world_size', '?')} processes on "
             f"{job.get('nodes', '?')} node{'s' if job.get('nodes') != 1 else ''}")
+
+
+# What is written into a run (or sweep) directory by name without cnnbench's writer (which
+# replaces a link, never writes through it): Hydra's config files and its log, and the folder
+# of checkpoints, which a run fills.
+WRITTEN_BY_NAME = (HYDRA_DIR, f"{HYDRA_DIR}/config.yaml", f"{HYDRA_DIR}/hydra.yaml",
+                   f"{HYDRA_DIR}/overrides.yaml", LOG_FILE, CHECKPOINT_DIR, "multirun.yaml")
+
+
+def refuse_planted_links(folder: Path, command: str) -> None:
+    """Refuse, before a command takes `folder` to write into it, a symbolic link at a name that
+    is written through (WRITTEN_BY_NAME): a run directory from elsewhere could hold one that
+    leads to any file the user can write (`train.log -> ~/.bashrc`)."""
+    for name in WRITTEN_BY_NAME:
+        path = Path(folder) / name
+        if os.path.islink(path):
+            raise UserError(
+                f"{path} is a symbolic link (to {os.readlink(path)}), and cnnbench {command} "
+                f"writes there: through the link it would write to a file outside {folder}. "
+                f"cnnbench never makes such links, so the directory was changed or comes from "
+                f"elsewhere: remove the link (or copy the directory without links, cp -rL), "
+                f"then run again.")
 
 
 @contextlib.contextmanager

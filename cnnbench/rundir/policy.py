@@ -22,6 +22,7 @@ from typing import Iterable
 from cnnbench.errors import UserError
 from cnnbench.rundir.layout import CHECKPOINT_DIR, METRICS_FILE
 from cnnbench.rundir.lock import RunLock
+from cnnbench.rundir.stored_text import read_stored
 
 TRAIN, CACHE = "train", "cache"  # a run's own process; cnnbench's cache folder
 
@@ -96,8 +97,8 @@ def is_training_record(path: Path) -> bool:
     """Whether the metrics.json at `path` is a training run's (anything but `cnnbench eval`'s
     own record, including one that cannot be read)."""
     try:
-        data = json.loads(Path(path).read_text())
-    except (OSError, ValueError):
+        data = json.loads(read_stored(path))
+    except (OSError, ValueError, RecursionError):  # unreadable, too large, nested too deep
         return True
     return not (isinstance(data, dict) and data.get("kind") == "eval")
 

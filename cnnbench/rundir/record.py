@@ -21,6 +21,7 @@ from cnnbench.rundir.layout import (
     metrics_file,
 )
 from cnnbench.rundir.policy import Writer
+from cnnbench.rundir.stored_text import read_stored
 from cnnbench.rundir.writer import write_json_atomic, write_text
 
 NO_METRICS, UNREADABLE = f"no {METRICS_FILE}", "unreadable"  # statuses of runs that lack one
@@ -70,7 +71,7 @@ def load_metrics(run_dir: Path) -> tuple[dict[str, Any], str, str | None]:
     if not path.is_file():
         return {}, NO_METRICS, f"the run wrote no {METRICS_FILE} (it may not have started)"
     try:
-        data = json.loads(path.read_text())
+        data = json.loads(read_stored(path))  # a regular file of a bounded size
         if not isinstance(data, dict):
             raise ValueError("not a JSON object")
     except (OSError, ValueError, RecursionError) as err:  # RecursionError: nested too deep

@@ -76,6 +76,7 @@ def claim_outputs(folder: Path, command: str, names: Sequence[str],
     of the same command."""
     folder = Path(folder)
     require_folder(folder, command)
+    refuse_links_out_of_a_run(folder, command)
     writer = Writer(command, (folder,), names if folder.is_dir() and earlier(folder) else ())
     for name in names:
         writer.check(folder / name)
@@ -91,6 +92,22 @@ def require_folder(folder: Path, command: str) -> None:
             raise UserError(f"{place} is a file, not a folder, so cnnbench {command} cannot "
                             f"write its files into {folder}. Give out= a folder's path (a "
                             f"missing folder is made), or leave out= off.")
+
+
+def refuse_links_out_of_a_run(folder: Path, command: str) -> None:
+    """Refuse a folder reached through a symbolic link inside a run directory (`<run>/export`
+    -> elsewhere): cnnbench never makes one, and the command would write through it into a
+    folder outside the run."""
+    from cnnbench.rundir.layout import is_run_dir
+
+    for place in (folder, *folder.parents):
+        if os.path.islink(place) and is_run_dir(place.parent):
+            raise UserError(
+                f"{place} is a symbolic link (to {os.readlink(place)}) inside the run directory "
+                f"{place.parent}, and cnnbench {command} would write its files through it, "
+                f"outside the run. cnnbench never makes such links, so the run directory was "
+                f"changed or comes from elsewhere: remove the link, or give out= another "
+                f"folder.")
 
 
 def begins_with(path: Path, prefix: bytes) -> bool:

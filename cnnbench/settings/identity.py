@@ -74,13 +74,24 @@ def config_hash(cfg: DictConfig) -> str:
 def run_config_hash(run_dir: Path) -> str | None:
     """The identity a run directory stored when its job started; for a run that stored none
     (made before identities were stored, or killed before its job began), the hash of the config
-    Hydra saved in its .hydra/config.yaml; None when neither can be read."""
+    Hydra saved in its .hydra/config.yaml, where that holds no interpolation that would run a
+    resolver; None when neither can be read so."""
     stored = rundir.read_config_hash(run_dir)
     if stored is not None:
         return stored
-    path = Path(run_dir) / rundir.HYDRA_DIR / "config.yaml"
-    try:
-        cfg = OmegaConf.load(path)
-    except Exception:  # noqa: BLE001 (missing, unreadable or not YAML: no identity)
+    from cnnbench.rundir.stored_text import StoredTextError, read_stored_yaml, resolver_free
+
+    try:  # someone else's text: bounded plain YAML, resolved only where it refers to itself
+        data = read_stored_yaml(Path(run_dir) / rundir.HYDRA_DIR / "config.yaml")
+    except (OSError, StoredTextError):
         return None
-    return config_hash(cfg) if isinstance(cfg, DictConfig) else None
+    if not isinstance(data, dict):
+        return None
+    for key in IGNORED:  # where the data lies (an ${oc.env:...} root) counts for nothing
+        _drop(data, key)
+    if not resolver_free(data):
+        return None
+    try:
+        return config_hash(OmegaConf.create(data))
+    except Exception:  # noqa: BLE001 (a reference to a key it lacks, a key OmegaConf refuses)
+        return None

@@ -2,10 +2,14 @@
 
 `.hydra/overrides.yaml` is someone else's file: only a YAML list of plain `key=value` strings
 whose keys lie in cnnbench's own config groups is replayed (no hydra.* keys, no `_target_`-like
-keys, no +/~ prefixes, no ${...} interpolation). The user's overrides may change only the
-settings in CHANGEABLE (the `resume` column of the table of run options, settings/run_options.py),
-but for the keys in FIXED_HYDRA below them; any other must repeat the run's own value (resume.py's
-docstring says why).
+keys, no +/~ prefixes, no ${...} interpolation), and a group's choice must name one of the
+options cnnbench ships in conf/<group>/ (`model=../../elsewhere/evil` would have Hydra read a
+YAML file from anywhere, which may set hydra.callbacks: classes Hydra instantiates). The run's
+files are read as bounded plain YAML (`rundir.stored_text`).
+
+The user's overrides may change only the settings in CHANGEABLE (the `resume` column of the table
+of run options, settings/run_options.py), but for the keys in FIXED_HYDRA below them; any other
+must repeat the run's own value (resume.py's docstring says why).
 """
 from __future__ import annotations
 
@@ -13,9 +17,9 @@ import re
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from cnnbench.errors import UserError
+from cnnbench.rundir.stored_text import StoredTextError, read_stored_yaml, stored_yaml
+from cnnbench.settings.config_files import group_options
 from cnnbench.settings.overrides import hydra_unquote, override_key
 from cnnbench.settings.run_options import CHANGEABLE_ON_RESUME, FIXED_UNDER_CHANGEABLE
 
@@ -48,22 +52,32 @@ def vet_override(entry: Any, path: Path) -> str:
         raise _untrusted(path, entry, f"'{key}' names a special (_..._) key")
     if "${" in value and key != RESUME_KEY:
         raise _untrusted(path, entry, "the value holds a ${...} interpolation")
+    if key in GROUPS and not _shipped_choice(key, value):
+        raise _untrusted(path, entry, f"'{value}' is not one of the {key} options cnnbench "
+                                      f"ships ({', '.join(group_options(key))})")
     return entry
+
+
+def _shipped_choice(group: str, value: str) -> bool:
+    """Whether `value` (`name`, `null`, or a list `[a,b]` of names) chooses only options of
+    conf/<group>/ that cnnbench ships: never a path to a YAML file elsewhere."""
+    names = value[1:-1].split(",") if value.startswith("[") and value.endswith("]") else [value]
+    options = group_options(group)
+    return all(n.strip().strip("'\"") in options or n.strip() == "null" for n in names)
 
 
 def stored_overrides(run: Path) -> list[str]:
     """The run's own overrides, vetted, without its trainer.resume."""
     path = run / ".hydra" / "overrides.yaml"
     try:
-        entries = yaml.safe_load(path.read_text(encoding="utf-8"))
+        entries = read_stored_yaml(path)
     except FileNotFoundError:
         raise UserError(f"{run} has no .hydra/overrides.yaml, so the settings the run was "
                         f"started with are unknown and it cannot be resumed. Start a new run "
                         f"without trainer.resume.") from None
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
-        raise UserError(f"{path} cannot be read ({type(err).__name__}: "
-                        f"{' '.join(str(err).split())[:200]}), so the run cannot be resumed. "
-                        f"Start a new run without trainer.resume.") from None
+    except (OSError, StoredTextError) as err:
+        raise UserError(f"{path} cannot be read ({' '.join(str(err).split())[:200]}), so the "
+                        f"run cannot be resumed. Start a new run without trainer.resume.") from None
     if entries is None:
         entries = []
     if not isinstance(entries, list):
@@ -73,15 +87,15 @@ def stored_overrides(run: Path) -> list[str]:
 
 def _value(text: str) -> Any:
     try:
-        return yaml.safe_load(hydra_unquote(text))
-    except yaml.YAMLError:
+        return stored_yaml(hydra_unquote(text))
+    except StoredTextError:
         return text
 
 
 def _read_yaml(path: Path) -> Any:
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return read_stored_yaml(path)
+    except (OSError, StoredTextError):
         return None
 
 

@@ -10,14 +10,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-import yaml
-
 from cnnbench import rundir
 from cnnbench.commands.compare.identity import identity
 from cnnbench.commands.compare.identity import text as identity_text
 from cnnbench.commands.compare.metric_values import SHIFT_KEY, finite_number, out_of_range, outside
 from cnnbench.errors import UserError
 from cnnbench.rundir.record import shown_text
+from cnnbench.rundir.stored_text import StoredTextError, read_stored_yaml
 from cnnbench.rundir.strict_json import NOT_FINITE_KEY
 from cnnbench.settings.run_options import KEY_OF_VALUE_OPTION, OPTION_NAMES
 from cnnbench.sweep.manifest import run_dirs_below
@@ -116,11 +115,12 @@ class RunRecord:
 
 
 def _read_yaml(path: Path) -> Any:
-    """A YAML file as plain data: `yaml.safe_load` (no tags, no resolvers); None when it is
-    missing or broken. A run directory is someone else's text, never run as code."""
+    """A YAML file as bounded plain data (`rundir.stored_text`: no tags, no resolvers, no
+    aliases, no deep nesting, no device or pipe); None when it is missing or cannot be read so.
+    A run directory is someone else's text, never run as code."""
     try:
-        return yaml.safe_load(path.read_text())
-    except (OSError, ValueError, yaml.YAMLError):
+        return read_stored_yaml(path)
+    except (OSError, StoredTextError):
         return None
 
 
