@@ -45,6 +45,10 @@ def _cifar_batch(path: Path, label_key: str, num_classes: int) -> Split:
     if not isinstance(labels, (list, np.ndarray)) or not all(
             isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in labels):
         raise bad_file(path, f"has '{label_key}' that is not a list of whole numbers")
+    huge = next((i for i, v in enumerate(labels) if not -2**63 <= v < 2**63), None)
+    if huge is not None:  # beyond int64: check_labels could not even hold it
+        raise bad_file(path, f"has label {labels[huge]} at position {huge}, but the dataset has "
+                             f"{num_classes} classes (labels 0 to {num_classes - 1})")
     labels = torch.tensor(np.asarray(labels, dtype=np.int64).reshape(-1))
     check_labels(labels, data.shape[0], num_classes, path, path)
     return Split(torch.from_numpy(data.reshape(-1, 3, 32, 32).copy()), labels)

@@ -2,6 +2,7 @@
 that resolves only the few names the real files hold."""
 from __future__ import annotations
 
+import io
 import pickle
 from pathlib import Path
 from typing import Callable
@@ -52,11 +53,20 @@ class CifarUnpickler(pickle.Unpickler):
         return _CIFAR_GLOBALS[(module, name)]()
 
 
+# The largest CIFAR file, CIFAR-100's train, is 158 MB.
+MAX_BYTES = 512 * 1024 * 1024
+
+
 def read_cifar_pickle(path: Path) -> dict:
-    """One CIFAR file (a pickled dict), loaded without running anything it names."""
+    """One CIFAR file (a pickled dict), loaded without running anything it names. The file is
+    read whole first (at most MAX_BYTES), so that a length inside it that runs past its end is
+    a truncated pickle rather than a request for that much memory."""
+    size = path.stat().st_size
+    if size > MAX_BYTES:
+        raise bad_file(path, f"is {size:,} bytes, more than any CIFAR file ({MAX_BYTES:,} "
+                             f"bytes at most)")
     try:
-        with open(path, "rb") as f:
-            entry = CifarUnpickler(f, encoding="latin1").load()
+        entry = CifarUnpickler(io.BytesIO(path.read_bytes()), encoding="latin1").load()
     except UntrustedPickle as err:
         raise UserError(
             f"{path} is not a CIFAR file that can be trusted: it asks to load {err} while "
@@ -64,6 +74,9 @@ def read_cifar_pickle(path: Path) -> dict:
             f"strings (a pickle can run code, so nothing else is loaded). Delete the folder and "
             f"download CIFAR again (dataset.download=true, or from "
             f"https://www.cs.toronto.edu/~kriz/cifar.html).") from None
+    except (MemoryError, RecursionError, AttributeError, IndexError) as err:
+        raise bad_file(path, f"is not a pickle a CIFAR file could be ({type(err).__name__} "
+                             f"while unpickling)") from None
     if not isinstance(entry, dict):
         raise bad_file(path, f"holds a {type(entry).__name__}, not the dict of a CIFAR file")
     return entry

@@ -69,13 +69,19 @@ def _load_idx_family(folder_name: str, tv_class: str, root: str | None, download
         if not _idx_complete(raw):
             raise _missing(folder_name, tv_class, raw, failure)
     try:
-        return (_read_idx_split(raw, "train", num_classes),
-                _read_idx_split(raw, "test", num_classes), raw)
+        train, test = (_read_idx_split(raw, which, num_classes) for which in ("train", "test"))
     except (OSError, ValueError, EOFError) as err:
         raise UserError(
             f"The {folder_name} files in {raw.resolve()} could not be read ({err}). They are "
             f"probably corrupted or incomplete: delete them and copy or download them again."
         ) from None
+    if test.images.shape[2:] != train.images.shape[2:]:
+        size = "x".join(map(str, test.images.shape[2:]))
+        raise bad_file(_find_idx(raw, _IDX_FILES["test"][0]),
+                       f"holds images of {size} pixels, but the training images are "
+                       f"{'x'.join(map(str, train.images.shape[2:]))}: the two sets must be "
+                       f"of one size")
+    return train, test, raw
 
 
 def load_mnist(root: str | None, download: bool = True) -> ImageData:
