@@ -6,7 +6,7 @@ from typing import Any, Mapping
 
 from cnnbench.errors import UserError
 from cnnbench.settings.checks import check_fraction
-from cnnbench.settings.typed import from_mapping
+from cnnbench.settings.typed import default_example, from_mapping
 
 DEVICES = ("auto", "cuda", "cpu", "mps")
 AMP_MODES = ("auto", "bf16", "fp16", "off")
@@ -88,7 +88,8 @@ class TrainerSettings:
     def validate(self) -> None:
         def bad(key: str, value: Any, rule: str) -> UserError:
             return UserError(f"trainer.{key}={value!r} is not valid: it must be {rule}. "
-                             f"Fix it on the command line, e.g. trainer.{key}=<value>.")
+                             f"Fix it on the command line, e.g. "
+                             f"trainer.{default_example(type(self), key)}.")
 
         for key in (*WHOLE_NUMBER_MINIMUMS, "seed"):
             value = getattr(self, key)

@@ -58,6 +58,28 @@ def unknown_keys_error(group: str, unknown: list[str], known: list[str]) -> User
                      f"{', '.join(known)}.")
 
 
+def _hydra_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(_hydra_text(v) for v in value) + "]"
+    return str(value)
+
+
+def default_example(cls: type, key: str) -> str:
+    """`key=<its default>` as an override takes it (trainer.epochs=10 style, without the
+    group), or `key=<value>` where the field has no default: an example that works."""
+    for f in dataclasses.fields(cls):
+        if f.name == key:
+            if f.default is not dataclasses.MISSING:
+                return f"{key}={_hydra_text(f.default)}"
+            if f.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
+                return f"{key}={_hydra_text(f.default_factory())}"  # type: ignore[misc]
+    return f"{key}=<value>"
+
+
 def from_mapping(cls: type[T], data: Mapping[str, Any] | None, group: str) -> T:
     """An instance of the dataclass `cls` from `data`, every key and value type checked."""
     if data is None:
@@ -74,7 +96,7 @@ def from_mapping(cls: type[T], data: Mapping[str, Any] | None, group: str) -> T:
     for key, value in data.items():
         kind = hints[key]
         if not _accepts(kind, value):
-            example = f"{group}.{key}=<value>"
+            example = f"{group}.{default_example(cls, key)}"
             raise UserError(f"{group}.{key}={value!r} is not valid: it must be "
                             f"{_describe(kind)}. Fix it on the command line, e.g. {example} "
                             f"(`cnnbench train --cfg job` shows the current values).")
