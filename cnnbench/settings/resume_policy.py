@@ -52,7 +52,7 @@ def vet_override(entry: Any, path: Path) -> str:
         raise _untrusted(path, entry, f"'{key}' names a special (_..._) key")
     if "${" in value and key != RESUME_KEY:
         raise _untrusted(path, entry, "the value holds a ${...} interpolation")
-    if key in GROUPS and not _shipped_choice(key, value):
+    if key in GROUPS and group_options(key) and not _shipped_choice(key, value):  # a choice
         raise _untrusted(path, entry, f"'{value}' is not one of the {key} options cnnbench "
                                       f"ships ({', '.join(group_options(key))})")
     return entry
