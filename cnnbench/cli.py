@@ -4,15 +4,14 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-import textwrap
 from typing import Callable
 
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 
 from cnnbench import __version__
 from cnnbench.boundary import Scope, guard_output, run_command, say
+from cnnbench.commands.main_help import SUBCOMMANDS, print_help
 from cnnbench.commands.train.prechecks import (
     checked_train_args,
     hydra_mistake,
@@ -20,66 +19,9 @@ from cnnbench.commands.train.prechecks import (
 )
 from cnnbench.commands.train.sweep_report import report_failed_jobs
 from cnnbench.faults import Hints
-from cnnbench.settings.config_files import config_options
 from cnnbench.sweep.advice import interrupted_advice, next_run
 from cnnbench.sweep.outcome import report_sweep
 from cnnbench.terminal import RunConsole, append_to_log
-
-SUBCOMMANDS = {
-    "train": "train a model (or a sweep with -m); all Hydra flags and overrides work",
-    "models": "list every model with its parameters for a dataset: models dataset=cifar10 \\[json=true]",
-    "data": "a dataset before training: splits, classes, samples: data dataset=mnist \\[json=true]",
-    "eval": "evaluate a checkpoint on the test set: eval checkpoint=PATH \\[key=value]",
-    "compare": "runs side by side, seeds as one row: compare PATH... \\[out=DIR] \\[runs=true]",
-    "predict": "classify your own pictures: predict checkpoint=PATH inputs=FILES,FOLDERS \\[topk=5]",
-    "export": "a model as one file: export checkpoint=PATH format=onnx|torchscript \\[out=FILE]",
-    "lr-find": "the learning-rate range test of a run: lr-find <train overrides> \\[out=DIR]",
-}
-def _two_columns(rows: dict[str, str], left: int) -> Table:
-    """Names and their text, the text wrapped under itself at the console's width."""
-    grid = Table.grid(padding=(0, 1))
-    grid.add_column(width=left + 2, no_wrap=True)
-    grid.add_column(overflow="fold")
-    for name, text in rows.items():
-        grid.add_row(f"  {name}", text)
-    return grid
-
-
-def print_help(console: Console) -> None:
-    console.print(f"[bold]cnnbench[/] {__version__}: train and benchmark image classifiers.\n")
-    console.print("[bold]Usage:[/] cnnbench <command> \\[options]\n")
-    console.print("[bold]Commands:[/]")
-    console.print(_two_columns(SUBCOMMANDS, 10), highlight=False)
-    console.print("\n--debug (or HYDRA_FULL_ERROR=1) shows full tracebacks for errors.")
-    console.print("\n[bold]Config groups[/] (choose with group=option, e.g. model=mlp):")
-    console.print(_two_columns({g: ", ".join(n) for g, n in config_options().items()}, 13),
-                  highlight=False)
-    presets = config_options(("experiment",))["experiment"]
-    console.print("\n[bold]Experiment presets[/] (experiment=<name>; their sources: the README):")
-    console.print(textwrap.fill(", ".join(presets), width=max(40, console.width - 1),
-                                initial_indent="  ", subsequent_indent="  "), highlight=False)
-    console.print("\n[bold]Examples:[/]")
-    for command, note in EXAMPLES:
-        line = f"  {command}   {note}" if note else f"  {command}"
-        fits = len(line) <= console.width
-        console.print(escape(line if fits else f"  {command}\n      {note}"), highlight=False)
-
-
-EXAMPLES = (
-    ("cnnbench train model=lenet dataset=mnist optimizer=adam augmentation=affine", ""),
-    ("cnnbench train -m model=mlp,lenet optimizer=sgd,adam,adadelta trainer.epochs=3", ""),
-    ("cnnbench train experiment=lenet_mnist trainer.seed=1", ""),
-    ("cnnbench models dataset=cifar10", ""),
-    ("cnnbench data dataset=imagefolder dataset.path=~/photos", "(splits, classes, samples)"),
-    ("cnnbench train --help", "(every option of a training run)"),
-    ("cnnbench train trainer.resume=outputs/runs/<run>", "(continue an interrupted run)"),
-    ("cnnbench compare outputs/multirun/<sweep>", "(or outputs, or run dirs)"),
-    ("cnnbench eval checkpoint=outputs/runs/<run> 'evaluation.shifts=[1,2,4]'", ""),
-    ("cnnbench predict checkpoint=outputs/runs/<run> inputs=photos/,scan.png", ""),
-    ("cnnbench export checkpoint=outputs/runs/<run> format=onnx", ""),
-    ("cnnbench lr-find model=lenet optimizer=sgd", "(then optimizer.lr=<the suggestion>)"),
-    ("tensorboard --logdir outputs", ""),
-)
 
 
 def raise_crash(outcomes: list) -> None:
@@ -227,12 +169,17 @@ COMMANDS: dict[str, tuple[Callable[[list[str], Console, Scope, bool], int], Hint
 }
 
 
+def _file_datasets() -> tuple[str, ...]:
+    from cnnbench.data.sources import RESIZED_ON_DEVICE  # torch: for `cnnbench data` only
+
+    return RESIZED_ON_DEVICE
+
+
 def smaller_data(args: list[str], command: str = "train") -> str:
     """How to load less data, naming only keys that shrink it for the chosen dataset: only
     dataset=synthetic has a number of images (the others refuse dataset.train_size); a file
     dataset (MNIST, CIFAR) is read whole at its stored size and `dataset.image_size` resizes its
     batches on the device, so for `cnnbench data`, which reads the files, nothing smaller exists."""
-    from cnnbench.data.sources import RESIZED_ON_DEVICE
     from cnnbench.settings.overrides import hydra_unquote
 
     chosen = [hydra_unquote(arg.partition("=")[2]) for arg in args
@@ -240,7 +187,7 @@ def smaller_data(args: list[str], command: str = "train") -> str:
     if chosen and chosen[-1] == "synthetic":
         return ("use smaller or fewer images (dataset.image_size, dataset.train_size, "
                 "dataset.test_size)")
-    if command == "data" and (not chosen or chosen[-1] in RESIZED_ON_DEVICE):
+    if command == "data" and (not chosen or chosen[-1] in _file_datasets()):
         return ("free memory for it (the dataset's files are read whole, at the size they are "
                 "stored)")
     return "use smaller images (dataset.image_size)"
