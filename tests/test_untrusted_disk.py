@@ -219,6 +219,16 @@ def test_eval_into_a_folder_whose_record_nests_deep_is_one_paragraph(cli, traine
     refused(proc, "is the record of the training run")
 
 
+def test_a_pipe_in_place_of_a_history_does_not_hang_a_resume_with_nothing_to_resume(
+        cli, trained, tmp_path):
+    run = copied(trained, tmp_path)
+    (run / "checkpoints" / "last.pt").unlink()
+    _replace_with_fifo(run / "history.csv")
+    proc = cli("train", f"trainer.resume={run}", cwd=tmp_path, timeout=60)
+    out = proc.stdout + proc.stderr
+    assert "Traceback" not in out and "1 epoch had finished" in out, out
+
+
 def test_compare_reads_bombs_devices_and_pipes_as_unreadable_text(cli, trained, tmp_path):
     sweep = tmp_path / "sweep"
     plants = {"deep": lambda r: (r / ".hydra" / "config.yaml").write_text(f"trainer: {DEEP}\n"),
