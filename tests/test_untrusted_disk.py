@@ -158,6 +158,8 @@ def _object_inside(marker: Path):
     (lambda p: p.update(model={1: torch.zeros(1)}), "'model' holds a dict where a mapping of "
                                                     "weight names to tensors belongs"),
     (_ema_of_text, "'ema' holds a dict where the weight average"),
+    (lambda p: p["options"].update(dataset="x\x1b]52;c;cm0gLXJmIH4=\x07"),  # sets the clipboard
+     "'options' holds a dict where a mapping of the run's choices (plain, printable values)"),
     ("object", "it holds Python objects besides tensors, numbers and text"),
 ])
 def test_eval_refuses_a_doctored_checkpoint_before_it_builds_or_runs_anything(
@@ -168,6 +170,7 @@ def test_eval_refuses_a_doctored_checkpoint_before_it_builds_or_runs_anything(
     proc = cli("eval", f"checkpoint={checkpoint}", cwd=tmp_path)
     refused(proc, words)
     assert not marker.exists() and not (tmp_path / "outputs").exists()
+    assert "\x1b" not in proc.stdout + proc.stderr
 
 
 @pytest.mark.parametrize("edit,words", [

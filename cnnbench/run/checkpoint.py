@@ -124,6 +124,18 @@ def _optional_mapping(value: Any) -> bool:
     return value is None or isinstance(value, dict)
 
 
+def _plain(value: Any) -> bool:  # shown on the terminal: no control or escape characters
+    if isinstance(value, list):
+        return all(_plain(v) for v in value)
+    return value is None or isinstance(value, (bool, int, float)) \
+        or (isinstance(value, str) and value.isprintable() and len(value) <= 200)
+
+
+def _options(value: Any) -> bool:
+    return isinstance(value, dict) and all(isinstance(k, str) and _plain(v)
+                                           for k, v in value.items())
+
+
 def _weights(value: Any) -> bool:  # a state dict: names to tensors
     return isinstance(value, dict) and all(isinstance(k, str) and isinstance(v, torch.Tensor)
                                            for k, v in value.items())
@@ -171,7 +183,7 @@ ENTRIES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "train_seconds": (_seconds, "seconds, a finite number 0 or more"),
     "energy_joules": (_seconds, "joules, a finite number 0 or more"),
     "config": (lambda v: isinstance(v, str), "the run's config as YAML text"),
-    "options": (_mapping, "a mapping of the run's choices"),
+    "options": (_options, "a mapping of the run's choices (plain, printable values)"),
     "model": (_weights, "a mapping of weight names to tensors"),
     "optimizer": (_optimizer, "the optimizer's state (its state and param_groups)"),
     "scheduler": (_mapping, "the scheduler's state, a mapping"),
