@@ -257,3 +257,16 @@ def test_a_training_run_evaluates_the_test_set_once(tmp_path, compose, monkeypat
     assert {"test/loss", "test/acc", "test/macro_f1"} <= set(metrics)
     assert_png(tmp_path / "run" / "confusion_matrix.png")
     assert_png(tmp_path / "run" / "misclassified.png")
+
+
+def test_a_class_name_that_looks_like_markup_is_shown_as_written():
+    import io
+
+    from rich.console import Console
+
+    per_class = [{"class": name, "precision": 0.5, "recall": 0.5, "f1": f, "support": 10}
+                 for name, f in (("[bold red]cat[/]", 0.1), ("[link=http://x]dog", 0.9))]
+    console = Console(file=io.StringIO(), width=120, color_system=None)
+    console.print(per_class_table(per_class, highlight=1))
+    text = console.file.getvalue()
+    assert "[bold red]cat[/] *" in text and "[link=http://x]dog" in text, text

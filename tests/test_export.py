@@ -113,7 +113,7 @@ def test_predict_with_the_onnx_file_agrees_with_the_checkpoint(run, tmp_path, mo
     for name, checkpoint in (("torch", run), ("onnx", tmp_path / "model.onnx")):
         console = Console(record=True, width=200)
         assert main([f"checkpoint={checkpoint}", "inputs=pics", f"out={name}"], console) == 0
-        assert "input RGB 24x24, bilinear" in console.export_text()
+        assert "input: RGB 24x24, bilinear" in console.export_text()
         with open(tmp_path / name / "predictions.csv", newline="") as f:
             rows[name] = list(csv.DictReader(f))
     assert len(rows["onnx"]) == 7

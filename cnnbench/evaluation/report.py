@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
+from rich.markup import escape
 from rich.table import Table
 
 ALL_ROWS_UP_TO = 20   # more classes than this: print only the worst ones
@@ -41,7 +42,8 @@ def per_class_table(per_class: Sequence[dict[str, Any]], highlight: int = 3,
         table.add_column(column, justify="right", no_wrap=True)
     for i in shown:
         row = per_class[i]
-        table.add_row(f"{row['class']} *" if i in worst else row["class"],
+        name = escape(str(row["class"]))  # a folder's name, never markup
+        table.add_row(f"{name} *" if i in worst else name,
                       f"{row['precision']:.3f}", f"{row['recall']:.3f}",
                       f"{row['f1']:.3f}", f"{row['support']:,}",
                       style="bold red" if i in worst else None)

@@ -92,12 +92,13 @@ def found_jobs(sweep_dir: Path) -> Manifest:
 
 
 def stored_overrides(run: Path) -> list[str]:
-    """The overrides Hydra stored for a run ([] when they cannot be read)."""
-    import yaml
+    """The overrides Hydra stored for a run ([] when they cannot be read), read as stored text
+    (a regular file of bounded size, plain YAML of bounded depth)."""
+    from cnnbench.rundir.stored_text import read_stored_yaml
 
     try:
-        overrides = yaml.safe_load((run / rundir.HYDRA_DIR / "overrides.yaml").read_text())
-    except (OSError, ValueError, yaml.YAMLError):
+        overrides = read_stored_yaml(run / rundir.HYDRA_DIR / "overrides.yaml")
+    except (OSError, ValueError):  # StoredTextError is a ValueError
         return []
     return [str(o) for o in overrides] if isinstance(overrides, list) else []
 
