@@ -35,8 +35,8 @@ def report(console: Console, opts: Any, probe: Any, test: RangeTest,
         _say(console, "num_steps, or look at the picture.")
     else:
         _say(console, f"suggested lr: {found.lr:.3g}  (a tenth of the lr of the lowest loss)")
-        _say(console, f"steepest:     {found.steepest_lr:.3g}  (where the loss falls fastest, "
-                      f"Lightning's rule: for reference)")
+        _say(console, f"steepest:     {found.steepest_lr:.3g}  (where the loss falls fastest; "
+                      f"for reference)")
         _say(console, f"train with:   optimizer.lr={found.lr:.3g}  (or optimizer.lr=auto)")
     _say(console, f"picture: {folder / 'lr_find.png'}")
     _say(console, f"curve:   {folder / 'lr_find.csv'}")
