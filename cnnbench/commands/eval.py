@@ -208,7 +208,7 @@ def claim_run_dir(run_dir: Path) -> Writer:
         enclosing_run,
         metrics_file,
     )
-    from cnnbench.rundir.naming import free_sibling
+    from cnnbench.rundir.naming import free_beside
     from cnnbench.rundir.policy import is_training_record
 
     if (run_dir / CHECKPOINT_DIR).is_dir() or (run_dir / HYDRA_DIR).is_dir():
@@ -217,8 +217,7 @@ def claim_run_dir(run_dir: Path) -> Writer:
                         f"new one, or an earlier output of cnnbench eval), or leave out= off.")
     outer = enclosing_run(run_dir)
     if outer is not None:
-        beside = outer.parent / run_dir.name
-        beside = free_sibling(beside) if beside.exists() else beside
+        beside = free_beside(outer, run_dir.name)
         raise UserError(f"out={run_dir} is inside the run directory {outer}, and runs hold no "
                         f"nested runs: `cnnbench compare` reads {outer} as that one run and "
                         f"would never find this evaluation. Give it a folder of its own, e.g. "

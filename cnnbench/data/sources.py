@@ -80,7 +80,8 @@ def load_dataset(name: str, strict: bool = True, **options) -> ImageData:
     if strict:
         check_options(name, options)
     else:
-        options = {k: v for k, v in options.items() if k in _options_of(name) or k == "exclude"}
+        read = {*_options_of(name), "exclude"}
+        options = {k: v for k, v in options.items() if k in read}
     if name not in RESIZED_ON_DEVICE:
         return LOADERS[name](**options)
     size = options.pop("image_size", None)

@@ -31,6 +31,13 @@ def free_sibling(folder: Path) -> Path:
     return Path(f"{folder}_{n}")
 
 
+def free_beside(folder: Path, name: str) -> Path:
+    """A free folder called `name` beside `folder` (`name`_2, ... where `name` is taken): a new
+    run's own folder in place of one inside `folder`."""
+    place = Path(folder).parent / name
+    return free_sibling(place) if place.exists() else place
+
+
 # Characters a directory name cannot hold on common filesystems (Linux, macOS, Windows, SMB)
 _UNSAFE_IN_NAMES = re.compile(r'[/\\:*?"<>|\x00-\x1f\x7f]')
 NAME_MAX_BYTES = 255

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from cnnbench.errors import UserError
 from cnnbench.rundir import enclosing_run, is_run_dir
-from cnnbench.rundir.naming import free_sibling
+from cnnbench.rundir.naming import free_beside
 from cnnbench.settings.overrides import hydra_unquote, hydra_value, override_key
 from cnnbench.sweep.manifest import sweep_holding
 from cnnbench.sweep.outcome import is_sweep
@@ -37,12 +37,6 @@ def _given_run_dir(args: list[str]) -> tuple[str, Path] | None:
         head = value.partition("$")[0]
         return value, Path(head if head.endswith("/") else os.path.dirname(head) or ".")
     return value, Path(hydra_unquote(value))
-
-
-def _beside(outer: Path, name: str) -> Path:
-    """A free folder named `name` beside the folder `outer`."""
-    place = outer.parent / name
-    return free_sibling(place) if place.exists() else place
 
 
 def check_run_placement(args: list[str], resuming: bool) -> None:
@@ -70,7 +64,7 @@ def check_run_placement(args: list[str], resuming: bool) -> None:
             f"nested runs: `cnnbench compare`, eval checkpoint= and trainer.resume= read "
             f"{outer} as that one run, so a run inside it would be lost to them. Give the run "
             f"a folder of its own, e.g. hydra.run.dir="
-            f"{hydra_value(str(_beside(outer, run_dir.name)))} (or leave hydra.run.dir out).")
+            f"{hydra_value(str(free_beside(outer, run_dir.name)))} (or leave hydra.run.dir out).")
 
 
 def check_sweep_placement(sweep_dir: Path | None) -> None:
@@ -84,7 +78,7 @@ def check_sweep_placement(sweep_dir: Path | None) -> None:
     outer = here if is_run_dir(here) else enclosing_run(here)
     if outer is not None:
         where = "the run directory" if outer == here else "inside the run directory"
-        free = _beside(outer, here.name if outer != here else f"{outer.name}_sweep")
+        free = free_beside(outer, here.name if outer != here else f"{outer.name}_sweep")
         raise UserError(
             f"hydra.sweep.dir={sweep_dir} is {where} {outer}, and a sweep's jobs written there "
             f"would mix with that run's files: `cnnbench compare`, eval checkpoint= and "
@@ -97,6 +91,6 @@ def check_sweep_placement(sweep_dir: Path | None) -> None:
             f"hydra.sweep.dir={sweep_dir} is inside the sweep directory {sweep} (it holds "
             f"{marker}), and the jobs of a sweep inside a sweep would be read as that sweep's "
             f"(its outcome, `cnnbench compare`, the sweep run again). Give the sweep a folder "
-            f"of its own, e.g. hydra.sweep.dir={hydra_value(str(_beside(sweep, here.name)))} "
+            f"of its own, e.g. hydra.sweep.dir={hydra_value(str(free_beside(sweep, here.name)))} "
             f"(or, to add jobs to that sweep, run its command again with "
             f"hydra.sweep.dir={hydra_value(str(sweep))}).")
