@@ -31,6 +31,7 @@ from cnnbench.rundir import (
     COMPLETED,
     HYDRA_DIR,
     last_checkpoint,
+    read_metrics,
     run_status,
     runs_inside,
 )
@@ -47,6 +48,19 @@ def resume_command(run_dir: str | Path, *overrides: str) -> str:
     path as it is (trainer.resume takes any path as typed), shell-quoted where it needs it."""
     words = ["cnnbench", "train", f"{RESUME_KEY}={run_dir}", *overrides]
     return " ".join(shlex.quote(w) for w in words)
+
+
+def continue_advice(run_dir: Path) -> str:
+    """How advice says to go on with the run in `run_dir`: resume it where it stopped; for a
+    completed run, which a plain resume leaves as it is, train it for more epochs."""
+    if run_status(run_dir) != COMPLETED:
+        return f"Continue that run with: {resume_command(run_dir)}"
+    metrics = read_metrics(run_dir)
+    counts = [v for v in (metrics.get("epochs_run"), metrics.get("epochs"))
+              if isinstance(v, int) and not isinstance(v, bool)]
+    more = 2 * max([*counts, 1])
+    return (f"That run completed; train it longer with: "
+            f"{resume_command(run_dir, f'trainer.epochs={more}')}")
 
 
 def resume_value(args: list[str]) -> str | None:

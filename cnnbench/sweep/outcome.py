@@ -24,44 +24,16 @@ def with_sweep_dir(args: list[str]) -> tuple[list[str], Path | None]:
     here and passed on as the path it names), else a new one under outputs/multirun/."""
     if not is_sweep(args):
         return args, None
-    from cnnbench.settings.overrides import hydra_quote, hydra_unquote, override_key
+    from cnnbench.settings.output_dirs import SWEEP_DIR, given_dir, with_resolved_dir
 
-    given = [a.partition("=")[2] for a in args if override_key(a) == "hydra.sweep.dir"]
-    if given and "$" not in given[-1]:
-        return args, Path(hydra_unquote(given[-1]))
-    if given:
-        sweep = resolved_sweep_dir(args)
-        args = [a for a in args if override_key(a) != "hydra.sweep.dir"]
-        return [*args, f"hydra.sweep.dir={hydra_quote(str(sweep))}"], sweep
+    args = with_resolved_dir(args, SWEEP_DIR)
+    given = given_dir(args, SWEEP_DIR)
+    if given is not None:
+        return args, given
     from cnnbench.rundir.naming import stamped
 
     sweep = Path("outputs") / "multirun" / stamped()
-    return [*args, f"hydra.sweep.dir={sweep}"], sweep
-
-
-def resolved_sweep_dir(args: list[str]) -> Path:
-    """The directory that the command line's hydra.sweep.dir names, its interpolations resolved
-    as Hydra would (${now:...}, ${hydra.job.name}, ${hydra:runtime.choices.model}, ...), in the
-    config composed from the command line's fixed overrides."""
-    from hydra.core.hydra_config import HydraConfig
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-    from hydra.core.utils import setup_globals
-    from omegaconf import OmegaConf
-
-    from cnnbench.settings.config_files import compose_config
-
-    parsed = OverridesParser.create().parse_overrides(
-        [a for a in args if "=" in a and not a.startswith("-")])
-    cfg = compose_config([o.input_line for o in parsed if not o.is_sweep_override()],
-                         return_hydra_config=True)
-    setup_globals()  # Hydra's resolvers: now, hydra
-    hydra_config = HydraConfig.instance()
-    previous = hydra_config.cfg
-    hydra_config.set_config(cfg)
-    try:
-        return Path(str(OmegaConf.select(cfg, "hydra.sweep.dir")))
-    finally:
-        hydra_config.cfg = previous
+    return [*args, f"{SWEEP_DIR}={sweep}"], sweep
 
 
 def sweep_outcomes(sweep_dir: Path) -> list[tuple[str, str | None]]:

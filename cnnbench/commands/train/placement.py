@@ -21,34 +21,22 @@ from pathlib import Path
 from cnnbench.errors import UserError
 from cnnbench.rundir import enclosing_run, is_run_dir
 from cnnbench.rundir.naming import free_beside
-from cnnbench.settings.overrides import hydra_unquote, hydra_value, override_key
+from cnnbench.settings.output_dirs import RUN_DIR, given_dir
+from cnnbench.settings.overrides import hydra_value
 from cnnbench.sweep.manifest import sweep_holding
 from cnnbench.sweep.outcome import is_sweep
 
 
-def _given_run_dir(args: list[str]) -> tuple[str, Path] | None:
-    """hydra.run.dir as given, and the folder it names (for one with interpolations, the
-    folder it goes in); None when it is not given."""
-    chosen = [a.partition("=")[2] for a in args if override_key(a) == "hydra.run.dir"]
-    if not chosen:
-        return None
-    value = chosen[-1]
-    if "$" in value:
-        head = value.partition("$")[0]
-        return value, Path(head if head.endswith("/") else os.path.dirname(head) or ".")
-    return value, Path(hydra_unquote(value))
-
-
 def check_run_placement(args: list[str], resuming: bool) -> None:
     """A single run's hydra.run.dir is not at or below a sweep directory, nor inside a run."""
-    given = _given_run_dir(args)
-    if given is None or resuming or is_sweep(args):
+    run_dir = given_dir(args, RUN_DIR)  # its interpolations resolved (output_dirs)
+    if run_dir is None or resuming or is_sweep(args):
         return
-    value, run_dir = given
+    value = hydra_value(str(run_dir))
     found = sweep_holding(run_dir)
     if found is not None:
         sweep, marker = found
-        inside = "$" in value or Path(os.path.abspath(run_dir)) != sweep
+        inside = Path(os.path.abspath(run_dir)) != sweep
         raise UserError(
             f"hydra.run.dir={value} is {'inside the' if inside else 'the'} sweep directory "
             f"{sweep} (it holds {marker}), and a single run written there would not be one of "
@@ -57,7 +45,7 @@ def check_run_placement(args: list[str], resuming: bool) -> None:
             f"hydra.run.dir out, or choose one outside {sweep}); to add a job to the sweep, run "
             f"the sweep's command again with hydra.sweep.dir={sweep} and the new value in its "
             f"list.")
-    outer = enclosing_run(run_dir if "$" not in value else run_dir / "x")
+    outer = enclosing_run(run_dir)
     if outer is not None:
         raise UserError(
             f"hydra.run.dir={value} is inside the run directory {outer}, and runs hold no "

@@ -9,7 +9,14 @@ from pathlib import Path
 
 from cnnbench.commands.train.placement import check_run_placement, check_sweep_placement
 from cnnbench.settings.names import check_override_names, plain_group_choices
-from cnnbench.settings.overrides import hydra_unquote, hydra_value, override_key
+from cnnbench.settings.output_dirs import (
+    RUN_DIR,
+    SWEEP_DIR,
+    given_dir,
+    given_value,
+    with_resolved_dir,
+)
+from cnnbench.settings.overrides import hydra_value
 from cnnbench.sweep.outcome import is_sweep, with_sweep_dir
 
 INFO_FLAGS = ("--help", "-h", "--hydra-help", "--info", "-i", "--cfg", "-c")  # print, write nothing
@@ -59,16 +66,12 @@ def check_output_dir(args: list[str]) -> None:
     """The folder runs are written to must be writable before any training starts."""
     from cnnbench.errors import UserError
 
-    target = Path("outputs")
-    for arg in args:
-        key, _, value = arg.partition("=")
-        if key in ("hydra.run.dir", "hydra.sweep.dir") and "$" not in value:
-            target = Path(value)
+    key = SWEEP_DIR if is_sweep(args) else RUN_DIR
+    target = given_dir(args, key) or Path("outputs")
     existing = target
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent
     if not existing.is_dir():
-        key = "hydra.sweep.dir" if "-m" in args or "--multirun" in args else "hydra.run.dir"
         raise UserError(f"{existing} is a file, not a folder, so no run can be written into "
                         f"{target}. Give {key}= a folder's path (a missing folder is made), or "
                         f"leave it off for a new one under outputs/.")
@@ -78,26 +81,31 @@ def check_output_dir(args: list[str]) -> None:
                         f"place with hydra.run.dir=... (single runs) / hydra.sweep.dir=... (sweeps).")
 
 
+def with_resolved_output_dir(args: list[str]) -> list[str]:
+    """The run's (or the sweep's) directory, where the command line gives it with
+    interpolations, as the path they resolve to (`settings.output_dirs`)."""
+    return with_resolved_dir(args, SWEEP_DIR if is_sweep(args) else RUN_DIR)
+
+
 def check_run_dir_free(args: list[str], resuming: bool) -> None:
     """A run directory given on the command line must not hold another run (histories would
     interleave) nor be in use by a live process; a resume may reuse its own directory (its lock
     was checked before the command line was rewritten)."""
     from cnnbench.errors import UserError
-    from cnnbench.run.resume import resume_command
+    from cnnbench.run.resume import continue_advice
     from cnnbench.rundir import RunLock, holds_run, last_checkpoint
     from cnnbench.rundir.naming import free_sibling
 
-    chosen = [a.partition("=")[2] for a in args if override_key(a) == "hydra.run.dir"]
-    if not chosen or resuming or is_sweep(args):
+    run_dir = given_dir(args, RUN_DIR)
+    if run_dir is None or resuming or is_sweep(args):
         return
-    run_dir = Path(hydra_unquote(chosen[-1]))
     RunLock(run_dir).refuse_if_held()
     if not holds_run(run_dir):
         return
     if last_checkpoint(run_dir).is_file():
         raise UserError(f"{run_dir} already holds a run, and a new run would mix its history "
-                        f"and checkpoints with that one's. Continue that run with: "
-                        f"{resume_command(run_dir)} ; or give a new run its own folder "
+                        f"and checkpoints with that one's. {continue_advice(run_dir)} ; or "
+                        f"give a new run its own folder "
                         f"(leave hydra.run.dir out, or choose another one).")
     raise UserError(f"{run_dir} already holds a run that cannot be resumed (it has no "
                     f"checkpoints/last.pt), and a new run there would mix its history with "
@@ -119,11 +127,11 @@ def with_distributed_run_dir(args: list[str]) -> list[str]:
         raise UserError("A sweep (-m) cannot run under torchrun: start one torchrun per run, or "
                         "run the sweep without torchrun (hydra/launcher=parallel runs jobs side "
                         "by side).")
-    if any(a.startswith("hydra.run.dir=") for a in args):
+    if given_value(args, RUN_DIR) is not None:
         return args
     from cnnbench.rundir.naming import stamped
 
-    return [*args, f"hydra.run.dir=outputs/runs/{stamped(f'ddp{info.world_size}')}"]
+    return [*args, f"{RUN_DIR}=outputs/runs/{stamped(f'ddp{info.world_size}')}"]
 
 
 def hydra_mistake(err: BaseException) -> str | None:
@@ -161,13 +169,14 @@ def checked_on_one_process(args: list[str]) -> tuple[list[str], Path | None]:
     check_override_names(args)
     if any(a in INFO_FLAGS for a in args):
         return args, None
-    check_output_dir(args)
     resume = resume_value(args)
     if resume is not None:
         RunLock(run_dir_of(resume)).refuse_if_held()
     args = resume_arguments(args)
     check_override_syntax(args)
     check_sweep_objective(args)
+    args = with_resolved_output_dir(args)
+    check_output_dir(args)
     check_run_dir_free(args, resume is not None)
     check_run_placement(args, resume is not None)
     sweep_dir = None
@@ -181,12 +190,11 @@ def run_dir_to_own(args: list[str]) -> Path | None:
     """The run directory of a single run whose command line names it (hydra.run.dir=, which a
     resume sets), for its lock to be taken before Hydra writes its config and log there; None
     for a sweep, a command that only prints, a torchrun process other than the first, or a
-    directory that Hydra chooses (or computes from ${...}), whose lock the run takes itself."""
+    directory that Hydra chooses, whose lock the run takes itself."""
     from cnnbench.engine import distributed
 
     if is_sweep(args) or any(a in INFO_FLAGS for a in args):
         return None
-    chosen = [a.partition("=")[2] for a in args if override_key(a) == "hydra.run.dir"]
-    if not chosen or "$" in chosen[-1] or not distributed.from_environment().is_main:
+    if not distributed.from_environment().is_main:
         return None
-    return Path(hydra_unquote(chosen[-1]))
+    return given_dir(args, RUN_DIR)

@@ -1,0 +1,66 @@
+"""The folders a `cnnbench train` command line names for what it writes: hydra.run.dir (a single
+run) and hydra.sweep.dir (a sweep), read here and nowhere else.
+
+A value with interpolations (${now:%H-%M}, ${hydra:runtime.choices.model},
+${hydra.job.override_dirname}, ...) is resolved once, before Hydra starts, as Hydra would, and
+passed on as the path it names: every check (a folder that already holds a run, one inside a
+sweep or a run, one that cannot be written) and the lock then see the folder the run writes."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from cnnbench.settings.overrides import hydra_quote, hydra_unquote, override_key
+
+RUN_DIR = "hydra.run.dir"
+SWEEP_DIR = "hydra.sweep.dir"
+
+
+def given_value(args: list[str], key: str) -> str | None:
+    """The value the command line gives `key` (the last one wins, as in Hydra), as typed."""
+    values = [a.partition("=")[2] for a in args if "=" in a and override_key(a) == key]
+    return values[-1] if values else None
+
+
+def given_dir(args: list[str], key: str) -> Path | None:
+    """The folder the command line names with `key`; None where it names none or the value
+    still holds interpolations (`with_resolved_dir` replaces those)."""
+    value = given_value(args, key)
+    if value is None or "${" in hydra_unquote(value):
+        return None
+    return Path(hydra_unquote(value))
+
+
+def with_resolved_dir(args: list[str], key: str) -> list[str]:
+    """`args` with `key`'s value, where it holds interpolations, replaced by the path they
+    resolve to; other command lines come back as they are."""
+    value = given_value(args, key)
+    if value is None or "${" not in hydra_unquote(value):
+        return args
+    folder = resolved_dir(args, key)
+    return [*(a for a in args if "=" not in a or override_key(a) != key),
+            f"{key}={hydra_quote(str(folder))}"]
+
+
+def resolved_dir(args: list[str], key: str) -> Path:
+    """The directory that the command line's `key` names, its interpolations resolved as Hydra
+    would (${now:...}, ${hydra.job.name}, ${hydra:runtime.choices.model}, ...), in the config
+    composed from the command line's fixed overrides."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.core.utils import setup_globals
+    from omegaconf import OmegaConf
+
+    from cnnbench.settings.config_files import compose_config
+
+    parsed = OverridesParser.create().parse_overrides(
+        [a for a in args if "=" in a and not a.startswith("-")])
+    cfg = compose_config([o.input_line for o in parsed if not o.is_sweep_override()],
+                         return_hydra_config=True)
+    setup_globals()  # Hydra's resolvers: now, hydra
+    hydra_config = HydraConfig.instance()
+    previous = hydra_config.cfg
+    hydra_config.set_config(cfg)
+    try:
+        return Path(str(OmegaConf.select(cfg, key)))
+    finally:
+        hydra_config.cfg = previous

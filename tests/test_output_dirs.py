@@ -1,0 +1,70 @@
+"""hydra.run.dir and hydra.sweep.dir are read in one place (settings.output_dirs); a value with
+interpolations is resolved before Hydra starts, so every check sees the folder the run writes:
+a run named with ${...} cannot fall into a folder that holds a run, nor inside a run, nor
+under a file."""
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+
+import pytest
+from conftest import run_cli
+from test_advice_runs import SYNTHETIC, error_line
+
+from cnnbench.commands.train.prechecks import run_dir_to_own, with_resolved_output_dir
+from cnnbench.settings.output_dirs import RUN_DIR, SWEEP_DIR, given_dir, given_value
+
+RUN = [*SYNTHETIC, "model=mlp"]
+BY_MODEL = "hydra.run.dir=runs/${hydra:runtime.choices.model}"
+
+
+def test_the_last_value_of_a_key_wins_whatever_its_prefix_or_quotes():
+    args = ["hydra.run.dir=a", "++hydra.run.dir='b c'", "-m"]
+    assert given_value(args, RUN_DIR) == "'b c'"
+    assert given_dir(args, RUN_DIR) == Path("b c")
+    assert given_dir(["hydra.run.dir=x/${now:%H}"], RUN_DIR) is None  # not resolved yet
+    assert given_value(["model=mlp"], SWEEP_DIR) is None
+
+
+def test_a_run_directory_with_interpolations_is_resolved_once_and_owned_before_hydra():
+    args = with_resolved_output_dir(["model=lenet", BY_MODEL])
+    assert args == ["model=lenet", "hydra.run.dir='runs/lenet'"]
+    assert run_dir_to_own(args) == Path("runs/lenet")  # its lock is taken before Hydra writes
+    plain = ["model=lenet", "hydra.run.dir=runs/x"]
+    assert with_resolved_output_dir(plain) == plain
+
+
+def test_a_sweep_directory_with_interpolations_is_resolved_and_a_run_directory_left_alone():
+    args = with_resolved_output_dir(["-m", "model=mlp,lenet", "hydra.sweep.dir=s/${hydra.job.name}",
+                                     "hydra.run.dir=r/${now:%H}"])
+    assert "hydra.sweep.dir='s/train'" in args and "hydra.run.dir=r/${now:%H}" in args
+
+
+@pytest.mark.slow
+def test_a_run_directory_with_interpolations_that_holds_a_run_is_refused_and_its_advice_works(
+        tmp_path):
+    run_cli("train", *RUN, BY_MODEL, cwd=tmp_path, check=True)
+    events = sorted((tmp_path / "runs" / "mlp").glob("events.out.tfevents.*"))
+    proc = run_cli("train", *RUN, BY_MODEL, cwd=tmp_path)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    line = error_line(proc)
+    assert "runs/mlp already holds a run" in line, line
+    assert sorted((tmp_path / "runs" / "mlp").glob("events.out.tfevents.*")) == events
+    advice = line.split("That run completed; train it longer with: ")[1].split(" ;")[0]
+    assert advice == "cnnbench train trainer.resume=runs/mlp trainer.epochs=2", line
+    again = run_cli(*shlex.split(advice)[1:], cwd=tmp_path)
+    assert again.returncode == 0, again.stdout + again.stderr
+    history = (tmp_path / "runs" / "mlp" / "history.csv").read_text().splitlines()
+    assert len(history) == 3, history  # the header, epoch 1 and the epoch the advice added
+
+
+@pytest.mark.slow
+def test_a_run_directory_with_interpolations_inside_a_run_or_under_a_file_is_refused(tmp_path):
+    run_cli("train", *RUN, "hydra.run.dir=run", cwd=tmp_path, check=True)
+    (tmp_path / "afile").write_text("")
+    before = sorted(tmp_path.rglob("*"))
+    inside = run_cli("train", *RUN, "hydra.run.dir=run/${now:%Y}", cwd=tmp_path)
+    assert inside.returncode == 2 and "is inside the run directory" in error_line(inside)
+    under = run_cli("train", *RUN, "hydra.run.dir=afile/${now:%Y}", cwd=tmp_path)
+    assert under.returncode == 2 and "afile is a file, not a folder" in error_line(under)
+    assert sorted(tmp_path.rglob("*")) == before  # nothing written
