@@ -68,3 +68,42 @@ def test_a_run_directory_with_interpolations_inside_a_run_or_under_a_file_is_ref
     under = run_cli("train", *RUN, "hydra.run.dir=afile/${now:%Y}", cwd=tmp_path)
     assert under.returncode == 2 and "afile is a file, not a folder" in error_line(under)
     assert sorted(tmp_path.rglob("*")) == before  # nothing written
+
+
+def test_a_job_directory_outside_its_sweep_or_inside_another_job_is_refused(tmp_path):
+    from cnnbench.errors import UserError
+    from cnnbench.sweep.plan import check_job_dir
+
+    sweep = tmp_path / "sweep"
+    check_job_dir(sweep, sweep / "0", set())
+    check_job_dir(sweep, sweep / "a" / "1", {sweep / "a" / "0"})  # side by side
+    for job_dir in (tmp_path / "esc0", sweep, sweep / "x" / ".." / ".." / "y"):
+        with pytest.raises(UserError, match="not inside the sweep directory"):
+            check_job_dir(sweep, job_dir, set())
+    for job_dir, claimed in ((sweep / "a" / "b", {sweep / "a"}), (sweep / "a", {sweep / "a" / "b"})):
+        with pytest.raises(UserError, match="one inside the other"):
+            check_job_dir(sweep, job_dir, claimed)
+
+
+@pytest.mark.slow
+def test_a_sweep_whose_subdir_leaves_its_directory_is_refused_and_its_advice_works(tmp_path):
+    sweep = ["-m", "trainer.seed=0,1", *RUN, "hydra.sweep.dir=sw"]
+    proc = run_cli("train", *sweep, "hydra.sweep.subdir=../esc${hydra.job.num}", cwd=tmp_path)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    line = error_line(proc)
+    assert "is not inside the sweep directory" in line, line
+    assert not list(tmp_path.glob("esc*"))  # no job ran
+    advised = line.split("e.g. ")[1].split(",")[0]
+    assert advised == "hydra.sweep.subdir=${hydra.job.num}", line
+    again = run_cli("train", *sweep, advised, cwd=tmp_path)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "2 jobs in sw: 2 completed" in again.stdout, again.stdout
+    assert (tmp_path / "sw" / "0" / "metrics.json").is_file()
+
+
+def test_moving_a_runs_hydra_folder_is_refused_before_anything_is_written(tmp_path):
+    for value in ("null", "../elsewhere", "cfg"):
+        proc = run_cli("train", *RUN, f"hydra.output_subdir={value}", cwd=tmp_path)
+        assert proc.returncode == 2, proc.stdout + proc.stderr
+        assert f"hydra.output_subdir={value} would move" in error_line(proc)
+    assert not list(tmp_path.iterdir())

@@ -64,3 +64,17 @@ def resolved_dir(args: list[str], key: str) -> Path:
         return Path(str(OmegaConf.select(cfg, key)))
     finally:
         hydra_config.cfg = previous
+
+
+def check_output_subdir(args: list[str]) -> None:
+    """A run's .hydra folder (its config and overrides, which trainer.resume, eval, export,
+    predict and compare read) stays where cnnbench reads it: hydra.output_subdir is refused."""
+    from cnnbench.errors import UserError
+
+    value = given_value(args, "hydra.output_subdir")
+    if value is not None and hydra_unquote(value) != ".hydra":
+        raise UserError(
+            f"hydra.output_subdir={value} would move the run's .hydra folder (or, with null, "
+            f"leave it out), and that folder holds the config and overrides that trainer.resume, "
+            f"eval, export and compare read: the run could not be resumed or evaluated, and a "
+            f"path outside the run would write there. Leave hydra.output_subdir out.")

@@ -73,6 +73,31 @@ def absolute(path: Path | str) -> Path:
     return Path(os.path.abspath(path))
 
 
+def check_job_dir(sweep_dir: Path, job_dir: Path, claimed: set[Path]) -> None:
+    """A job's directory lies inside its sweep's directory, and neither inside nor around
+    another job's (a sweep holds its own jobs only; runs hold no nested runs), whatever a
+    hydra.sweep.subdir pattern, an override value with '/' in it or a manifest on disk says."""
+    from cnnbench.errors import UserError
+
+    sweep, where = absolute(sweep_dir), absolute(job_dir)
+    if sweep not in where.parents:
+        raise UserError(
+            f"A job of this sweep would be written to {where}, which is not inside the sweep "
+            f"directory {sweep}: the sweep's outcome, `cnnbench compare {sweep}` and the "
+            f"sweep run again would not find it. Give hydra.sweep.subdir a relative pattern "
+            f"without '..', e.g. hydra.sweep.subdir=${{hydra.job.num}}, or leave it out.")
+    outer = rundir.enclosing_run(where)
+    nested = next((d for d in claimed if d != where and (d in where.parents or where in d.parents)),
+                  outer if outer is not None and sweep in outer.parents else None)
+    if nested is not None:
+        raise UserError(
+            f"Two jobs of this sweep would be written one inside the other ({nested} and "
+            f"{where}), and runs hold no nested runs: `cnnbench compare` and the sweep run "
+            f"again would read them as one. Give hydra.sweep.subdir a pattern that makes a "
+            f"folder of its own for each job, e.g. hydra.sweep.subdir=${{hydra.job.num}}, or "
+            f"leave it out.")
+
+
 def found_jobs(sweep_dir: Path) -> Manifest:
     """A manifest for a sweep directory that has none (made before it): every run directory
     below it that has an identity, as the jobs of a plan 0. The directory itself is never one

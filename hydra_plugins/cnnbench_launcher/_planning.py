@@ -35,6 +35,7 @@ from cnnbench.sweep.plan import (
     Decision,
     SweepBook,
     absolute,
+    check_job_dir,
     job_number,
 )
 
@@ -162,6 +163,7 @@ def place(book: SweepBook, overrides: list[str], config: DictConfig, digest: str
         with read_write(config.hydra), open_dict(config):
             config.hydra.sweep.subdir = omegaconf_literal(os.path.relpath(directory,
                                                                           book.sweep_dir))
+    check_job_dir(book.sweep_dir, directory, book.claimed)
     prepare(config, directory, decision)
     book.note(decision, directory, digest, overrides)
     note = ("had not started" if decision.earlier == rundir.NOT_STARTED else
