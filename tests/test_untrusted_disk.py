@@ -238,7 +238,10 @@ def test_compare_reads_bombs_devices_and_pipes_as_unreadable_text(cli, trained, 
               "laughs": lambda r: (r / ".hydra" / "config.yaml").write_text(LAUGHS),
               "zero": lambda r: _replace_with_link(r / ".hydra" / "config.yaml", "/dev/zero"),
               "pipe": lambda r: _replace_with_fifo(r / ".hydra" / "config.yaml"),
-              "json": lambda r: (r / "metrics.json").write_text(DEEP)}
+              "json": lambda r: (r / "metrics.json").write_text(DEEP),
+              "history pipe": lambda r: _replace_with_fifo(r / "history.csv"),
+              "history zero": lambda r: _replace_with_link(r / "history.csv", "/dev/zero"),
+              "hash pipe": lambda r: _replace_with_fifo(r / "config_hash")}
     for name, plant in plants.items():
         shutil.copytree(trained, sweep / name)
         plant(sweep / name)
@@ -255,3 +258,30 @@ def _replace_with_link(path: Path, target: str) -> None:
 def _replace_with_fifo(path: Path) -> None:
     path.unlink()
     os.mkfifo(path)
+
+
+def test_the_library_reads_a_run_whose_files_are_pipes_as_a_run_without_them(trained, tmp_path):
+    from cnnbench.api.run import Run
+
+    run = copied(trained, tmp_path)
+    _replace_with_fifo(run / "history.csv")
+    loaded = Run.load(run)
+    _replace_with_fifo(run / "metrics.json")
+    assert loaded.history == [] and loaded.metrics == {}  # no hang, nothing made up
+
+
+@pytest.mark.slow
+def test_a_sweep_run_again_over_planted_pipes_refuses_or_goes_on_and_never_hangs(cli, tmp_path):
+    sweep = ["-m", "trainer.seed=0,1", *TINY, "model=mlp", "trainer.epochs=1",
+             f"hydra.sweep.dir={tmp_path / 'sw'}"]
+    cli("train", *sweep, cwd=tmp_path, check=True)
+    job = next(p for p in (tmp_path / "sw").iterdir() if p.name.startswith("0_"))
+    for path in (tmp_path / "sw" / ".cnnbench_sweep.json", tmp_path / "sw" / "multirun.yaml",
+                 job / "config_hash", job / "metrics.json", job / "history.csv"):
+        _replace_with_fifo(path)
+    line = refused(cli("train", *sweep, cwd=tmp_path, timeout=120), "is a named pipe")
+    assert "remove multirun.yaml, then run again" in line, line
+    (tmp_path / "sw" / "multirun.yaml").unlink()  # as the paragraph says
+    proc = cli("train", *sweep, cwd=tmp_path, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "2 jobs in" in proc.stdout and ": 2 completed" in proc.stdout, proc.stdout

@@ -4,6 +4,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
+from cnnbench.rundir.stored_text import read_stored_bytes
+
 
 class Picture:
     """A PNG picture; Jupyter shows it inline (`_repr_png_`). `path` is its file, when it has
@@ -18,7 +20,7 @@ class Picture:
     @property
     def png(self) -> bytes:
         if self.path is not None:
-            return self.path.read_bytes()
+            return read_stored_bytes(self.path)  # a regular file of a bounded size
         assert self._make is not None
         return self._make()
 

@@ -1,8 +1,6 @@
 """A run directory as Python objects: its metrics, history, checkpoints and pictures."""
 from __future__ import annotations
 
-import csv
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -17,7 +15,9 @@ from cnnbench.rundir import (
     LAST_CHECKPOINT,
     METRICS_FILE,
     metrics_file,
+    read_metrics,
 )
+from cnnbench.rundir.stored_text import read_stored_rows
 
 
 def number(text: str) -> Any:
@@ -61,10 +61,7 @@ class Run:
     @property
     def metrics(self) -> dict[str, Any]:
         """The run's metrics file, as it is now."""
-        try:
-            return json.loads(metrics_file(self.dir).read_text())
-        except (OSError, ValueError):
-            return {}
+        return read_metrics(self.dir)
 
     @property
     def status(self) -> str | None:
@@ -73,11 +70,11 @@ class Run:
     @property
     def history(self) -> list[dict[str, Any]]:
         """history.csv, one dict per epoch (numbers as numbers)."""
-        path = self.dir / HISTORY_FILE
-        if not path.is_file():
+        try:
+            rows = read_stored_rows(self.dir / HISTORY_FILE)
+        except (OSError, ValueError):  # none yet, or not a regular, bounded CSV file
             return []
-        with open(path, newline="") as f:
-            return [{k: number(v) for k, v in row.items()} for row in csv.DictReader(f)]
+        return [{k: number(v) for k, v in row.items()} for row in rows]
 
     def history_frame(self):
         """history.csv as a pandas DataFrame."""

@@ -11,6 +11,7 @@ import numpy as np
 
 from cnnbench.data.source_files import bad_file
 from cnnbench.errors import UserError
+from cnnbench.rundir.stored_text import StoredTextError, read_stored_bytes
 
 
 def _latin1_encode(text: str, encoding: str = "latin1") -> bytes:
@@ -66,7 +67,11 @@ def read_cifar_pickle(path: Path) -> dict:
         raise bad_file(path, f"is {size:,} bytes, more than any CIFAR file ({MAX_BYTES:,} "
                              f"bytes at most)")
     try:
-        entry = CifarUnpickler(io.BytesIO(path.read_bytes()), encoding="latin1").load()
+        data = read_stored_bytes(path, MAX_BYTES)  # a regular file only: a FIFO does not hang
+    except StoredTextError as err:
+        raise bad_file(path, str(err).removeprefix("it ")) from None
+    try:
+        entry = CifarUnpickler(io.BytesIO(data), encoding="latin1").load()
     except UntrustedPickle as err:
         raise UserError(
             f"{path} is not a CIFAR file that can be trusted: it asks to load {err} while "

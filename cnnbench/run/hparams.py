@@ -57,9 +57,10 @@ def swept_options(run_dir: Path, options: Iterable[str]) -> set[str]:
         return set()
     try:
         from hydra.core.override_parser.overrides_parser import OverridesParser
-        from omegaconf import OmegaConf
 
-        task = OmegaConf.select(OmegaConf.load(path), "hydra.overrides.task") or []
+        from cnnbench.rundir.stored_text import read_stored_yaml
+
+        task = read_stored_yaml(path)["hydra"]["overrides"]["task"] or []  # plain text only
         overrides = OverridesParser.create().parse_overrides([str(t) for t in task])
     except Exception:  # noqa: BLE001 (an unreadable sweep file only costs the 'differs' marks)
         return set()

@@ -20,6 +20,7 @@ from cnnbench.engine.distributed import (
     job_block,
 )
 from cnnbench.rundir.layout import LOCK_FILE
+from cnnbench.rundir.stored_text import read_stored
 
 SHARED = "shared"            # every machine sees rank 0's run directory
 RANK0_ONLY = "rank 0 only"   # the run directory is on rank 0's machine alone
@@ -39,8 +40,8 @@ def storage_of(run_dir: Path, info: DistInfo) -> str | None:
 
 def _read(path: Path) -> str | None:
     try:
-        return path.read_text()
-    except OSError:
+        return read_stored(path, limit=64 * 1024)
+    except (OSError, ValueError):  # StoredTextError: not a small, regular text file
         return None
 
 

@@ -17,6 +17,7 @@ from cnnbench import rundir
 from cnnbench.run.provenance import NullSink
 from cnnbench.rundir import append_text, write_text
 from cnnbench.rundir.csv_cells import plain_record
+from cnnbench.rundir.stored_text import read_stored
 
 
 class HistoryCSV:
@@ -28,8 +29,7 @@ class HistoryCSV:
         self.columns: list[str] | None = None
         if path.exists() and path.stat().st_size:
             try:
-                with open(path, newline="") as f:
-                    rows = list(csv.reader(f))
+                rows = list(csv.reader(io.StringIO(read_stored(path), newline="")))
                 self.columns = rows[0]
                 kept = [r for r in rows[1:]
                         if r and (keep_epochs is None or int(r[0]) <= keep_epochs)]

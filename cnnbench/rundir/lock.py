@@ -5,6 +5,7 @@ import contextlib
 import json
 import os
 import socket
+import stat
 import time
 from pathlib import Path
 from typing import Any, Iterator, Mapping
@@ -144,7 +145,9 @@ WRITTEN_BY_NAME = (HYDRA_DIR, f"{HYDRA_DIR}/config.yaml", f"{HYDRA_DIR}/hydra.ya
 def refuse_planted_links(folder: Path, command: str) -> None:
     """Refuse, before a command takes `folder` to write into it, a symbolic link at a name that
     is written through (WRITTEN_BY_NAME): a run directory from elsewhere could hold one that
-    leads to any file the user can write (`train.log -> ~/.bashrc`)."""
+    leads to any file the user can write (`train.log -> ~/.bashrc`); and, at a name written as
+    a file, anything but a regular file (a named pipe would hang the writer, a device take
+    what it writes)."""
     for name in WRITTEN_BY_NAME:
         path = Path(folder) / name
         if os.path.islink(path):
@@ -154,6 +157,24 @@ def refuse_planted_links(folder: Path, command: str) -> None:
                 f"cnnbench never makes such links, so the directory was changed or comes from "
                 f"elsewhere: remove the link (or copy the directory without links, cp -rL), "
                 f"then run again.")
+        kind = _special_kind(path) if name not in (HYDRA_DIR, CHECKPOINT_DIR) else None
+        if kind is not None:
+            raise UserError(
+                f"{path} is {kind}, not a regular file, and cnnbench {command} writes there: "
+                f"the write would hang or go where no file keeps it. cnnbench never makes "
+                f"such files, so the directory was changed or comes from elsewhere: remove "
+                f"{path.name}, then run again.")
+
+
+def _special_kind(path: Path) -> str | None:
+    """What `path` is where it exists and is not a regular file ('a named pipe', ...)."""
+    try:
+        mode = os.lstat(path).st_mode
+    except OSError:
+        return None
+    kinds = ((stat.S_ISFIFO, "a named pipe"), (stat.S_ISSOCK, "a socket"),
+             (stat.S_ISCHR, "a device"), (stat.S_ISBLK, "a device"), (stat.S_ISDIR, "a folder"))
+    return next((words for test, words in kinds if test(mode)), None)
 
 
 @contextlib.contextmanager

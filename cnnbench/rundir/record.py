@@ -21,7 +21,7 @@ from cnnbench.rundir.layout import (
     metrics_file,
 )
 from cnnbench.rundir.policy import Writer
-from cnnbench.rundir.stored_text import read_stored
+from cnnbench.rundir.stored_text import read_stored, read_stored_json
 from cnnbench.rundir.writer import write_json_atomic, write_text
 
 NO_METRICS, UNREADABLE = f"no {METRICS_FILE}", "unreadable"  # statuses of runs that lack one
@@ -71,10 +71,10 @@ def load_metrics(run_dir: Path) -> tuple[dict[str, Any], str, str | None]:
     if not path.is_file():
         return {}, NO_METRICS, f"the run wrote no {METRICS_FILE} (it may not have started)"
     try:
-        data = json.loads(read_stored(path))  # a regular file of a bounded size
+        data = read_stored_json(path)  # a regular file of a bounded size
         if not isinstance(data, dict):
             raise ValueError("not a JSON object")
-    except (OSError, ValueError, RecursionError) as err:  # RecursionError: nested too deep
+    except (OSError, ValueError) as err:
         return {}, UNREADABLE, f"{METRICS_FILE}: {shown_text(err, 200)}"
     return data, *_checked_status(data)
 
@@ -161,6 +161,6 @@ def job_starts(run_dir: Path, digest: str) -> None:
 
 def read_config_hash(run_dir: Path) -> str | None:
     try:
-        return (Path(run_dir) / CONFIG_HASH_FILE).read_text().strip() or None
-    except (OSError, UnicodeDecodeError):
+        return read_stored(Path(run_dir) / CONFIG_HASH_FILE, limit=1024).strip() or None
+    except (OSError, ValueError):  # StoredTextError: not a small text file
         return None

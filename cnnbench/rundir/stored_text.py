@@ -1,8 +1,10 @@
 """Text cnnbench reads back from disk (a run directory's YAML and JSON files, the config inside a
 checkpoint) is someone else's: it is read as bounded plain data, never as a stream to follow.
 
-`read_stored` reads only a regular file (a link may lead to one), of at most MAX_BYTES: a link
-to /dev/zero, a FIFO that never ends or a file of gigabytes is refused before it is read.
+`read_stored_bytes` reads only a regular file (a link may lead to one), of at most MAX_BYTES: a
+link to /dev/zero, a FIFO that never ends or a file of gigabytes is refused before it is read.
+`read_stored` (UTF-8 text), `read_stored_json` and `read_stored_rows` (CSV) read through it:
+every file of a run or sweep directory that cnnbench reads back comes through one of these.
 `stored_yaml` parses YAML as `yaml.safe_load` does (no tags, so no Python objects), refusing
 what cnnbench and Hydra never write and what would only serve to exhaust the reader: anchors
 and aliases (`&a` / `*a`: a few lines of them expand to billions of nodes once a config is
@@ -12,6 +14,9 @@ was wrong in a few words, for the caller to put in its own paragraph.
 """
 from __future__ import annotations
 
+import csv
+import io
+import json
 import os
 import re
 import stat
@@ -33,10 +38,10 @@ def _too_large(size: int) -> StoredTextError:
                            f"of such a file")
 
 
-def read_stored(path: Path | str, limit: int = MAX_BYTES) -> str:
-    """The UTF-8 text of the regular file at `path`, of at most `limit` bytes. Opened without
+def read_stored_bytes(path: Path | str, limit: int = MAX_BYTES) -> bytes:
+    """The bytes of the regular file at `path`, at most `limit` of them. Opened without
     blocking (a FIFO does not hang it); OSError as `open` raises it, StoredTextError for a file
-    that is not a regular one, too large, or not UTF-8."""
+    that is not a regular one or is too large."""
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     try:
         mode = os.fstat(fd).st_mode
@@ -52,11 +57,39 @@ def read_stored(path: Path | str, limit: int = MAX_BYTES) -> str:
     finally:
         os.close(fd)
     if size > limit:
-        raise _too_large(size)
+        raise _too_large(size) if limit == MAX_BYTES else StoredTextError(
+            f"it is more than the {limit:,} bytes cnnbench reads of such a file")
+    return b"".join(chunks)
+
+
+def read_stored(path: Path | str, limit: int = MAX_BYTES) -> str:
+    """The UTF-8 text of the regular file at `path` (`read_stored_bytes`); StoredTextError also
+    for text that is not UTF-8."""
+    data = read_stored_bytes(path, limit)
     try:
-        return b"".join(chunks).decode("utf-8")
+        return data.decode("utf-8")
     except UnicodeDecodeError as err:
         raise StoredTextError(f"it is not UTF-8 text ({err.reason} at byte {err.start})") from None
+
+
+def read_stored_json(path: Path | str) -> Any:
+    """The JSON data of the file at `path` (`read_stored`, then `json.loads`); StoredTextError
+    for text that is not JSON or nests too deep to read."""
+    try:
+        return json.loads(read_stored(path))
+    except StoredTextError:
+        raise
+    except (ValueError, RecursionError) as err:  # RecursionError: nested too deep
+        raise StoredTextError(f"it is not JSON ({str(err)[:120] or type(err).__name__})") from None
+
+
+def read_stored_rows(path: Path | str) -> list[dict[str, str]]:
+    """The rows of the CSV file at `path` (a header, then one dict per row); StoredTextError
+    for a file that `read_stored` refuses or that is not CSV."""
+    try:
+        return list(csv.DictReader(io.StringIO(read_stored(path), newline="")))
+    except csv.Error as err:
+        raise StoredTextError(f"it is not CSV ({err})") from None
 
 
 class _BoundedLoader(yaml.SafeLoader):

@@ -17,13 +17,13 @@ another launcher) is read as every run directory below it, as before.
 """
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from cnnbench import rundir
+from cnnbench.rundir.stored_text import read_stored_json
 
 VERSION = 2
 SWEEP_MARKERS = (rundir.SWEEP_RECORD_FILE, "multirun.yaml")  # what only a sweep directory holds
@@ -111,8 +111,8 @@ def read_manifest(sweep_dir: Path) -> Manifest | None:
     directories kept before it, of what their latest run did), or when it cannot be read."""
     path = Path(sweep_dir) / rundir.SWEEP_RECORD_FILE
     try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
+        data = read_stored_json(path)
+    except (OSError, ValueError):  # StoredTextError is a ValueError
         return None
     if not isinstance(data, dict) or data.get("version") != VERSION \
             or not isinstance(data.get("plan"), int) or not isinstance(data.get("jobs"), list):

@@ -2,7 +2,6 @@
 over its runs) with a band from the lowest to the highest run at each epoch."""
 from __future__ import annotations
 
-import csv
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +12,7 @@ from matplotlib.figure import Figure
 from cnnbench.commands.compare.groups import Group
 from cnnbench.commands.compare.plots import colors, group_legend, names_title, short_names
 from cnnbench.commands.compare.runs import RunRecord
+from cnnbench.rundir.stored_text import read_stored_rows
 
 History = dict[str, list[float]]  # history.csv: column name -> one value per row
 
@@ -20,14 +20,13 @@ History = dict[str, list[float]]  # history.csv: column name -> one value per ro
 def read_history(path: Path) -> History:
     """history.csv as columns of floats (empty cells become NaN)."""
     columns: dict[str, list[float]] = {}
-    with open(path, newline="") as f:
-        for row in csv.DictReader(f):
-            for key, value in row.items():
-                try:
-                    number = float(value) if value not in (None, "") else math.nan
-                except ValueError:
-                    number = math.nan
-                columns.setdefault(key, []).append(number)
+    for row in read_stored_rows(path):  # a regular file of a bounded size
+        for key, value in row.items():
+            try:
+                number = float(value) if value not in (None, "") else math.nan
+            except ValueError:
+                number = math.nan
+            columns.setdefault(key, []).append(number)
     return columns
 
 
@@ -61,7 +60,7 @@ def _histories(runs: Sequence[RunRecord]) -> list[tuple[RunRecord, History]]:
             continue
         try:
             history = read_history(run.history)
-        except (OSError, csv.Error):
+        except (OSError, ValueError):  # StoredTextError: not a regular, bounded CSV file
             continue
         if history.get("epoch"):
             found.append((run, history))

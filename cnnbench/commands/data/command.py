@@ -128,13 +128,14 @@ def write_files(folder: Path, s: dict, data, samples: int) -> dict[str, str]:
 def _earlier_output(folder: Path) -> bool:
     """Whether `folder` holds what an earlier `cnnbench data` wrote (its data.json)."""
     from cnnbench.rundir import begins_with
+    from cnnbench.rundir.stored_text import read_stored_json
 
     path = folder / "data.json"
     if not begins_with(path, b"{"):
         return False
     try:
-        summary = json.loads(path.read_text())
-    except (OSError, ValueError):
+        summary = read_stored_json(path)
+    except (OSError, ValueError):  # StoredTextError is a ValueError
         return False
     return isinstance(summary, dict) and {"dataset", "files", "samples"} <= set(summary)
 
