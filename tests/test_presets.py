@@ -44,7 +44,7 @@ def preset_files() -> set[str]:
     return {p.name[:-5] for p in folder.iterdir() if p.name.endswith(".yaml")}
 
 
-SPEED_RUNS = {"mnist_speedrun", "fashion_speedrun"}  # bench/speedrun.py's, tested in test_speed_options
+SPEED_RUNS = {"mnist_speedrun", "fashion_speedrun", "fashion_minute"}  # bench/speedrun.py's, tested in test_speed_options
 
 
 def test_one_preset_per_seed_setup():
