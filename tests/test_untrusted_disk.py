@@ -285,3 +285,23 @@ def test_a_sweep_run_again_over_planted_pipes_refuses_or_goes_on_and_never_hangs
     proc = cli("train", *sweep, cwd=tmp_path, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "2 jobs in" in proc.stdout and ": 2 completed" in proc.stdout, proc.stdout
+
+
+@pytest.mark.slow
+def test_a_sweep_run_again_never_writes_through_a_link_planted_in_a_jobs_hydra_folder(
+        cli, tmp_path):
+    sweep = ["-m", "trainer.seed=0,1", *TINY, "model=mlp", "trainer.epochs=1",
+             f"hydra.sweep.dir={tmp_path / 'sw'}"]
+    cli("train", *sweep, cwd=tmp_path, check=True)
+    job = next(p for p in (tmp_path / "sw").iterdir() if p.name.startswith("0_"))
+    metrics = json.loads((job / "metrics.json").read_text())
+    (job / "metrics.json").write_text(json.dumps({**metrics, "status": "interrupted"}))
+    victim = tmp_path / "victim.txt"
+    victim.write_text("mine\n")
+    _replace_with_link(job / ".hydra" / "hydra.yaml", str(victim))
+    line = refused(cli("train", *sweep, cwd=tmp_path), "is a symbolic link", "remove the link")
+    assert victim.read_text() == "mine\n", line  # Hydra wrote nothing through it
+    (job / ".hydra" / "hydra.yaml").unlink()  # as the paragraph says
+    proc = cli("train", *sweep, cwd=tmp_path)
+    assert proc.returncode == 0 and ": 2 completed" in proc.stdout, proc.stdout + proc.stderr
+    assert victim.read_text() == "mine\n"

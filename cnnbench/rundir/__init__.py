@@ -63,6 +63,7 @@ from cnnbench.rundir.layout import (
 )
 from cnnbench.rundir.lock import (
     RunLock,
+    refuse_planted_links,
 )
 from cnnbench.rundir.policy import (
     Writer,
@@ -136,6 +137,7 @@ __all__ = [
     "read_config_hash",
     "read_metrics",
     "record_outcome",
+    "refuse_planted_links",
     "require_folder",
     "run_status",
     "runs_inside",

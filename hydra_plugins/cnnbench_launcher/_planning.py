@@ -164,6 +164,7 @@ def place(book: SweepBook, overrides: list[str], config: DictConfig, digest: str
             config.hydra.sweep.subdir = omegaconf_literal(os.path.relpath(directory,
                                                                           book.sweep_dir))
     check_job_dir(book.sweep_dir, directory, book.claimed)
+    rundir.refuse_planted_links(directory, "train")  # Hydra writes .hydra/ before the job's lock
     prepare(config, directory, decision)
     book.note(decision, directory, digest, overrides)
     note = ("had not started" if decision.earlier == rundir.NOT_STARTED else
