@@ -1,7 +1,7 @@
 """Runs hold no nested runs, and a sweep directory holds its own jobs only: train refuses, before
 anything is written, a single run inside another run's directory, a sweep at or inside a run's
-directory and a sweep inside another sweep's; each refusal names a free folder, and the test
-runs the command with that folder to its end."""
+directory, a sweep inside another sweep's and a sweep over a folder of runs that is no sweep's;
+each refusal names a free folder, and the test runs the command with that folder to its end."""
 from __future__ import annotations
 
 import re
@@ -39,7 +39,10 @@ def advised(line: str, key: str) -> str:
      "is inside the run directory"),
     (["-m", "trainer.seed=0,1", "hydra.sweep.dir=sweep/sub"], "hydra.sweep.dir",
      "is inside the sweep directory"),
-], ids=["run in a run", "sweep at a run", "sweep in a run", "sweep in a sweep"])
+    (["-m", "trainer.seed=0,1", "hydra.sweep.dir=."], "hydra.sweep.dir",
+     "and no sweep's record, and a sweep there would take those runs for its own jobs"),
+], ids=["run in a run", "sweep at a run", "sweep in a run", "sweep in a sweep",
+        "sweep over a folder of runs"])
 def test_a_run_or_sweep_inside_another_is_refused_and_the_folder_it_names_works(
         places, tmp_path, args, key, said):
     root = tmp_path / "copy"

@@ -8,7 +8,9 @@ and a sweep directory holds its own jobs only.
   run's folder is read as that one run (compare, eval checkpoint=, trainer.resume= stop at the
   first run directory they meet), so the nested runs would be lost to them, and a sweep's jobs
   would mix with the run's own files;
-- a sweep never inside another sweep's directory: its jobs would be read as that sweep's.
+- a sweep never inside another sweep's directory: its jobs would be read as that sweep's;
+- a sweep never in a folder that holds runs but is no sweep's (outputs/runs, outputs): it would
+  take those runs for its own jobs.
 
 A resume continues a run where it is, and a sweep run again goes on in its directory, whatever
 an older version let in there. Each refusal names a folder that is free.
@@ -19,7 +21,7 @@ import os
 from pathlib import Path
 
 from cnnbench.errors import UserError
-from cnnbench.rundir import enclosing_run, is_run_dir
+from cnnbench.rundir import enclosing_run, is_run_dir, runs_inside
 from cnnbench.rundir.naming import free_beside
 from cnnbench.settings.output_dirs import RUN_DIR, given_dir
 from cnnbench.settings.overrides import hydra_value
@@ -82,3 +84,13 @@ def check_sweep_placement(sweep_dir: Path | None) -> None:
             f"of its own, e.g. hydra.sweep.dir={hydra_value(str(free_beside(sweep, here.name)))} "
             f"(or, to add jobs to that sweep, run its command again with "
             f"hydra.sweep.dir={hydra_value(str(sweep))}).")
+    holding = runs_inside(here) if held is None else None
+    if holding is not None:
+        phrase, example = holding
+        free = free_beside(here, f"{here.name}_sweep")
+        raise UserError(
+            f"hydra.sweep.dir={sweep_dir}: {phrase} (e.g. {example}) and no sweep's record, "
+            f"and a sweep there would take those runs for its own jobs (skip one with the same "
+            f"settings as if it had run it, count the others in its outcome). Give the sweep a "
+            f"folder of its own, e.g. hydra.sweep.dir={hydra_value(str(free))} (or leave "
+            f"hydra.sweep.dir out).")
