@@ -24,6 +24,9 @@ def test_the_last_value_of_a_key_wins_whatever_its_prefix_or_quotes():
     assert given_dir(args, RUN_DIR) == Path("b c")
     assert given_dir(["hydra.run.dir=x/${now:%H}"], RUN_DIR) is None  # not resolved yet
     assert given_value(["model=mlp"], SWEEP_DIR) is None
+    literal = "hydra.run.dir='runs/a\\${b}'"  # as a resume quotes a folder named a${b}
+    assert given_dir([literal], RUN_DIR) == Path("runs/a${b}")
+    assert with_resolved_output_dir([literal]) == [literal]
 
 
 def test_a_run_directory_with_interpolations_is_resolved_once_and_owned_before_hydra():

@@ -7,6 +7,7 @@ passed on as the path it names: every check (a folder that already holds a run, 
 sweep or a run, one that cannot be written) and the lock then see the folder the run writes."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from cnnbench.settings.overrides import hydra_quote, hydra_unquote, override_key
@@ -21,11 +22,16 @@ def given_value(args: list[str], key: str) -> str | None:
     return values[-1] if values else None
 
 
+def interpolated(value: str) -> bool:
+    """Whether an override's value holds a live ${...} (one written \\${ is a literal)."""
+    return re.search(r"(?<!\\)\$\{", value) is not None
+
+
 def given_dir(args: list[str], key: str) -> Path | None:
     """The folder the command line names with `key`; None where it names none or the value
     still holds interpolations (`with_resolved_dir` replaces those)."""
     value = given_value(args, key)
-    if value is None or "${" in hydra_unquote(value):
+    if value is None or interpolated(value):
         return None
     return Path(hydra_unquote(value))
 
@@ -34,7 +40,7 @@ def with_resolved_dir(args: list[str], key: str) -> list[str]:
     """`args` with `key`'s value, where it holds interpolations, replaced by the path they
     resolve to; other command lines come back as they are."""
     value = given_value(args, key)
-    if value is None or "${" not in hydra_unquote(value):
+    if value is None or not interpolated(value):
         return args
     folder = resolved_dir(args, key)
     return [*(a for a in args if "=" not in a or override_key(a) != key),
