@@ -110,3 +110,15 @@ def test_moving_a_runs_hydra_folder_is_refused_before_anything_is_written(tmp_pa
         assert proc.returncode == 2, proc.stdout + proc.stderr
         assert f"hydra.output_subdir={value} would move" in error_line(proc)
     assert not list(tmp_path.iterdir())
+
+
+def test_an_empty_run_or_sweep_directory_is_refused_and_the_example_it_gives_works(tmp_path):
+    for args in ([*RUN, "hydra.run.dir="], ["-m", "trainer.seed=0,1", *RUN, "hydra.sweep.dir=''"]):
+        proc = run_cli("train", *args, cwd=tmp_path)
+        assert proc.returncode == 2, proc.stdout + proc.stderr
+        assert "is empty (an unset shell variable?)" in error_line(proc)
+    assert not list(tmp_path.iterdir())  # nothing written into the current folder
+    example = error_line(proc).split("e.g. ")[1].split(",")[0]
+    assert example == "hydra.sweep.dir=outputs/mine", example
+    done = run_cli("train", "-m", "trainer.seed=0,1", *RUN, example, cwd=tmp_path)
+    assert done.returncode == 0 and ": 2 completed" in done.stdout, done.stdout + done.stderr

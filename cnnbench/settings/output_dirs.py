@@ -72,11 +72,21 @@ def resolved_dir(args: list[str], key: str) -> Path:
         hydra_config.cfg = previous
 
 
-def check_output_subdir(args: list[str]) -> None:
-    """A run's .hydra folder (its config and overrides, which trainer.resume, eval, export,
-    predict and compare read) stays where cnnbench reads it: hydra.output_subdir is refused."""
+def check_output_keys(args: list[str]) -> None:
+    """The output keys a command line may not give as it does: an empty hydra.run.dir or
+    hydra.sweep.dir (an unset shell variable, `hydra.run.dir=$DIR`, would write the run into
+    the current folder), and hydra.output_subdir: a run's .hydra folder (its config and
+    overrides, which trainer.resume, eval, export, predict and compare read) stays where
+    cnnbench reads it."""
     from cnnbench.errors import UserError
 
+    for key in (RUN_DIR, SWEEP_DIR):
+        value = given_value(args, key)
+        if value is not None and not hydra_unquote(value).strip():
+            raise UserError(
+                f"{key}= is empty (an unset shell variable?), and the run would be written into "
+                f"the current folder. Give {key}= a folder's path, e.g. {key}=outputs/mine, or "
+                f"leave it out for a new folder under outputs/.")
     value = given_value(args, "hydra.output_subdir")
     if value is not None and hydra_unquote(value) != ".hydra":
         raise UserError(

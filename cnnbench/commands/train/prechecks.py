@@ -12,7 +12,7 @@ from cnnbench.settings.names import check_override_names, plain_group_choices
 from cnnbench.settings.output_dirs import (
     RUN_DIR,
     SWEEP_DIR,
-    check_output_subdir,
+    check_output_keys,
     given_dir,
     given_value,
     with_resolved_dir,
@@ -168,7 +168,7 @@ def checked_on_one_process(args: list[str]) -> tuple[list[str], Path | None]:
     check_single_config(args)
     args = plain_group_choices(args)
     check_override_names(args)
-    check_output_subdir(args)
+    check_output_keys(args)
     if any(a in INFO_FLAGS for a in args):
         return args, None
     resume = resume_value(args)
