@@ -172,6 +172,6 @@ def sweep_holding(path: Path) -> tuple[Path, str] | None:
     here = Path(os.path.abspath(path))
     for folder in (here, *here.parents):
         for marker in SWEEP_MARKERS:
-            if (folder / marker).is_file():
+            if os.path.lexists(folder / marker):  # a planted pipe or link marks it too
                 return folder, marker
     return None
