@@ -38,7 +38,7 @@ def run_train(args: list[str], console: Console, debug: bool = False,
     `reraise` (a caller in Python) an interrupt is raised again once the advice is shown."""
     from cnnbench.commands.train.app import make_train_app
     from cnnbench.endings import ending_of
-    from cnnbench.engine.distributed import from_environment
+    from cnnbench.engine.dist_env import from_environment
     from cnnbench.errors import UserError
     from cnnbench.run.resume import NothingToResume
     from cnnbench.rundir import RunLock
@@ -84,9 +84,10 @@ def run_train(args: list[str], console: Console, debug: bool = False,
             raise
         raise UserError(str(mistake)) from None
     finally:
-        from cnnbench.engine.distributed import destroy
+        if "torch.distributed" in sys.modules:  # a process group exists only where torch is
+            from cnnbench.engine.distributed import destroy
 
-        destroy()
+            destroy()
     if sweep_dir is not None:  # jobs may have run in other processes: read what they wrote
         command, search = next_run(typed, sweep_dir)
         return report_failed_jobs(console, sweep_dir, command, search)  # endings' sweep code

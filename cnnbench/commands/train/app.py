@@ -15,7 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 
 from cnnbench.endings import Ending, ending_of
-from cnnbench.engine.distributed import from_environment
+from cnnbench.engine.dist_env import from_environment
 from cnnbench.errors import UserError, print_user_error
 from cnnbench.faults import fault_of
 from cnnbench.run.jobclock import JobClock

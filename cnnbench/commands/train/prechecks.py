@@ -118,10 +118,10 @@ def check_run_dir_free(args: list[str], resuming: bool) -> None:
 def with_distributed_run_dir(args: list[str]) -> list[str]:
     """Under torchrun, rank 0's command line names the run directory every process of the job
     uses (one it picks, unless hydra.run.dir gives it)."""
-    from cnnbench.engine import distributed
+    from cnnbench.engine.dist_env import from_environment
     from cnnbench.errors import UserError
 
-    info = distributed.from_environment()
+    info = from_environment()
     if not info.enabled:
         return args
     if is_sweep(args):
@@ -193,10 +193,10 @@ def run_dir_to_own(args: list[str]) -> Path | None:
     resume sets), for its lock to be taken before Hydra writes its config and log there; None
     for a sweep, a command that only prints, a torchrun process other than the first, or a
     directory that Hydra chooses, whose lock the run takes itself."""
-    from cnnbench.engine import distributed
+    from cnnbench.engine.dist_env import from_environment
 
     if is_sweep(args) or any(a in INFO_FLAGS for a in args):
         return None
-    if not distributed.from_environment().is_main:
+    if not from_environment().is_main:
         return None
     return given_dir(args, RUN_DIR)

@@ -18,11 +18,13 @@ QUIET_RANKS = ["hydra.output_subdir=null", "hydra/job_logging=disabled",
 
 def decided_by_rank0(args: list[str], check: Callable[[list[str]], Checked]) -> Checked:
     """`check(args)` in a single process; under torchrun, rank 0's result on every process."""
+    from cnnbench.engine.dist_env import from_environment
+
+    info = from_environment()
+    if not info.enabled:  # one process: torch is not imported for the checks
+        return check(args)
     from cnnbench.engine import distributed
 
-    info = distributed.from_environment()
-    if not info.enabled:
-        return check(args)
     distributed.init_process_group(info)
     verdict: tuple = ("exit", 1)
     failure: BaseException | None = None
