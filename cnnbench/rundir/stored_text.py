@@ -33,8 +33,8 @@ class StoredTextError(ValueError):
     """A stored file or text that cnnbench does not read: the message says why, briefly."""
 
 
-def _too_large(size: int) -> StoredTextError:
-    return StoredTextError(f"it is {size:,} bytes, more than the {MAX_BYTES:,} cnnbench reads "
+def _too_large(size: int, limit: int = MAX_BYTES) -> StoredTextError:
+    return StoredTextError(f"it is {size:,} bytes, more than the {limit:,} cnnbench reads "
                            f"of such a file")
 
 
@@ -57,8 +57,7 @@ def read_stored_bytes(path: Path | str, limit: int = MAX_BYTES) -> bytes:
     finally:
         os.close(fd)
     if size > limit:
-        raise _too_large(size) if limit == MAX_BYTES else StoredTextError(
-            f"it is more than the {limit:,} bytes cnnbench reads of such a file")
+        raise _too_large(size, limit)
     return b"".join(chunks)
 
 

@@ -1,10 +1,12 @@
 """Where the config tree (conf/) is: inside the installed package, or in a source checkout."""
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 from importlib import resources
 from importlib.abc import Traversable
 from pathlib import Path
+from typing import Any, Iterator
 
 CHECKOUT_CONF = Path(__file__).resolve().parents[2] / "conf"
 CONFIG_GROUPS = ("dataset", "model", "optimizer", "scheduler", "augmentation", "trainer",
@@ -65,3 +67,18 @@ def compose_checked(overrides: list[str], command: str, usage: str,
     except (HydraException, OmegaConfBaseException) as err:
         raise UserError(f"`cnnbench {command} {' '.join(overrides)}` does not compose: "
                         f"{str(err).splitlines()[0].rstrip('.')}. {usage}") from None
+
+
+@contextlib.contextmanager
+def hydra_config_of(config: Any) -> Iterator[None]:
+    """Hydra's global config set to `config` (a composed config with its `hydra` node) while
+    its ${hydra:...} values are resolved; the one before it afterwards."""
+    from hydra.core.hydra_config import HydraConfig
+
+    hydra_config = HydraConfig.instance()
+    previous = hydra_config.cfg
+    hydra_config.set_config(config)
+    try:
+        yield
+    finally:
+        hydra_config.cfg = previous

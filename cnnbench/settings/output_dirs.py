@@ -51,25 +51,19 @@ def resolved_dir(args: list[str], key: str) -> Path:
     """The directory that the command line's `key` names, its interpolations resolved as Hydra
     would (${now:...}, ${hydra.job.name}, ${hydra:runtime.choices.model}, ...), in the config
     composed from the command line's fixed overrides."""
-    from hydra.core.hydra_config import HydraConfig
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.core.utils import setup_globals
     from omegaconf import OmegaConf
 
-    from cnnbench.settings.config_files import compose_config
+    from cnnbench.settings.config_files import compose_config, hydra_config_of
 
     parsed = OverridesParser.create().parse_overrides(
         [a for a in args if "=" in a and not a.startswith("-")])
     cfg = compose_config([o.input_line for o in parsed if not o.is_sweep_override()],
                          return_hydra_config=True)
     setup_globals()  # Hydra's resolvers: now, hydra
-    hydra_config = HydraConfig.instance()
-    previous = hydra_config.cfg
-    hydra_config.set_config(cfg)
-    try:
+    with hydra_config_of(cfg):
         return Path(str(OmegaConf.select(cfg, key)))
-    finally:
-        hydra_config.cfg = previous
 
 
 def check_output_keys(args: list[str]) -> None:

@@ -10,19 +10,18 @@ and numbered as Hydra numbers them.
 """
 from __future__ import annotations
 
-import contextlib
 import copy
 import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Sequence
 
-from hydra.core.hydra_config import HydraConfig
 from hydra.core.utils import JobReturn, JobStatus, filter_overrides
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from cnnbench import rundir
+from cnnbench.settings.config_files import hydra_config_of
 from cnnbench.settings.identity import config_hash
 from cnnbench.settings.objective import recorded_value
 from cnnbench.settings.overrides import omegaconf_literal
@@ -58,18 +57,6 @@ class PlannedJob:
     @property
     def runs(self) -> bool:
         return self.action not in (SKIP, BUSY)
-
-
-@contextlib.contextmanager
-def hydra_config_of(config: DictConfig) -> Iterator[None]:
-    """Hydra's global config set to a job's while its ${hydra:...} values are resolved."""
-    hydra_config = HydraConfig.instance()
-    previous = hydra_config.cfg
-    hydra_config.set_config(config)
-    try:
-        yield
-    finally:
-        hydra_config.cfg = previous
 
 
 def task_config(config: DictConfig) -> DictConfig:
