@@ -15,9 +15,11 @@ dataset, batch size, seed, ...) is refused unless it repeats the run's own value
 checkpoint's weights, optimizer state and curves belong to those values.
 
 A completed run is left alone ("nothing to do") unless trainer.epochs asks for more epochs than
-it trained (than it planned, for a run that stopped at its trainer.target_acc). Paths go into overrides quoted for Hydra (`hydra_quote`), so any directory name works,
-including a sweep job's `0_model=mlp,optimizer=sgd`; `resume_command` is the one way advice
-spells the command that resumes a run.
+it trained (than it planned, for a run that stopped at its trainer.target_acc); the advice to
+train it longer comes from `longer_overrides` alone. Paths go into overrides quoted for Hydra
+(`hydra_quote`), so any directory name works, including a sweep job's
+`0_model=mlp,optimizer=sgd`; `resume_command` is the one way advice spells the command that
+resumes a run.
 """
 from __future__ import annotations
 
@@ -52,15 +54,34 @@ def resume_command(run_dir: str | Path, *overrides: str) -> str:
 
 def continue_advice(run_dir: Path) -> str:
     """How advice says to go on with the run in `run_dir`: resume it where it stopped; for a
-    completed run, which a plain resume leaves as it is, train it for more epochs."""
+    completed run, which a plain resume leaves as it is, train it on (`longer_overrides`)."""
     if run_status(run_dir) != COMPLETED:
         return f"Continue that run with: {resume_command(run_dir)}"
-    metrics = read_metrics(run_dir)
-    counts = [v for v in (metrics.get("epochs_run"), metrics.get("epochs"))
-              if isinstance(v, int) and not isinstance(v, bool)]
-    more = 2 * max([*counts, 1])
     return (f"That run completed; train it longer with: "
-            f"{resume_command(run_dir, f'trainer.epochs={more}')}")
+            f"{resume_command(run_dir, *longer_overrides(run_dir))}")
+
+
+def longer_overrides(run_dir: Path) -> list[str]:
+    """What a resume of the completed run in `run_dir` adds so that it trains on; every piece
+    of advice that says how to train a run longer takes it from here. A run that early stopping
+    ended trains on to the epochs it planned, with early stopping off (with it on, the restored
+    count of epochs without progress would stop it again after one); any other run trains
+    twice the epochs it trained or planned (a run that stopped at its target has trained its
+    plan, so a resume must ask for more than that)."""
+    metrics = read_metrics(run_dir)
+    done, planned = (_whole(metrics.get(key)) for key in ("epochs_run", "epochs"))
+    if early_stopped(metrics) and planned > done:
+        return [f"trainer.epochs={planned}", "trainer.early_stopping.patience=null"]
+    return [f"trainer.epochs={2 * max(done, planned, 1)}"]
+
+
+def early_stopped(metrics: dict) -> bool:
+    """Whether trainer.early_stopping ended the run (not its target)."""
+    return metrics.get("stopped_early") is True and metrics.get("epochs_to_target") is None
+
+
+def _whole(value: object) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
 
 
 def resume_value(args: list[str]) -> str | None:
@@ -145,12 +166,8 @@ def resume_arguments(args: list[str]) -> list[str]:
     epochs = requested_epochs(user)
     planned = stopped_by_target(payload)  # a run that stopped at its target trained its epochs
     if run_status(run) == COMPLETED and (epochs is None or epochs <= max(done, planned or 0)):
-        raise NothingToResume(
-            (f"{run} stopped at its target (trainer.target_acc) after epoch {done} of the "
-             f"{planned} it planned" if planned else
-             f"{run} already completed {done} epoch{'s' if done != 1 else ''}")
-            + f"; nothing to do. To train it longer: "
-            f"{resume_command(run, f'trainer.epochs={2 * max(done, planned or 0, 1)}')}")
+        raise NothingToResume(f"{_how_it_ended(run, done, planned)}; nothing to do. To train "
+                              f"it longer: {resume_command(run, *longer_overrides(run))}")
     if epochs is not None and epochs < done:
         raise UserError(f"trainer.epochs={epochs} is fewer than the {done} epochs {run} has "
                         f"already trained. Resume with trainer.epochs={done} or more, or leave "
@@ -161,3 +178,15 @@ def resume_arguments(args: list[str]) -> list[str]:
     flags = [a for a in args if a.startswith("-")]
     return [*flags, *kept, *user, f"{RESUME_KEY}={hydra_quote(str(checkpoint))}",
             f"hydra.run.dir={hydra_quote(str(run))}", *single]
+
+
+def _how_it_ended(run: Path, done: int, planned: int | None) -> str:
+    """How the completed run ended, for the "nothing to do" paragraph."""
+    if planned:
+        return (f"{run} stopped at its target (trainer.target_acc) after epoch {done} of the "
+                f"{planned} it planned")
+    metrics = read_metrics(run)
+    if early_stopped(metrics) and _whole(metrics.get("epochs")) > done:
+        return (f"{run} was stopped early (trainer.early_stopping) after epoch {done} of the "
+                f"{metrics['epochs']} it planned")
+    return f"{run} already completed {done} epoch{'s' if done != 1 else ''}"
