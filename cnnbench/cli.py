@@ -171,7 +171,7 @@ COMMANDS: dict[str, tuple[Callable[[list[str], Console, Scope, bool], int], Hint
 
 
 def _file_datasets() -> tuple[str, ...]:
-    from cnnbench.data.sources import RESIZED_ON_DEVICE  # torch: for `cnnbench data` only
+    from cnnbench.data.sizes import RESIZED_ON_DEVICE  # torch-free
 
     return RESIZED_ON_DEVICE
 

@@ -230,12 +230,13 @@ def claim_run_dir(run_dir: Path) -> Writer:
 def evaluate_checkpoint(args: Sequence[str], console: Console,
                         scope: Scope | None = None) -> dict[str, Any]:
     """The evaluation; its metrics.json is `scope`'s (the CLI's error boundary ends it when the
-    evaluation does not: interrupted, or failed with the reason)."""
+    evaluation does not: interrupted, or failed with the reason). The command line is
+    checked before torch is imported."""
+    checkpoint, out, overrides = parse_args(args)
     from cnnbench.models import count_parameters
     from cnnbench.run.sinks import print_paths, summary_table
     from cnnbench.rundir import RunLock
 
-    checkpoint, out, overrides = parse_args(args)
     job = prepare(Path(checkpoint), overrides)
     run_dir = Path(out) if out else new_run_dir(job.options.get("model", "model"),
                                                 job.options["dataset"])

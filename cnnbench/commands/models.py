@@ -13,7 +13,6 @@ import json
 import re
 from dataclasses import asdict, dataclass
 
-import torch
 from omegaconf import DictConfig
 from rich.console import Console, Group
 from rich.table import Table
@@ -21,14 +20,6 @@ from rich.text import Text
 
 from cnnbench.data.shapes import InputShape, input_shape
 from cnnbench.errors import UserError
-from cnnbench.models import (
-    build_model,
-    count_parameters,
-    model_config,
-    model_names,
-    model_summary,
-)
-from cnnbench.models.meta_build import meta_build, meta_forward
 from cnnbench.settings.names import check_override_names, plain_group_choices
 from cnnbench.settings.options import flag, normalized
 
@@ -66,6 +57,8 @@ class ZooRow:
 
 def describe(name: str, shape: InputShape, device: str = "meta") -> ZooRow:
     """One model sized for `shape`: its parameter count and output, or why it cannot be built."""
+    from cnnbench.models import model_config, model_summary
+
     cfg = model_config(name)
     return sized(ZooRow(name, None, None, str(cfg.get("_target_", "")), model_summary(name)),
                  cfg, shape, device)
@@ -73,6 +66,11 @@ def describe(name: str, shape: InputShape, device: str = "meta") -> ZooRow:
 
 def sized(row: ZooRow, cfg, shape: InputShape, device: str = "meta") -> ZooRow:
     """`row` with the parameters and output of the model `cfg` for `shape` (or the error)."""
+    import torch
+
+    from cnnbench.models import build_model, count_parameters
+    from cnnbench.models.meta_build import meta_build, meta_forward
+
     name = row.model
     try:
         with meta_build() if device == "meta" else torch.device(device):
@@ -101,6 +99,8 @@ def last_line(err: BaseException, limit: int = ERROR_CHARS) -> str:
 
 
 def zoo(shape: InputShape) -> list[ZooRow]:
+    from cnnbench.models import model_names
+
     return [describe(name, shape) for name in model_names()]
 
 
@@ -108,6 +108,8 @@ def timm_zoo(pattern: str, shape: InputShape) -> tuple[list[ZooRow], int]:
     """timm's models matching `pattern`, sized for `shape` (at most TIMM_LIMIT of them), and
     how many match in all."""
     import timm
+
+    from cnnbench.models import model_config
 
     names = timm.list_models(pattern)
     cfg = model_config("timm")

@@ -11,6 +11,9 @@ from cnnbench.errors import UserError
 
 # the end of the error for a dataset whose images have a size of their own (MNIST, CIFAR, ...)
 AS_STORED = " dataset.image_size=null keeps the size the files have."
+# Datasets whose image size comes from their files: `image_size` (None: as stored) resizes their
+# batches on the training device. imagefolder decodes at its image_size, synthetic makes them so.
+RESIZED_ON_DEVICE = ("mnist", "fashion_mnist", "cifar10", "cifar100")
 
 
 def _whole(value: Any) -> bool:

@@ -12,7 +12,7 @@ from typing import Callable, Mapping
 from cnnbench.data.cifar import load_cifar
 from cnnbench.data.image_data import ImageData
 from cnnbench.data.mnist import load_fashion_mnist, load_mnist
-from cnnbench.data.sizes import AS_STORED, pixel_size
+from cnnbench.data.sizes import AS_STORED, RESIZED_ON_DEVICE, pixel_size
 from cnnbench.data.synthetic import load_synthetic
 from cnnbench.errors import UserError
 
@@ -64,11 +64,6 @@ def check_options(name: str, options: Mapping[str, object]) -> None:
             f"{elsewhere}: the run would ignore {'it' if len(unknown) == 1 else 'them'}. Its "
             f"options are "
             f"{', '.join(f'dataset.{k}' for k in known)}; remove the key from the command line.")
-
-
-# Datasets whose image size comes from their files: `image_size` (None: as stored) resizes their
-# batches on the training device. imagefolder decodes at its image_size, synthetic makes them so.
-RESIZED_ON_DEVICE = ("mnist", "fashion_mnist", "cifar10", "cifar100")
 
 
 def load_dataset(name: str, strict: bool = True, **options) -> ImageData:

@@ -141,15 +141,17 @@ def _earlier_output(folder: Path) -> bool:
 
 
 def describe(opts: DataOptions) -> tuple[dict, object]:
-    """The summary and the data, for the options given."""
+    """The summary and the data, for the options given (the config and its settings are
+    checked before the loaders, and torch, are imported)."""
     from omegaconf import OmegaConf
 
-    from cnnbench.commands.data.overview import load_as_run, summary
     from cnnbench.settings.config_files import compose_checked
     from cnnbench.settings.trainer import TrainerSettings
 
     cfg = compose_checked(opts.overrides, "data", SHORT_USAGE)
     settings = TrainerSettings.from_config(OmegaConf.to_container(cfg.trainer, resolve=True))
+    from cnnbench.commands.data.overview import load_as_run, summary
+
     loaded = load_as_run(cfg, settings)
     return summary(cfg, settings, loaded), loaded.data
 

@@ -38,7 +38,7 @@ ATOL, RTOL = 1e-4, 1e-4
 
 
 def parse_args(args: Sequence[str]) -> tuple[str, str, str | None]:
-    from cnnbench.commands.export.formats import FORMATS
+    from cnnbench.commands.export.choices import FORMATS
 
     found: dict[str, str] = {}
     for arg in normalized(args, valued=("checkpoint", "format", "out")):
@@ -58,7 +58,7 @@ def parse_args(args: Sequence[str]) -> tuple[str, str, str | None]:
 def default_path(checkpoint: Path, fmt: str) -> Path:
     """<run>/export/<stem><suffix> for a run's checkpoints/<stem>.pt; beside the file for one
     elsewhere."""
-    from cnnbench.commands.export.formats import SUFFIXES
+    from cnnbench.commands.export.choices import SUFFIXES
     from cnnbench.rundir import CHECKPOINT_DIR
 
     folder = checkpoint.parent
@@ -171,6 +171,8 @@ def tolerance_text() -> str:
 
 
 def export(args: Sequence[str], console: Console) -> Path:
+    """The exported file; the command line is checked before torch is imported."""
+    checkpoint, fmt, out = parse_args(args)
     from cnnbench.commands.export.formats import (
         is_export,
         onnx_bytes,
@@ -180,7 +182,6 @@ def export(args: Sequence[str], console: Console) -> Path:
     from cnnbench.run.trained import load_trained
     from cnnbench.rundir import claim_outputs, write_bytes
 
-    checkpoint, fmt, out = parse_args(args)
     trained = load_trained(Path(checkpoint).expanduser(), "cpu")
     expected = reference_outputs(trained)
     path = target_path(out, trained.checkpoint, fmt)

@@ -24,8 +24,6 @@ METADATA_KEY = "cnnbench"
 EXTRA_FILE = "cnnbench.json"
 OPSET = 17
 INPUT, OUTPUT = "input", "logits"
-FORMATS = ("onnx", "torchscript")
-SUFFIXES = {"onnx": ".onnx", "torchscript": ".torchscript.pt"}
 
 
 def sha256(path: Path) -> str:

@@ -59,17 +59,20 @@ def config_mistakes() -> Iterator[None]:
 
 
 def checked(opts: LrFindOptions) -> Probe:
-    """The run's config and settings, every value checked, before anything is built."""
+    """The run's config and settings, every value checked, before anything is built (the
+    config and the trainer's settings before torch is imported, which run.build needs)."""
     from omegaconf import OmegaConf
 
-    from cnnbench.run.build import validate_numbers
-    from cnnbench.run.lr_auto import with_lr
-    from cnnbench.run.provenance import run_options
     from cnnbench.settings.trainer import TrainerSettings
 
     cfg, choices = composed(opts)
     with config_mistakes():
         settings = TrainerSettings.from_config(OmegaConf.to_container(cfg.trainer, resolve=True))
+    from cnnbench.run.build import validate_numbers
+    from cnnbench.run.lr_auto import with_lr
+    from cnnbench.run.provenance import run_options
+
+    with config_mistakes():
         validate_numbers(cfg)
         options = run_options(choices, cfg)
         probed = with_lr(cfg, opts.start_lr)  # the test sets the lr of every step itself
@@ -124,14 +127,15 @@ def csv_text(test: Any) -> str:
 
 
 def run(args: Sequence[str], console: Console) -> int:
+    """The range test's exit code; the command line is checked before torch is imported."""
+    opts = parse_args(args)
+    probe = checked(opts)
     from cnnbench.commands.lr_find.picture import lr_find_png
     from cnnbench.commands.lr_find.report import report
     from cnnbench.engine.lr_range import range_test
     from cnnbench.engine.lr_suggestion import suggest
     from cnnbench.rundir import write_bytes, write_text
 
-    opts = parse_args(args)
-    probe = checked(opts)
     folder = out_folder(opts, probe.options)
     writer = claim(folder)
     parts = probe.parts = build(probe, console)
