@@ -105,3 +105,20 @@ def test_a_refused_lr_find_command_line_never_imports_torch(tmp_path, args, says
 ])
 def test_a_refused_models_command_line_never_imports_torch(tmp_path, args, says):
     check_refused(["models", *args], says, tmp_path)
+
+
+@pytest.mark.parametrize("command", ["eval", "export", "predict"])
+@pytest.mark.parametrize("given,says", [
+    ("missing.pt", "the file does not exist"),
+    ("empty.pt", "is empty (0 bytes)"),
+    ("folder", "the file does not exist"),  # a folder without checkpoints/last.pt
+])
+def test_a_path_that_holds_no_checkpoint_is_refused_before_torch(tmp_path, command, given,
+                                                                 says):
+    there, cwd = tmp_path / "given", tmp_path / "cwd"
+    (there / "folder").mkdir(parents=True)
+    (there / "empty.pt").write_bytes(b"")
+    (there / "pic.png").write_bytes(b"")
+    cwd.mkdir()
+    inputs = [f"inputs={there / 'pic.png'}"] if command == "predict" else []
+    check_refused([command, f"checkpoint={there / given}", *inputs], says, cwd)

@@ -115,18 +115,19 @@ class Job:
 
 def prepare(checkpoint: Path, overrides: Sequence[str]) -> Job:
     """Everything that can go wrong before a run directory is made (config, data, weights)."""
+    from cnnbench.run.checkpoint import load_checkpoint
+
+    payload = load_checkpoint(checkpoint)  # a path without a checkpoint is refused before torch
     import torch
 
     from cnnbench.data import load_dataset
     from cnnbench.engine.ema import averaged_weights
     from cnnbench.engine.runtime import make_runtime
     from cnnbench.run.build import build_model
-    from cnnbench.run.checkpoint import load_checkpoint
     from cnnbench.run.trained import require_finite_model, weights_misfit
     from cnnbench.settings.evaluation import EvaluationSettings
     from cnnbench.settings.trainer import TrainerSettings
 
-    payload = load_checkpoint(checkpoint)
     if not isinstance(payload.get("config"), str) or not isinstance(payload.get("model"), dict):
         raise UserError(f"{checkpoint} has no stored config or model weights to rebuild from.")
     cfg, choices = effective_config(payload["config"], overrides, checkpoint)
@@ -233,11 +234,11 @@ def evaluate_checkpoint(args: Sequence[str], console: Console,
     evaluation does not: interrupted, or failed with the reason). The command line is
     checked before torch is imported."""
     checkpoint, out, overrides = parse_args(args)
+    job = prepare(Path(checkpoint), overrides)
     from cnnbench.models import count_parameters
     from cnnbench.run.sinks import print_paths, summary_table
     from cnnbench.rundir import RunLock
 
-    job = prepare(Path(checkpoint), overrides)
     run_dir = Path(out) if out else new_run_dir(job.options.get("model", "model"),
                                                 job.options["dataset"])
     writer = claim_run_dir(run_dir)

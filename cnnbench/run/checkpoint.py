@@ -13,12 +13,13 @@ import shlex
 import shutil
 import warnings
 from pathlib import Path
-from typing import Any, Callable
-
-import torch
+from typing import TYPE_CHECKING, Any, Callable
 
 from cnnbench.errors import UserError
 from cnnbench.rundir import CHECKPOINT_DIR, Writer, last_checkpoint, runs_inside, write_bytes
+
+if TYPE_CHECKING:
+    import torch
 
 FORMAT = "cnnbench-checkpoint-v1"
 
@@ -31,6 +32,8 @@ def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
     previous checkpoint stays whole until the new one is, and only the run's own training
     process (the holder of its lock) may replace it. A full disk (or quota, or file size limit)
     is a UserError that says so; the temporary file is removed either way."""
+    import torch
+
     buffer = io.BytesIO()  # serialised first: the write below then fails with a plain errno
     torch.save({"format": FORMAT, **payload}, buffer)
     data = buffer.getbuffer()
@@ -89,6 +92,8 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
     if path.stat().st_size == 0:
         raise UserError(f"{path} is empty (0 bytes): the checkpoint was never written whole, "
                         f"so it cannot be loaded. {other_checkpoint(path)}")
+    import torch  # only now: a path that holds no checkpoint is refused without it
+
     try:
         with warnings.catch_warnings():  # torch's own hints (pickle protocol, ...) are not ours
             warnings.simplefilter("ignore")
@@ -137,11 +142,15 @@ def _options(value: Any) -> bool:
 
 
 def _weights(value: Any) -> bool:  # a state dict: names to tensors
+    import torch
+
     return isinstance(value, dict) and all(isinstance(k, str) and isinstance(v, torch.Tensor)
                                            for k, v in value.items())
 
 
 def _generator(value: Any) -> bool:  # torch.Generator.get_state(): a 1-D uint8 tensor
+    import torch
+
     return isinstance(value, torch.Tensor) and value.dtype == torch.uint8 and value.dim() == 1
 
 
@@ -152,6 +161,8 @@ def _rng(value: Any) -> bool:
 
 
 def _optimizer(value: Any) -> bool:
+    import torch
+
     groups = value.get("param_groups") if isinstance(value, dict) else None
     return isinstance(value, dict) and isinstance(value.get("state"), dict) \
         and isinstance(groups, list) and all(
@@ -243,6 +254,8 @@ def unloadable_message(path: Path, err: Exception) -> str:
 
 
 def rng_states() -> dict[str, Any]:
+    import torch
+
     states: dict[str, Any] = {"torch": torch.get_rng_state()}
     if torch.cuda.is_available():
         states["cuda"] = torch.cuda.get_rng_state_all()
@@ -250,6 +263,8 @@ def rng_states() -> dict[str, Any]:
 
 
 def restore_rng_states(states: dict[str, Any]) -> None:
+    import torch
+
     torch.set_rng_state(states["torch"])
     if "cuda" in states and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(states["cuda"])

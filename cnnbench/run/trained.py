@@ -45,12 +45,13 @@ def checkpoint_file(path: Path) -> Path:
 
 
 def load_trained(path: Path | str, device: str = "cpu") -> Trained:
-    from cnnbench.engine.runtime import select_device
     from cnnbench.run.checkpoint import load_checkpoint
-    from cnnbench.run.stored_config import stored_config
 
     file = checkpoint_file(Path(path))
-    payload = load_checkpoint(file)
+    payload = load_checkpoint(file)  # a path without a checkpoint is refused before torch
+    from cnnbench.engine.runtime import select_device
+    from cnnbench.run.stored_config import stored_config
+
     if not isinstance(payload.get("config"), str) or not isinstance(payload.get("model"), dict):
         raise UserError(f"{file} has no stored config or model weights to rebuild from.")
     cfg = stored_config(payload["config"], file)

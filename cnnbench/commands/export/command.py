@@ -173,16 +173,17 @@ def tolerance_text() -> str:
 def export(args: Sequence[str], console: Console) -> Path:
     """The exported file; the command line is checked before torch is imported."""
     checkpoint, fmt, out = parse_args(args)
+    from cnnbench.run.trained import load_trained
+
+    trained = load_trained(Path(checkpoint).expanduser(), "cpu")  # no checkpoint: before torch
     from cnnbench.commands.export.formats import (
         is_export,
         onnx_bytes,
         torchscript_bytes,
     )
     from cnnbench.run.sinks import print_paths, summary_table
-    from cnnbench.run.trained import load_trained
     from cnnbench.rundir import claim_outputs, write_bytes
 
-    trained = load_trained(Path(checkpoint).expanduser(), "cpu")
     expected = reference_outputs(trained)
     path = target_path(out, trained.checkpoint, fmt)
     writer = claim_outputs(path.parent, "export", [path.name], lambda _: is_export(path))
