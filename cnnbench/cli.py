@@ -4,7 +4,8 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-from typing import Callable
+from pathlib import Path
+from typing import Callable, Iterator
 
 from rich.console import Console
 from rich.markup import escape
@@ -16,6 +17,7 @@ from cnnbench.commands.train.prechecks import (
     checked_train_args,
     hydra_mistake,
     run_dir_to_own,
+    runs_root_to_tidy,
 )
 from cnnbench.commands.train.sweep_report import report_failed_jobs
 from cnnbench.faults import Hints
@@ -32,6 +34,23 @@ def raise_crash(outcomes: list) -> None:
         raise crash
 
 
+@contextlib.contextmanager
+def owned_folders(args: list[str], sweep_dir: Path | None) -> Iterator[None]:
+    """This process owns the run (or the sweep: its jobs are found by identity, and taken)
+    before Hydra writes anything into it, and until it ends; the folders made on the way to it
+    and left empty (a refused run's outputs/runs/) are removed when it ends."""
+    from cnnbench.rundir import RunLock
+    from cnnbench.rundir.made_folders import made_folders
+
+    with contextlib.ExitStack() as owned:
+        for folder in (run_dir_to_own(args), sweep_dir):
+            if folder is not None:
+                owned.enter_context(RunLock(folder))
+        if (root := runs_root_to_tidy(args)) is not None:
+            owned.enter_context(made_folders(root))
+        yield
+
+
 def run_train(args: list[str], console: Console, debug: bool = False,
               outcomes: list | None = None, reraise: bool = False) -> int:
     """`cnnbench train ARGS`' exit code; each job appends how it ended to `outcomes`. With
@@ -41,7 +60,6 @@ def run_train(args: list[str], console: Console, debug: bool = False,
     from cnnbench.engine.dist_env import from_environment
     from cnnbench.errors import UserError
     from cnnbench.run.resume import NothingToResume
-    from cnnbench.rundir import RunLock
 
     outcomes = [] if outcomes is None else outcomes
     typed, sweep_dir = list(args), None
@@ -49,12 +67,7 @@ def run_train(args: list[str], console: Console, debug: bool = False,
         args, sweep_dir = checked_train_args(args)
         sys.argv = ["cnnbench train", *args]
         os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra's own errors reach us: one paragraph below
-        with contextlib.ExitStack() as owned:
-            # this process owns the run (or the sweep: its jobs are found by identity, and
-            # taken) before Hydra writes anything into it, and until it ends
-            for folder in (run_dir_to_own(args), sweep_dir):
-                if folder is not None:
-                    owned.enter_context(RunLock(folder))
+        with owned_folders(args, sweep_dir):
             make_train_app(outcomes, debug=debug)()
         raise_crash(outcomes)  # a single run's crash: its fault's paragraph, or its traceback
     except NothingToResume as done:

@@ -13,6 +13,7 @@ from typing import Any, Iterator, Mapping
 from cnnbench.errors import UserError
 from cnnbench.rundir.files import create_exclusive
 from cnnbench.rundir.layout import CHECKPOINT_DIR, HYDRA_DIR, LOCK_FILE, LOG_FILE
+from cnnbench.rundir.made_folders import remove_empty, topmost_missing
 from cnnbench.rundir.stored_text import read_stored
 
 
@@ -31,7 +32,7 @@ class RunLock:
         self.path = Path(run_dir) / LOCK_FILE
         self.command = command
         self.held = False          # this object created the lock file
-        self.made_folder = False   # ... and the folder it is in
+        self.made: Path | None = None  # ... and the folders down to it: the topmost one
 
     def read(self) -> dict[str, Any] | None:
         try:  # someone else's file: bounded, and any JSON at all
@@ -76,7 +77,7 @@ class RunLock:
             return
         folder = self.path.parent
         refuse_planted_links(folder, self.command)
-        self.made_folder = not folder.exists()
+        self.made = topmost_missing(folder)
         folder.mkdir(parents=True, exist_ok=True)
         record = json.dumps({**this_process(), "command": self.command, "job": torchrun_job(),
                              "since": time.strftime("%Y-%m-%d %H:%M:%S")}).encode() + b"\n"
@@ -99,9 +100,7 @@ class RunLock:
         if self.mine():
             with contextlib.suppress(OSError):
                 self.path.unlink()
-        if self.made_folder:
-            with contextlib.suppress(OSError):
-                self.path.parent.rmdir()  # only if the command left it empty
+        remove_empty(self.path.parent, self.made)  # the folders it made, left empty
 
     def __enter__(self) -> RunLock:
         self.acquire()

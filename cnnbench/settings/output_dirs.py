@@ -7,6 +7,7 @@ passed on as the path it names: every check (a folder that already holds a run, 
 sweep or a run, one that cannot be written) and the lock then see the folder the run writes."""
 from __future__ import annotations
 
+import itertools
 import re
 from pathlib import Path
 
@@ -88,3 +89,16 @@ def check_output_keys(args: list[str]) -> None:
             f"leave it out), and that folder holds the config and overrides that trainer.resume, "
             f"eval, export and compare read: the run could not be resumed or evaluated, and a "
             f"path outside the run would write there. Leave hydra.output_subdir out.")
+
+
+def default_root(key: str) -> Path:
+    """The folder that `key`'s default value (conf/train.yaml) puts every run or sweep in:
+    its leading part before the first interpolation (outputs/runs for hydra.run.dir)."""
+    import yaml
+
+    from cnnbench.settings.config_files import config_dir
+
+    config = yaml.safe_load(config_dir().joinpath("train.yaml").read_text())
+    value = str(config["hydra"][key.split(".")[1]]["dir"])
+    fixed = list(itertools.takewhile(lambda part: "${" not in part, Path(value).parts))
+    return Path(*fixed) if fixed else Path(".")

@@ -13,6 +13,7 @@ from cnnbench.settings.output_dirs import (
     RUN_DIR,
     SWEEP_DIR,
     check_output_keys,
+    default_root,
     given_dir,
     given_value,
     with_resolved_dir,
@@ -200,3 +201,14 @@ def run_dir_to_own(args: list[str]) -> Path | None:
     if not from_environment().is_main:
         return None
     return given_dir(args, RUN_DIR)
+
+
+def runs_root_to_tidy(args: list[str]) -> Path | None:
+    """The folder Hydra makes a single run's folder in when the command line names none
+    (outputs/runs): made by this command and left empty (a refused run's folder is removed),
+    it is removed again when the command ends. None where the run's folder is named (its lock
+    tidies up after it) or for a sweep (its folder is known before Hydra, and locked)."""
+    if run_dir_to_own(args) is not None or given_value(args, RUN_DIR) is not None \
+            or is_sweep(args) or any(a in INFO_FLAGS for a in args):
+        return None
+    return default_root(RUN_DIR)
