@@ -197,7 +197,10 @@ def test_a_frozen_backbone_stays_still_then_trains(make):
     assert all(grads1)  # gradients were computed and put back after each step
     assert not any(p in state1 for p in backbone) and all(p in state1 for p in head)
     assert not torch.equal(model[1].running_mean, start[0][2])  # BatchNorm statistics adapt
-    assert not any(torch.equal(a, b) for a, b in zip(backbone2, backbone1))
+    # every backbone parameter moves once unfrozen, but the conv's bias: BatchNorm right after
+    # it takes the mean out, so its gradient is zero (exactly, or to rounding)
+    assert not any(torch.equal(a, b) for p, a, b in zip(backbone, backbone2, backbone1)
+                   if p is not model[0].bias)
     assert all(p in state2 for p in backbone)  # its optimizer state starts at unfreezing
     assert not same(head2, head1)
 

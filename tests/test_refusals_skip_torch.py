@@ -122,3 +122,15 @@ def test_a_path_that_holds_no_checkpoint_is_refused_before_torch(tmp_path, comma
     cwd.mkdir()
     inputs = [f"inputs={there / 'pic.png'}"] if command == "predict" else []
     check_refused([command, f"checkpoint={there / given}", *inputs], says, cwd)
+
+
+@pytest.mark.parametrize("command,args,says", [
+    ("train", ["optimizer.lr=inf"], "optimizer.lr=inf is not valid"),
+    ("train", ["trainer.epochs=0"], "trainer.epochs=0 is not valid"),
+    ("train", ["model=mlp", "model.hidden=[0]"], "model.hidden=[0] is not valid"),
+    ("train", ["evaluation.shifts=[-1]"], "evaluation.shifts=[-1] is not valid"),
+    ("train", ["optimizer.backbone_lr_scale=0"], "optimizer.backbone_lr_scale=0 is not valid"),
+    ("lr-find", ["optimizer.lr=inf"], "optimizer.lr=inf is not valid"),
+])
+def test_a_value_of_the_composed_config_is_refused_before_torch(tmp_path, command, args, says):
+    check_refused([command, *args], says, tmp_path)

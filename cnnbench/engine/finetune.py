@@ -17,7 +17,6 @@ when the backbone unfreezes. BatchNorm running statistics are not parameters and
 from __future__ import annotations
 
 import contextlib
-import math
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
@@ -25,8 +24,7 @@ from torch import nn
 
 from cnnbench.engine.distributed import unwrap
 from cnnbench.errors import UserError
-
-SCALE_KEY = "backbone_lr_scale"  # optimizer.<key>: cnnbench's own, never passed to torch
+from cnnbench.settings.learning_rate import SCALE_KEY, backbone_lr_scale
 
 
 def bare_model(model: nn.Module) -> nn.Module:
@@ -71,24 +69,6 @@ def split_parameters(model: nn.Module) -> tuple[list[nn.Parameter], list[nn.Para
     head = head_parameters(model)
     ids = {id(p) for p in head}
     return head, [p for p in model.parameters() if id(p) not in ids]
-
-
-def backbone_lr_scale(optimizer_cfg: Mapping[str, Any]) -> float:
-    """`optimizer.backbone_lr_scale`, checked (absent, as in a config from before it: 1.0)."""
-    scale = optimizer_cfg.get(SCALE_KEY, 1.0)
-    if (isinstance(scale, bool) or not isinstance(scale, (int, float))
-            or not math.isfinite(scale) or scale <= 0):
-        frozen = (" A scale of 0 would freeze the backbone for the whole run: to train only the "
-                  "head for the first N epochs, use trainer.freeze_backbone_epochs=N instead."
-                  if scale == 0 and not isinstance(scale, bool) else
-                  " To train only the head for the first N epochs, use "
-                  "trainer.freeze_backbone_epochs=N.")
-        raise UserError(f"optimizer.{SCALE_KEY}={scale!r} is not valid: it must be a number "
-                        f"above 0, the factor of optimizer.lr that every layer but the "
-                        f"classifier head trains at (the head at optimizer.lr), e.g. "
-                        f"optimizer.{SCALE_KEY}=0.1; 1.0 trains everything at one rate."
-                        + frozen)
-    return float(scale)
 
 
 def without_scale(options: Any) -> tuple[Any, float]:

@@ -37,7 +37,6 @@ from cnnbench.engine.ema import WeightEMA
 from cnnbench.engine.finetune import (
     apply_lr_scales,
     backbone_freeze,
-    backbone_lr_scale,
     lr_groups,
     without_scale,
 )
@@ -57,9 +56,7 @@ from cnnbench.engine.warmup import warm_up
 from cnnbench.errors import UserError
 from cnnbench.models import count_parameters
 from cnnbench.run.lr_auto import auto_lr
-from cnnbench.settings.learning_rate import check_lr, is_auto
-from cnnbench.settings.numbers import GROUPS as NUMBER_GROUPS
-from cnnbench.settings.numbers import check_numbers
+from cnnbench.settings.learning_rate import is_auto
 from cnnbench.settings.plain import as_plain
 from cnnbench.settings.trainer import TrainerSettings
 
@@ -99,18 +96,6 @@ def pretrained_note(origin: dict) -> str:
     """One line on the weights a model starts from."""
     return (f"starting from pretrained weights {origin['path']} ({origin['source']}, sha256 "
             f"{origin['sha256'][:12]}...); the classifier head starts afresh for this dataset.")
-
-
-def validate_numbers(cfg: DictConfig) -> None:
-    """optimizer.lr (a number or `auto`), optimizer.backbone_lr_scale and every other number of
-    the groups built into objects (settings.numbers: optimizer, scheduler, augmentation,
-    model), checked before anything is built."""
-    check_lr(cfg.optimizer.get("lr"))
-    backbone_lr_scale(cfg.optimizer)
-    for group in NUMBER_GROUPS:
-        if isinstance(cfg.get(group), DictConfig):
-            options = OmegaConf.to_container(cfg[group], resolve=True)
-            check_numbers(group, {k: v for k, v in options.items() if k != "lr"})
 
 
 def build_optimizer(cfg: DictConfig, model: nn.Module) -> torch.optim.Optimizer:

@@ -27,7 +27,7 @@ from cnnbench.engine.stops import AgreedStops
 from cnnbench.engine.target import TEST_METRIC, target_metrics
 from cnnbench.errors import RunDiverged
 from cnnbench.evaluation.evaluate import evaluate_test_set
-from cnnbench.run.build import Parts, assemble, validate_numbers
+from cnnbench.run.build import Parts, assemble
 from cnnbench.run.checkpoint import load_checkpoint, save_checkpoint
 from cnnbench.run.divergence import divergence_advice, require_finite_checkpoint
 from cnnbench.run.energy import EnergyMeter, across_processes
@@ -42,6 +42,7 @@ from cnnbench.run.trackers import Trackers, open_trackers, require_packages
 from cnnbench.run.trial_report import trial_report_of
 from cnnbench.rundir import RunLock, RunRecord
 from cnnbench.settings.evaluation import EvaluationSettings
+from cnnbench.settings.numbers import check_config_numbers
 from cnnbench.settings.trainer import TrainerSettings
 from cnnbench.terminal import EpochProgress
 
@@ -64,7 +65,7 @@ class TrainingRun:
         self.evaluation = EvaluationSettings.from_config(  # checked now, not after training
             OmegaConf.to_container(cfg.evaluation, resolve=True) if "evaluation" in cfg else None)
         self.evaluation = replace(self.evaluation, table=False) if brief else self.evaluation
-        validate_numbers(cfg)
+        check_config_numbers(cfg)
         # a resumed run's metrics.json as it was, read before this part's first write replaces it
         self.previous = rundir.read_metrics(self.run_dir) if self.settings.resume else {}
         self.record = RunRecord(self.run_dir, {

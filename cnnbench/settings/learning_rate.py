@@ -7,11 +7,12 @@ a resumed auto run takes the rate it recorded rather than testing again.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Mapping
 
 from cnnbench.errors import UserError
 
 AUTO = "auto"
+SCALE_KEY = "backbone_lr_scale"  # optimizer.<key>: cnnbench's own, never passed to torch
 
 
 def is_auto(lr: Any) -> bool:
@@ -35,3 +36,21 @@ def recorded_lr(previous: dict[str, Any]) -> float | None:
     found = previous.get("lr_find")
     lr = found.get("suggested_lr") if isinstance(found, dict) else None
     return float(lr) if isinstance(lr, (int, float)) and not isinstance(lr, bool) else None
+
+
+def backbone_lr_scale(optimizer_cfg: Mapping[str, Any]) -> float:
+    """`optimizer.backbone_lr_scale`, checked (absent, as in a config from before it: 1.0)."""
+    scale = optimizer_cfg.get(SCALE_KEY, 1.0)
+    if (isinstance(scale, bool) or not isinstance(scale, (int, float))
+            or not math.isfinite(scale) or scale <= 0):
+        frozen = (" A scale of 0 would freeze the backbone for the whole run: to train only the "
+                  "head for the first N epochs, use trainer.freeze_backbone_epochs=N instead."
+                  if scale == 0 and not isinstance(scale, bool) else
+                  " To train only the head for the first N epochs, use "
+                  "trainer.freeze_backbone_epochs=N.")
+        raise UserError(f"optimizer.{SCALE_KEY}={scale!r} is not valid: it must be a number "
+                        f"above 0, the factor of optimizer.lr that every layer but the "
+                        f"classifier head trains at (the head at optimizer.lr), e.g. "
+                        f"optimizer.{SCALE_KEY}=0.1; 1.0 trains everything at one rate."
+                        + frozen)
+    return float(scale)

@@ -17,6 +17,7 @@ import math
 from typing import Any, Mapping, NamedTuple
 
 from cnnbench.errors import UserError
+from cnnbench.settings.learning_rate import backbone_lr_scale, check_lr
 
 INF = math.inf
 
@@ -132,3 +133,17 @@ def check_numbers(group: str, options: Mapping[str, Any]) -> None:
             raise UserError(f"{group}.{key}={value!r} is not valid: it must be {must}{example} "
                             f"(a value outside that would only show later, as a diverged or "
                             f"failed run).")
+
+
+def check_config_numbers(cfg: Any) -> None:
+    """optimizer.lr (a number or `auto`), optimizer.backbone_lr_scale and every other number of
+    the groups built into objects (optimizer, scheduler, augmentation, model) of a composed
+    config, checked before anything is built, and before torch is imported."""
+    from omegaconf import DictConfig, OmegaConf
+
+    check_lr(cfg.optimizer.get("lr"))
+    backbone_lr_scale(cfg.optimizer)
+    for group in GROUPS:
+        if isinstance(cfg.get(group), DictConfig):
+            options = OmegaConf.to_container(cfg[group], resolve=True)
+            check_numbers(group, {k: v for k, v in options.items() if k != "lr"})

@@ -60,20 +60,20 @@ def config_mistakes() -> Iterator[None]:
 
 def checked(opts: LrFindOptions) -> Probe:
     """The run's config and settings, every value checked, before anything is built (the
-    config and the trainer's settings before torch is imported, which run.build needs)."""
+    config, the trainer's settings and every number before torch is imported)."""
     from omegaconf import OmegaConf
 
+    from cnnbench.settings.numbers import check_config_numbers
     from cnnbench.settings.trainer import TrainerSettings
 
     cfg, choices = composed(opts)
     with config_mistakes():
         settings = TrainerSettings.from_config(OmegaConf.to_container(cfg.trainer, resolve=True))
-    from cnnbench.run.build import validate_numbers
+        check_config_numbers(cfg)
     from cnnbench.run.lr_auto import with_lr
     from cnnbench.run.provenance import run_options
 
     with config_mistakes():
-        validate_numbers(cfg)
         options = run_options(choices, cfg)
         probed = with_lr(cfg, opts.start_lr)  # the test sets the lr of every step itself
     return Probe(probed, settings, options)

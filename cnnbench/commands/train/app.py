@@ -85,12 +85,27 @@ def start_run(cfg: DictConfig, run_dir: Path, choices: dict, console: Console,
     `brief` run (a sweep's job) ends with one line instead of its tables."""
     from omegaconf.errors import OmegaConfBaseException
 
-    from cnnbench.run.lifecycle import TrainingRun
-
     try:
+        checked_before_torch(cfg)
+        from cnnbench.run.lifecycle import TrainingRun
+
         return TrainingRun(cfg, run_dir, choices, console, brief=brief, started=started)
     except OmegaConfBaseException as err:
         raise config_error(err) from None
+
+
+def checked_before_torch(cfg: DictConfig) -> None:
+    """The checks of the composed config that need no torch (the trainer's and evaluation's
+    settings, every number of the groups built into objects): a mistake there is refused in
+    0.3 s, before torch is imported. The run checks them again as it starts."""
+    from cnnbench.settings.evaluation import EvaluationSettings
+    from cnnbench.settings.numbers import check_config_numbers
+    from cnnbench.settings.trainer import TrainerSettings
+
+    TrainerSettings.from_config(OmegaConf.to_container(cfg.trainer, resolve=True))
+    if "evaluation" in cfg:
+        EvaluationSettings.from_config(OmegaConf.to_container(cfg.evaluation, resolve=True))
+    check_config_numbers(cfg)
 
 
 def show_failed_job(console: Console, err: BaseException, run_dir: Path, debug: bool) -> None:
