@@ -1,4 +1,5 @@
-"""optimizer.lr: a number above 0, or `auto` (the run's range test chooses it).
+"""optimizer.lr: a number above 0, or `auto` (the run's range test chooses it); and
+optimizer.backbone_lr_scale, the factor of it every layer but the classifier head trains at.
 
 With `optimizer.lr=auto` the run's identity holds `auto` (two auto runs of one config are the
 same run, whatever rate each found), and the rate found goes into its metrics.json (`lr_find`);
