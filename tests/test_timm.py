@@ -266,8 +266,9 @@ def test_an_errors_last_line_is_kept_and_shortened():
 
 @pytest.mark.parametrize("name", ["test_resnet", "test_vit", "test_efficientnet"])
 def test_the_listing_counts_on_meta_what_a_real_build_has(name):
-    from cnnbench.commands.models import ZooRow, model_config, sized
+    from cnnbench.commands.models import ZooRow, sized
     from cnnbench.data.shapes import InputShape
+    from cnnbench.models import model_config
 
     cfg, shape = model_config("timm"), InputShape(3, 64, 64, 7)
     cfg.name = name
