@@ -69,15 +69,19 @@ def longer_overrides(run_dir: Path) -> list[str]:
     twice the epochs it trained or planned (a run that stopped at its target has trained its
     plan, so a resume must ask for more than that)."""
     metrics = read_metrics(run_dir)
-    done, planned = (_whole(metrics.get(key)) for key in ("epochs_run", "epochs"))
-    if early_stopped(metrics) and planned > done:
+    planned = early_stop_plan(metrics)
+    if planned:
         return [f"trainer.epochs={planned}", "trainer.early_stopping.patience=null"]
+    done, planned = (_whole(metrics.get(key)) for key in ("epochs_run", "epochs"))
     return [f"trainer.epochs={2 * max(done, planned, 1)}"]
 
 
-def early_stopped(metrics: dict) -> bool:
-    """Whether trainer.early_stopping ended the run (not its target)."""
-    return metrics.get("stopped_early") is True and metrics.get("epochs_to_target") is None
+def early_stop_plan(metrics: dict) -> int:
+    """The epochs a run planned when trainer.early_stopping (not its target) ended it before
+    them; 0 for any other run."""
+    planned = _whole(metrics.get("epochs"))
+    stopped = metrics.get("stopped_early") is True and metrics.get("epochs_to_target") is None
+    return planned if stopped and planned > _whole(metrics.get("epochs_run")) else 0
 
 
 def _whole(value: object) -> int:
@@ -185,8 +189,8 @@ def _how_it_ended(run: Path, done: int, planned: int | None) -> str:
     if planned:
         return (f"{run} stopped at its target (trainer.target_acc) after epoch {done} of the "
                 f"{planned} it planned")
-    metrics = read_metrics(run)
-    if early_stopped(metrics) and _whole(metrics.get("epochs")) > done:
+    early = early_stop_plan(read_metrics(run))
+    if early:
         return (f"{run} was stopped early (trainer.early_stopping) after epoch {done} of the "
-                f"{metrics['epochs']} it planned")
+                f"{early} it planned")
     return f"{run} already completed {done} epoch{'s' if done != 1 else ''}"

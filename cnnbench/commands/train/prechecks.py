@@ -69,7 +69,7 @@ def check_output_dir(args: list[str]) -> None:
     from cnnbench.errors import UserError
 
     key = SWEEP_DIR if is_sweep(args) else RUN_DIR
-    target = given_dir(args, key) or Path("outputs")
+    target = given_dir(args, key) or default_root(key)
     existing = target
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent
@@ -133,7 +133,7 @@ def with_distributed_run_dir(args: list[str]) -> list[str]:
         return args
     from cnnbench.rundir.naming import stamped
 
-    return [*args, f"{RUN_DIR}=outputs/runs/{stamped(f'ddp{info.world_size}')}"]
+    return [*args, f"{RUN_DIR}={default_root(RUN_DIR) / stamped(f'ddp{info.world_size}')}"]
 
 
 def hydra_mistake(err: BaseException) -> str | None:
@@ -208,7 +208,7 @@ def runs_root_to_tidy(args: list[str]) -> Path | None:
     (outputs/runs): made by this command and left empty (a refused run's folder is removed),
     it is removed again when the command ends. None where the run's folder is named (its lock
     tidies up after it) or for a sweep (its folder is known before Hydra, and locked)."""
-    if run_dir_to_own(args) is not None or given_value(args, RUN_DIR) is not None \
-            or is_sweep(args) or any(a in INFO_FLAGS for a in args):
+    if given_value(args, RUN_DIR) is not None or is_sweep(args) \
+            or any(a in INFO_FLAGS for a in args):
         return None
     return default_root(RUN_DIR)
