@@ -275,3 +275,22 @@ def test_full_disk_while_saving_a_checkpoint_says_so_and_leaves_no_partial_file(
     assert not list((copy / "checkpoints").glob("*.tmp")), list((copy / "checkpoints").iterdir())
     assert not list((copy / "checkpoints").glob("*.pt"))
     assert metrics(copy)["status"] == "failed"
+
+
+@pytest.mark.parametrize("entry,kept", [
+    ("+search.trial=3", True),           # what a search gives its job: replayed as it is
+    ("+search.trial=3;x", False),
+    ("+search.trial=${oc.env:HOME}", False),
+    ("+search.other=1", False),
+    ("+trainer.epochs=1", False),
+])
+def test_a_search_s_trial_number_is_the_only_prefixed_override_a_resume_replays(entry, kept,
+                                                                                tmp_path):
+    from cnnbench.errors import UserError
+    from cnnbench.settings.resume_policy import vet_override
+
+    if kept:
+        assert vet_override(entry, tmp_path / "overrides.yaml") == entry
+        return
+    with pytest.raises(UserError, match="is not trusted"):
+        vet_override(entry, tmp_path / "overrides.yaml")

@@ -391,3 +391,22 @@ def test_the_sweeper_is_a_package_of_the_distribution_in_hydra_s_namespace():
     project = tomllib.loads((REPO / "pyproject.toml").read_text())
     assert "hydra_plugins.cnnbench_search" in project["tool"]["setuptools"]["packages"]
     assert not (REPO / "hydra_plugins" / "__init__.py").exists()  # Hydra scans the namespace
+
+
+def test_a_pruned_trial_resumed_by_hand_shows_success_in_tensorboard_s_hparams(
+        pruned_search, tmp_path):
+    """TensorBoard keeps the first status a run's events hold: the resume takes the pruned
+    row out of the earlier events, so the row says how the run ended now."""
+    import shutil
+
+    from tensorboard.plugins.hparams import api_pb2, metadata
+
+    sweep_dir, _ = pruned_search
+    pruned = next(d for d, m in statuses(sweep_dir).items() if m["status"] == rundir.PRUNED)
+    run = tmp_path / "pruned"
+    shutil.copytree(pruned, run)
+    proc = run_cli("train", f"trainer.resume={run}", cwd=tmp_path, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert rundir.read_metrics(run)["status"] == rundir.COMPLETED
+    parsed, _ = hparams_of(run)
+    assert parsed[metadata.SESSION_END_INFO_TAG].status == api_pb2.STATUS_SUCCESS

@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from cnnbench import rundir
+from cnnbench.run.event_files import forget_hparams
 from cnnbench.run.provenance import NullSink
 from cnnbench.rundir import append_text, write_text
 from cnnbench.rundir.csv_cells import plain_record
@@ -182,11 +183,14 @@ def open_sinks(run_dir: Path, config_text: str, resumed_at: int | None,
     """A run's TensorBoard events (with its config as text) and history.csv; a resumed run's
     continue after epoch `resumed_at`. A process that is not the `writer` gets sinks that
     drop everything (DDP ranks > 0); without `tensorboard` (a `logger` list that leaves it
-    out) the events are not written."""
+    out) the events are not written. A resumed run's earlier events lose their HParams row,
+    which this part writes anew (run.event_files)."""
     if not writer:
         return NullSink(), NullSink()
     if not tensorboard:
         return NullSink(), HistoryCSV(run_dir / rundir.HISTORY_FILE, keep_epochs=resumed_at)
+    if resumed_at is not None:  # the row HParams shows is the one this part writes
+        forget_hparams(run_dir / rundir.TB_DIR)
     tb = TensorBoardSink(run_dir / rundir.TB_DIR,  # TensorBoard names it by the directory
                          purge_step=resumed_at + 1 if resumed_at is not None else None)
     tb.text("config", "```\n" + config_text + "\n```")

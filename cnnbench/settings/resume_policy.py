@@ -2,10 +2,11 @@
 
 `.hydra/overrides.yaml` is someone else's file: only a YAML list of plain `key=value` strings
 whose keys lie in cnnbench's own config groups is replayed (no hydra.* keys, no `_target_`-like
-keys, no +/~ prefixes, no ${...} interpolation), and a group's choice must name one of the
-options cnnbench ships in conf/<group>/ (`model=../../elsewhere/evil` would have Hydra read a
-YAML file from anywhere, which may set hydra.callbacks: classes Hydra instantiates). The run's
-files are read as bounded plain YAML (`rundir.stored_text`).
+keys, no +/~ prefixes but the `+search.trial=N` a search gives its jobs, no ${...}
+interpolation), and a group's choice must name one of the options cnnbench ships in
+conf/<group>/ (`model=../../elsewhere/evil` would have Hydra read a YAML file from anywhere,
+which may set hydra.callbacks: classes Hydra instantiates). The run's files are read as
+bounded plain YAML (`rundir.stored_text`).
 
 The user's overrides may change only the settings in CHANGEABLE (the `resume` column of the table
 of run options, settings/run_options.py), but for the keys in FIXED_HYDRA below them; any other
@@ -22,6 +23,7 @@ from cnnbench.rundir.stored_text import StoredTextError, read_stored_yaml, store
 from cnnbench.settings.config_files import group_options
 from cnnbench.settings.overrides import hydra_unquote, override_key
 from cnnbench.settings.run_options import CHANGEABLE_ON_RESUME, FIXED_UNDER_CHANGEABLE
+from cnnbench.settings.trial import is_trial_override
 
 RESUME_KEY = "trainer.resume"
 GROUPS = ("dataset", "model", "optimizer", "scheduler", "augmentation", "trainer", "evaluation",
@@ -44,6 +46,8 @@ def vet_override(entry: Any, path: Path) -> str:
     key, sep, value = entry.partition("=")
     if not sep:
         raise _untrusted(path, entry, "an entry is not key=value")
+    if is_trial_override(entry):  # the trial number a search gave its job
+        return entry
     if key[:1] in "+~" or not KEY.fullmatch(key):
         raise _untrusted(path, entry, f"'{key}' is not a plain config key")
     if key.split(".")[0] not in GROUPS:

@@ -14,10 +14,10 @@ from optuna.trial import TrialState
 from cnnbench.run.study_storage import open_storage, quiet_libraries, storage_lock
 from cnnbench.run.trial_report import PRUNER_ATTR, make_pruner
 from cnnbench.rundir.lock import process_gone, this_process
+from cnnbench.settings.trial import TRIAL_OVERRIDE  # how a job learns which trial it is
 
 NOT_RUN_ATTR = "cnnbench.not_run"  # a trial that does not count: asked, but never run
 WORKER_ATTR = "cnnbench.worker"    # the search process that runs the trial and will tell it
-TRIAL_OVERRIDE = "+search.trial"   # how a job learns which trial it is
 
 
 def open_study(name: str, url: str, direction: str, pruner: Mapping[str, Any]) -> Any:
