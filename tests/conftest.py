@@ -13,6 +13,28 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 EMBEDDED_MNIST = REPO / "cnnbench" / "data" / "embedded_mnist"
 
+# Tests run side by side (pytest-xdist), each in its own cnnbench processes: one CPU thread per
+# process keeps them from oversubscribing the cores (PyTorch's threads would spin waiting for a
+# core another test holds). A test of the thread count sets OMP_NUM_THREADS itself.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+
+def pytest_xdist_auto_num_workers(config) -> int:
+    """`-n auto`: one worker more than the cores, so that a core is never idle while a test
+    waits (for a signal, a subprocess's start, a server); --maxprocesses caps it."""
+    return (os.cpu_count() or 1) + 1
+
+
+def pytest_configure(config) -> None:
+    """Where Python writes no bytecode of its own (PYTHONDONTWRITEBYTECODE), compile the
+    package's modules once, so that each of the suite's cnnbench processes does not compile
+    them again (about half a second a process)."""
+    if sys.dont_write_bytecode and not hasattr(config, "workerinput"):
+        import compileall
+
+        for package in ("cnnbench", "hydra_plugins"):
+            compileall.compile_dir(REPO / package, quiet=1, force=False, legacy=False)
+
 
 @pytest.fixture(scope="session")
 def mnist_root(tmp_path_factory) -> Path:

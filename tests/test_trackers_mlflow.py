@@ -62,7 +62,8 @@ def mlflow_server(tmp: Path) -> Iterator[tuple[str, subprocess.Popen]]:
          "--default-artifact-root", str(tmp / "art"), "--host", "127.0.0.1",
          "--port", str(port), "--workers", "1"],
         stdout=open(tmp / "server.log", "w"), stderr=subprocess.STDOUT,
-        start_new_session=True)
+        start_new_session=True,  # without the server's job runners (processes it needs not)
+        env={**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"})
     uri = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
     while True:
