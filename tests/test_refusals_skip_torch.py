@@ -131,6 +131,15 @@ def test_a_path_that_holds_no_checkpoint_is_refused_before_torch(tmp_path, comma
     ("train", ["evaluation.shifts=[-1]"], "evaluation.shifts=[-1] is not valid"),
     ("train", ["optimizer.backbone_lr_scale=0"], "optimizer.backbone_lr_scale=0 is not valid"),
     ("lr-find", ["optimizer.lr=inf"], "optimizer.lr=inf is not valid"),
+    ("train", ["dataset=imagefolder"], "dataset=imagefolder needs the folder of your images"),
+    ("train", ["dataset=imagefolder", "dataset.path=p", "dataset.channels=2"],
+     "dataset.channels=2 is not valid"),
+    ("train", ["dataset=imagefolder", "dataset.path=p", "dataset.test_split=1"],
+     "dataset.test_split=1 is not valid"),
+    ("train", ["dataset=synthetic", "dataset.num_classes=1"],
+     "dataset.num_classes=1 is not valid for dataset=synthetic"),
+    ("lr-find", ["dataset=synthetic", "dataset.train_size=0"],
+     "dataset.train_size=0 is not valid for dataset=synthetic"),
 ])
 def test_a_value_of_the_composed_config_is_refused_before_torch(tmp_path, command, args, says):
     check_refused([command, *args], says, tmp_path)

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from cnnbench.data.image_data import ImageData, Split, channel_mean_std
+from cnnbench.data.options import LAYOUT_HINT, check_imagefolder
 from cnnbench.data.pixels import as_rgb
 from cnnbench.data.sizes import pixel_size
 from cnnbench.errors import UserError
@@ -34,9 +35,6 @@ IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".
 CACHE_FORMAT = "cnnbench-imagefolder-v2"  # v2: 16-bit images scaled, no longer clipped
 CACHE_PREFIX = ".cnnbench_cache_"  # caches older versions left in the folder (never images)
 GRAY_MODES = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F"}
-LAYOUT_HINT = ("Expected one subfolder per class with the images inside, e.g. "
-               "<path>/cat/001.jpg, <path>/dog/002.png (or <path>/train/<class>/... and "
-               "<path>/test/<class>/... for a fixed test set).")
 
 
 def _is_image(p: Path) -> bool:
@@ -219,13 +217,7 @@ def load_imagefolder(path: str | None = None, image_size: int | Sequence[int] = 
                      exclude: Collection[str | Path] = (), **_: object) -> ImageData:
     """Load (decoding once, then from the cache) the image folder at `path`; files named in
     `exclude` are left out as if they were not there."""
-    if not path:
-        raise UserError("dataset=imagefolder needs the folder of your images: add "
-                        "dataset.path=/path/to/folder. " + LAYOUT_HINT)
-    if channels not in ("auto", 1, 3):
-        raise UserError(f"dataset.channels={channels!r} is not valid: use auto, 1 or 3.")
-    if not 0 < test_split < 1:
-        raise UserError(f"dataset.test_split={test_split!r} is not valid: a fraction in (0, 1).")
+    check_imagefolder(path, channels, test_split)
     root = Path(path).expanduser()
     size = pixel_size(image_size)
     splits = _without(image_layout(root), exclude)
@@ -256,9 +248,7 @@ def folder_shape(path: str | None = None, image_size: int | Sequence[int] = 32,
                  channels: str | int = "auto", **_: object) -> tuple[int, int, int, int]:
     """(channels, height, width, classes) without decoding: classes from the subfolders;
     channels 'auto' counts as 3 unless a cache of this folder says otherwise."""
-    if not path:
-        raise UserError("dataset=imagefolder needs the folder of your images: add "
-                        "dataset.path=/path/to/folder. " + LAYOUT_HINT)
+    check_imagefolder(path, channels)
     root = Path(path).expanduser()
     splits = image_layout(root)
     h, w = pixel_size(image_size)

@@ -4,21 +4,15 @@ from __future__ import annotations
 import torch
 
 from cnnbench.data.image_data import ImageData, Split
-from cnnbench.errors import UserError
+from cnnbench.data.options import check_synthetic
 
 
 def load_synthetic(channels: int = 1, image_size: int = 28, num_classes: int = 10,
                    train_size: int = 2048, test_size: int = 512, seed: int = 0,
                    **_: object) -> ImageData:
     """Random images with class structure: each class is a fixed random pattern plus noise."""
-    sizes = {"channels": (channels, 1), "image_size": (image_size, 1),
-             "num_classes": (num_classes, 2), "train_size": (train_size, 1),
-             "test_size": (test_size, 1), "seed": (seed, 0)}
-    for key, (value, least) in sizes.items():
-        if isinstance(value, bool) or not isinstance(value, int) or value < least:
-            raise UserError(f"dataset.{key}={value!r} is not valid for dataset=synthetic: it must "
-                            f"be a whole number of at least {least}, e.g. dataset.{key}="
-                            f"{max(least, 2)}.")
+    check_synthetic(channels=channels, image_size=image_size, num_classes=num_classes,
+                    train_size=train_size, test_size=test_size, seed=seed)
     g = torch.Generator().manual_seed(seed)
     prototypes = torch.rand(num_classes, channels, image_size, image_size, generator=g)
 

@@ -29,6 +29,7 @@ from cnnbench.errors import RunDiverged
 from cnnbench.evaluation.evaluate import evaluate_test_set
 from cnnbench.run.build import Parts, assemble
 from cnnbench.run.checkpoint import load_checkpoint, save_checkpoint
+from cnnbench.run.config_checks import check_config
 from cnnbench.run.divergence import divergence_advice, require_finite_checkpoint
 from cnnbench.run.energy import EnergyMeter, across_processes
 from cnnbench.run.hparams import end_tensorboard, log_hparams
@@ -42,8 +43,6 @@ from cnnbench.run.trackers import Trackers, open_trackers, require_packages
 from cnnbench.run.trial_report import trial_report_of
 from cnnbench.rundir import RunLock, RunRecord
 from cnnbench.settings.evaluation import EvaluationSettings
-from cnnbench.settings.numbers import check_config_numbers
-from cnnbench.settings.trainer import TrainerSettings
 from cnnbench.terminal import EpochProgress
 
 
@@ -59,13 +58,10 @@ class TrainingRun:
         self.console = console or Console()
         self.console.quiet = self.console.quiet or not self.dist.is_main  # rank 0 prints
         require_packages(cfg)  # a chosen logger's package is there before anything starts
-        self.settings = TrainerSettings.from_config(
-            OmegaConf.to_container(cfg.trainer, resolve=True))
+        checked = check_config(cfg)  # every setting now, evaluation's too, not after training
+        self.settings = checked.trainer
         self.options = run_options(choices, cfg)
-        self.evaluation = EvaluationSettings.from_config(  # checked now, not after training
-            OmegaConf.to_container(cfg.evaluation, resolve=True) if "evaluation" in cfg else None)
-        self.evaluation = replace(self.evaluation, table=False) if brief else self.evaluation
-        check_config_numbers(cfg)
+        self.evaluation = replace(checked.evaluation, table=False) if brief else checked.evaluation
         # a resumed run's metrics.json as it was, read before this part's first write replaces it
         self.previous = rundir.read_metrics(self.run_dir) if self.settings.resume else {}
         self.record = RunRecord(self.run_dir, {

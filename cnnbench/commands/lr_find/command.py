@@ -59,17 +59,13 @@ def config_mistakes() -> Iterator[None]:
 
 
 def checked(opts: LrFindOptions) -> Probe:
-    """The run's config and settings, every value checked, before anything is built (the
-    config, the trainer's settings and every number before torch is imported)."""
-    from omegaconf import OmegaConf
-
-    from cnnbench.settings.numbers import check_config_numbers
-    from cnnbench.settings.trainer import TrainerSettings
+    """The run's config and settings, every value checked, before anything is built (what
+    needs no torch before torch is imported: run.config_checks)."""
+    from cnnbench.run.config_checks import check_config
 
     cfg, choices = composed(opts)
     with config_mistakes():
-        settings = TrainerSettings.from_config(OmegaConf.to_container(cfg.trainer, resolve=True))
-        check_config_numbers(cfg)
+        settings = check_config(cfg).trainer
     from cnnbench.run.lr_auto import with_lr
     from cnnbench.run.provenance import run_options
 

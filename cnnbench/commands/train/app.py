@@ -18,6 +18,7 @@ from cnnbench.endings import Ending, ending_of
 from cnnbench.engine.dist_env import from_environment
 from cnnbench.errors import UserError, print_user_error
 from cnnbench.faults import fault_of
+from cnnbench.run.config_checks import check_config
 from cnnbench.run.jobclock import JobClock
 from cnnbench.rundir import PRUNED, RunLock, discard_unstarted, job_starts, record_outcome
 from cnnbench.rundir.naming import job_dirname, new_run_id
@@ -86,26 +87,12 @@ def start_run(cfg: DictConfig, run_dir: Path, choices: dict, console: Console,
     from omegaconf.errors import OmegaConfBaseException
 
     try:
-        checked_before_torch(cfg)
+        check_config(cfg)  # before torch is imported
         from cnnbench.run.lifecycle import TrainingRun
 
         return TrainingRun(cfg, run_dir, choices, console, brief=brief, started=started)
     except OmegaConfBaseException as err:
         raise config_error(err) from None
-
-
-def checked_before_torch(cfg: DictConfig) -> None:
-    """The checks of the composed config that need no torch (the trainer's and evaluation's
-    settings, every number of the groups built into objects): a mistake there is refused in
-    0.3 s, before torch is imported. The run checks them again as it starts."""
-    from cnnbench.settings.evaluation import EvaluationSettings
-    from cnnbench.settings.numbers import check_config_numbers
-    from cnnbench.settings.trainer import TrainerSettings
-
-    TrainerSettings.from_config(OmegaConf.to_container(cfg.trainer, resolve=True))
-    if "evaluation" in cfg:
-        EvaluationSettings.from_config(OmegaConf.to_container(cfg.evaluation, resolve=True))
-    check_config_numbers(cfg)
 
 
 def show_failed_job(console: Console, err: BaseException, run_dir: Path, debug: bool) -> None:
