@@ -17,6 +17,10 @@ from typing import Any, Iterator
 # the libraries' INFO lines (Alembic's plugin set-up and dialect, Optuna's "A new study created")
 # are not news to the user: the search prints its own line about the study
 LIBRARY_LOGGERS = ("alembic", "optuna")
+# SQLAlchemy's connection pool logs, with a traceback, the cursor it could not close when Ctrl-C
+# interrupts a query; the search then ends `interrupted` with its own paragraph, and a real
+# storage error is raised (and shown) as an exception, never only logged
+POOL_LOGGER = "sqlalchemy.pool"
 
 
 @contextlib.contextmanager
@@ -107,6 +111,8 @@ def shown_url(url: str) -> str:
 def open_storage(url: str) -> Any:
     """Optuna's RDB storage at `url`, its schema created and stamped when new."""
     import optuna
+
+    logging.getLogger(POOL_LOGGER).setLevel(logging.CRITICAL)
 
     with quiet_libraries():
         stamp_schema(url)
