@@ -14,7 +14,6 @@ from pathlib import Path
 
 from cnnbench.rundir import write_with
 
-HPARAMS_TAG_PREFIX = "_hparams_/"  # the tags of TensorBoard's HParams plugin
 EVENT_FILE_GLOB = "events.out.tfevents.*"
 
 
@@ -34,12 +33,15 @@ def _records_without_hparams(path: Path) -> tuple[list[bytes], bool]:
     """The file's records with the HParams summary values left out, and whether any were."""
     from tensorboard.backend.event_processing.event_file_loader import RawEventFileLoader
     from tensorboard.compat.proto import event_pb2
+    from tensorboard.plugins.hparams import metadata
 
+    hparams_tags = {metadata.EXPERIMENT_TAG, metadata.SESSION_START_INFO_TAG,
+                    metadata.SESSION_END_INFO_TAG}
     kept, dropped = [], False
     for raw in RawEventFileLoader(str(path)).Load():
         event = event_pb2.Event.FromString(raw)
         values = event.summary.value if event.HasField("summary") else ()
-        others = [v for v in values if not v.tag.startswith(HPARAMS_TAG_PREFIX)]
+        others = [v for v in values if v.tag not in hparams_tags]
         if len(others) == len(values):
             kept.append(raw)
             continue
